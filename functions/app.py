@@ -1,0 +1,238 @@
+"""Tahobuddy's HTTP API (Chalice). Routes only: each one authenticates, calls a
+domain module, and returns its dict. Domain errors become Chalice errors in `api`.
+"""
+from __future__ import annotations
+
+import functools
+import urllib.parse
+
+from chalice import (BadRequestError, Chalice, ChaliceViewError, ConflictError, ForbiddenError, NotFoundError,
+                     Response, UnauthorizedError)
+
+from . import agent_api, app_store, dispatch, events, intake, jobs, logs, refs, rules, tokens
+from .errors import (BadSignature, Conflict, Forbidden, InvalidInput, NotAuthorized, NotFound, PayloadTooLarge,
+                     TahobuddyError, UnsupportedContentType)
+from .github import Action, WebhookEvent
+
+app = Chalice(app_name="tahobuddy")
+V1 = "/api/v1"
+HOOK_CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded"]
+
+
+class PayloadTooLargeError(ChaliceViewError):
+    STATUS_CODE = 413
+
+
+class UnsupportedMediaTypeError(ChaliceViewError):
+    STATUS_CODE = 415
+
+
+_ERRORS = ((InvalidInput, BadRequestError), (PayloadTooLarge, PayloadTooLargeError),
+           (UnsupportedContentType, UnsupportedMediaTypeError), (BadSignature, UnauthorizedError),
+           (NotAuthorized, UnauthorizedError), (Forbidden, ForbiddenError), (NotFound, NotFoundError),
+           (Conflict, ConflictError))
+
+
+def api(*roles: str):
+    """Authenticate with one of `roles` (none: public), and map domain errors to HTTP."""
+    def wrap(view):
+        @functools.wraps(view)
+        def handler(*args, **kwargs):
+            try:
+                if roles:
+                    tokens.authenticate(app.current_request.headers.get("authorization"), *roles)
+                return view(*args, **kwargs)
+            except TahobuddyError as exc:
+                for domain, http in _ERRORS:
+                    if isinstance(exc, domain):
+                        raise http(str(exc)) from exc
+                raise ChaliceViewError(str(exc)) from exc
+        return handler
+    return wrap
+
+
+def _body() -> dict:
+    body = app.current_request.json_body
+    if not isinstance(body, dict):
+        raise InvalidInput("body", "send a JSON object")
+    return body
+
+
+def _query(name: str, default: str | None = None) -> str | None:
+    return (app.current_request.query_params or {}).get(name, default)
+
+
+def _int_query(name: str, default: int, high: int) -> int:
+    raw = _query(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise InvalidInput(name, "must be a whole number")
+    return min(int(raw), high)
+
+
+def _agent_id() -> str:
+    agent = app.current_request.headers.get("x-tahobuddy-agent", "")
+    if not agent or len(agent) > 128:
+        raise InvalidInput("X-Tahobuddy-Agent", "header with the agent id is required")
+    return agent
+
+
+@app.route(f"{V1}/health", methods=["GET"])
+def health():
+    return {"status": "ok"}
+
+
+@app.route(f"{V1}/hooks/github", methods=["POST"], content_types=HOOK_CONTENT_TYPES)
+@api()
+def github_hook():
+    req = app.current_request
+    h = req.headers
+    return intake.receive(intake.Delivery(
+        event_type=h.get("x-github-event", ""), delivery_id=h.get("x-github-delivery", ""),
+        hook_id=h.get("x-github-hook-id", ""), content_type=h.get("content-type", ""),
+        signature=h.get("x-hub-signature-256"), body=req.raw_body or b""))
+
+
+# ---- apps -----------------------------------------------------------------
+@app.route(f"{V1}/apps", methods=["GET"])
+@api("admin")
+def list_apps():
+    return {"apps": app_store.listing()}
+
+
+@app.route(f"{V1}/apps", methods=["POST"])
+@api("admin")
+def create_app():
+    spec, _ = app_store.save(_body(), create_only=True)
+    return Response(body=spec, status_code=201)
+
+
+@app.route(f"{V1}/apps/{{name}}", methods=["PUT"])
+@api("admin")
+def put_app(name):
+    spec, created = app_store.save(_body(), name=name)
+    return Response(body=spec, status_code=201 if created else 200)
+
+
+@app.route(f"{V1}/apps/{{name}}", methods=["GET"])
+@api("admin")
+def get_app(name):
+    return app_store.get(name)
+
+
+@app.route(f"{V1}/apps/{{name}}", methods=["DELETE"])
+@api("admin")
+def delete_app(name):
+    app_store.delete(name)
+    return {"deleted": name}
+
+
+@app.route(f"{V1}/apps/{{name}}/deploy", methods=["POST"])
+@api("admin")
+def deploy_app(name):
+    """Queue jobs for a ref by hand: every rule that matches it, or the named `rule`."""
+    body, spec = _body(), app_store.get(name)
+    ref, sha = body.get("ref"), body.get("sha") or ""
+    if not isinstance(ref, str) or not ref:
+        raise InvalidInput("ref", "is required: a branch, a tag, or refs/heads/... or refs/tags/...")
+    if sha and not refs.valid_sha(sha):
+        raise InvalidInput("sha", "must be a full 40-hex commit SHA")
+    candidates = [refs.split(ref)] if ref.startswith("refs/") else [("tag", ref), ("branch", ref)]
+    if not all(kind and refs.valid_name(n) for kind, n in candidates):
+        raise InvalidInput("ref", f"{ref!r} is not a valid git ref")
+    chosen = []
+    for kind, ref_name in candidates:
+        event = WebhookEvent("manual", Action.TAG_MOVED if kind == "tag" else Action.BRANCH_PUSH,
+                             ref_type=kind, ref_name=ref_name, sha=sha)
+        for r in spec["rules"]:
+            wanted = r["name"] == body["rule"] if body.get("rule") else rules.evaluate(r, event)
+            if wanted and all(r is not c[0] for c in chosen):
+                chosen.append((r, event.ref))
+        if chosen:
+            break
+    if not chosen:
+        raise InvalidInput("ref", f"no rule of app {name} matches {ref!r}; name one with \"rule\"")
+    made = [jobs.to_dict(dispatch.manual(spec, r, full_ref, sha)) for r, full_ref in chosen]
+    return Response(body={"jobs": made}, status_code=201)
+
+
+# ---- events and jobs --------------------------------------------------------
+@app.route(f"{V1}/events", methods=["GET"])
+@api("admin")
+def list_events():
+    return {"events": events.listing(_int_query("limit", 50, 500))}
+
+
+@app.route(f"{V1}/events/{{event_id}}", methods=["GET"])
+@api("admin")
+def get_event(event_id):
+    row = events.get(urllib.parse.unquote(event_id))
+    return events.to_dict(row, with_payload=_query("payload") == "1")
+
+
+@app.route(f"{V1}/jobs", methods=["GET"])
+@api("admin")
+def list_jobs():
+    return {"jobs": jobs.listing(_query("app"), _query("state"), _int_query("limit", 50, 500))}
+
+
+@app.route(f"{V1}/jobs/{{job_id}}", methods=["GET"])
+@api("admin")
+def get_job(job_id):
+    return jobs.to_dict(jobs.get(job_id))
+
+
+@app.route(f"{V1}/jobs/{{job_id}}/logs", methods=["GET"])
+@api("admin")
+def job_logs(job_id):
+    job = jobs.get(job_id)
+    lines = logs.read(job_id, _int_query("after", 0, 10**9), _int_query("limit", 1000, 5000))
+    return {"job": job_id, "state": job.state, "lines": lines}
+
+
+@app.route(f"{V1}/jobs/{{job_id}}/cancel", methods=["POST"])
+@api("admin")
+def cancel_job(job_id):
+    reason = (app.current_request.json_body or {}).get("reason", "") if app.current_request.raw_body else ""
+    return jobs.to_dict(jobs.cancel(job_id, str(reason or "canceled by user")))
+
+
+@app.route(f"{V1}/tokens", methods=["POST"])
+@api("admin")
+def create_token():
+    body = _body()
+    token = tokens.issue(str(body.get("role", "")), str(body.get("name", "")))
+    return Response(body={"token": token, "role": body["role"], "note": "shown once; only its hash is kept"},
+                    status_code=201)
+
+
+# ---- the agent's side -------------------------------------------------------
+@app.route(f"{V1}/agent/jobs/{{job_id}}/claim", methods=["POST"])
+@api("agent", "admin")
+def agent_claim(job_id):
+    return agent_api.claim(job_id, _agent_id())
+
+
+@app.route(f"{V1}/agent/jobs/{{job_id}}/heartbeat", methods=["POST"])
+@api("agent", "admin")
+def agent_heartbeat(job_id):
+    return agent_api.heartbeat(job_id, _agent_id())
+
+
+@app.route(f"{V1}/agent/jobs/{{job_id}}/logs", methods=["POST"])
+@api("agent", "admin")
+def agent_logs(job_id):
+    return agent_api.append_logs(job_id, _agent_id(), _body())
+
+
+@app.route(f"{V1}/agent/jobs/{{job_id}}/finish", methods=["POST"])
+@api("agent", "admin")
+def agent_finish(job_id):
+    return agent_api.finish(job_id, _agent_id(), _body())
+
+
+@app.route(f"{V1}/agent/jobs/{{job_id}}/release", methods=["POST"])
+@api("agent", "admin")
+def agent_release(job_id):
+    return agent_api.release(job_id, _agent_id(), str(_body().get("reason", "")))

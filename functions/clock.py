@@ -1,0 +1,19 @@
+"""Time in the two forms the tables use."""
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import datetime, timezone
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def now() -> float:
+    return time.time()
+
+
+def sortable_id() -> str:
+    """13 digits of epoch milliseconds + 6 hex: sorts by creation time."""
+    return f"{int(time.time() * 1000):013d}{secrets.token_hex(3)}"

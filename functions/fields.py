@@ -1,0 +1,86 @@
+"""A small declarative field checker shared by apps, rules and targets.
+
+Every error names the exact field path (`rules[1].target.app`) so a user can
+find it in their tahobuddy.yaml.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidInput
+
+SECRET_REF = re.compile(r"^secret:[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str                      # str | int | bool | map | list | argv_list
+    required: bool = False
+    secret: bool = False           # must be a `secret:NAME` reference, never a value
+    choices: tuple = ()
+    default: Any = None
+    doc: str = ""
+
+
+def _check_kind(path: str, f: Field, value: Any) -> Any:
+    if f.kind == "str":
+        if not isinstance(value, str) or not value:
+            raise InvalidInput(path, "must be a non-empty string")
+    elif f.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInput(path, "must be a whole number >= 0")
+    elif f.kind == "bool":
+        if not isinstance(value, bool):
+            raise InvalidInput(path, "must be true or false")
+    elif f.kind == "map":
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise InvalidInput(path, "must be a mapping of names to values")
+        return {k: str(v) for k, v in value.items()}
+    elif f.kind == "list":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidInput(path, "must be a list of strings")
+    elif f.kind == "argv_list":
+        if (not isinstance(value, list) or not value
+                or not all(isinstance(c, list) and c and all(isinstance(a, str) for a in c) for c in value)):
+            raise InvalidInput(path, 'must be a list of commands, each an argv list like ["make", "deploy"]')
+    if f.choices and value not in f.choices:
+        raise InvalidInput(path, f"must be one of {', '.join(map(str, f.choices))}")
+    if f.secret and not SECRET_REF.match(value):
+        raise InvalidInput(path, "must name a secret, like secret:HEROKU_API_KEY (values are never stored)")
+    return value
+
+
+def check(path: str, doc: Any, fields: tuple[Field, ...], allow_extra: tuple[str, ...] = ()) -> dict:
+    """Validate `doc` against `fields`; return a clean dict with defaults filled in."""
+    if not isinstance(doc, dict):
+        raise InvalidInput(path, "must be a mapping")
+    known = {f.name for f in fields} | set(allow_extra)
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise InvalidInput(f"{path}.{unknown[0]}" if path else unknown[0],
+                           f"unknown field (known: {', '.join(sorted(known))})")
+    out = {k: doc[k] for k in allow_extra if k in doc}
+    for f in fields:
+        sub = f"{path}.{f.name}" if path else f.name
+        if doc.get(f.name) is None:
+            if f.required:
+                raise InvalidInput(sub, "is required")
+            if f.default is not None:
+                out[f.name] = f.default
+            continue
+        out[f.name] = _check_kind(sub, f, doc[f.name])
+    return out
+
+
+def secret_names(doc: Any) -> set[str]:
+    """Every NAME in a `secret:NAME` value anywhere inside `doc`."""
+    if isinstance(doc, str):
+        return {doc[len("secret:"):]} if SECRET_REF.match(doc) else set()
+    if isinstance(doc, dict):
+        return set().union(*(secret_names(v) for v in doc.values())) if doc else set()
+    if isinstance(doc, list):
+        return set().union(*(secret_names(v) for v in doc)) if doc else set()
+    return set()

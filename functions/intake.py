@@ -1,0 +1,83 @@
+"""The webhook path: verify -> record -> match -> enqueue, answering GitHub fast.
+
+Order matters: nothing unsigned is stored; the event is stored before any job
+is queued, and marked `processed` only after, so a redelivery of a delivery
+that crashed half-way completes it (dispatch is idempotent).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import app_store, dispatch, events, github, refs, rules, signature
+from .config import settings
+from .errors import InvalidInput, PayloadTooLarge
+from .github import Action, WebhookEvent
+
+
+@dataclass(frozen=True)
+class Delivery:
+    event_type: str
+    delivery_id: str
+    hook_id: str
+    content_type: str
+    signature: str | None
+    body: bytes
+
+    @property
+    def event_id(self) -> str:
+        return f"{self.hook_id or 'nohook'}:{self.delivery_id}"
+
+
+def receive(d: Delivery) -> dict:
+    s = settings()
+    if len(d.body) > s.max_body:
+        raise PayloadTooLarge(f"body is {len(d.body)} bytes; the limit is {s.max_body} (TAHOBUDDY_MAX_BODY)")
+    signature.verify(s.webhook_secret, d.body, d.signature)
+    if not d.event_type:
+        raise InvalidInput("X-GitHub-Event", "header is required")
+    if not d.delivery_id or len(d.delivery_id) > 100 or len(d.hook_id) > 100:
+        raise InvalidInput("X-GitHub-Delivery", "header is required (at most 100 characters)")
+    event = github.normalise(d.event_type, github.decode_body(d.body, d.content_type))
+    row, first = events.record(d.event_id, event, d.body)
+    if not first and row.status == "processed":
+        return {"event": row.id, "status": "duplicate", "reason": "delivery already processed",
+                "jobs": [o["job_id"] for o in row.decision if o.get("job_id")]}
+    decision, reason = decide(event, row.id)
+    events.finish(row, decision, reason)
+    return {"event": row.id, "status": "processed", "action": event.action.value, "reason": reason,
+            "jobs": [o["job_id"] for o in decision if o.get("job_id")], "decision": decision}
+
+
+def decide(event: WebhookEvent, event_id: str) -> tuple[list[dict], str]:
+    if event.action in (Action.PING, Action.IGNORED):
+        return [], event.reason
+    found = app_store.for_repository(refs.event_repo_keys(event.repository, event.repo_urls))
+    if not found:
+        return [], f"no app uses repository {event.repository or (event.repo_urls or ['?'])[0]}"
+    if event.action == Action.DELETED:
+        return _forget(event, found), event.reason + "; nothing to deploy"
+    decision = []
+    for app in found:
+        for rule in app["rules"]:
+            if rules.evaluate(rule, event):
+                job, created = dispatch.enqueue(app, rule, app["repository"], event.ref,
+                                                event.sha, event_id=event_id)
+                decision.append({"app": app["name"], "rule": rule["name"], "job_id": job.id,
+                                 "outcome": "queued" if created else "duplicate"})
+    if not decision:
+        names = ", ".join(a["name"] for a in found)
+        return [], f"no matching rule for {event.ref_type} {event.ref_name} (apps checked: {names})"
+    return decision, f"{len(decision)} rule(s) matched"
+
+
+def _forget(event: WebhookEvent, found: list[dict]) -> list[dict]:
+    if event.ref_type != "tag":
+        return []
+    as_created = WebhookEvent(event.event_type, Action.TAG_CREATED, ref_type="tag", ref_name=event.ref_name)
+    out = []
+    for app in found:
+        for rule in app["rules"]:
+            if rules.evaluate({**rule, "match": {k: v for k, v in rule["match"].items() if k != "on_branch"}},
+                              as_created) and dispatch.forget_tag(app["name"], rule["name"], event.ref):
+                out.append({"app": app["name"], "rule": rule["name"], "outcome": "tag forgotten"})
+    return out

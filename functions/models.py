@@ -1,0 +1,129 @@
+"""DynamoDB tables as PynamoDB models. Table names come from TAHOBUDDY_PREFIX.
+
+infra/resources.json declares the same tables for CloudFormation; a test keeps
+the two in step.
+"""
+from __future__ import annotations
+
+from pynamodb.attributes import (BinaryAttribute, BooleanAttribute, JSONAttribute, NumberAttribute,
+                                 UnicodeAttribute, VersionAttribute)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from .config import settings
+
+_S = settings()
+
+
+class _Meta:
+    region = _S.region
+    host = _S.endpoint
+    billing_mode = "PAY_PER_REQUEST"
+
+
+def _meta(name: str):
+    return type("Meta", (_Meta,), {"table_name": _S.table(name)})
+
+
+def _index(index_name: str, hash_attr: str, range_attr: str | None):
+    """A GSI class over (hash, range) with every attribute projected."""
+    attrs = {
+        "Meta": type("Meta", (), {"index_name": index_name, "projection": AllProjection(),
+                                  "billing_mode": "PAY_PER_REQUEST"}),
+        hash_attr: UnicodeAttribute(hash_key=True),
+    }
+    if range_attr:
+        attrs[range_attr] = UnicodeAttribute(range_key=True)
+    return type(index_name, (GlobalSecondaryIndex,), attrs)()
+
+
+class AppModel(Model):
+    Meta = _meta("apps")
+    name = UnicodeAttribute(hash_key=True)
+    repo_key = UnicodeAttribute()
+    spec = JSONAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = VersionAttribute()
+    by_repo = _index("by_repo", "repo_key", "name")
+
+
+class EventModel(Model):
+    """One webhook delivery; id = hook id + delivery id (GitHub's redelivery key)."""
+
+    Meta = _meta("events")
+    id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(default="event")
+    received_at = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    status = UnicodeAttribute(default="received")          # received -> processed
+    summary = JSONAttribute(default=dict)                    # normalised event
+    decision = JSONAttribute(default=list)                   # per app/rule outcome
+    reason = UnicodeAttribute(default="")
+    payload_size = NumberAttribute(default=0)
+    payload_gz = BinaryAttribute(null=True, legacy_encoding=False)
+    payload_s3_key = UnicodeAttribute(null=True)
+    by_time = _index("by_time", "kind", "received_at")
+
+
+class JobModel(Model):
+    Meta = _meta("jobs")
+    id = UnicodeAttribute(hash_key=True)                    # time-sortable
+    kind = UnicodeAttribute(default="job")
+    app = UnicodeAttribute()
+    rule = UnicodeAttribute()
+    group = UnicodeAttribute()                               # app.target: one deploy at a time
+    target = JSONAttribute()
+    repository = UnicodeAttribute()
+    ref = UnicodeAttribute()
+    sha = UnicodeAttribute(default="")
+    state = UnicodeAttribute(default="queued")
+    reason = UnicodeAttribute(default="")
+    detail = UnicodeAttribute(default="")
+    exit_code = NumberAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    agent_id = UnicodeAttribute(default="")
+    lease_until = NumberAttribute(default=0)
+    cancel_requested = UnicodeAttribute(default="")          # the reason, when asked
+    enqueued = BooleanAttribute(default=False)
+    event_id = UnicodeAttribute(default="")
+    trigger = UnicodeAttribute(default="webhook")            # webhook | manual | rollback
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    started_at = UnicodeAttribute(null=True)
+    finished_at = UnicodeAttribute(null=True)
+    log_lines = NumberAttribute(default=0)
+    by_app = _index("by_app", "app", "id")
+    by_group = _index("by_group", "group", "id")
+    by_time = _index("by_time", "kind", "id")
+
+
+class LogModel(Model):
+    Meta = _meta("logs")
+    job_id = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+    line = UnicodeAttribute()
+    at = UnicodeAttribute()
+
+
+class DedupModel(Model):
+    """app + rule + ref + commit -> the one job it made (SQS forgets after 5 minutes)."""
+
+    Meta = _meta("dedup")
+    key = UnicodeAttribute(hash_key=True)
+    job_id = UnicodeAttribute()
+    deleted = BooleanAttribute(default=False)
+    created_at = UnicodeAttribute()
+
+
+class TokenModel(Model):
+    """API tokens, stored only as SHA-256 digests."""
+
+    Meta = _meta("tokens")
+    digest = UnicodeAttribute(hash_key=True)
+    role = UnicodeAttribute()                                # admin | agent
+    name = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+ALL_MODELS = (AppModel, EventModel, JobModel, LogModel, DedupModel, TokenModel)

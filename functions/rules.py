@@ -1,0 +1,63 @@
+"""Deploy rules: data plus one `evaluate` (adnanh/webhook's rules shape).
+
+A rule is `{name, match, target}`; `match` has exactly one of
+`branch` (exact or glob), `tag` (glob), `branch_regex`, `tag_regex`,
+and optionally `on_branch` for tags (GitHub's `base_ref` of a tag push).
+"""
+from __future__ import annotations
+
+import fnmatch
+import re
+
+from . import targets
+from .errors import InvalidInput
+from .fields import Field, check
+from .github import WebhookEvent
+
+MATCH_KEYS = {"branch": "branch", "tag": "tag", "branch_regex": "branch", "tag_regex": "tag"}
+MATCH_FIELDS = tuple(Field(k, "str") for k in MATCH_KEYS) + (Field("on_branch", "str"),)
+RULE_FIELDS = (Field("name", "str"), Field("match", "map", required=True), Field("target", "map", required=True))
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def validate(path: str, doc, index: int) -> dict:
+    if not isinstance(doc, dict):
+        raise InvalidInput(path, "must be a mapping with match and target")
+    raw_target = doc.get("target")
+    rule = check(path, {k: v for k, v in doc.items() if k != "target"}, RULE_FIELDS[:2], allow_extra=("target",))
+    rule["name"] = rule.get("name") or f"rule-{index + 1}"
+    if not _NAME.match(rule["name"]):
+        raise InvalidInput(f"{path}.name", "letters, digits, '_', '.', '-' only, at most 64")
+    match = check(f"{path}.match", doc.get("match"), MATCH_FIELDS)
+    chosen = [k for k in MATCH_KEYS if k in match]
+    if len(chosen) != 1:
+        raise InvalidInput(f"{path}.match", "needs exactly one of branch, tag, branch_regex, tag_regex")
+    if chosen[0].endswith("_regex"):
+        try:
+            re.compile(match[chosen[0]])
+        except re.error as exc:
+            raise InvalidInput(f"{path}.match.{chosen[0]}", f"is not a valid regular expression ({exc})") from exc
+    if "on_branch" in match and MATCH_KEYS[chosen[0]] != "tag":
+        raise InvalidInput(f"{path}.match.on_branch", "only applies to tag matches")
+    rule["match"] = match
+    rule["target"] = targets.validate(f"{path}.target", raw_target)
+    return rule
+
+
+def evaluate(rule: dict, event: WebhookEvent) -> bool:
+    """True when `rule` deploys `event`. Anything missing means no match."""
+    if not event.deployable:
+        return False
+    match = rule.get("match") or {}
+    for key, ref_type in MATCH_KEYS.items():
+        if key not in match:
+            continue
+        if ref_type != event.ref_type:
+            return False
+        pattern = match[key]
+        ok = (re.fullmatch(pattern, event.ref_name) is not None if key.endswith("_regex")
+              else fnmatch.fnmatchcase(event.ref_name, pattern))
+        if ok and match.get("on_branch"):
+            ok = fnmatch.fnmatchcase(event.base_branch, match["on_branch"]) if event.base_branch else False
+        return ok
+    return False

@@ -1,0 +1,70 @@
+"""Deploy targets: the fields each `target:` block takes, checked when an app is saved.
+
+The runners (runners/) read the same blocks; this table is the one contract
+between the API and the agent, and the README's config reference mirrors it.
+"""
+from __future__ import annotations
+
+import re
+
+from .errors import InvalidInput
+from .fields import Field, check
+
+COMMON = (
+    Field("type", "str", required=True),
+    Field("name", "str", doc="target name; jobs of one app and target run one at a time"),
+    Field("timeout", "int", default=1800, doc="seconds before the job is stopped"),
+)
+
+TARGETS: dict[str, tuple[Field, ...]] = {
+    "docker": (
+        Field("dockerfile", "str", default="Dockerfile"),
+        Field("build_args", "map"),
+        Field("env", "map", doc="environment of the container"),
+        Field("health_path", "str", doc="HTTP path that must answer 2xx/3xx; TCP check when unset"),
+        Field("health_timeout", "int", default=60),
+        Field("keep_images", "int", default=3, doc="images kept for rollback"),
+        Field("drain_seconds", "int", default=2),
+    ),
+    "shell": (
+        Field("commands", "argv_list", required=True, doc="argv lists run in the worktree, in order"),
+        Field("env", "map"),
+    ),
+    "heroku": (
+        Field("app", "str", required=True, doc="the Heroku app name"),
+        Field("api_key", "str", required=True, secret=True),
+        Field("method", "str", choices=("build", "container"), default="build"),
+        Field("process_type", "str", default="web"),
+        Field("api_url", "str", default="https://api.heroku.com"),
+        Field("registry", "str", default="registry.heroku.com"),
+    ),
+    "aws-ecs": (
+        Field("cluster", "str", required=True),
+        Field("service", "str", required=True),
+        Field("repository", "str", required=True, doc="ECR repository name"),
+        Field("container", "str", doc="container name in the task definition (default: the first)"),
+        Field("region", "str"),
+        Field("stable_timeout", "int", default=600),
+    ),
+    "ansible": (
+        Field("playbook", "str", required=True, doc="path of the playbook inside the repository"),
+        Field("inventory", "str", default="localhost,", doc="inventory path in the repository or a host list"),
+        Field("extra_vars", "map"),
+    ),
+}
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+def validate(path: str, doc) -> dict:
+    """Check one `target:` block; the error names the field that is wrong."""
+    if not isinstance(doc, dict) or "type" not in doc:
+        raise InvalidInput(f"{path}.type", f"is required (one of {', '.join(TARGETS)})")
+    kind = doc["type"]
+    if kind not in TARGETS:
+        raise InvalidInput(f"{path}.type", f"unknown target type {kind!r} (one of {', '.join(TARGETS)})")
+    clean = check(path, doc, COMMON + TARGETS[kind])
+    clean.setdefault("name", kind)
+    if not _NAME.match(clean["name"]):
+        raise InvalidInput(f"{path}.name", "must be lower-case letters, digits and '-', at most 40")
+    return clean

@@ -1,0 +1,80 @@
+"""Test tiers share one embedded AWS: a moto server on a free loopback port,
+started once per session and stopped by its pid. The environment is set here,
+before any `functions` module reads it."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from local import procs
+
+ROOT = Path(__file__).resolve().parent.parent
+_PORT = procs.free_port()
+os.environ.update({
+    "TAHOBUDDY_AWS_ENDPOINT": f"http://127.0.0.1:{_PORT}",
+    "TAHOBUDDY_PREFIX": "tbtest",
+    "TAHOBUDDY_WEBHOOK_SECRET": "test-webhook-secret",
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+    "TAHOBUDDY_LEASE_SECONDS": "120",
+})
+os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    with tempfile.TemporaryDirectory(prefix="tahobuddy-test-") as d:
+        yield Path(d)
+
+
+@pytest.fixture(scope="session")
+def moto(workdir):
+    """A moto server over real HTTP, with Tahobuddy's resources created in it."""
+    proc = procs.start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(_PORT)],
+                       str(workdir / "moto.log"))
+    try:
+        procs.wait_http(os.environ["TAHOBUDDY_AWS_ENDPOINT"] + "/moto-api/", proc=proc)
+        from local import provision
+        provision.all_resources()
+        yield os.environ["TAHOBUDDY_AWS_ENDPOINT"]
+    finally:
+        procs.stop(proc)
+
+
+@pytest.fixture(scope="session")
+def admin_token(moto):
+    from functions import tokens
+    return tokens.issue("admin", "tests")
+
+
+@pytest.fixture(scope="session")
+def agent_token(moto):
+    from functions import tokens
+    return tokens.issue("agent", "tests")
+
+
+class Api:
+    """A running `chalice local` and what a client needs to talk to it."""
+
+    def __init__(self, url: str, token: str, secret: str):
+        self.url, self.token, self.secret = url, token, secret
+
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture(scope="session")
+def api(moto, admin_token, workdir):
+    port = procs.free_port()
+    proc = procs.start([str(Path(sys.executable).parent / "chalice"), "local", "--host", "127.0.0.1",
+                        "--port", str(port), "--stage", "dev", "--no-autoreload"],
+                       str(workdir / "chalice.log"), env=dict(os.environ), cwd=str(ROOT))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        procs.wait_http(url + "/api/v1/health", proc=proc)
+        yield Api(url, admin_token, os.environ["TAHOBUDDY_WEBHOOK_SECRET"])
+    finally:
+        procs.stop(proc)
