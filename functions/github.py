@@ -57,7 +57,10 @@ def decode_body(body: bytes, content_type: str) -> dict:
     media = (content_type or "").split(";")[0].strip().lower()
     if media not in CONTENT_TYPES:
         raise InvalidInput("Content-Type", f"{media or 'none'} is not accepted; use application/json")
-    text = body.decode("utf-8", errors="strict") if body else ""
+    try:
+        text = body.decode("utf-8") if body else ""
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("body", "is not UTF-8 text") from exc
     if media == "application/x-www-form-urlencoded":
         form = urllib.parse.parse_qs(text)
         if "payload" not in form:

@@ -1,0 +1,29 @@
+# Two commands matter: `make run` and `make test`. Both install what they need first.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: run test install bench clean
+
+$(STAMP): pyproject.toml
+	local/install-system.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,remote]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+run: install            ## the whole system on the embedded AWS emulator (Ctrl-C stops it)
+	$(PY) -m local.stack
+
+test: install           ## every test: unit, functional (real HTTP), end-to-end
+	local/test.sh
+
+bench: install          ## the figures: webhook latency/throughput, deploy times
+	local/docker-up.sh >/dev/null
+	local/fixtures.sh
+	$(PY) bench/webhook.py
+	$(PY) bench/deploy.py
+
+clean:
+	rm -rf $(VENV) .tahobuddy/npm

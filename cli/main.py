@@ -1,0 +1,192 @@
+"""tahobuddy: manage apps and deploy rules, see events, jobs and logs.
+
+Settings come from flags, then TAHOBUDDY_* environment variables, then
+.tahobuddy/dev.env (written by `make run`). Exit codes: 0 ok, 1 the API or a
+check refused, 2 bad usage or missing settings.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import yaml
+
+from . import hook
+from .client import ApiError, Client, quote, setting
+from .output import emit
+
+JOB_COLUMNS = ["id", "app", "rule", "ref", "state", "attempts", "reason"]
+TERMINAL = {"succeeded", "failed", "canceled", "superseded"}
+
+
+def _client(args) -> Client:
+    return Client(setting("TAHOBUDDY_API_URL", args.api_url), setting("TAHOBUDDY_TOKEN", args.token))
+
+
+def cmd_apply(args) -> int:
+    with open(args.file) if args.file != "-" else sys.stdin as fh:
+        doc = yaml.safe_load(fh) or {}
+    apps = doc.get("apps") if isinstance(doc, dict) else None
+    if not isinstance(apps, list):
+        raise ApiError(f"{args.file}: expected a top-level 'apps:' list")
+    client = _client(args)
+    for i, app in enumerate(apps):
+        if not isinstance(app, dict) or not app.get("name"):
+            raise ApiError(f"{args.file}: apps[{i}].name is required")
+        try:
+            client.put(f"/apps/{quote(app['name'])}", app)
+        except ApiError as exc:
+            raise ApiError(f"{args.file}: apps[{i}] ({app['name']}): {exc}", exc.status) from exc
+        print(f"applied app {app['name']} ({len(app.get('rules') or [])} rules)")
+    return 0
+
+
+def cmd_apps(args) -> int:
+    client = _client(args)
+    if args.delete:
+        emit(client.delete(f"/apps/{quote(args.delete)}"), True)
+    elif args.name:
+        emit(client.get(f"/apps/{quote(args.name)}"), True)
+    else:
+        emit(client.get("/apps"), args.json, ["name", "repository", "hostname", "rules"], "apps")
+    return 0
+
+
+def cmd_events(args) -> int:
+    client = _client(args)
+    if args.id:
+        emit(client.get(f"/events/{quote(args.id)}", payload="1" if args.payload else None), True)
+        return 0
+    data = client.get("/events", limit=args.limit)
+    for e in data["events"]:
+        e["ref"], e["jobs"] = e["summary"].get("ref"), [d.get("job_id") for d in e["decision"] if d.get("job_id")]
+    emit(data, args.json, ["id", "event_type", "ref", "received_at", "jobs", "reason"], "events")
+    return 0
+
+
+def cmd_jobs(args) -> int:
+    client, words = _client(args), args.words
+    if words[:1] == ["cancel"]:
+        if len(words) != 2:
+            raise ApiError("usage: tahobuddy jobs cancel ID [--reason TEXT]")
+        emit(client.post(f"/jobs/{quote(words[1])}/cancel", {"reason": args.reason}), True)
+    elif len(words) == 1:
+        emit(client.get(f"/jobs/{quote(words[0])}"), True)
+    elif words:
+        raise ApiError("usage: tahobuddy jobs [ID | cancel ID]")
+    else:
+        emit(client.get("/jobs", app=args.app, state=args.state, limit=args.limit), args.json, JOB_COLUMNS, "jobs")
+    return 0
+
+
+def cmd_logs(args) -> int:
+    client, after, deadline = _client(args), 0, time.monotonic() + args.timeout
+    while True:
+        data = client.get(f"/jobs/{quote(args.job)}/logs", after=after)
+        for row in data["lines"]:
+            print(row["line"], flush=True)
+            after = row["seq"]
+        if not args.follow or (data["state"] in TERMINAL and not data["lines"]):
+            return 0
+        if time.monotonic() > deadline:
+            print(f"tahobuddy: stopped following after {args.timeout}s", file=sys.stderr)
+            return 1
+        if not data["lines"]:
+            time.sleep(1.0)
+
+
+def cmd_deploy(args) -> int:
+    body = {"ref": args.ref, "sha": args.sha, "rule": args.rule}
+    data = _client(args).post(f"/apps/{quote(args.app)}/deploy", {k: v for k, v in body.items() if v})
+    emit(data, args.json, JOB_COLUMNS, "jobs")
+    return 0
+
+
+def cmd_token(args) -> int:
+    emit(_client(args).post("/tokens", {"role": args.role, "name": args.name}), True)
+    return 0
+
+
+def cmd_hook_send(args) -> int:
+    secret = setting("TAHOBUDDY_WEBHOOK_SECRET", args.secret)
+    if not secret:
+        raise ApiError("no webhook secret: set TAHOBUDDY_WEBHOOK_SECRET or pass --secret")
+    ref = hook.full_ref(args.ref, args.kind)
+    try:
+        sha = args.sha or hook.resolve_sha(args.repo, ref)
+    except ValueError as exc:
+        raise ApiError(str(exc)) from exc
+    resp = hook.send(setting("TAHOBUDDY_API_URL", args.api_url), secret, "push",
+                     hook.push_payload(args.repo, ref, sha, created=not args.update))
+    print(resp.text)
+    return 0 if resp.ok else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tahobuddy", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--api-url", help="API base URL (env TAHOBUDDY_API_URL)")
+    p.add_argument("--token", help="bearer token (env TAHOBUDDY_TOKEN)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, func, help_text, **kw):
+        sp = sub.add_parser(name, help=help_text, description=help_text, **kw)
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = add("apply", cmd_apply, "create or replace the apps and rules of a tahobuddy.yaml")
+    sp.add_argument("-f", "--file", required=True, help="YAML file with a top-level 'apps:' list ('-' for stdin)")
+    sp = add("apps", cmd_apps, "list apps, show one, or delete one")
+    sp.add_argument("name", nargs="?", help="show this app in full")
+    sp.add_argument("--delete", metavar="NAME", help="delete this app (its jobs and events stay)")
+    sp.add_argument("--json", action="store_true")
+    sp = add("events", cmd_events, "webhook deliveries and what was decided for each")
+    sp.add_argument("id", nargs="?", help="show one event (HOOK:DELIVERY) with its decision")
+    sp.add_argument("--payload", action="store_true", help="with ID: include the raw payload")
+    sp.add_argument("--limit", type=int, default=50)
+    sp.add_argument("--json", action="store_true")
+    sp = add("jobs", cmd_jobs, "list jobs, show one, or `jobs cancel ID`")
+    sp.add_argument("words", nargs="*", metavar="ID | cancel ID", help="show one job, or cancel it")
+    sp.add_argument("--app"), sp.add_argument("--state"), sp.add_argument("--limit", type=int, default=50)
+    sp.add_argument("--reason", default="canceled from the CLI", help="with cancel: why")
+    sp.add_argument("--json", action="store_true")
+    sp = add("logs", cmd_logs, "print a job's log; -f follows it until the job ends")
+    sp.add_argument("job")
+    sp.add_argument("-f", "--follow", action="store_true")
+    sp.add_argument("--timeout", type=int, default=3600, help="stop following after this many seconds")
+    sp = add("deploy", cmd_deploy, "queue a deploy of REF (branch or tag) for APP by hand")
+    sp.add_argument("app"), sp.add_argument("ref")
+    sp.add_argument("--sha", help="exact commit (default: what REF points at when the agent fetches)")
+    sp.add_argument("--rule", help="use this rule even if its match does not cover REF")
+    sp.add_argument("--json", action="store_true")
+    sp = add("token", cmd_token, "create an API token (shown once)")
+    sp.add_argument("--role", choices=["admin", "agent"], default="agent")
+    sp.add_argument("--name", default="agent")
+    hk = add("hook", None, "webhook helpers").add_subparsers(dest="hook_command", required=True, metavar="SUB")
+    sp = hk.add_parser("send", help="send a signed GitHub push for REPO and REF to the API",
+                       description="Send a GitHub-format push, signed like GitHub signs it, to try your rules.")
+    sp.set_defaults(func=cmd_hook_send)
+    sp.add_argument("--repo", required=True, help="repository URL as the app names it")
+    sp.add_argument("--ref", required=True, help="tag or branch name, or a full refs/... name")
+    sp.add_argument("--kind", choices=["tag", "branch"], default="tag", help="what a short REF is")
+    sp.add_argument("--sha", help="commit (default: resolved with git ls-remote)")
+    sp.add_argument("--update", action="store_true", help="an existing ref moved (created: false)")
+    sp.add_argument("--secret", help="webhook secret (env TAHOBUDDY_WEBHOOK_SECRET)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ApiError as exc:
+        print(f"tahobuddy: {exc}", file=sys.stderr)
+        return 2 if exc.status == 0 and "no API URL" in str(exc) else 1
+    except (OSError, yaml.YAMLError) as exc:
+        print(f"tahobuddy: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""`make run`: the whole system on one machine, on the embedded default.
+
+  AWS emulator (moto server, 127.0.0.1:4566)  <- unless TAHOBUDDY_AWS_ENDPOINT names another
+  API (chalice local, 127.0.0.1:8000)
+  proxy (Caddy, 127.0.0.1:8080, admin 127.0.0.1:2019)
+  agent (tahobuddy agent)
+
+Secrets are made once and kept in .tahobuddy/; the emulator's state is
+snapshotted there every 30 s and on exit. Ctrl-C stops every process it
+started, by pid.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+
+from . import procs
+
+HOME = Path(os.environ.get("TAHOBUDDY_HOME", ".tahobuddy")).resolve()
+ROOT = Path(__file__).resolve().parent.parent
+SNAPSHOT_EVERY = 30.0
+
+
+def _secrets() -> dict:
+    path = HOME / "secrets.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    made = {"webhook_secret": secrets.token_hex(24), "admin_token": f"tb_admin_{secrets.token_urlsafe(32)}",
+            "agent_token": f"tb_agent_{secrets.token_urlsafe(32)}"}
+    path.write_text(json.dumps(made, indent=2))
+    path.chmod(0o600)
+    return made
+
+
+def _aws_mode() -> str:
+    """'embedded' (moto on 4566), 'endpoint' (TAHOBUDDY_AWS_ENDPOINT), or 'aws' (real credentials)."""
+    if os.environ.get("TAHOBUDDY_AWS_ENDPOINT"):
+        return "endpoint"
+    if os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"):
+        return "aws"
+    return "embedded"
+
+
+class Stack:
+    def __init__(self):
+        self.children: list = []
+        self.stopping = False
+
+    def spawn(self, name: str, argv: list[str], env: dict | None = None):
+        proc = procs.start(argv, str(HOME / f"{name}.log"), env=env, cwd=str(ROOT))
+        self.children.append((name, proc))
+        return proc
+
+    def stop(self) -> None:
+        for name, proc in reversed(self.children):
+            procs.stop(proc)
+            print(f"stopped {name} (pid {proc.pid})")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    HOME.mkdir(parents=True, exist_ok=True)
+    keys, mode, stack = _secrets(), _aws_mode(), Stack()
+    api_port = int(os.environ.get("TAHOBUDDY_API_PORT", 8000))
+    env = os.environ
+    env.setdefault("TAHOBUDDY_PREFIX", "tahobuddy-dev")
+    env["TAHOBUDDY_WEBHOOK_SECRET"] = keys["webhook_secret"]
+    if mode == "embedded":
+        env.update({"TAHOBUDDY_AWS_ENDPOINT": "http://127.0.0.1:4566", "AWS_ACCESS_KEY_ID": "local",
+                    "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1")})
+    signal.signal(signal.SIGTERM, _interrupt)
+    from functions import tokens
+    from . import provision, snapshot
+    try:
+        if mode == "embedded":
+            proc = stack.spawn("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "4566"])
+            procs.wait_http("http://127.0.0.1:4566/moto-api/", proc=proc)
+        restored = snapshot.load(HOME / "state.json.gz") if mode == "embedded" else {}
+        provision.all_resources() if mode != "aws" or env.get("TAHOBUDDY_PROVISION") == "1" else None
+        tokens.issue("admin", "make-run", keys["admin_token"])
+        tokens.issue("agent", "make-run", keys["agent_token"])
+        requeued = snapshot.requeue() if restored else 0
+        api = stack.spawn("api", [str(Path(sys.executable).parent / "chalice"), "local", "--host", "127.0.0.1",
+                                  "--port", str(api_port), "--stage", "dev", "--no-autoreload"], env=dict(env))
+        api_url = f"http://127.0.0.1:{api_port}"
+        procs.wait_http(api_url + "/api/v1/health", proc=api)
+        extra = _start_agent_side(stack, env, api_url, keys)
+        lines = {"TAHOBUDDY_API_URL": api_url, "TAHOBUDDY_TOKEN": keys["admin_token"],
+                 "TAHOBUDDY_WEBHOOK_SECRET": keys["webhook_secret"], **extra}
+        (HOME / "dev.env").write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+        print(f"Tahobuddy is running ({mode} AWS; restored {sum(restored.values())} items, requeued {requeued} jobs)")
+        print(f"  webhook URL:     {api_url}/api/v1/hooks/github")
+        print(f"  webhook secret:  {keys['webhook_secret']}")
+        print(f"  admin token:     {keys['admin_token']}")
+        for k, v in extra.items():
+            print(f"  {k}={v}")
+        print(f"  settings for scripts: {HOME / 'dev.env'}   logs: {HOME}/*.log   Ctrl-C stops everything")
+        last = time.monotonic()
+        while True:
+            time.sleep(1.0)
+            for name, proc in stack.children:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {HOME / (name + '.log')}")
+            if mode == "embedded" and time.monotonic() - last > SNAPSHOT_EVERY:
+                snapshot.save(HOME / "state.json.gz")
+                last = time.monotonic()
+    except KeyboardInterrupt:
+        print("\nstopping ...")
+        return_code = 0
+    except Exception as exc:  # report any failure of the stack plainly, then stop what started
+        print(f"tahobuddy stack: {exc}", file=sys.stderr)
+        return_code = 1
+    finally:
+        if mode == "embedded" and stack.children and stack.children[0][1].poll() is None:
+            try:
+                counts = snapshot.save(HOME / "state.json.gz")
+                print(f"saved state: {sum(counts.values())} items in {HOME / 'state.json.gz'}")
+            except Exception as exc:  # a snapshot failure must not keep daemons running
+                print(f"could not save state: {exc}", file=sys.stderr)
+        stack.stop()
+    return return_code
+
+
+def _start_agent_side(stack: Stack, env, api_url: str, keys: dict) -> dict:
+    """The proxy and the agent (see agent/ and runners/); returns extra dev.env lines."""
+    return {}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
