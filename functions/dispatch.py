@@ -13,9 +13,10 @@ from .clock import now_iso, sortable_id
 from .models import DedupModel, JobModel
 
 
-def dedup_key(app: str, rule: str, ref: str, sha: str) -> str:
-    """A new tag is keyed without its commit: `create` events carry none."""
-    return f"{app}|{rule}|{ref}|{sha or 'created'}"
+def dedup_key(app: str, rule: str, ref: str, sha: str, new_tag: bool = False) -> str:
+    """app + rule + ref + commit. A new tag is keyed without its commit: GitHub sends both
+    `push` (with the commit) and `create` (without) for it, and they must make one job."""
+    return f"{app}|{rule}|{ref}|{'created' if new_tag or not sha else sha}"
 
 
 def _conditional_failed(exc: Exception) -> bool:
@@ -51,10 +52,10 @@ def _ensure_job(job_id: str, fields: dict) -> JobModel:
 
 
 def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event_id: str = "",
-            trigger: str = "webhook", key: str | None = None) -> tuple[JobModel, bool]:
+            trigger: str = "webhook", new_tag: bool = False, key: str | None = None) -> tuple[JobModel, bool]:
     """Queue one job for `rule` of `app` at `ref`; returns (job, created_now)."""
     target = rule["target"]
-    job_id, created = _claim_key(key or dedup_key(app["name"], rule["name"], ref, sha))
+    job_id, created = _claim_key(key or dedup_key(app["name"], rule["name"], ref, sha, new_tag))
     job = _ensure_job(job_id, dict(
         app=app["name"], rule=rule["name"], group=f"{app['name']}.{target['name']}", target=target,
         repository=repository, ref=ref, sha=sha, event_id=event_id, trigger=trigger))

@@ -60,8 +60,8 @@ def decide(event: WebhookEvent, event_id: str) -> tuple[list[dict], str]:
     for app in found:
         for rule in app["rules"]:
             if rules.evaluate(rule, event):
-                job, created = dispatch.enqueue(app, rule, app["repository"], event.ref,
-                                                event.sha, event_id=event_id)
+                job, created = dispatch.enqueue(app, rule, app["repository"], event.ref, event.sha,
+                                                event_id=event_id, new_tag=event.action == Action.TAG_CREATED)
                 decision.append({"app": app["name"], "rule": rule["name"], "job_id": job.id,
                                  "outcome": "queued" if created else "duplicate"})
     if not decision:
