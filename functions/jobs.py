@@ -27,7 +27,8 @@ class JobState(str, Enum):
 
 S = JobState
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    S.QUEUED: frozenset({S.RUNNING, S.CANCELED, S.SUPERSEDED}),
+    # QUEUED -> FAILED: it never ran and never will (attempts used up, app deleted); the reason says so.
+    S.QUEUED: frozenset({S.RUNNING, S.FAILED, S.CANCELED, S.SUPERSEDED}),
     # RUNNING -> RUNNING: another agent reclaims a job whose lease lapsed (its agent died);
     # RUNNING -> QUEUED: a stopping agent hands the job back for redelivery.
     S.RUNNING: frozenset({S.RUNNING, S.QUEUED, S.SUCCEEDED, S.FAILED, S.CANCELED, S.SUPERSEDED}),

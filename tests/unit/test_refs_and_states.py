@@ -52,4 +52,5 @@ def test_terminal_states_have_no_way_out():
 def test_table_covers_every_state_and_the_key_moves():
     assert set(TRANSITIONS) == set(JobState)
     assert allowed(JobState.QUEUED, JobState.RUNNING) and not allowed(JobState.QUEUED, JobState.SUCCEEDED)
+    assert allowed(JobState.QUEUED, JobState.FAILED)  # gave up before it ever ran
     assert allowed(JobState.RUNNING, JobState.QUEUED)  # a stopping agent hands it back
