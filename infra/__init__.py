@@ -1,0 +1,1 @@
+"""Infrastructure for real AWS: the CloudFormation that `chalice package --merge-template` merges."""

@@ -1,0 +1,60 @@
+"""The Lambda zip from `chalice package` holds every module the functions import,
+and the merged CloudFormation passes cfn-lint."""
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.functional
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    out = tmp_path_factory.mktemp("package") / "out"
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    subprocess.run([str(Path(sys.executable).parent / "chalice"), "package", "--stage", "prod",
+                    "--merge-template", "infra/resources.json", str(out)],
+                   cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
+    return out
+
+
+def test_zip_imports_the_app_in_a_clean_interpreter(package, tmp_path):
+    with zipfile.ZipFile(package / "deployment.zip") as z:
+        z.extractall(tmp_path)
+    probe = ("import sys; sys.path[:0] = [sys.argv[1]]; import app, functions.app as f; "
+             "import functions, pkgutil; mods = [m.name for m in pkgutil.iter_modules(functions.__path__)]; "
+             "[__import__('functions.' + m) for m in mods]; "
+             "assert '/api/v1/hooks/github' in app.app.routes; print(len(app.app.routes), sorted(mods)); assert all(p.startswith(sys.argv[1]) for p in "
+             "[app.__file__, f.__file__, sys.modules['pynamodb'].__file__, sys.modules['boto3'].__file__])")
+    # -I: no user site, no PYTHON* variables; -S: no site-packages. Only the unzipped folder.
+    run = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(tmp_path)], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path, env={"AWS_DEFAULT_REGION": "us-east-1"})
+    assert run.returncode == 0, run.stderr
+    shipped = set(json.loads(run.stdout.split(" ", 1)[1].replace("'", '"')))
+    on_disk = {p.stem for p in (ROOT / "functions").glob("*.py") if p.stem != "__init__"}
+    assert shipped == on_disk
+
+
+def test_merged_template_passes_cfn_lint_and_declares_the_resources(package):
+    lint = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(package / "sam.json")],
+                          capture_output=True, text=True, timeout=300)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    resources = json.loads((package / "sam.json").read_text())["Resources"]
+    kinds = [r["Type"] for r in resources.values()]
+    assert kinds.count("AWS::DynamoDB::Table") == 6 and kinds.count("AWS::SQS::Queue") == 2
+    assert resources["JobQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] >= 1
+    actions = [a for s in resources["ApiHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+               for a in s["Action"]]
+    assert not any(a.endswith("*") for a in actions), actions  # least privilege: no wildcard actions
+
+
+def test_resources_json_is_built_from_the_current_models():
+    built = subprocess.run([sys.executable, "-m", "infra.template"], cwd=ROOT, capture_output=True, text=True,
+                           check=True, timeout=60).stdout
+    assert json.loads(built) == json.loads((ROOT / "infra" / "resources.json").read_text()), \
+        "run: python -m infra.template > infra/resources.json"
