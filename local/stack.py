@@ -68,23 +68,26 @@ def _interrupt(signum, frame):
 
 def main() -> int:
     HOME.mkdir(parents=True, exist_ok=True)
-    keys, mode, stack = _secrets(), _aws_mode(), Stack()
+    keys, mode, stack, keep_state = _secrets(), _aws_mode(), Stack(), False
     api_port = int(os.environ.get("TAHOBUDDY_API_PORT", 8000))
+    aws_port = int(os.environ.get("TAHOBUDDY_EMULATOR_PORT", 4566))
     env = os.environ
     env.setdefault("TAHOBUDDY_PREFIX", "tahobuddy-dev")
     env["TAHOBUDDY_WEBHOOK_SECRET"] = keys["webhook_secret"]
     if mode == "embedded":
-        env.update({"TAHOBUDDY_AWS_ENDPOINT": "http://127.0.0.1:4566", "AWS_ACCESS_KEY_ID": "local",
+        env.update({"TAHOBUDDY_AWS_ENDPOINT": f"http://127.0.0.1:{aws_port}", "AWS_ACCESS_KEY_ID": "local",
                     "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1")})
     signal.signal(signal.SIGTERM, _interrupt)
     from functions import tokens
     from . import provision, snapshot
     try:
         if mode == "embedded":
-            proc = stack.spawn("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "4566"])
-            procs.wait_http("http://127.0.0.1:4566/moto-api/", proc=proc)
+            proc = stack.spawn("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(aws_port)])
+            procs.wait_http(f"http://127.0.0.1:{aws_port}/moto-api/", proc=proc)
+        if mode != "aws" or env.get("TAHOBUDDY_PROVISION") == "1":
+            provision.all_resources()
         restored = snapshot.load(HOME / "state.json.gz") if mode == "embedded" else {}
-        provision.all_resources() if mode != "aws" or env.get("TAHOBUDDY_PROVISION") == "1" else None
+        keep_state = mode == "embedded"  # only now: never overwrite a snapshot that was not loaded
         tokens.issue("admin", "make-run", keys["admin_token"])
         tokens.issue("agent", "make-run", keys["agent_token"])
         requeued = snapshot.requeue() if restored else 0
@@ -109,7 +112,7 @@ def main() -> int:
             for name, proc in stack.children:
                 if proc.poll() is not None:
                     raise RuntimeError(f"{name} exited with {proc.returncode}; see {HOME / (name + '.log')}")
-            if mode == "embedded" and time.monotonic() - last > SNAPSHOT_EVERY:
+            if keep_state and time.monotonic() - last > SNAPSHOT_EVERY:
                 snapshot.save(HOME / "state.json.gz")
                 last = time.monotonic()
     except KeyboardInterrupt:
@@ -119,7 +122,7 @@ def main() -> int:
         print(f"tahobuddy stack: {exc}", file=sys.stderr)
         return_code = 1
     finally:
-        if mode == "embedded" and stack.children and stack.children[0][1].poll() is None:
+        if keep_state and stack.children and stack.children[0][1].poll() is None:
             try:
                 counts = snapshot.save(HOME / "state.json.gz")
                 print(f"saved state: {sum(counts.values())} items in {HOME / 'state.json.gz'}")

@@ -1,0 +1,75 @@
+"""`make run`'s stack: it comes up on its own, writes dev.env, and keeps apps, events and
+jobs across a restart (moto keeps nothing; the stack snapshots into its home)."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from local import procs
+from tests.helpers import deliver, docker_app, push, unique
+
+pytestmark = pytest.mark.functional
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_stack(home: Path, ports: dict) -> tuple[subprocess.Popen, dict]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAHOBUDDY_", "AWS_"))}
+    env.update({"TAHOBUDDY_HOME": str(home), **{k: str(v) for k, v in ports.items()}})
+    (home / "dev.env").unlink(missing_ok=True)
+    proc = procs.start([sys.executable, "-m", "local.stack"], str(home / "stack.out"), env=env, cwd=str(ROOT))
+    deadline = time.monotonic() + 90
+    while not (home / "dev.env").is_file():
+        assert proc.poll() is None, (home / "stack.out").read_text()
+        assert time.monotonic() < deadline, "stack did not come up in 90 s"
+        time.sleep(0.2)
+    pairs = dict(line.split("=", 1) for line in (home / "dev.env").read_text().splitlines())
+    return proc, pairs
+
+
+def stop_stack(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends; the stack stops its children by pid
+    proc.wait(timeout=60)
+
+
+class Endpoint:
+    def __init__(self, env):
+        self.url, self.token, self.secret = env["TAHOBUDDY_API_URL"], env["TAHOBUDDY_TOKEN"], \
+            env["TAHOBUDDY_WEBHOOK_SECRET"]
+
+    def headers(self):
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def test_state_survives_a_restart(tmp_path):
+    ports = {"TAHOBUDDY_EMULATOR_PORT": procs.free_port(), "TAHOBUDDY_API_PORT": procs.free_port(),
+             "TAHOBUDDY_PROXY_PORT": procs.free_port(), "TAHOBUDDY_PROXY_ADMIN_PORT": procs.free_port(),
+             "TAHOBUDDY_AGENT": "off"}
+    proc, env = start_stack(tmp_path, ports)
+    try:
+        api, name = Endpoint(env), unique("kept")
+        assert requests.put(f"{api.url}/api/v1/apps/{name}", json=docker_app(name), headers=api.headers(),
+                            timeout=30).status_code == 201
+        hook = deliver(api, "push", push(name, "refs/heads/development")).json()
+    finally:
+        stop_stack(proc)
+    assert proc.returncode == 0 and (tmp_path / "state.json.gz").is_file()
+    proc, env2 = start_stack(tmp_path, ports)
+    try:
+        assert env2 == env  # same secrets and tokens
+        app = requests.get(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30)
+        assert app.status_code == 200 and app.json()["name"] == name
+        event = requests.get(f"{api.url}/api/v1/events/{hook['event']}", headers=api.headers(), timeout=30).json()
+        assert event["status"] == "processed" and event["decision"][0]["job_id"] == hook["jobs"][0]
+        job = requests.get(f"{api.url}/api/v1/jobs/{hook['jobs'][0]}", headers=api.headers(), timeout=30).json()
+        assert job["app"] == name
+        assert "requeued 1 jobs" in (tmp_path / "stack.out").read_text()
+    finally:
+        stop_stack(proc)
+    assert proc.returncode == 0
+    with pytest.raises(requests.ConnectionError):  # every child it started is gone
+        requests.get(f"{api.url}/api/v1/health", timeout=5)
