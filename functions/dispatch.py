@@ -1,8 +1,8 @@
 """Turn a matched (app, rule, ref, commit) into exactly one queued job.
 
-The dedup item is written first with a conditional put; whoever wins names the
-job. Every later step is safe to repeat, so a redelivered webhook finishes
-what a crashed one started and never makes a second job.
+The dedup item is written first with a conditional put: whoever wins names the
+job. Every later step is safe to repeat, so a redelivered webhook finishes what a
+crashed one started and never makes a second job.
 """
 from __future__ import annotations
 
@@ -23,45 +23,55 @@ def _conditional_failed(exc: Exception) -> bool:
     return "ConditionalCheckFailed" in str(exc)
 
 
-def _claim_key(key: str) -> tuple[str, bool]:
-    job_id = sortable_id()
-    try:
-        DedupModel(key, job_id=job_id, created_at=now_iso()).save(
-            condition=DedupModel.key.does_not_exist() | (DedupModel.deleted == True))  # noqa: E712
-        return job_id, True
-    except PutError as exc:
-        if not _conditional_failed(exc):
-            raise
-    return DedupModel.get(key).job_id, False
-
-
-def _ensure_job(job_id: str, fields: dict) -> JobModel:
-    try:
-        return JobModel.get(job_id)
-    except DoesNotExist:
-        pass
+def _save_job(job_id: str, fields: dict) -> JobModel:
     stamp = now_iso()
     job = JobModel(job_id, created_at=stamp, updated_at=stamp, **fields)
     try:
         job.save(condition=JobModel.id.does_not_exist())
+        return job
     except PutError as exc:
         if not _conditional_failed(exc):
             raise
-        job = JobModel.get(job_id)
-    return job
+    return JobModel.get(job_id)  # a concurrent delivery of the same ref saved it first
+
+
+def _take(key: str, fields: dict) -> tuple[JobModel, bool]:
+    """Take the dedup key and save its job: (job, True); or (the key's job, False) if taken.
+
+    Two conditional puts rather than one transaction: moto's TransactWriteItems slows
+    down as tables grow (bench/webhook.py showed 5x), and a dedup item whose job is
+    missing (a crash between the puts) is completed by whoever sees it next.
+    """
+    job_id = sortable_id()
+    try:
+        DedupModel(key, job_id=job_id, created_at=now_iso()).save(
+            condition=DedupModel.key.does_not_exist() | (DedupModel.deleted == True))  # noqa: E712
+        return _save_job(job_id, fields), True
+    except PutError as exc:
+        if not _conditional_failed(exc):
+            raise
+    job_id = DedupModel.get(key).job_id
+    try:
+        return JobModel.get(job_id), False
+    except DoesNotExist:
+        return _save_job(job_id, fields), False
 
 
 def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event_id: str = "",
             trigger: str = "webhook", new_tag: bool = False, key: str | None = None) -> tuple[JobModel, bool]:
-    """Queue one job for `rule` of `app` at `ref`; returns (job, created_now)."""
+    """Queue one job for `rule` of `app` at `ref`; returns (job, created_now).
+
+    A duplicate whose job is still queued sends its message again: within SQS's 5-minute
+    window the job id deduplicates it, after that the conditional claim lets one run.
+    That is what finishes a delivery that crashed between saving the job and sending it.
+    """
     target = rule["target"]
-    job_id, created = _claim_key(key or dedup_key(app["name"], rule["name"], ref, sha, new_tag))
-    job = _ensure_job(job_id, dict(
-        app=app["name"], rule=rule["name"], group=f"{app['name']}.{target['name']}", target=target,
-        repository=repository, ref=ref, sha=sha, event_id=event_id, trigger=trigger))
-    if not job.enqueued:
+    key = key or dedup_key(app["name"], rule["name"], ref, sha, new_tag)
+    fields = dict(app=app["name"], rule=rule["name"], group=f"{app['name']}.{target['name']}", target=target,
+                  repository=repository, ref=ref, sha=sha, event_id=event_id, trigger=trigger)
+    job, created = _take(key, fields)
+    if job.state == "queued":
         queue.send(job.id, job.group)
-        job.update(actions=[JobModel.enqueued.set(True)])
     return job, created
 
 

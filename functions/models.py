@@ -85,7 +85,6 @@ class JobModel(Model):
     agent_id = UnicodeAttribute(default="")
     lease_until = NumberAttribute(default=0)
     cancel_requested = UnicodeAttribute(default="")          # the reason, when asked
-    enqueued = BooleanAttribute(default=False)
     event_id = UnicodeAttribute(default="")
     trigger = UnicodeAttribute(default="webhook")            # webhook | manual | rollback
     created_at = UnicodeAttribute()

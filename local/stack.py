@@ -91,7 +91,7 @@ def main() -> int:
         tokens.issue("admin", "make-run", keys["admin_token"])
         tokens.issue("agent", "make-run", keys["agent_token"])
         requeued = snapshot.requeue() if restored else 0
-        api = stack.spawn("api", [str(Path(sys.executable).parent / "chalice"), "local", "--host", "127.0.0.1",
+        api = stack.spawn("api", [sys.executable, "-m", "local.api", "--host", "127.0.0.1",
                                   "--port", str(api_port), "--stage", "dev", "--no-autoreload"], env=dict(env))
         api_url = f"http://127.0.0.1:{api_port}"
         procs.wait_http(api_url + "/api/v1/health", proc=api)

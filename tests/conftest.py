@@ -69,7 +69,7 @@ class Api:
 @pytest.fixture(scope="session")
 def api(moto, admin_token, workdir):
     port = procs.free_port()
-    proc = procs.start([str(Path(sys.executable).parent / "chalice"), "local", "--host", "127.0.0.1",
+    proc = procs.start([sys.executable, "-m", "local.api", "--host", "127.0.0.1",
                         "--port", str(port), "--stage", "dev", "--no-autoreload"],
                        str(workdir / "chalice.log"), env=dict(os.environ), cwd=str(ROOT))
     url = f"http://127.0.0.1:{port}"

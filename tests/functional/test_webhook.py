@@ -52,6 +52,15 @@ def test_push_and_create_of_one_new_tag_make_one_job(api, app, order):
     assert len(jobs_of(api, app)) == 1
 
 
+def test_concurrent_push_and_create_deliveries_of_one_tag_make_one_job(api, app):
+    from concurrent.futures import ThreadPoolExecutor
+    docs = [("push", push(app, "refs/tags/release-42", created=True)), ("create", create(app, "release-42"))] * 4
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(lambda d: deliver(api, *d).status_code, docs))
+    assert codes == [200] * 8
+    assert len(jobs_of(api, app)) == 1
+
+
 def test_create_alone_deploys_a_tag_when_github_sends_no_push(api, app):
     # more than three tags pushed at once: GitHub sends `create` for each and no `push`
     for n in range(4):
