@@ -103,6 +103,18 @@ def cmd_deploy(args) -> int:
     return 0
 
 
+def cmd_agent(args) -> int:
+    from agent.main import run
+    return run(args.config)
+
+
+def cmd_rollback(args) -> int:
+    body = {"to": args.to, "rule": args.rule}
+    data = _client(args).post(f"/apps/{quote(args.app)}/rollback", {k: v for k, v in body.items() if v})
+    emit(data, args.json, JOB_COLUMNS, "jobs")
+    return 0
+
+
 def cmd_token(args) -> int:
     emit(_client(args).post("/tokens", {"role": args.role, "name": args.name}), True)
     return 0
@@ -159,6 +171,17 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("app"), sp.add_argument("ref")
     sp.add_argument("--sha", help="exact commit (default: what REF points at when the agent fetches)")
     sp.add_argument("--rule", help="use this rule even if its match does not cover REF")
+    sp.add_argument("--json", action="store_true")
+    sp = add("agent", cmd_agent, "run the runner agent: long-poll the job queue, deploy, report back",
+             epilog="Settings: TAHOBUDDY_API_URL, TAHOBUDDY_AGENT_TOKEN, TAHOBUDDY_QUEUE_URL or TAHOBUDDY_PREFIX, "
+                    "TAHOBUDDY_AWS_ENDPOINT, TAHOBUDDY_WORKDIR, TAHOBUDDY_CONCURRENCY, TAHOBUDDY_TARGETS, "
+                    "TAHOBUDDY_PROXY_ADMIN ... (README: agent settings). First SIGTERM: finish the running job "
+                    "and stop; second: cancel it and hand it back.")
+    sp.add_argument("--config", help="YAML file of agent settings (environment variables override it)")
+    sp = add("rollback", cmd_rollback, "bring back an image the agent kept, without building")
+    sp.add_argument("app")
+    sp.add_argument("--to", help="tag, branch or commit to go back to (default: the version before the live one)")
+    sp.add_argument("--rule", help="the docker rule whose target to roll back (default: the first)")
     sp.add_argument("--json", action="store_true")
     sp = add("token", cmd_token, "create an API token (shown once)")
     sp.add_argument("--role", choices=["admin", "agent"], default="agent")

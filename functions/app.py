@@ -157,6 +157,22 @@ def deploy_app(name):
     return Response(body={"jobs": made}, status_code=201)
 
 
+@app.route(f"{V1}/apps/{{name}}/rollback", methods=["POST"])
+@api("admin")
+def rollback_app(name):
+    """Queue a rollback: the agent redeploys an image it kept (`to` a ref, or the one before live)."""
+    body, spec = _body(), app_store.get(name)
+    to = body.get("to") or ""
+    if not isinstance(to, str) or (to and not refs.valid_name(to.split("/", 2)[-1])):
+        raise InvalidInput("to", "must be a tag, branch or commit the app was deployed at")
+    docker_rules = [r for r in spec["rules"] if r["target"]["type"] == "docker"
+                    and (not body.get("rule") or r["name"] == body["rule"])]
+    if not docker_rules:
+        raise InvalidInput("rule", f"app {name} has no docker rule to roll back")
+    job = dispatch.manual(spec, docker_rules[0], to, "", trigger="rollback")
+    return Response(body={"jobs": [jobs.to_dict(job)]}, status_code=201)
+
+
 # ---- events and jobs --------------------------------------------------------
 @app.route(f"{V1}/events", methods=["GET"])
 @api("admin")

@@ -71,7 +71,7 @@ def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event
                   repository=repository, ref=ref, sha=sha, event_id=event_id, trigger=trigger)
     job, created = _take(key, fields)
     if job.state == "queued":
-        queue.send(job.id, job.group)
+        queue.send(job.id, job.group, job.target["type"])
     return job, created
 
 

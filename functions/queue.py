@@ -20,8 +20,9 @@ def url() -> str:
     return s.queue_url or _sqs().get_queue_url(QueueName=s.queue_name)["QueueUrl"]
 
 
-def send(job_id: str, group: str) -> None:
+def send(job_id: str, group: str, target_type: str = "") -> None:
     """Group = app.target, so one deploy runs at a time per target; the dedup id is the job id,
-    which the DynamoDB dedup item gives out once per app + rule + ref + commit."""
-    _sqs().send_message(QueueUrl=url(), MessageBody=json.dumps({"job_id": job_id}),
+    which the DynamoDB dedup item gives out once per app + rule + ref + commit. The target type
+    rides along so an agent that does not serve it can pass without claiming."""
+    _sqs().send_message(QueueUrl=url(), MessageBody=json.dumps({"job_id": job_id, "target": target_type}),
                         MessageGroupId=group, MessageDeduplicationId=job_id)

@@ -19,7 +19,7 @@ os.environ.update({
     "TAHOBUDDY_PREFIX": "tbtest",
     "TAHOBUDDY_WEBHOOK_SECRET": "test-webhook-secret",
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-    "TAHOBUDDY_LEASE_SECONDS": "120",
+    "TAHOBUDDY_LEASE_SECONDS": "10",
 })
 os.environ.pop("AWS_PROFILE", None)
 
@@ -78,3 +78,38 @@ def api(moto, admin_token, workdir):
         yield Api(url, admin_token, os.environ["TAHOBUDDY_WEBHOOK_SECRET"])
     finally:
         procs.stop(proc)
+
+
+@pytest.fixture(scope="session")
+def docker_images(workdir):
+    """The base images the agent tests build from (no registry can be reached here)."""
+    import docker
+    try:
+        docker.from_env().ping()
+    except Exception as exc:  # a clear message instead of a wall of errors
+        pytest.fail(f"no Docker Engine answers ({exc}); `make test` starts one (local/docker-up.sh)")
+    from tests.realparts import build_base_images
+    build_base_images(workdir)
+
+
+@pytest.fixture(scope="session")
+def caddy(workdir):
+    from tests.realparts import Caddy
+    proxy = Caddy(workdir / "caddy")
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def empty_queue(moto):
+    """Drop messages other tests left (their repositories do not exist), so an agent sees only ours."""
+    import boto3
+    from functions import queue
+    from functions.config import boto_kwargs
+    sqs = boto3.client("sqs", **boto_kwargs())
+    for _ in range(200):  # bounded; PurgeQueue is allowed once a minute, so receive and delete
+        got = sqs.receive_message(QueueUrl=queue.url(), MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        if not got.get("Messages"):
+            return
+        sqs.delete_message_batch(QueueUrl=queue.url(), Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got["Messages"])])

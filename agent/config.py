@@ -1,0 +1,92 @@
+"""Agent settings: a YAML file (`tahobuddy agent --config FILE`) overridden by TAHOBUDDY_* variables."""
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from runners import registry
+
+
+@dataclass
+class AgentConfig:
+    api_url: str = ""
+    token: str = ""                              # an agent token (tahobuddy token --role agent)
+    queue_url: str = ""                          # default: {prefix}-jobs.fifo at the AWS endpoint
+    aws_endpoint: str = ""                       # an emulator; empty for real AWS
+    region: str = "us-east-1"
+    prefix: str = "tahobuddy-dev"
+    workdir: str = ".tahobuddy/agent"
+    agent_id: str = ""                           # default: hostname + a random suffix kept in workdir
+    concurrency: int = 1
+    targets: list = field(default_factory=registry.names)
+    poll_wait: int = 20                          # SQS long-poll seconds
+    proxy_admin: str = ""                        # Caddy admin API, e.g. http://127.0.0.1:2019
+    proxy_server: str = "tahobuddy"              # the Caddy server whose routes the agent owns
+    proxy_listen: list = field(default_factory=lambda: [":80", ":443"])
+    proxy_https: bool = True                     # automatic HTTPS for real hostnames
+    secrets_file: str = ""                       # YAML map NAME: value
+    git_token: str = ""                          # HTTPS token for private repositories
+    git_ssh_key: str = ""                        # deploy key path for ssh:// and git@ URLs
+    keep_images: int = 3
+    db_images: dict = field(default_factory=lambda: {"postgres": "postgres:16", "mysql": "mysql:8",
+                                                     "redis": "redis:7"})
+
+    @classmethod
+    def load(cls, path: str | None = None, env: dict | None = None) -> "AgentConfig":
+        env = os.environ if env is None else env
+        doc = yaml.safe_load(Path(path).read_text()) or {} if path else {}
+        cfg = cls()
+        for f in fields(cls):
+            raw = env.get(f"TAHOBUDDY_{f.name.upper()}", doc.get(f.name))
+            if raw is None and f.name == "token":
+                raw = env.get("TAHOBUDDY_AGENT_TOKEN")
+            if raw is None and f.name == "aws_endpoint":
+                raw = env.get("TAHOBUDDY_AWS_ENDPOINT")
+            if raw is None:
+                continue
+            setattr(cfg, f.name, _coerce(getattr(cfg, f.name), raw, f.name))
+        return cfg
+
+    def check(self) -> list[str]:
+        """What is missing or wrong, in words a user can act on."""
+        problems = []
+        if not self.api_url:
+            problems.append("TAHOBUDDY_API_URL (api_url) is not set")
+        if not self.token:
+            problems.append("TAHOBUDDY_AGENT_TOKEN (token) is not set: create one with `tahobuddy token --role agent`")
+        unknown = sorted(set(self.targets) - set(registry.names()))
+        if unknown:
+            problems.append(f"targets: unknown {', '.join(unknown)} (known: {', '.join(registry.names())})")
+        if self.concurrency < 1:
+            problems.append("concurrency must be at least 1")
+        return problems
+
+    def resolved_agent_id(self) -> str:
+        if self.agent_id:
+            return self.agent_id
+        path = Path(self.workdir) / "agent-id"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"{socket.gethostname()}-{secrets.token_hex(3)}")
+        self.agent_id = path.read_text().strip()
+        return self.agent_id
+
+
+def _coerce(current, raw, name: str):
+    if isinstance(current, bool):
+        return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes", "on")
+    if isinstance(current, int):
+        return int(raw)
+    if isinstance(current, list):
+        return raw if isinstance(raw, list) else [x.strip() for x in str(raw).split(",") if x.strip()]
+    if isinstance(current, dict):
+        if isinstance(raw, dict):
+            return {**current, **raw}
+        pairs = (item.split("=", 1) for item in str(raw).split(",") if "=" in item)
+        return {**current, **{k.strip(): v.strip() for k, v in pairs}}
+    return str(raw)

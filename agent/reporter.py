@@ -1,0 +1,124 @@
+"""The agent's side of the API: claim, heartbeat, logs, finish, release.
+
+Errors are either unrecoverable (bad token, bad URL: stop and say so) or
+retryable (network, 5xx: back off and try again, a bounded number of times).
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import requests
+
+from runners.base import Log
+
+
+class Unrecoverable(Exception):
+    """Configuration or auth is wrong: the agent stops and says what to fix."""
+
+
+class Conflict(Exception):
+    """The job is held by another agent or changed meanwhile."""
+
+
+class Gone(Exception):
+    """The API does not know the job."""
+
+
+class Reporter:
+    def __init__(self, api_url: str, token: str, agent_id: str, retries: int = 5):
+        self.base, self.agent_id, self.retries = api_url.rstrip("/") + "/api/v1/agent/jobs", agent_id, retries
+        self.session = requests.Session()
+        self.session.headers.update({"Authorization": f"Bearer {token}", "X-Tahobuddy-Agent": agent_id})
+
+    def _post(self, job_id: str, action: str, body: dict | None = None) -> dict:
+        delay = 0.5
+        for attempt in range(self.retries):
+            try:
+                r = self.session.post(f"{self.base}/{job_id}/{action}", json=body or {}, timeout=30)
+            except requests.RequestException as exc:
+                if attempt == self.retries - 1:
+                    raise
+                error = exc
+            else:
+                if r.status_code in (401, 403):
+                    raise Unrecoverable(f"the API refused the agent token ({r.status_code}): {r.text[:200]}")
+                if r.status_code == 404:
+                    raise Gone(r.text[:200])
+                if r.status_code == 409:
+                    raise Conflict(r.json().get("Message", r.text[:200]))
+                if r.status_code < 500:
+                    if r.status_code >= 400:
+                        raise Unrecoverable(f"{action}: {r.status_code} {r.text[:300]}")
+                    return r.json()
+                error = RuntimeError(f"{r.status_code} {r.text[:200]}")
+            time.sleep(delay + random.uniform(0, delay))
+            delay = min(delay * 2, 10)
+        raise error  # noqa: F821 - set in the loop
+
+    def claim(self, job_id: str) -> dict:
+        return self._post(job_id, "claim")
+
+    def heartbeat(self, job_id: str) -> dict:
+        return self._post(job_id, "heartbeat")
+
+    def logs(self, job_id: str, first_seq: int, lines: list[str]) -> None:
+        self._post(job_id, "logs", {"first_seq": first_seq, "lines": lines})
+
+    def finish(self, job_id: str, state: str, reason: str, exit_code: int | None, detail: str, sha: str) -> dict:
+        return self._post(job_id, "finish", {"state": state, "reason": reason, "exit_code": exit_code,
+                                             "detail": detail, "sha": sha})
+
+    def release(self, job_id: str, reason: str) -> dict:
+        return self._post(job_id, "release", {"reason": reason})
+
+
+class LogStream:
+    """Numbered log lines, sent in batches every half second while the job runs; every line
+    passes `mask` first, so a secret never leaves the agent."""
+
+    FLUSH_EVERY = 0.5
+    BATCH = 200
+
+    def __init__(self, reporter: Reporter, job_id: str, mask=lambda s: s, echo: Log | None = None,
+                 after: int = 0):
+        self.reporter, self.job_id, self.mask, self.echo = reporter, job_id, mask, echo
+        self.pending: list[str] = []
+        self.next_seq = after + 1  # a retried job's log goes on after the earlier attempt's lines
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def __call__(self, line: str) -> None:
+        for part in str(line).splitlines() or [""]:
+            masked = self.mask(part)
+            if self.echo:
+                self.echo(masked)
+            with self.lock:
+                self.pending.append(masked)
+
+    def _flush(self) -> None:
+        while True:
+            with self.lock:
+                batch = self.pending[:self.BATCH]
+                first = self.next_seq
+            if not batch:
+                return
+            self.reporter.logs(self.job_id, first, batch)
+            with self.lock:
+                del self.pending[:len(batch)]
+                self.next_seq += len(batch)
+
+    def _loop(self) -> None:
+        while not self.done.wait(self.FLUSH_EVERY):
+            try:
+                self._flush()
+            except Exception:  # the final close() flush retries; a log hiccup must not kill a deploy
+                pass
+
+    def close(self) -> None:
+        self.done.set()
+        self.thread.join(timeout=10)
+        self._flush()

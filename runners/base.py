@@ -1,0 +1,166 @@
+"""The runner contract (after Woodpecker's backend.Backend and Buildkite's ProcessExit).
+
+Call order, made by the agent's dispatcher:
+
+    runner.available()            -> can this machine run it at all (docker answers, tool installed)
+    runner.prepare(spec, ctx)     -> set up (pull base, create network, check secrets); may raise
+    runner.run(spec, ctx, log)    -> JobResult; a build that fails is a normal result, only a broken
+                                     runner raises
+    runner.cleanup(spec, ctx)     -> always, from `finally`: safe after a failed prepare, safe twice
+
+A JobResult keeps "never ran" (exit_code -1, reason REFUSED/SETUP_ERROR) apart
+from "ran and failed" (an exit code, reason NONE or TIMEOUT/CANCELED).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Protocol, runtime_checkable
+
+NEVER_RAN = -1
+
+
+class Reason(str, Enum):
+    NONE = ""
+    REFUSED = "refused"            # this runner will not run the spec (bad block, missing secret)
+    SETUP_ERROR = "setup_error"    # it could not start: fetch, build context, prepare
+    CANCELED = "canceled"
+    TIMEOUT = "timeout"
+    SUPERSEDED = "superseded"
+    UNHEALTHY = "unhealthy"        # started, but never passed its health check
+
+
+class Status(str, Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    status: Status
+    exit_code: int = 0
+    reason: Reason = Reason.NONE
+    detail: str = ""
+
+    @classmethod
+    def ok(cls, detail: str = "") -> "JobResult":
+        return cls(Status.SUCCEEDED, 0, Reason.NONE, detail)
+
+    @classmethod
+    def failed(cls, detail: str, exit_code: int = 1, reason: Reason = Reason.NONE) -> "JobResult":
+        return cls(Status.FAILED, exit_code, reason, detail)
+
+    @classmethod
+    def never_ran(cls, reason: Reason, detail: str) -> "JobResult":
+        return cls(Status.FAILED, NEVER_RAN, reason, detail)
+
+    @classmethod
+    def canceled(cls, detail: str, exit_code: int = NEVER_RAN) -> "JobResult":
+        return cls(Status.CANCELED, exit_code, Reason.CANCELED, detail)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a runner may know of a job, as the API handed it to the agent."""
+
+    job_id: str
+    app: str
+    rule: str
+    target: dict
+    repository: str
+    ref: str
+    sha: str
+    trigger: str = "webhook"
+    attempt: int = 1
+    app_spec: dict = field(default_factory=dict)
+
+    @property
+    def target_type(self) -> str:
+        return self.target["type"]
+
+    @property
+    def ref_name(self) -> str:
+        for prefix in ("refs/heads/", "refs/tags/"):
+            if self.ref.startswith(prefix):
+                return self.ref[len(prefix):]
+        return self.ref
+
+    @property
+    def tag(self) -> str:
+        return self.ref_name if self.ref.startswith("refs/tags/") else ""
+
+    def env(self) -> dict[str, str]:
+        """The TAHOBUDDY_* variables every runner hands to what it runs."""
+        return {"TAHOBUDDY_APP": self.app, "TAHOBUDDY_REF": self.ref, "TAHOBUDDY_SHA": self.sha,
+                "TAHOBUDDY_TAG": self.tag, "TAHOBUDDY_JOB": self.job_id}
+
+    @classmethod
+    def from_claim(cls, claim: dict) -> "JobSpec":
+        job = claim["job"]
+        return cls(job_id=job["id"], app=job["app"], rule=job["rule"], target=dict(job["target"]),
+                   repository=job["repository"], ref=job["ref"], sha=job.get("sha") or "",
+                   trigger=job.get("trigger") or "webhook", attempt=int(job.get("attempts") or 1),
+                   app_spec=dict(claim.get("app") or {}))
+
+
+class Cancel:
+    """A cancellation with its reason; idempotent (the first reason wins)."""
+
+    def __init__(self):
+        self._event = threading.Event()
+        self.reason = ""
+
+    def request(self, reason: str) -> None:
+        if not self._event.is_set():
+            self.reason = reason or "canceled"
+            self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self._event.wait(seconds)
+
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class RunContext:
+    """What the agent lends a runner for one job."""
+
+    workdir: Path                      # the agent's own state (images kept, routes, mirrors)
+    worktree: Path | None              # the repository at the job's commit (None for a rollback)
+    cancel: Cancel
+    settings: Any                      # agent.config.AgentConfig
+    secrets: Callable[[str], str]      # NAME -> value, from the agent's own secrets
+    timeout: float = 1800.0
+    scratch: dict = field(default_factory=dict)   # prepare() -> run() -> cleanup() hand-over
+
+
+@runtime_checkable
+class Runner(Protocol):
+    name: str
+
+    def available(self) -> bool: ...
+
+    def prepare(self, spec: JobSpec, ctx: RunContext) -> None: ...
+
+    def run(self, spec: JobSpec, ctx: RunContext, log: Log) -> JobResult: ...
+
+    def cleanup(self, spec: JobSpec, ctx: RunContext) -> None: ...
+
+
+class RunnerError(Exception):
+    """A runner is broken (not the build): the root of every error a runner raises."""
+
+    def __init__(self, message: str, cause: BaseException | None = None, reason: Reason = Reason.SETUP_ERROR):
+        super().__init__(message)
+        self.reason = reason
+        if cause is not None:
+            self.__cause__ = cause

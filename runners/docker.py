@@ -1,0 +1,269 @@
+"""docker: build the image from the worktree, start it beside the old container, wait until it
+is healthy, point the app's Caddy route at it, drain, stop the old one.
+
+A failed build or health check leaves the old version serving. The last N
+images stay for `tahobuddy rollback`; an app's database container and its
+volume are made once and kept across deploys.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+import socket
+import threading
+import time
+from pathlib import Path
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+from . import docker_convert as convert
+from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError, Status
+from .proxy import Caddy, ProxyError, route
+
+
+def _client(timeout: int = 600) -> docker.DockerClient:
+    return docker.from_env(timeout=timeout)
+
+
+def caddy_for(settings, workdir: Path) -> Caddy | None:
+    if not settings.proxy_admin:
+        return None
+    return Caddy(settings.proxy_admin, settings.proxy_server, workdir / "routes.json")
+
+
+class History:
+    """Images this agent deployed for an app, oldest first: what rollback picks from."""
+
+    def __init__(self, workdir: Path, app: str):
+        self.path = workdir / "apps" / app / "history.json"
+
+    def entries(self) -> list[dict]:
+        return json.loads(self.path.read_text()) if self.path.is_file() else []
+
+    def add(self, entry: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.entries() + [entry], indent=2))
+
+    def live(self) -> dict | None:
+        entries = self.entries()
+        return entries[-1] if entries else None
+
+    def pick(self, ref: str) -> dict | None:
+        """The newest entry for `ref` (a tag, branch or full ref), or with no ref the one before live."""
+        entries = self.entries()
+        if not ref:
+            live = entries[-1]["image"] if entries else None
+            older = [e for e in entries if e["image"] != live]
+            return older[-1] if older else None
+        wanted = {ref, f"refs/tags/{ref}", f"refs/heads/{ref}"}
+        return next((e for e in reversed(entries) if e["ref"] in wanted or e["sha"].startswith(ref)), None)
+
+
+class DockerRunner:
+    name = "docker"
+
+    def available(self) -> bool:
+        try:
+            return bool(_client(timeout=10).ping())
+        except DockerException:
+            return False
+
+    @staticmethod
+    def on_agent_start(settings, workdir: Path, say) -> None:
+        """Make sure the proxy server exists and serves every live app again."""
+        caddy = caddy_for(settings, workdir)
+        if caddy is None:
+            return
+        try:
+            caddy.ensure_server(settings.proxy_listen, settings.proxy_https)
+            caddy.apply()
+            say(f"proxy: {len(caddy.routes())} route(s) applied to Caddy at {settings.proxy_admin}")
+        except ProxyError as exc:
+            say(f"proxy: {exc}")
+
+    def prepare(self, spec: JobSpec, ctx: RunContext) -> None:
+        client = _client()
+        ctx.scratch["client"] = client
+        try:
+            client.networks.get(convert.network(spec.app))
+        except NotFound:
+            client.networks.create(convert.network(spec.app), driver="bridge",
+                                   labels={"tahobuddy.app": spec.app})
+        ctx.scratch["env"] = self._database(client, spec, ctx) if spec.app_spec.get("database") else {}
+
+    def _database(self, client, spec: JobSpec, ctx: RunContext) -> dict:
+        db = spec.app_spec["database"]
+        kind = db["kind"]
+        secret_file = ctx.workdir / "apps" / spec.app / "db-password"
+        if not secret_file.is_file():
+            secret_file.parent.mkdir(parents=True, exist_ok=True)
+            secret_file.write_text(secrets.token_urlsafe(24))
+            secret_file.chmod(0o600)
+        password = secret_file.read_text().strip()
+        if hasattr(ctx.secrets, "register"):
+            ctx.secrets.register(password)
+        try:
+            container = client.containers.get(convert.db_name(spec.app))
+            if container.status != "running":
+                container.start()
+        except NotFound:
+            image = db.get("image") or ctx.settings.db_images.get(kind)
+            try:
+                client.containers.run(**convert.database_kwargs(spec.app, kind, image, password))
+            except ImageNotFound as exc:
+                raise RunnerError(f"database image {image} is not on this machine (set database.image or "
+                                  f"TAHOBUDDY_DB_IMAGES)", exc) from exc
+        return {"DATABASE_URL": convert.database_url(spec.app, kind, password)}
+
+    # ---- run ---------------------------------------------------------------------
+    def run(self, spec: JobSpec, ctx: RunContext, log: Log) -> JobResult:
+        client, history = ctx.scratch["client"], History(ctx.workdir, spec.app)
+        if spec.trigger == "rollback":
+            entry = history.pick(spec.ref)
+            if entry is None:
+                return JobResult.never_ran(Reason.REFUSED, f"no earlier image of {spec.app} for "
+                                           f"{spec.ref or 'the previous version'} on this agent")
+            image = entry["image"]
+            spec_for_run = dataclasses.replace(spec, sha=entry["sha"], ref=entry["ref"])
+            log(f"rolling back {spec.app} to {entry['ref']} ({entry['sha'][:12]}), image {image[:19]}")
+        else:
+            built = self._build(client, spec, ctx, log)
+            if isinstance(built, JobResult):
+                return built
+            image, spec_for_run = built, spec
+        return self._swap(client, spec_for_run, ctx, log, image, history)
+
+    def _build(self, client, spec: JobSpec, ctx: RunContext, log: Log) -> str | JobResult:
+        kwargs = convert.build_kwargs(spec, str(ctx.worktree))
+        log(f"building {kwargs['tag']} from {kwargs['dockerfile']}")
+        api = _client(timeout=int(ctx.timeout) + 60).api  # its own connection: closing it cancels the build
+        out: dict = {}
+
+        def pump():
+            try:
+                for chunk in api.build(**kwargs):
+                    if "stream" in chunk:
+                        for line in chunk["stream"].splitlines():
+                            if line.strip():
+                                log(line)
+                    if "error" in chunk:
+                        out["error"] = chunk["error"].strip()
+                    if "aux" in chunk and "ID" in chunk["aux"]:
+                        out["image"] = chunk["aux"]["ID"]
+            except Exception as exc:  # a closed connection after cancel lands here too
+                out.setdefault("error", f"{exc.__class__.__name__}: {exc}")
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + ctx.timeout
+        while reader.is_alive():
+            if ctx.cancel.wait(0.2) or time.monotonic() > deadline:
+                api.close()  # dockerd cancels a build whose client went away
+                reader.join(timeout=30)
+                if ctx.cancel.requested:
+                    return JobResult.canceled(f"build canceled: {ctx.cancel.reason}")
+                return JobResult.failed(f"build timed out after {ctx.timeout:.0f}s", 1, Reason.TIMEOUT)
+        api.close()
+        if "error" in out or "image" not in out:
+            return JobResult.failed(f"build failed: {out.get('error', 'no image id')}", 1)
+        image = client.images.get(out["image"])
+        for tag in convert.tags(spec)[1:]:
+            image.tag(convert.repository(spec.app), tag)
+        log(f"built {out['image'][:19]}")
+        return out["image"]
+
+    def _swap(self, client, spec: JobSpec, ctx: RunContext, log: Log, image: str, history: History) -> JobResult:
+        old_entry = history.live()
+        kwargs = convert.run_kwargs(spec, image, ctx.scratch.get("env", {}))
+        kwargs["name"] = f"tahobuddy-{spec.app}-{spec.job_id}-{secrets.token_hex(2)}"
+        container = client.containers.run(**kwargs)
+        ctx.scratch["new_container"] = container.id
+        container.reload()
+        port = int(spec.app_spec.get("port", 8080))
+        host_port = container.attrs["NetworkSettings"]["Ports"][f"{port}/tcp"][0]["HostPort"]
+        upstream = f"127.0.0.1:{host_port}"
+        log(f"started {container.name} on {upstream}; waiting for its health check")
+        healthy, why = self._wait_healthy(container, upstream, spec.target, ctx)
+        if not healthy:
+            tail = container.logs(tail=20).decode(errors="replace")
+            for line in tail.splitlines():
+                log(f"[container] {line}")
+            if ctx.cancel.requested:
+                return JobResult.canceled(f"canceled while waiting for health: {ctx.cancel.reason}")
+            return JobResult.failed(f"health check failed: {why}; the previous version keeps serving", 1,
+                                    Reason.UNHEALTHY)
+        caddy = caddy_for(ctx.settings, ctx.workdir)
+        if caddy is not None:
+            try:
+                caddy.apply({spec.app: route(spec.app_spec, upstream)})
+            except ProxyError as exc:
+                return JobResult.failed(f"could not point the route at the new container: {exc}", 1,
+                                        Reason.SETUP_ERROR)
+            log(f"route {spec.app_spec.get('hostname') or '*'}{spec.app_spec.get('path_prefix', '/')} -> {upstream}")
+        else:
+            log(f"no proxy configured (TAHOBUDDY_PROXY_ADMIN); the app answers on {upstream}")
+        ctx.scratch.pop("new_container", None)  # it is live now: cleanup must not remove it
+        history.add({"image": image, "ref": spec.ref, "sha": spec.sha, "job": spec.job_id, "container": container.id,
+                     "upstream": upstream, "at": time.time()})
+        if old_entry and old_entry.get("container") != container.id:
+            self._retire(client, old_entry, float(spec.target.get("drain_seconds", 2)), log)
+        self._prune(client, spec.app, history, int(spec.target.get("keep_images", ctx.settings.keep_images)), log)
+        return JobResult.ok(f"{spec.app} serving {spec.ref_name} ({spec.sha[:12]}) on {upstream}")
+
+    def _wait_healthy(self, container, upstream: str, target: dict, ctx: RunContext) -> tuple[bool, str]:
+        host, port = upstream.split(":")
+        deadline = time.monotonic() + float(target.get("health_timeout", 60))
+        why = "no answer"
+        while time.monotonic() < deadline and not ctx.cancel.requested:
+            container.reload()
+            if container.status not in ("created", "running"):
+                return False, f"container exited ({container.status})"
+            try:
+                if target.get("health_path"):
+                    r = requests.get(f"http://{upstream}{target['health_path']}", timeout=2)
+                    if r.status_code < 400:
+                        return True, ""
+                    why = f"{target['health_path']} answered {r.status_code}"
+                else:
+                    with socket.create_connection((host, int(port)), timeout=2):
+                        return True, ""
+            except (OSError, requests.RequestException) as exc:
+                why = f"{exc.__class__.__name__}"
+            ctx.cancel.wait(0.2)
+        return False, f"{why} within {target.get('health_timeout', 60)}s"
+
+    def _retire(self, client, entry: dict, drain: float, log: Log) -> None:
+        time.sleep(drain)  # requests already on the old upstream finish
+        try:
+            old = client.containers.get(entry["container"])
+            old.stop(timeout=10)
+            old.remove()
+            log(f"stopped the previous container {old.name}")
+        except NotFound:
+            pass
+
+    def _prune(self, client, app: str, history: History, keep: int, log: Log) -> None:
+        wanted = []
+        for e in reversed(history.entries()):
+            if e["image"] not in wanted:
+                wanted.append(e["image"])
+        for image in client.images.list(filters={"label": f"tahobuddy.app={app}"}):
+            if image.id not in wanted[:max(1, keep)]:
+                try:
+                    client.images.remove(image.id, force=True)
+                    log(f"removed old image {image.id[:19]}")
+                except APIError:
+                    pass  # still used by a container
+
+    def cleanup(self, spec: JobSpec, ctx: RunContext) -> None:
+        """Remove a container that never went live; safe after a failed prepare and twice."""
+        client, new = ctx.scratch.get("client"), ctx.scratch.pop("new_container", None)
+        if client is None or new is None:
+            return
+        try:
+            client.containers.get(new).remove(force=True)
+        except NotFound:
+            pass

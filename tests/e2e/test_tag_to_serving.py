@@ -1,0 +1,132 @@
+"""git tag -> signed webhook -> agent -> container serving behind Caddy, for real:
+dockerd, Caddy, git, moto server and chalice local, all on loopback."""
+import signal
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.helpers import deliver, push, unique
+from tests.realparts import BASE_IMAGE, AgentProcess, GitRepo, job_log, wait_job
+
+pytestmark = pytest.mark.e2e
+
+DOCKERFILE = f"""FROM {BASE_IMAGE}
+COPY www /www
+EXPOSE 8080
+CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]
+"""
+
+
+def tag_push(repo: GitRepo, tag: str, sha: str) -> dict:
+    doc = push("x", f"refs/tags/{tag}", sha=sha, created=True)
+    doc["repository"] = {"full_name": "local/site", "clone_url": str(repo.origin)}
+    return doc
+
+
+def deploy(api, repo, tag: str, sha: str) -> dict:
+    r = deliver(api, "push", tag_push(repo, tag, sha))
+    assert r.status_code == 200 and len(r.json()["jobs"]) == 1, r.text
+    return wait_job(api, r.json()["jobs"][0])
+
+
+class Loop:
+    """A bounded request loop through the proxy: counts every answer that is not a version page."""
+
+    def __init__(self, caddy, host: str):
+        self.caddy, self.host, self.seen, self.failures = caddy, host, set(), []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        deadline = time.monotonic() + 240
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                r = self.caddy.get(self.host, timeout=5)
+                body = r.text.strip()
+                if r.status_code != 200 or not body.startswith("v"):
+                    self.failures.append(f"{r.status_code} {body[:60]}")
+                self.seen.add(body)
+            except requests.RequestException as exc:
+                self.failures.append(repr(exc))
+            time.sleep(0.01)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def site(api, tmp_path, docker_images):
+    repo, name = GitRepo(tmp_path / "site"), unique("site")
+    host = f"{name}.localhost"
+    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+        "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
+        "rules": [{"name": "release", "match": {"tag": "release-*"},
+                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 1}}]})
+    assert r.status_code == 201, r.text
+    return repo, name, host
+
+
+def test_release_tags_deploy_swap_without_downtime_fail_safely_and_roll_back(
+        api, agent_token, caddy, site, tmp_path, empty_queue):
+    repo, name, host = site
+    agent = AgentProcess(api, agent_token, tmp_path, caddy)
+    try:
+        repo.write({"Dockerfile": DOCKERFILE, "www/index.html": "v1\n"})
+        job = deploy(api, repo, "release-1", repo.commit_and_tag("v1", "release-1"))
+        assert job["state"] == "succeeded", job_log(api, job["id"])
+        assert caddy.get(host).text.strip() == "v1"
+
+        repo.write({"www/index.html": "v2\n"})
+        sha2 = repo.commit_and_tag("v2", "release-2")
+        with Loop(caddy, host) as loop:
+            time.sleep(0.5)
+            job = deploy(api, repo, "release-2", sha2)
+            time.sleep(1.5)
+        assert job["state"] == "succeeded", job_log(api, job["id"])
+        assert loop.failures == [] and {"v1", "v2"} <= loop.seen, (loop.failures[:5], loop.seen)
+        assert caddy.get(host).text.strip() == "v2"
+
+        repo.write({"Dockerfile": DOCKERFILE.replace("COPY www", "RUN exit 3\nCOPY www"), "www/index.html": "v3\n"})
+        job = deploy(api, repo, "release-3", repo.commit_and_tag("v3 broken", "release-3"))
+        assert job["state"] == "failed" and "build failed" in job["reason"], job
+        assert caddy.get(host).text.strip() == "v2"  # the old version keeps serving
+
+        r = requests.post(f"{api.url}/api/v1/apps/{name}/rollback", json={"to": "release-1"}, headers=api.headers())
+        job = wait_job(api, r.json()["jobs"][0]["id"])
+        assert job["state"] == "succeeded", job_log(api, job["id"])
+        assert "rolling back" in job_log(api, job["id"]) and "building" not in job_log(api, job["id"])
+        assert caddy.get(host).text.strip() == "v1"
+    finally:
+        assert agent.stop() == 0, agent.output()
+
+
+def test_agent_killed_mid_build_the_job_completes_on_restart(api, agent_token, caddy, site, tmp_path, empty_queue):
+    repo, name, host = site
+    slow = DOCKERFILE.replace("COPY www", f"RUN sleep 6 && echo {name}\nCOPY www")  # never a cached layer
+    repo.write({"Dockerfile": slow, "www/index.html": "v-slow\n"})
+    sha = repo.commit_and_tag("slow", "release-9")
+    first = AgentProcess(api, agent_token, tmp_path, caddy, name="first")
+    job_id = deliver(api, "push", tag_push(repo, "release-9", sha)).json()["jobs"][0]
+    deadline = time.monotonic() + 60
+    while "building" not in job_log(api, job_id):
+        assert time.monotonic() < deadline, first.output()
+        time.sleep(0.2)
+    first.signal(signal.SIGKILL)
+    first.proc.wait(timeout=10)
+    assert wait_job(api, job_id, states={"running"})["state"] == "running"  # half-claimed, lease ticking
+    second = AgentProcess(api, agent_token, tmp_path, caddy, name="second")
+    try:
+        job = wait_job(api, job_id, timeout=120)
+        assert job["state"] == "succeeded" and job["attempts"] == 2, job
+        assert job["agent_id"].startswith("second")
+        assert caddy.get(host).text.strip() == "v-slow"
+    finally:
+        second.stop()
+

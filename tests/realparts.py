@@ -1,0 +1,139 @@
+"""Real parts for the agent tests: images built here from busybox-static (no registry can be
+reached), a Caddy with its admin API on loopback, git repositories, and agents as processes.
+Everything started here is stopped by its pid."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+import requests
+
+from local import procs
+
+BASE_IMAGE = "tahobuddy-test/busybox:1"
+FAKEDB_IMAGE = "tahobuddy-test/fakedb:1"
+TERMINAL = {"succeeded", "failed", "canceled", "superseded"}
+
+
+def build_base_images(tmp: Path) -> None:
+    client = docker.from_env()
+    busybox = shutil.which("busybox")
+    assert busybox, "busybox-static is missing (local/install-system.sh installs it)"
+    ctx = tmp / "base"
+    ctx.mkdir(exist_ok=True)
+    shutil.copy(busybox, ctx / "busybox")
+    (ctx / "Dockerfile").write_text('FROM scratch\nCOPY busybox /bin/busybox\n'
+                                    'RUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["sh"]\n')
+    client.images.build(path=str(ctx), tag=BASE_IMAGE, rm=True)
+    (ctx / "Dockerfile").write_text(f'FROM {BASE_IMAGE}\nRUN mkdir -p /var/lib/postgresql/data\n'
+                                    'CMD ["httpd", "-f", "-p", "5432", "-h", "/var/lib/postgresql/data"]\n')
+    client.images.build(path=str(ctx), tag=FAKEDB_IMAGE, rm=True)
+
+
+class Caddy:
+    def __init__(self, workdir: Path):
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.admin_port, self.port = procs.free_port(), procs.free_port()
+        self.admin = f"http://127.0.0.1:{self.admin_port}"
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = workdir / "caddy.json"
+        config.write_text(json.dumps({"admin": {"listen": f"127.0.0.1:{self.admin_port}"}}))
+        env = {**os.environ, "HOME": str(workdir), "XDG_DATA_HOME": str(workdir / "data"),
+               "XDG_CONFIG_HOME": str(workdir / "config")}
+        self.proc = procs.start(["caddy", "run", "--config", str(config)], str(workdir / "caddy.log"), env=env)
+        procs.wait_http(self.admin + "/config/", proc=self.proc)
+
+    def get(self, host: str, path: str = "/", timeout: float = 5) -> requests.Response:
+        return requests.get(self.url + path, headers={"Host": host}, timeout=timeout)
+
+    def stop(self):
+        procs.stop(self.proc)
+
+
+class AgentProcess:
+    """`tahobuddy agent` as a user runs it, stopped by its pid."""
+
+    def __init__(self, api, token: str, workdir: Path, caddy: Caddy | None = None, targets: str = "docker,shell",
+                 name: str = "agent", extra: dict | None = None):
+        self.workdir = workdir / name
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.log = self.workdir / "agent.log"
+        env = {**os.environ, "TAHOBUDDY_API_URL": api.url, "TAHOBUDDY_AGENT_TOKEN": token,
+               "TAHOBUDDY_WORKDIR": str(self.workdir), "TAHOBUDDY_POLL_WAIT": "1", "TAHOBUDDY_TARGETS": targets,
+               "TAHOBUDDY_AGENT_ID": f"{name}-{os.getpid()}", "PYTHONUNBUFFERED": "1", **(extra or {})}
+        if caddy:
+            env.update({"TAHOBUDDY_PROXY_ADMIN": caddy.admin, "TAHOBUDDY_PROXY_LISTEN": f"127.0.0.1:{caddy.port}",
+                        "TAHOBUDDY_PROXY_HTTPS": "false"})
+        self.proc = subprocess.Popen([str(Path(sys.executable).parent / "tahobuddy"), "agent"], env=env,
+                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, cwd=self.workdir)
+        deadline = time.monotonic() + 30
+        while "polling" not in self.output():
+            assert self.proc.poll() is None, self.output()
+            assert time.monotonic() < deadline, self.output()
+            time.sleep(0.1)
+
+    def output(self) -> str:
+        return self.log.read_text() if self.log.is_file() else ""
+
+    def signal(self, sig) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+class GitRepo:
+    """An 'origin' bare repository and a working clone that commits and pushes tags to it."""
+
+    def __init__(self, root: Path):
+        self.origin, self.work = root / "origin.git", root / "work"
+        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(self.origin)], check=True)
+        subprocess.run(["git", "init", "-q", "-b", "main", str(self.work)], check=True)
+        self.git("remote", "add", "origin", str(self.origin))
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", "-C", str(self.work), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    def write(self, files: dict[str, str]) -> None:
+        for name, text in files.items():
+            (self.work / name).parent.mkdir(parents=True, exist_ok=True)
+            (self.work / name).write_text(text)
+
+    def commit_and_tag(self, message: str, tag: str | None = None, branch: str = "main") -> str:
+        self.git("add", "-A")
+        self.git("commit", "-qm", message, "--allow-empty")
+        self.git("push", "-q", "origin", f"HEAD:refs/heads/{branch}")
+        if tag:
+            self.git("tag", "--", tag)
+            self.git("push", "-q", "origin", f"refs/tags/{tag}")
+        return self.git("rev-parse", "HEAD")
+
+
+def wait_job(api, job_id: str, timeout: float = 180, states=TERMINAL) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = requests.get(f"{api.url}/api/v1/jobs/{job_id}", headers=api.headers(), timeout=10).json()
+        if job["state"] in states:
+            return job
+        assert time.monotonic() < deadline, f"job {job_id} still {job['state']} after {timeout}s"
+        time.sleep(0.25)
+
+
+def job_log(api, job_id: str) -> str:
+    r = requests.get(f"{api.url}/api/v1/jobs/{job_id}/logs", headers=api.headers(), timeout=10).json()
+    return "\n".join(x["line"] for x in r["lines"])
