@@ -137,3 +137,19 @@ def wait_job(api, job_id: str, timeout: float = 180, states=TERMINAL) -> dict:
 def job_log(api, job_id: str) -> str:
     r = requests.get(f"{api.url}/api/v1/jobs/{job_id}/logs", headers=api.headers(), timeout=10).json()
     return "\n".join(x["line"] for x in r["lines"])
+
+
+def remove_app_resources(app: str) -> None:
+    """Containers, volumes, networks and images a test's app left in dockerd."""
+    client = docker.from_env()
+    for c in client.containers.list(all=True, filters={"label": f"tahobuddy.app={app}"}):
+        c.remove(force=True, v=True)
+    for v in client.volumes.list(filters={"name": f"tahobuddy-{app}-"}):
+        v.remove(force=True)
+    for n in client.networks.list(names=[f"tahobuddy-{app}"]):
+        n.remove()
+    for image in client.images.list(filters={"label": f"tahobuddy.app={app}"}):
+        try:
+            client.images.remove(image.id, force=True)
+        except docker.errors.APIError:
+            pass

@@ -1,0 +1,160 @@
+"""The agent with the shell runner, as a process, against the running API and moto server."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.helpers import deliver, unique
+from tests.realparts import AgentProcess, GitRepo, job_log, wait_job
+
+pytestmark = pytest.mark.functional
+CLI = str(Path(sys.executable).parent / "tahobuddy")
+
+
+def shell_app(api, repo: GitRepo, commands, name=None, match=None) -> str:
+    name = name or unique("sh")
+    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+        "name": name, "repository": str(repo.origin),
+        "rules": [{"name": "run", "match": match or {"branch": "main"},
+                   "target": {"type": "shell", "commands": commands, "timeout": 120}}]})
+    assert r.status_code in (200, 201), r.text
+    return name
+
+
+def send(api, repo: GitRepo, ref: str, sha: str, created=False) -> str:
+    r = deliver(api, "push", {"ref": ref, "after": sha, "created": created, "deleted": False,
+                              "repository": {"full_name": "local/x", "clone_url": str(repo.origin)}})
+    assert r.status_code == 200 and r.json()["jobs"], r.text
+    return r.json()["jobs"][0]
+
+
+@pytest.fixture
+def repo(tmp_path):
+    repo = GitRepo(tmp_path / "repo")
+    repo.write({"hello.txt": "hello\n"})
+    return repo
+
+
+@pytest.fixture
+def agent(api, agent_token, tmp_path, empty_queue):
+    proc = AgentProcess(api, agent_token, tmp_path, targets="shell")
+    yield proc
+    proc.stop()
+
+
+def test_shell_job_sees_the_commit_and_streams_its_log_live(api, repo, agent, tmp_path):
+    sha = repo.commit_and_tag("one")
+    name = shell_app(api, repo, [["sh", "-c", 'echo "app=$TAHOBUDDY_APP sha=$TAHOBUDDY_SHA ref=$TAHOBUDDY_REF"'],
+                                 ["cat", "hello.txt"],
+                                 ["sh", "-c", "for i in 1 2 3; do echo tick $i; sleep 1; done"]])
+    job_id = send(api, repo, "refs/heads/main", sha)
+    follow = subprocess.run([CLI, "--api-url", api.url, "--token", api.token, "logs", job_id, "-f", "--timeout", "60"],
+                            capture_output=True, text=True, timeout=90)
+    assert follow.returncode == 0
+    assert f"app={name} sha={sha} ref=refs/heads/main" in follow.stdout and "tick 3" in follow.stdout
+    assert "hello" in follow.stdout
+    job = wait_job(api, job_id)
+    assert (job["state"], job["exit_code"], job["sha"]) == ("succeeded", 0, sha)
+
+
+def test_a_tag_built_to_inject_shell_stays_inert(api, repo, agent, tmp_path):
+    tag = "release-$(touch${IFS}pwned)"
+    sha = repo.commit_and_tag("two", tag)
+    shell_app(api, repo, [["sh", "-c", 'echo "tag is [$TAHOBUDDY_TAG]"']], match={"tag": "release-*"})
+    job = wait_job(api, send(api, repo, f"refs/tags/{tag}", sha, created=True))
+    assert job["state"] == "succeeded", job_log(api, job["id"])
+    assert f"tag is [{tag}]" in job_log(api, job["id"])
+    assert not list(tmp_path.rglob("pwned")) and not Path("pwned").exists() and not Path("/pwned").exists()
+
+
+def test_failed_command_fails_the_job_with_its_exit_code(api, repo, agent):
+    sha = repo.commit_and_tag("three")
+    shell_app(api, repo, [["true"], ["sh", "-c", "echo broken >&2; exit 7"], ["echo", "never"]])
+    job = wait_job(api, send(api, repo, "refs/heads/main", sha))
+    assert (job["state"], job["exit_code"]) == ("failed", 7) and "command 2" in job["reason"]
+    assert "never" not in job_log(api, job["id"]) and "broken" in job_log(api, job["id"])
+
+
+def test_cancel_really_stops_a_running_job(api, repo, agent):
+    sha = repo.commit_and_tag("four")
+    shell_app(api, repo, [["sh", "-c", "echo started; sleep 120"]])
+    job_id = send(api, repo, "refs/heads/main", sha)
+    deadline = time.monotonic() + 30
+    while "started" not in job_log(api, job_id):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    t0 = time.monotonic()
+    r = subprocess.run([CLI, "--api-url", api.url, "--token", api.token, "jobs", "cancel", job_id, "--reason", "wrong"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    job = wait_job(api, job_id, timeout=30)
+    assert job["state"] == "canceled" and "wrong" in job["reason"] and time.monotonic() - t0 < 20
+
+
+def test_first_sigterm_finishes_the_job_second_hands_it_back(api, agent_token, repo, tmp_path, empty_queue):
+    marker = tmp_path / "second-attempt"
+    sha = repo.commit_and_tag("five")
+    shell_app(api, repo, [["sh", "-c", f'if [ -f "{marker}" ]; then echo again; else touch "{marker}"; '
+                                       'echo first; sleep 60; fi']])
+    agent = AgentProcess(api, agent_token, tmp_path, targets="shell", name="stopper")
+    job_id = send(api, repo, "refs/heads/main", sha)
+    deadline = time.monotonic() + 30
+    while "first" not in job_log(api, job_id):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    agent.signal(signal.SIGTERM)
+    time.sleep(2)
+    assert agent.proc.poll() is None and wait_job(api, job_id, states={"running"})  # still working
+    agent.signal(signal.SIGTERM)
+    assert agent.proc.wait(timeout=30) == 0
+    job = wait_job(api, job_id, states={"queued"}, timeout=10)
+    assert "agent stopping" in job["reason"]
+    again = AgentProcess(api, agent_token, tmp_path, targets="shell", name="again")
+    try:
+        job = wait_job(api, job_id, timeout=60)
+        assert job["state"] == "succeeded" and job["attempts"] == 2 and "again" in job_log(api, job_id)
+    finally:
+        again.stop()
+
+
+def test_first_sigterm_lets_the_running_job_finish(api, agent_token, repo, tmp_path, empty_queue):
+    sha = repo.commit_and_tag("six")
+    shell_app(api, repo, [["sh", "-c", "echo go; sleep 3; echo done"]])
+    agent = AgentProcess(api, agent_token, tmp_path, targets="shell", name="gentle")
+    job_id = send(api, repo, "refs/heads/main", sha)
+    deadline = time.monotonic() + 30
+    while "go" not in job_log(api, job_id):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    agent.signal(signal.SIGTERM)
+    assert agent.proc.wait(timeout=60) == 0
+    assert wait_job(api, job_id, timeout=5)["state"] == "succeeded"
+
+
+def test_two_agents_on_one_queue_never_run_a_job_twice(api, agent_token, repo, tmp_path, empty_queue):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    sha = repo.commit_and_tag("seven")
+    job_ids = []
+    for i in range(8):  # eight apps: eight message groups, so both agents get work
+        branch = f"{unique('b')}-{i}"
+        shell_app(api, repo, [["sh", "-c", f'echo "$TAHOBUDDY_JOB" >> "{runs}/$TAHOBUDDY_JOB"; sleep 0.3']],
+                  match={"branch": branch})
+        repo.git("push", "-q", "origin", f"HEAD:refs/heads/{branch}")
+        job_ids.append(send(api, repo, f"refs/heads/{branch}", sha))
+    agents = [AgentProcess(api, agent_token, tmp_path, targets="shell", name=f"pair-{i}",
+                           extra={"TAHOBUDDY_CONCURRENCY": "2"}) for i in range(2)]
+    try:
+        jobs = [wait_job(api, j, timeout=120) for j in job_ids]
+    finally:
+        for a in agents:
+            a.stop()
+    assert all(j["state"] == "succeeded" for j in jobs)
+    assert sorted(p.name for p in runs.iterdir()) == sorted(job_ids)
+    assert all(len(p.read_text().splitlines()) == 1 for p in runs.iterdir())
+    assert {j["agent_id"].split("-")[1] for j in jobs} == {"0", "1"}  # both took part
