@@ -75,6 +75,10 @@ class Agent:
         while any(t.is_alive() for t in slots):
             for t in slots:
                 t.join(timeout=0.5)
+            with self.lock:
+                idle = not self.busy
+            if self.stopping.is_set() and idle:
+                break  # idle slots are only waiting on a long poll: nothing to finish, exit now
         if self.fatal:
             self.say(f"agent {self.agent_id}: stopped: {self.fatal}")
             return 1

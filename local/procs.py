@@ -48,3 +48,22 @@ def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
         proc.wait(timeout=grace)
     except ProcessLookupError:
         pass
+
+
+def stop_pid(pid: int, grace: float = 10.0) -> None:
+    """SIGTERM a process we did not spawn ourselves, then SIGKILL after `grace` seconds."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -2,8 +2,9 @@
 
   AWS emulator (moto server, 127.0.0.1:4566)  <- unless TAHOBUDDY_AWS_ENDPOINT names another
   API (chalice local, 127.0.0.1:8000)
+  Docker Engine (started only when none answers)
   proxy (Caddy, 127.0.0.1:8080, admin 127.0.0.1:2019)
-  agent (tahobuddy agent)
+  agent (tahobuddy agent; TAHOBUDDY_AGENT=off leaves it and the proxy out)
 
 Secrets are made once and kept in .tahobuddy/; the emulator's state is
 snapshotted there every 30 s and on exit. Ctrl-C stops every process it
@@ -15,6 +16,7 @@ import json
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,17 +51,24 @@ def _aws_mode() -> str:
 class Stack:
     def __init__(self):
         self.children: list = []
-        self.stopping = False
+        self.adopted: list[tuple[str, int]] = []
 
     def spawn(self, name: str, argv: list[str], env: dict | None = None):
         proc = procs.start(argv, str(HOME / f"{name}.log"), env=env, cwd=str(ROOT))
         self.children.append((name, proc))
         return proc
 
+    def adopt(self, name: str, pid: int) -> None:
+        """A daemon a helper script started for us (dockerd): stopped by its pid at the end."""
+        self.adopted.append((name, pid))
+
     def stop(self) -> None:
         for name, proc in reversed(self.children):
             procs.stop(proc)
             print(f"stopped {name} (pid {proc.pid})")
+        for name, pid in self.adopted:
+            procs.stop_pid(pid)
+            print(f"stopped {name} (pid {pid})")
 
 
 def _interrupt(signum, frame):
@@ -78,6 +87,7 @@ def main() -> int:
         env.update({"TAHOBUDDY_AWS_ENDPOINT": f"http://127.0.0.1:{aws_port}", "AWS_ACCESS_KEY_ID": "local",
                     "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1")})
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # even when started with SIGINT ignored (a background job)
     from functions import tokens
     from . import provision, snapshot
     try:
@@ -133,8 +143,30 @@ def main() -> int:
 
 
 def _start_agent_side(stack: Stack, env, api_url: str, keys: dict) -> dict:
-    """The proxy and the agent (see agent/ and runners/); returns extra dev.env lines."""
-    return {}
+    """Docker Engine (when none answers), Caddy, and the agent; returns extra dev.env lines."""
+    if env.get("TAHOBUDDY_AGENT", "on") == "off":
+        return {}
+    docker_pid = subprocess.run([str(ROOT / "local" / "docker-up.sh")], capture_output=True, text=True,
+                                env={**env, "TAHOBUDDY_HOME": str(HOME)})
+    if docker_pid.returncode != 0:
+        print(f"warning: no Docker Engine ({docker_pid.stderr.strip()}); docker targets will be refused")
+    elif docker_pid.stdout.strip():
+        stack.adopt("dockerd", int(docker_pid.stdout.strip()))
+    admin_port = int(env.get("TAHOBUDDY_PROXY_ADMIN_PORT", 2019))
+    proxy_port = int(env.get("TAHOBUDDY_PROXY_PORT", 8080))
+    caddy_home = HOME / "caddy"
+    caddy_home.mkdir(exist_ok=True)
+    (caddy_home / "caddy.json").write_text(json.dumps({"admin": {"listen": f"127.0.0.1:{admin_port}"}}))
+    caddy = stack.spawn("caddy", ["caddy", "run", "--config", str(caddy_home / "caddy.json")],
+                        env={**env, "XDG_DATA_HOME": str(caddy_home / "data"),
+                             "XDG_CONFIG_HOME": str(caddy_home / "config")})
+    procs.wait_http(f"http://127.0.0.1:{admin_port}/config/", proc=caddy)
+    stack.spawn("agent", [str(Path(sys.executable).parent / "tahobuddy"), "agent"], env={
+        **env, "TAHOBUDDY_API_URL": api_url, "TAHOBUDDY_AGENT_TOKEN": keys["agent_token"],
+        "TAHOBUDDY_WORKDIR": str(HOME / "agent"), "TAHOBUDDY_PROXY_ADMIN": f"http://127.0.0.1:{admin_port}",
+        "TAHOBUDDY_PROXY_LISTEN": f"127.0.0.1:{proxy_port}", "TAHOBUDDY_PROXY_HTTPS": "false",
+        "PYTHONUNBUFFERED": "1"})
+    return {"TAHOBUDDY_PROXY_URL": f"http://127.0.0.1:{proxy_port}", "TAHOBUDDY_AGENT_TOKEN": keys["agent_token"]}
 
 
 if __name__ == "__main__":

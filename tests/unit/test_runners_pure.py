@@ -1,0 +1,143 @@
+"""The runners' pure parts: translation to docker-py, Caddy routes, masking, settings, rollback choice."""
+import signal
+import time
+
+import pytest
+
+from agent.config import AgentConfig
+from agent.secrets import Secrets
+from runners import docker_convert as convert
+from runners import process, registry
+from runners.base import Cancel, JobResult, JobSpec, Reason, Runner, RunnerError, Status
+from runners.docker import History
+from runners.proxy import order, route, server
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def spec(**kw) -> JobSpec:
+    base = dict(job_id="1795560000000abcdef", app="blog", rule="release", target={"type": "docker", "name": "docker"},
+                repository="https://github.com/me/blog.git", ref="refs/tags/release-$(touch${IFS}x)", sha=SHA,
+                app_spec={"name": "blog", "port": 3000, "env": {"MODE": "prod"}})
+    base.update(kw)
+    return JobSpec(**base)
+
+
+def test_tags_and_labels_are_safe_and_exact():
+    s = spec()
+    assert convert.tags(s) == ["0123456789ab", "release-__touch__IFS_x_", "job-1795560000000abcdef"]
+    assert convert.labels(s)["tahobuddy.ref"] == "refs/tags/release-$(touch${IFS}x)"  # exact, as a label
+    assert convert.safe_tag("-.x/y") == "x_y" and convert.safe_tag("") == "untagged"
+
+
+def test_run_kwargs_publish_on_loopback_with_env_and_restart_policy():
+    kw = convert.run_kwargs(spec(), "sha256:abc", {"DATABASE_URL": "postgres://x"})
+    assert kw["ports"] == {"3000/tcp": ("127.0.0.1", None)} and kw["network"] == "tahobuddy-blog"
+    assert kw["restart_policy"] == {"Name": "unless-stopped"}
+    env = kw["environment"]
+    assert env["MODE"] == "prod" and env["DATABASE_URL"] == "postgres://x" and env["PORT"] == "3000"
+    assert env["TAHOBUDDY_TAG"] == "release-$(touch${IFS}x)" and env["TAHOBUDDY_SHA"] == SHA
+
+
+def test_build_kwargs_use_the_cache_and_never_pull():
+    kw = convert.build_kwargs(spec(target={"type": "docker", "build_args": {"A": "1"}}), "/src")
+    assert kw["pull"] is False and "nocache" not in kw and kw["buildargs"] == {"A": "1"}
+    assert kw["tag"] == "tahobuddy/blog:0123456789ab"
+
+
+@pytest.mark.parametrize("kind, url", [
+    ("postgres", "postgres://tahobuddy:pw@tahobuddy-blog-db:5432/blog"),
+    ("mysql", "mysql://tahobuddy:pw@tahobuddy-blog-db:3306/blog"), ("redis", "redis://tahobuddy-blog-db:6379/0")])
+def test_database_translation(kind, url):
+    assert convert.database_url("blog", kind, "pw") == url
+    kw = convert.database_kwargs("blog", kind, "img", "pw")
+    assert kw["volumes"] == {"tahobuddy-blog-db-data": {"bind": convert.DB_DATA[kind], "mode": "rw"}}
+
+
+def test_routes_match_host_and_prefix_and_order_most_specific_first():
+    a = route({"name": "a", "hostname": "a.example.com", "path_prefix": "/"}, "127.0.0.1:1")
+    b = route({"name": "b", "hostname": "a.example.com", "path_prefix": "/api"}, "127.0.0.1:2")
+    c = route({"name": "c", "path_prefix": "/"}, "127.0.0.1:3")
+    assert a["match"] == [{"host": ["a.example.com"]}] and c["match"] == []
+    assert b["match"] == [{"host": ["a.example.com"], "path": ["/api", "/api/*"]}]
+    assert [r["@id"] for r in order([c, a, b])] == ["tahobuddy-b", "tahobuddy-a", "tahobuddy-c"]
+    assert b["handle"][0]["upstreams"] == [{"dial": "127.0.0.1:2"}]
+    assert server([":80", ":443"], True) == {"listen": [":80", ":443"], "routes": []}
+    assert server(["127.0.0.1:8080"], False)["automatic_https"] == {"disable": True}
+
+
+def test_history_picks_a_ref_or_the_version_before_live(tmp_path):
+    h = History(tmp_path, "blog")
+    assert h.pick("") is None
+    for n, ref in enumerate(["refs/tags/release-1", "refs/tags/release-2", "refs/tags/release-2"]):
+        h.add({"image": f"img{min(n, 1)}", "ref": ref, "sha": f"{n}" * 40})
+    assert h.pick("release-1")["image"] == "img0" and h.pick("refs/tags/release-2")["sha"] == "2" * 40
+    assert h.pick("")["image"] == "img0"  # the live image is img1, whatever its tags
+    assert h.pick("release-9") is None
+
+
+def test_secrets_resolve_from_file_then_env_and_are_masked(tmp_path):
+    f = tmp_path / "secrets.yaml"
+    f.write_text("HEROKU_API_KEY: hk-1234567890\n")
+    s = Secrets(str(f), env={"DEPLOY_TOKEN": "tok-abcdef"})
+    assert s("HEROKU_API_KEY") == "hk-1234567890" and s("DEPLOY_TOKEN") == "tok-abcdef"
+    assert s.mask("curl -H 'Authorization: hk-1234567890' tok-abcdef") == "curl -H 'Authorization: ***' ***"
+    s.register("dbpass-xyz")
+    assert "dbpass" not in s.mask("postgres://u:dbpass-xyz@h")
+    with pytest.raises(RunnerError) as err:
+        s("MISSING")
+    assert err.value.reason == Reason.REFUSED and "MISSING" in str(err.value)
+
+
+def test_agent_settings_from_file_and_environment(tmp_path):
+    f = tmp_path / "agent.yaml"
+    f.write_text("api_url: http://file\nconcurrency: 2\ntargets: [docker]\n")
+    cfg = AgentConfig.load(str(f), env={"TAHOBUDDY_API_URL": "http://env", "TAHOBUDDY_AGENT_TOKEN": "t",
+                                        "TAHOBUDDY_PROXY_HTTPS": "false", "TAHOBUDDY_DB_IMAGES": "postgres=pg:15"})
+    assert (cfg.api_url, cfg.token, cfg.concurrency, cfg.targets) == ("http://env", "t", 2, ["docker"])
+    assert cfg.proxy_https is False and cfg.db_images["postgres"] == "pg:15" and cfg.db_images["redis"] == "redis:7"
+    assert cfg.check() == []
+    bad = AgentConfig.load(None, env={"TAHOBUDDY_TARGETS": "docker,ftp"})
+    assert any("TAHOBUDDY_API_URL" in p for p in bad.check()) and any("ftp" in p for p in bad.check())
+
+
+def test_registry_finds_runners_by_name_only():
+    runner = registry.find("shell")
+    assert isinstance(runner, Runner) and runner.name == "shell"
+    with pytest.raises(KeyError, match="known: docker, shell"):
+        registry.find("ftp")
+
+
+def test_job_spec_from_a_claim_and_results_keep_never_ran_apart():
+    s = JobSpec.from_claim({"job": {"id": "j", "app": "a", "rule": "r", "target": {"type": "shell"},
+                                    "repository": "x", "ref": "refs/heads/main", "sha": SHA, "attempts": 2},
+                            "app": {"name": "a"}})
+    assert (s.tag, s.ref_name, s.attempt, s.env()["TAHOBUDDY_TAG"]) == ("", "main", 2, "")
+    never = JobResult.never_ran(Reason.SETUP_ERROR, "fetch failed")
+    assert never.exit_code == -1 and never.status == Status.FAILED
+    assert JobResult.failed("exit 2", 2).reason == Reason.NONE
+
+
+def test_cancel_is_idempotent_and_keeps_the_first_reason():
+    c = Cancel()
+    c.request("user")
+    c.request("agent stopping")
+    assert c.requested and c.reason == "user"
+
+
+def test_process_cancel_escalates_interrupt_then_kill(tmp_path):
+    lines, cancel = [], Cancel()
+    script = "trap 'echo got-int' INT; echo ready; while true; do sleep 0.1; done"
+    import threading
+    threading.Timer(0.5, cancel.request, args=("stop",)).start()
+    t0 = time.monotonic()
+    result = process.run(["sh", "-c", script], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, log=lines.append,
+                         cancel=cancel, timeout=30, grace=1.0)
+    assert result.canceled and result.code == -signal.SIGKILL and time.monotonic() - t0 < 10
+    assert "ready" in lines and "got-int" in lines  # interrupted first, killed after the grace period
+
+
+def test_process_timeout(tmp_path):
+    result = process.run(["sleep", "30"], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, log=lambda _: None,
+                         cancel=Cancel(), timeout=0.5, grace=1.0)
+    assert result.timed_out and not result.canceled
