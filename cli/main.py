@@ -120,6 +120,14 @@ def cmd_token(args) -> int:
     return 0
 
 
+def cmd_bootstrap(args) -> int:
+    """The first admin token, written straight to DynamoDB (no API token exists yet)."""
+    from functions import tokens
+    print(tokens.issue(args.role, args.name))
+    print("(shown once: only its SHA-256 digest is stored)", file=sys.stderr)
+    return 0
+
+
 def cmd_hook_send(args) -> int:
     secret = setting("TAHOBUDDY_WEBHOOK_SECRET", args.secret)
     if not secret:
@@ -186,6 +194,12 @@ def parser() -> argparse.ArgumentParser:
     sp = add("token", cmd_token, "create an API token (shown once)")
     sp.add_argument("--role", choices=["admin", "agent"], default="agent")
     sp.add_argument("--name", default="agent")
+    sp = add("bootstrap-token", cmd_bootstrap, "create a token directly in DynamoDB with your AWS credentials "
+             "(for the first admin token after deploying to AWS)",
+             epilog="Uses TAHOBUDDY_PREFIX (e.g. tahobuddy-prod), AWS_REGION and the usual AWS credentials; "
+                    "TAHOBUDDY_AWS_ENDPOINT for an emulator.")
+    sp.add_argument("--role", choices=["admin", "agent"], default="admin")
+    sp.add_argument("--name", default="bootstrap")
     hk = add("hook", None, "webhook helpers").add_subparsers(dest="hook_command", required=True, metavar="SUB")
     sp = hk.add_parser("send", help="send a signed GitHub push for REPO and REF to the API",
                        description="Send a GitHub-format push, signed like GitHub signs it, to try your rules.")

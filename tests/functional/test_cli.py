@@ -88,3 +88,11 @@ def test_help_explains_every_command():
         assert command in out
     sub = subprocess.run([CLI, "hook", "send", "--help"], capture_output=True, text=True).stdout
     assert "signed" in sub and "--repo" in sub
+
+
+def test_bootstrap_token_writes_a_working_admin_token_to_dynamodb(api):
+    r = subprocess.run([CLI, "bootstrap-token", "--name", "first-admin"], capture_output=True, text=True,
+                       env=dict(os.environ), timeout=60)
+    assert r.returncode == 0 and "shown once" in r.stderr
+    token = r.stdout.strip()
+    assert run(api, "apps", "--json", env_extra={"TAHOBUDDY_TOKEN": token}).returncode == 0
