@@ -33,7 +33,7 @@ def test_tags_and_labels_are_safe_and_exact():
 def test_run_kwargs_publish_on_loopback_with_env_and_restart_policy():
     kw = convert.run_kwargs(spec(), "sha256:abc", {"DATABASE_URL": "postgres://x"})
     assert kw["ports"] == {"3000/tcp": ("127.0.0.1", None)} and kw["network"] == "tahobuddy-blog"
-    assert kw["restart_policy"] == {"Name": "unless-stopped"}
+    assert kw["restart_policy"] == {"Name": "unless-stopped"} and kw["init"] is True
     env = kw["environment"]
     assert env["MODE"] == "prod" and env["DATABASE_URL"] == "postgres://x" and env["PORT"] == "3000"
     assert env["TAHOBUDDY_TAG"] == "release-$(touch${IFS}x)" and env["TAHOBUDDY_SHA"] == SHA

@@ -1,0 +1,207 @@
+"""Deploy figures, in one run, on the same repository and the same one-line change:
+
+  Tahobuddy:  signed webhook -> API -> SQS -> agent -> build -> health -> Caddy route -> serving
+  baseline:   adnanh's `webhook` (apt) running a script that clones, builds and replaces the container
+  raw:        the same build and start through the Docker SDK alone (what both wrap)
+
+For each: push-to-serving seconds and failed requests of a loop running through the swap. Then
+the agent's idle RSS and CPU over a minute. Aim: Tahobuddy's overhead over the raw build within
+1 s, with no downtime (the baseline has some).
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import threading
+import time
+import uuid
+
+import requests
+
+from harness import ROOT, WORK, Daemons, procs, start_aws  # noqa: F401  (sets the env first)
+
+ROUNDS = 3
+
+
+class Api:
+    def __init__(self, url, token, secret):
+        self.url, self.token, self.secret = url, token, secret
+
+    def headers(self):
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class Loop(threading.Thread):
+    """GETs `url` every 10 ms until stopped (at most 300 s), counting failures and versions seen."""
+
+    def __init__(self, url: str, host: str | None = None):
+        super().__init__(daemon=True)
+        self.url, self.headers, self.failed, self.ok = url, {"Host": host} if host else {}, 0, 0
+        self.halt = threading.Event()
+
+    def run(self):
+        deadline = time.monotonic() + 300
+        while not self.halt.is_set() and time.monotonic() < deadline:
+            try:
+                r = requests.get(self.url, headers=self.headers, timeout=2)
+                self.ok += r.status_code == 200
+                self.failed += r.status_code != 200
+            except requests.RequestException:
+                self.failed += 1
+            time.sleep(0.01)
+
+
+def until(url: str, body: str, host: str | None = None, timeout: float = 180) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            if requests.get(url, headers={"Host": host} if host else {}, timeout=2).text.strip() == body:
+                return time.monotonic() - t0
+        except requests.RequestException:
+            pass
+        time.sleep(0.02)
+    raise TimeoutError(f"{url} never answered {body!r}")
+
+
+def raw_build_and_start(repo, version: str) -> float:
+    """The same work through the SDK alone: build the worktree, run it, wait until it answers."""
+    import docker
+    client = docker.from_env()
+    port = procs.free_port()
+    t0 = time.monotonic()
+    image, _ = client.images.build(path=str(repo.work), tag="bench-raw:latest", rm=True)
+    c = client.containers.run(image.id, detach=True, ports={"8080/tcp": ("127.0.0.1", port)})
+    try:
+        until(f"http://127.0.0.1:{port}/", version)
+        return time.monotonic() - t0
+    finally:
+        c.remove(force=True)
+
+
+def idle_usage(pid: int, seconds: int = 60) -> dict:
+    def cpu():
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / 100.0  # utime + stime, in clock ticks of 1/100 s
+    start, t0 = cpu(), time.monotonic()
+    time.sleep(seconds)
+    used, wall = cpu() - start, time.monotonic() - t0
+    rss = next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS"))
+    return {"rss_mib": round(rss / 1024, 1), "cpu_percent": round(100 * used / wall, 2), "seconds": round(wall)}
+
+
+def main() -> int:
+    from functions import tokens
+    from tests.helpers import deliver
+    from tests.realparts import BASE_IMAGE, AgentProcess, Caddy, GitRepo, build_base_images, remove_app_resources
+    daemons, report = Daemons(), {"tahobuddy": [], "baseline": [], "raw": []}
+    name = f"bench-{uuid.uuid4().hex[:6]}"
+    baseline_port = procs.free_port()
+    caddy = agent = None
+    try:
+        start_aws(daemons)
+        build_base_images(WORK)
+        api_port = procs.free_port()
+        daemons.start("api", [sys.executable, "-m", "local.api", "--host", "127.0.0.1", "--port", str(api_port),
+                              "--no-autoreload"], f"http://127.0.0.1:{api_port}/api/v1/health")
+        api = Api(f"http://127.0.0.1:{api_port}", tokens.issue("admin", "bench"), "bench-secret")
+        caddy = Caddy(WORK / "caddy")
+        agent = AgentProcess(api, tokens.issue("agent", "bench"), WORK, caddy, targets="docker")
+        repo = GitRepo(WORK / "repo")
+        repo.write({"Dockerfile": f'FROM {BASE_IMAGE}\nCOPY www /www\nCMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n',
+                    "www/index.html": "v0\n"})
+        repo.commit_and_tag("v0")
+        host = f"{name}.localhost"
+        requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+            "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080, "rules": [
+                {"name": "main", "match": {"branch": "main"},
+                 "target": {"type": "docker", "health_path": "/", "drain_seconds": 1}}]}).raise_for_status()
+        script = WORK / "baseline.sh"
+        script.write_text(f"""#!/bin/sh
+set -e
+rm -rf {WORK}/baseline-src
+git clone -q {repo.origin} {WORK}/baseline-src
+cd {WORK}/baseline-src && git checkout -q "$1"
+docker build -q -t bench-baseline:latest . >/dev/null
+docker rm -f bench-baseline >/dev/null 2>&1 || true
+docker run -d --name bench-baseline -p 127.0.0.1:{baseline_port}:8080 bench-baseline:latest >/dev/null
+""")
+        script.chmod(0o755)
+        hooks = WORK / "hooks.json"
+        hooks.write_text(json.dumps([{"id": "deploy", "execute-command": str(script), "trigger-rule": {"match": {
+            "type": "payload-hmac-sha256", "secret": api.secret,
+            "parameter": {"source": "header", "name": "X-Hub-Signature-256"}}},
+            "pass-arguments-to-command": [{"source": "payload", "name": "after"}]}]))
+        hook_port = procs.free_port()
+        daemons.start("webhook", ["webhook", "-hooks", str(hooks), "-ip", "127.0.0.1", "-port", str(hook_port)],
+                      f"http://127.0.0.1:{hook_port}/")
+
+        def push(sha):
+            return {"ref": "refs/heads/main", "after": sha, "created": False, "deleted": False,
+                    "repository": {"full_name": "bench/site", "clone_url": str(repo.origin)}}
+
+        class HookApi:  # adnanh's webhook at its own URL, same signed payload
+            url, secret = f"http://127.0.0.1:{hook_port}", api.secret
+
+        for version in ["v1"] + [f"v{n}" for n in range(2, ROUNDS + 2)]:
+            repo.write({"www/index.html": f"{version}\n"})
+            sha = repo.commit_and_tag(version)
+            for system in ("tahobuddy", "baseline"):
+                url = caddy.url + "/" if system == "tahobuddy" else f"http://127.0.0.1:{baseline_port}/"
+                loop = Loop(url, host if system == "tahobuddy" else None)
+                first = version == "v1"
+                if not first:
+                    loop.start()
+                t0 = time.monotonic()
+                if system == "tahobuddy":
+                    deliver(api, "push", push(sha))
+                else:
+                    requests.post(f"{HookApi.url}/hooks/deploy", data=json.dumps(push(sha)).encode(), timeout=120,
+                                  headers={"Content-Type": "application/json", "X-Hub-Signature-256":
+                                           __import__("functions.signature", fromlist=["x"]).sign(api.secret,
+                                           json.dumps(push(sha)).encode())})
+                until(url, version, host if system == "tahobuddy" else None)
+                seconds = time.monotonic() - t0
+                time.sleep(1.5)
+                loop.halt.set()
+                if not first:
+                    loop.join()
+                    report[system].append({"version": version, "seconds": round(seconds, 2),
+                                           "failed_requests": loop.failed, "ok_requests": loop.ok})
+            if version != "v1":
+                report["raw"].append({"version": version, "seconds": round(raw_build_and_start(repo, version), 2)})
+        report["agent_idle"] = idle_usage(agent.proc.pid)
+    finally:
+        if agent:
+            agent.stop()
+        if caddy:
+            caddy.stop()
+        daemons.stop_all()
+        import docker
+        for c in docker.from_env().containers.list(all=True, filters={"name": "bench-baseline"}):
+            c.remove(force=True)
+        remove_app_resources(name)
+    print_report(report)
+    return 0
+
+
+def print_report(r: dict) -> None:
+    med = lambda rows, key: statistics.median(x[key] for x in rows)  # noqa: E731
+    t, b, raw = med(r["tahobuddy"], "seconds"), med(r["baseline"], "seconds"), med(r["raw"], "seconds")
+    print(f"One-line-change redeploys, warm layer cache, median of {ROUNDS} (push -> new version answering):")
+    print(f"  Tahobuddy (webhook, SQS, agent, build, health, Caddy swap): {t:.2f} s   "
+          f"failed requests during swaps: {sum(x['failed_requests'] for x in r['tahobuddy'])} of "
+          f"{sum(x['failed_requests'] + x['ok_requests'] for x in r['tahobuddy'])}")
+    print(f"  baseline (adnanh webhook + clone/build/replace script):    {b:.2f} s   "
+          f"failed requests during swaps: {sum(x['failed_requests'] for x in r['baseline'])} of "
+          f"{sum(x['failed_requests'] + x['ok_requests'] for x in r['baseline'])}")
+    print(f"  raw build + start through the SDK alone:                    {raw:.2f} s")
+    print(f"  Tahobuddy / baseline: {t / b:.2f}x   Tahobuddy overhead over raw: {t - raw:+.2f} s "
+          f"(aim: within 1 s: {'met' if t - raw <= 1 else 'NOT met'})")
+    a = r["agent_idle"]
+    print(f"  agent idle over {a['seconds']} s: RSS {a['rss_mib']} MiB, CPU {a['cpu_percent']} %")
+    print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
