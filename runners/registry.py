@@ -8,6 +8,7 @@ from .base import Runner
 RUNNERS = {
     "docker": "runners.docker:DockerRunner",
     "shell": "runners.shell:ShellRunner",
+    "ansible": "runners.ansible:AnsibleRunner",
 }
 
 
