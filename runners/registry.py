@@ -9,6 +9,7 @@ RUNNERS = {
     "docker": "runners.docker:DockerRunner",
     "shell": "runners.shell:ShellRunner",
     "ansible": "runners.ansible:AnsibleRunner",
+    "heroku": "runners.heroku:HerokuRunner",
 }
 
 

@@ -113,3 +113,12 @@ def empty_queue(moto):
             return
         sqs.delete_message_batch(QueueUrl=queue.url(), Entries=[
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got["Messages"])])
+
+
+@pytest.fixture(autouse=True)
+def _stop_leftover_agents():
+    """Whatever a test does, every agent it started is stopped by its pid before the next test."""
+    from tests.realparts import AgentProcess
+    yield
+    while AgentProcess.started:
+        AgentProcess.started.pop().stop(timeout=30)

@@ -58,7 +58,9 @@ class Caddy:
 
 
 class AgentProcess:
-    """`tahobuddy agent` as a user runs it, stopped by its pid."""
+    """`tahobuddy agent` as a user runs it, stopped by its pid (tests/conftest.py stops any a test left)."""
+
+    started: list["AgentProcess"] = []
 
     def __init__(self, api, token: str, workdir: Path, caddy: Caddy | None = None, targets: str = "docker,shell",
                  name: str = "agent", extra: dict | None = None):
@@ -73,6 +75,7 @@ class AgentProcess:
                         "TAHOBUDDY_PROXY_HTTPS": "false"})
         self.proc = subprocess.Popen([str(Path(sys.executable).parent / "tahobuddy"), "agent"], env=env,
                                      stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, cwd=self.workdir)
+        AgentProcess.started.append(self)
         deadline = time.monotonic() + 30
         while "polling" not in self.output():
             assert self.proc.poll() is None, self.output()
@@ -132,6 +135,13 @@ def wait_job(api, job_id: str, timeout: float = 180, states=TERMINAL) -> dict:
             return job
         assert time.monotonic() < deadline, f"job {job_id} still {job['state']} after {timeout}s"
         time.sleep(0.25)
+
+
+def wait_log(api, job_id: str, text: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in job_log(api, job_id):
+        assert time.monotonic() < deadline, f"{text!r} not in the log of job {job_id} after {timeout}s"
+        time.sleep(0.2)
 
 
 def job_log(api, job_id: str) -> str:
