@@ -104,7 +104,7 @@ def test_agent_settings_from_file_and_environment(tmp_path):
 def test_registry_finds_runners_by_name_only():
     runner = registry.find("shell")
     assert isinstance(runner, Runner) and runner.name == "shell"
-    with pytest.raises(KeyError, match="known: ansible, docker, shell"):
+    with pytest.raises(KeyError, match="known: ansible, docker, heroku, shell"):
         registry.find("ftp")
 
 
