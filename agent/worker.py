@@ -116,7 +116,7 @@ class Agent:
         body = json.loads(message["Body"])
         job_id, kind = body["job_id"], body.get("target", "")
         self.say(f"job {job_id}: received ({kind or '?'}, receive {message.get('Attributes', {}).get('ApproximateReceiveCount', '?')})")
-        if kind and kind not in self.config.targets:
+        if kind and kind in registry.names() and kind not in self.config.targets:  # another agent's work
             self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=15)
             return
         try:
@@ -180,7 +180,12 @@ class Agent:
     def execute(self, spec: JobSpec, cancel: Cancel, log_after: int = 0) -> tuple[JobSpec, JobResult]:
         """Fetch, then the runner's lifecycle. Never raises for a failed build."""
         log = LogStream(self.reporter, spec.job_id, mask=self.secrets.mask, after=log_after)
-        runner = registry.find(spec.target_type)
+        try:
+            runner = registry.find(spec.target_type)
+        except KeyError as exc:  # no agent of this version can run it: end it, never leave it queued
+            log(f"tahobuddy: {exc.args[0]}")
+            log.close()
+            return spec, JobResult.never_ran(Reason.REFUSED, exc.args[0])
         ctx = RunContext(workdir=self.workdir, worktree=None, cancel=cancel, settings=self.config,
                          secrets=self.secrets, timeout=float(spec.target.get("timeout", 1800)))
         log(f"tahobuddy: job {spec.job_id} ({spec.app}/{spec.rule}, {spec.target_type}) on agent {self.agent_id}, "

@@ -149,3 +149,16 @@ def test_two_agents_on_one_queue_never_run_a_job_twice(api, agent_token, repo, t
     assert sorted(p.name for p in runs.iterdir()) == sorted(job_ids)
     assert all(len(p.read_text().splitlines()) == 1 for p in runs.iterdir())
     assert {j["agent_id"].split("-")[1] for j in jobs} == {"0", "1"}  # both took part, and no other agent
+
+
+def test_a_target_type_without_a_runner_is_refused_not_left_queued(api, repo, agent):
+    import requests as rq
+    sha = repo.commit_and_tag("ecs")
+    name = unique("ecs")
+    r = rq.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+        "name": name, "repository": str(repo.origin), "rules": [{"name": "ecs", "match": {"branch": "main"},
+            "target": {"type": "aws-ecs", "cluster": "c", "service": "s", "repository": "web"}}]})
+    assert r.status_code == 201
+    job = wait_job(api, send(api, repo, "refs/heads/main", sha), timeout=60)
+    assert job["state"] == "failed" and "refused" in job["reason"] and "aws-ecs" in job["reason"], job
+    assert job["exit_code"] == -1  # never ran
