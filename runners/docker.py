@@ -183,10 +183,13 @@ class DockerRunner:
         ctx.scratch["new_container"] = container.id
         container.reload()
         port = int(spec.app_spec.get("port", 8080))
-        host_port = container.attrs["NetworkSettings"]["Ports"][f"{port}/tcp"][0]["HostPort"]
-        upstream = f"127.0.0.1:{host_port}"
-        log(f"started {container.name} on {upstream}; waiting for its health check")
-        healthy, why = self._wait_healthy(container, upstream, spec.target, ctx)
+        published = (container.attrs["NetworkSettings"].get("Ports") or {}).get(f"{port}/tcp")
+        if published:
+            upstream = f"127.0.0.1:{published[0]['HostPort']}"
+            log(f"started {container.name} on {upstream}; waiting for its health check")
+            healthy, why = self._wait_healthy(container, upstream, spec.target, ctx)
+        else:  # it exited before Docker published its port
+            healthy, why = False, f"container exited at start ({container.status})"
         if not healthy:
             tail = container.logs(tail=20).decode(errors="replace")
             for line in tail.splitlines():

@@ -67,6 +67,7 @@ class AgentProcess:
         self.workdir = workdir / name
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log = self.workdir / "agent.log"
+        self.offset = self.log.stat().st_size if self.log.is_file() else 0  # a restart appends to the same log
         env = {**os.environ, "TAHOBUDDY_API_URL": api.url, "TAHOBUDDY_AGENT_TOKEN": token,
                "TAHOBUDDY_WORKDIR": str(self.workdir), "TAHOBUDDY_POLL_WAIT": "1", "TAHOBUDDY_TARGETS": targets,
                "TAHOBUDDY_AGENT_ID": f"{name}-{os.getpid()}", "PYTHONUNBUFFERED": "1", **(extra or {})}
@@ -83,7 +84,7 @@ class AgentProcess:
             time.sleep(0.1)
 
     def output(self) -> str:
-        return self.log.read_text() if self.log.is_file() else ""
+        return self.log.read_text()[self.offset:] if self.log.is_file() else ""
 
     def signal(self, sig) -> None:
         self.proc.send_signal(sig)

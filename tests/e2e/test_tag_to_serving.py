@@ -162,3 +162,31 @@ def test_app_database_is_made_once_and_kept_across_deploys(api, agent_token, cad
     finally:
         agent.stop()
         remove_app_resources(name)
+
+
+def test_unhealthy_release_keeps_the_old_one_and_a_restarted_caddy_serves_again(
+        api, agent_token, site, tmp_path, empty_queue, workdir):
+    from tests.realparts import Caddy
+    repo, name, host = site
+    proxy = Caddy(tmp_path / "own-caddy")
+    agent = AgentProcess(api, agent_token, tmp_path, proxy, name="healthy")
+    try:
+        repo.write({"Dockerfile": DOCKERFILE, "www/index.html": "v1\n"})
+        assert deploy(api, repo, "release-1", repo.commit_and_tag("v1", "release-1"))["state"] == "succeeded"
+        repo.write({"Dockerfile": DOCKERFILE.replace('CMD ["httpd"', 'CMD ["sh", "-c", "exit 1", "httpd"')})
+        job = deploy(api, repo, "release-2", repo.commit_and_tag("dies at start", "release-2"))
+        assert job["state"] == "failed" and "health check failed" in job["reason"], job
+        assert proxy.get(host).text.strip() == "v1"
+        import docker
+        assert len(docker.from_env().containers.list(filters={"label": f"tahobuddy.app={name}"})) == 1  # cleaned up
+        agent.stop()
+        proxy.stop()  # Caddy forgets every route
+        proxy = Caddy.__new__(Caddy)
+        Caddy.__init__(proxy, tmp_path / "own-caddy-again")
+        with pytest.raises(requests.ConnectionError):  # a fresh Caddy: no server, no routes
+            proxy.get(host)
+        agent = AgentProcess(api, agent_token, tmp_path, proxy, name="healthy")  # same workdir: a restart
+        assert proxy.get(host).text.strip() == "v1"  # server and routes re-applied when the agent started
+    finally:
+        agent.stop()
+        proxy.stop()

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def start_stack(home: Path, ports: dict) -> tuple[subprocess.Popen, dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TAHOBUDDY_", "AWS_"))}
     env.update({"TAHOBUDDY_HOME": str(home), **{k: str(v) for k, v in ports.items()}})
+    home.mkdir(parents=True, exist_ok=True)
     (home / "dev.env").unlink(missing_ok=True)
     proc = procs.start([sys.executable, "-m", "local.stack"], str(home / "stack.out"), env=env, cwd=str(ROOT))
     deadline = time.monotonic() + 90
@@ -73,3 +74,39 @@ def test_state_survives_a_restart(tmp_path):
     assert proc.returncode == 0
     with pytest.raises(requests.ConnectionError):  # every child it started is gone
         requests.get(f"{api.url}/api/v1/health", timeout=5)
+
+
+def test_make_run_serves_a_tagged_app_through_its_own_proxy(tmp_path, docker_images):
+    from tests.realparts import BASE_IMAGE, GitRepo, remove_app_resources
+    ports = {"TAHOBUDDY_EMULATOR_PORT": procs.free_port(), "TAHOBUDDY_API_PORT": procs.free_port(),
+             "TAHOBUDDY_PROXY_PORT": procs.free_port(), "TAHOBUDDY_PROXY_ADMIN_PORT": procs.free_port()}
+    repo, name = GitRepo(tmp_path / "site"), unique("stacked")
+    repo.write({"Dockerfile": f'FROM {BASE_IMAGE}\nCOPY www /www\nCMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n',
+                "www/index.html": "served by make run\n"})
+    repo.commit_and_tag("one", "release-1")
+    (tmp_path / "tahobuddy.yaml").write_text(
+        f"apps:\n  - name: {name}\n    repository: {repo.origin}\n    hostname: {name}.localhost\n"
+        "    rules:\n      - {name: release, match: {tag: 'release-*'}, target: {type: docker, health_path: /}}\n")
+    proc, env = start_stack(tmp_path / "home", ports)
+    try:
+        cli = [str(Path(sys.executable).parent / "tahobuddy")]
+        run_env = {**os.environ, **env}
+        assert subprocess.run(cli + ["apply", "-f", str(tmp_path / "tahobuddy.yaml")], env=run_env,
+                              capture_output=True, timeout=60).returncode == 0
+        sent = subprocess.run(cli + ["hook", "send", "--repo", str(repo.origin), "--ref", "release-1"], env=run_env,
+                              capture_output=True, text=True, timeout=60)
+        job_id = __import__("json").loads(sent.stdout)["jobs"][0]
+        deadline = time.monotonic() + 120
+        while True:
+            job = requests.get(f"{env['TAHOBUDDY_API_URL']}/api/v1/jobs/{job_id}", timeout=10,
+                               headers={"Authorization": f"Bearer {env['TAHOBUDDY_TOKEN']}"}).json()
+            if job["state"] not in ("queued", "running") or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert job["state"] == "succeeded", job
+        r = requests.get(env["TAHOBUDDY_PROXY_URL"], headers={"Host": f"{name}.localhost"}, timeout=10)
+        assert r.text.strip() == "served by make run"
+    finally:
+        stop_stack(proc)
+        remove_app_resources(name)
+    assert proc.returncode == 0
