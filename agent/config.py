@@ -32,6 +32,7 @@ class AgentConfig:
     secrets_file: str = ""                       # YAML map NAME: value
     git_token: str = ""                          # HTTPS token for private repositories
     git_ssh_key: str = ""                        # deploy key path for ssh:// and git@ URLs
+    ecr_registry: str = ""                       # push here instead of ECR's endpoint (a registry standing in)
     keep_images: int = 3
     db_images: dict = field(default_factory=lambda: {"postgres": "postgres:16", "mysql": "mysql:8",
                                                      "redis": "redis:7"})

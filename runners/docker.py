@@ -11,7 +11,6 @@ import dataclasses
 import json
 import secrets
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from . import docker_convert as convert
+from . import image as image_build
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError, Status
 from .proxy import Caddy, ProxyError, route
 
@@ -130,50 +130,11 @@ class DockerRunner:
             spec_for_run = dataclasses.replace(spec, sha=entry["sha"], ref=entry["ref"])
             log(f"rolling back {spec.app} to {entry['ref']} ({entry['sha'][:12]}), image {image[:19]}")
         else:
-            built = self._build(client, spec, ctx, log)
+            built = image_build.build(client, spec, ctx, log)
             if isinstance(built, JobResult):
                 return built
             image, spec_for_run = built, spec
         return self._swap(client, spec_for_run, ctx, log, image, history)
-
-    def _build(self, client, spec: JobSpec, ctx: RunContext, log: Log) -> str | JobResult:
-        kwargs = convert.build_kwargs(spec, str(ctx.worktree))
-        log(f"building {kwargs['tag']} from {kwargs['dockerfile']}")
-        api = _client(timeout=int(ctx.timeout) + 60).api  # its own connection: closing it cancels the build
-        out: dict = {}
-
-        def pump():
-            try:
-                for chunk in api.build(**kwargs):
-                    if "stream" in chunk:
-                        for line in chunk["stream"].splitlines():
-                            if line.strip():
-                                log(line)
-                    if "error" in chunk:
-                        out["error"] = chunk["error"].strip()
-                    if "aux" in chunk and "ID" in chunk["aux"]:
-                        out["image"] = chunk["aux"]["ID"]
-            except Exception as exc:  # a closed connection after cancel lands here too
-                out.setdefault("error", f"{exc.__class__.__name__}: {exc}")
-
-        reader = threading.Thread(target=pump, daemon=True)
-        reader.start()
-        deadline = time.monotonic() + ctx.timeout
-        while reader.is_alive():
-            if ctx.cancel.wait(0.2) or time.monotonic() > deadline:
-                api.close()  # dockerd cancels a build whose client went away
-                reader.join(timeout=30)
-                if ctx.cancel.requested:
-                    return JobResult.canceled(f"build canceled: {ctx.cancel.reason}")
-                return JobResult.failed(f"build timed out after {ctx.timeout:.0f}s", 1, Reason.TIMEOUT)
-        api.close()
-        if "error" in out or "image" not in out:
-            return JobResult.failed(f"build failed: {out.get('error', 'no image id')}", 1)
-        image = client.images.get(out["image"])
-        for tag in convert.tags(spec)[1:]:
-            image.tag(convert.repository(spec.app), tag)
-        log(f"built {out['image'][:19]}")
-        return out["image"]
 
     def _swap(self, client, spec: JobSpec, ctx: RunContext, log: Log, image: str, history: History) -> JobResult:
         old_entry = history.live()

@@ -10,6 +10,7 @@ RUNNERS = {
     "shell": "runners.shell:ShellRunner",
     "ansible": "runners.ansible:AnsibleRunner",
     "heroku": "runners.heroku:HerokuRunner",
+    "aws-ecs": "runners.ecs:EcsRunner",
 }
 
 

@@ -20,6 +20,7 @@ os.environ.update({
     "TAHOBUDDY_WEBHOOK_SECRET": "test-webhook-secret",
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
     "TAHOBUDDY_LEASE_SECONDS": "10",
+    "MOTO_ECS_SERVICE_RUNNING": "1",  # moto's ECS reports one running task per service (no real scheduler)
 })
 os.environ.pop("AWS_PROFILE", None)
 

@@ -164,3 +164,24 @@ def remove_app_resources(app: str) -> None:
             client.images.remove(image.id, force=True)
         except docker.errors.APIError:
             pass
+
+
+class Registry:
+    """docker-registry (distribution 2.8, from apt) on loopback, no auth, storage in the test's folder."""
+
+    def __init__(self, workdir: Path):
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = procs.free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        config = workdir / "registry.yml"
+        config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {workdir / 'data'}\n"
+                          f"http:\n  addr: {self.host}\n")
+        self.proc = procs.start(["docker-registry", "serve", str(config)], str(workdir / "registry.log"))
+        procs.wait_http(f"http://{self.host}/v2/", proc=self.proc)
+
+    def tags(self, repo: str) -> list[str]:
+        r = requests.get(f"http://{self.host}/v2/{repo}/tags/list", timeout=10)
+        return r.json().get("tags") or [] if r.status_code == 200 else []
+
+    def stop(self):
+        procs.stop(self.proc)

@@ -104,7 +104,7 @@ def test_agent_settings_from_file_and_environment(tmp_path):
 def test_registry_finds_runners_by_name_only():
     runner = registry.find("shell")
     assert isinstance(runner, Runner) and runner.name == "shell"
-    with pytest.raises(KeyError, match="known: ansible, docker, heroku, shell"):
+    with pytest.raises(KeyError, match="known: ansible, aws-ecs, docker, heroku, shell"):
         registry.find("ftp")
 
 
@@ -141,3 +141,31 @@ def test_process_timeout(tmp_path):
     result = process.run(["sleep", "30"], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, log=lambda _: None,
                          cancel=Cancel(), timeout=0.5, grace=1.0)
     assert result.timed_out and not result.canceled
+
+
+def test_ecs_next_revision_replaces_only_the_named_container():
+    from runners import ecs_convert
+    current = {"family": "web", "taskDefinitionArn": "arn:...:web:3", "revision": 3, "status": "ACTIVE",
+               "networkMode": "awsvpc", "cpu": "256", "volumes": [],
+               "containerDefinitions": [{"name": "proxy", "image": "p:1"}, {"name": "web", "image": "w:1"}]}
+    nxt = ecs_convert.next_revision(current, "reg/web:abc", "web", {"tahobuddy.sha": "abc"})
+    assert set(nxt) == {"family", "networkMode", "cpu", "containerDefinitions"}  # nothing read-only carried
+    assert [d["image"] for d in nxt["containerDefinitions"]] == ["p:1", "reg/web:abc"]
+    assert current["containerDefinitions"][1]["image"] == "w:1"  # the input is not changed
+    assert ecs_convert.next_revision(current, "x", None, {})["containerDefinitions"][0]["image"] == "x"
+    with pytest.raises(RunnerError, match="'db' is not in task definition web"):
+        ecs_convert.next_revision(current, "x", "db", {})
+
+
+def test_ecr_auth_and_stability():
+    import base64
+    from runners import ecs_convert
+    auth = {"authorizationToken": base64.b64encode(b"AWS:pw").decode(),
+            "proxyEndpoint": "https://123.dkr.ecr.eu-west-1.amazonaws.com"}
+    assert ecs_convert.registry_auth(auth) == ("123.dkr.ecr.eu-west-1.amazonaws.com",
+                                               {"username": "AWS", "password": "pw"})
+    assert ecs_convert.registry_auth(auth, "127.0.0.1:5000")[0] == "127.0.0.1:5000"
+    ok = {"taskDefinition": "td:2", "runningCount": 2, "desiredCount": 2, "deployments": [{"rolloutState": "COMPLETED"}]}
+    assert ecs_convert.stable(ok, "td:2") and not ecs_convert.stable(ok, "td:3")
+    assert not ecs_convert.stable({**ok, "runningCount": 1}, "td:2")
+    assert not ecs_convert.stable({**ok, "deployments": [{}, {}]}, "td:2")
