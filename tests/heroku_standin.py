@@ -1,6 +1,6 @@
 """A local stand-in for Heroku's Platform API (Heroku's servers cannot be reached from here).
 
-Every request is matched to a link of Heroku's published hyper-schema (shared/heroku) by method
+Every request is matched to a link of Heroku's published hyper-schema (tests/fixtures/heroku) by method
 and href template, its body is validated against the link's `schema`, and every answer is
 validated against the link's `targetSchema` before it is sent. Heroku's `strictProperties` is
 enforced as `additionalProperties: false`. A request the schema rejects is answered 422 and kept
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import jsonschema
 
-SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "heroku" / "platform-api-schema.json"
+SCHEMA = Path(__file__).resolve().parent / "fixtures" / "heroku" / "platform-api-schema.json"
 ACCEPT = "application/vnd.heroku+json; version=3"
 
 
