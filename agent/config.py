@@ -30,6 +30,8 @@ class AgentConfig:
     proxy_listen: list = field(default_factory=lambda: [":80", ":443"])
     proxy_https: bool = True                     # automatic HTTPS for real hostnames
     secrets_file: str = ""                       # YAML map NAME: value
+    secrets_ssm_path: str = ""                   # e.g. /tahobuddy/: secret:NAME -> parameter /tahobuddy/NAME
+    secrets_manager: bool = False                # secret:NAME -> Secrets Manager secret NAME
     git_token: str = ""                          # HTTPS token for private repositories
     git_ssh_key: str = ""                        # deploy key path for ssh:// and git@ URLs
     ecr_registry: str = ""                       # push here instead of ECR's endpoint (a registry standing in)

@@ -42,7 +42,8 @@ class Agent:
         self.sqs = boto3.client("sqs", **kwargs)
         self.queue_url = config.queue_url or self.sqs.get_queue_url(QueueName=f"{config.prefix}-jobs.fifo")["QueueUrl"]
         self.source = Source(self.workdir, config.git_token, config.git_ssh_key)
-        self.secrets = Secrets(config.secrets_file)
+        self.secrets = Secrets(config.secrets_file, ssm_path=config.secrets_ssm_path,
+                               secrets_manager=config.secrets_manager, aws=kwargs)
         self.stopping = threading.Event()      # first signal: no new jobs
         self.forced = threading.Event()        # second signal: cancel running jobs
         self.fatal: str = ""

@@ -35,3 +35,4 @@ def test_queue_is_fifo_with_a_dead_letter_queue():
     redrive = json.loads(attrs["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"].endswith(settings().dead_letter_queue_name)
     assert int(redrive["maxReceiveCount"]) == 5
+
