@@ -7,7 +7,7 @@ from functions.config import boto_kwargs
 pytestmark = pytest.mark.functional
 
 
-def test_agent_secrets_come_from_ssm_and_secrets_manager_and_are_masked():
+def test_agent_secrets_come_from_ssm_and_secrets_manager_and_are_masked(moto):
     from agent.secrets import Secrets
     from runners.base import RunnerError
     kw = boto_kwargs()
