@@ -27,7 +27,10 @@ from .secrets import Secrets
 from .source import FetchError, Source
 
 AGENT_STOPPING = "agent stopping: job handed back for another attempt"
-RECEIVE_HOLD = 30  # seconds a received message stays ours before the claim sets it to the lease
+# Seconds a received message stays ours before the claim sets it to the lease. Short, because an agent
+# that exits during a long poll may still be handed a message it never sees (SQS delivers to the open
+# request); the claim itself takes milliseconds, and a slow one is safe (claims are conditional).
+RECEIVE_HOLD = 10
 
 
 class Agent:
@@ -100,6 +103,10 @@ class Agent:
                 backoff = min(backoff * 2, 60)
                 continue
             messages = got.get("Messages", [])
+            if messages and self.stopping.is_set():  # arrived after the stop: hand it straight back
+                self.sqs.change_message_visibility(QueueUrl=self.queue_url, VisibilityTimeout=0,
+                                                   ReceiptHandle=messages[0]["ReceiptHandle"])
+                return
             if not messages:
                 self.stopping.wait(random.uniform(0.05, 0.5))  # jitter between empty polls
                 continue

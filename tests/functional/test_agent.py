@@ -163,3 +163,37 @@ def test_a_job_for_a_target_this_agent_does_not_serve_is_left_for_another_agent(
     time.sleep(4)  # several polls of an agent that serves only shell
     job = rq.get(f"{api.url}/api/v1/jobs/{job_id}", headers=api.headers(), timeout=10).json()
     assert (job["state"], job["attempts"]) == ("queued", 0)  # never claimed: no attempt used up
+
+
+
+def test_a_private_repository_is_fetched_with_the_agents_token_which_never_shows(api, agent_token, tmp_path,
+                                                                                empty_queue):
+    from tests.realparts import PrivateGitServer
+    token = "ghp_private0123456789abcdef"
+    origin = GitRepo(tmp_path / "private")
+    sha = origin.commit_and_tag("secret code")
+    server = PrivateGitServer(tmp_path / "private", token)
+    url = f"{server.url}/origin.git"
+    try:
+        name = unique("priv")
+        requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+            "name": name, "repository": url, "rules": [{"name": "run", "match": {"branch": "main"},
+                                                        "target": {"type": "shell", "commands": [["git", "log", "-1"]]}}]})
+        without = AgentProcess(api, agent_token, tmp_path, targets="shell", name="no-token")
+        r = deliver(api, "push", {"ref": "refs/heads/main", "after": sha, "created": False, "deleted": False,
+                                  "repository": {"full_name": "private/x", "clone_url": url}})
+        job = wait_job(api, r.json()["jobs"][0])
+        without.stop()
+        assert job["state"] == "failed" and job["exit_code"] == -1 and "git" in job["reason"], job  # never ran
+        with_token = AgentProcess(api, agent_token, tmp_path, targets="shell", name="token",
+                                  extra={"TAHOBUDDY_GIT_TOKEN": token})
+        retry = requests.post(f"{api.url}/api/v1/apps/{name}/deploy", json={"ref": "main", "sha": sha},
+                              headers=api.headers(), timeout=30).json()["jobs"][0]["id"]
+        job = wait_job(api, retry)
+        with_token.stop()
+        log = job_log(api, job["id"])
+        assert job["state"] == "succeeded" and "secret code" in log, log
+        assert token not in log and token not in str(job) and token not in with_token.output()
+        assert any(a and a.startswith("Basic ") for a in server.requests)  # sent as a header, never in the URL
+    finally:
+        server.stop()
