@@ -11,7 +11,7 @@ from chalice import (BadRequestError, Chalice, ChaliceViewError, ConflictError, 
 
 from . import agent_api, app_store, dispatch, events, intake, jobs, logs, refs, rules, tokens
 from .errors import (BadSignature, Conflict, Forbidden, InvalidInput, NotAuthorized, NotFound, PayloadTooLarge,
-                     TahobuddyError, UnsupportedContentType)
+                     TahobuddyError)
 from .github import Action, WebhookEvent
 
 app = Chalice(app_name="tahobuddy")
@@ -23,12 +23,8 @@ class PayloadTooLargeError(ChaliceViewError):
     STATUS_CODE = 413
 
 
-class UnsupportedMediaTypeError(ChaliceViewError):
-    STATUS_CODE = 415
-
-
 _ERRORS = ((InvalidInput, BadRequestError), (PayloadTooLarge, PayloadTooLargeError),
-           (UnsupportedContentType, UnsupportedMediaTypeError), (BadSignature, UnauthorizedError),
+           (BadSignature, UnauthorizedError),
            (NotAuthorized, UnauthorizedError), (Forbidden, ForbiddenError), (NotFound, NotFoundError),
            (Conflict, ConflictError))
 
@@ -142,13 +138,11 @@ def deploy_app(name):
     if not all(kind and refs.valid_name(n) for kind, n in candidates):
         raise InvalidInput("ref", f"{ref!r} is not a valid git ref")
     chosen = []
-    for kind, ref_name in candidates:
+    for kind, ref_name in candidates:  # a bare name: the rules of a tag first, then of a branch
         event = WebhookEvent("manual", Action.TAG_MOVED if kind == "tag" else Action.BRANCH_PUSH,
                              ref_type=kind, ref_name=ref_name, sha=sha)
-        for r in spec["rules"]:
-            wanted = r["name"] == body["rule"] if body.get("rule") else rules.evaluate(r, event)
-            if wanted and all(r is not c[0] for c in chosen):
-                chosen.append((r, event.ref))
+        chosen = [(r, event.ref) for r in spec["rules"]
+                  if (r["name"] == body["rule"] if body.get("rule") else rules.evaluate(r, event))]
         if chosen:
             break
     if not chosen:

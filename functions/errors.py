@@ -27,10 +27,6 @@ class PayloadTooLarge(TahobuddyError):
     pass
 
 
-class UnsupportedContentType(TahobuddyError):
-    pass
-
-
 class BadSignature(TahobuddyError):
     pass
 

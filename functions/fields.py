@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import InvalidInput
 
-SECRET_REF = re.compile(r"^secret:[A-Za-z_][A-Za-z0-9_]*$")
+SECRET_REF = re.compile(r"^secret:([A-Za-z_][A-Za-z0-9_]*)$")  # the agent resolves NAME
 
 
 @dataclass(frozen=True)
@@ -74,13 +74,3 @@ def check(path: str, doc: Any, fields: tuple[Field, ...], allow_extra: tuple[str
         out[f.name] = _check_kind(sub, f, doc[f.name])
     return out
 
-
-def secret_names(doc: Any) -> set[str]:
-    """Every NAME in a `secret:NAME` value anywhere inside `doc`."""
-    if isinstance(doc, str):
-        return {doc[len("secret:"):]} if SECRET_REF.match(doc) else set()
-    if isinstance(doc, dict):
-        return set().union(*(secret_names(v) for v in doc.values())) if doc else set()
-    if isinstance(doc, list):
-        return set().union(*(secret_names(v) for v in doc)) if doc else set()
-    return set()

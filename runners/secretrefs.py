@@ -1,10 +1,9 @@
 """`secret:NAME` values in a target block, resolved by the agent (never by the API)."""
 from __future__ import annotations
 
-import re
 from typing import Callable
 
-SECRET_REF = re.compile(r"^secret:([A-Za-z_][A-Za-z0-9_]*)$")
+from functions.fields import SECRET_REF  # the same rule the API checks when an app is saved
 
 
 def resolve(value, lookup: Callable[[str], str]):

@@ -165,7 +165,7 @@ def test_app_database_is_made_once_and_kept_across_deploys(api, agent_token, cad
 
 
 def test_unhealthy_release_keeps_the_old_one_and_a_restarted_caddy_serves_again(
-        api, agent_token, site, tmp_path, empty_queue, workdir):
+        api, agent_token, site, tmp_path, empty_queue):
     from tests.realparts import Caddy
     repo, name, host = site
     proxy = Caddy(tmp_path / "own-caddy")
