@@ -8,4 +8,5 @@ dockerd_pid=$(local/docker-up.sh)
 cleanup() { if [ -n "$dockerd_pid" ]; then kill "$dockerd_pid" 2>/dev/null || true; wait "$dockerd_pid" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 local/fixtures.sh
-.venv/bin/python -m pytest "$@"
+# random order (pytest-randomly prints its seed; -p no:randomly to turn it off), the 15 slowest shown
+.venv/bin/python -m pytest --durations=15 "$@"

@@ -123,3 +123,13 @@ def _stop_leftover_agents():
     yield
     while AgentProcess.started:
         AgentProcess.started.pop().stop(timeout=30)
+
+
+TIERS = ("unit", "functional", "e2e")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test belongs to exactly one tier, so `pytest -m unit|functional|e2e` runs it somewhere."""
+    untiered = [i.nodeid for i in items if sum(1 for t in TIERS if i.get_closest_marker(t)) != 1]
+    if untiered:
+        raise pytest.UsageError(f"each test needs exactly one of the markers {', '.join(TIERS)}: {untiered[:5]}")

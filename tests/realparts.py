@@ -128,6 +128,17 @@ class GitRepo:
         return self.git("rev-parse", "HEAD")
 
 
+def wait_for(condition, what: str, timeout: float = 60, every: float = 0.1):
+    """Poll `condition` until it is true (returning its value), failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"waited {timeout}s for: {what}"
+        time.sleep(every)
+
+
 def wait_job(api, job_id: str, timeout: float = 180, states=TERMINAL) -> dict:
     deadline = time.monotonic() + timeout
     while True:

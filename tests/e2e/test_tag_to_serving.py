@@ -1,5 +1,6 @@
 """git tag -> signed webhook -> agent -> container serving behind Caddy, for real:
 dockerd, Caddy, git, moto server and chalice local, all on loopback."""
+import collections
 import signal
 import threading
 import time
@@ -8,7 +9,7 @@ import pytest
 import requests
 
 from tests.helpers import deliver, push, unique
-from tests.realparts import BASE_IMAGE, FAKEDB_IMAGE, AgentProcess, GitRepo, job_log, remove_app_resources, wait_job, wait_log
+from tests.realparts import BASE_IMAGE, FAKEDB_IMAGE, AgentProcess, GitRepo, job_log, remove_app_resources, wait_for, wait_job, wait_log
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +36,7 @@ class Loop:
     """A bounded request loop through the proxy: counts every answer that is not a version page."""
 
     def __init__(self, caddy, host: str):
-        self.caddy, self.host, self.seen, self.failures = caddy, host, set(), []
+        self.caddy, self.host, self.counts, self.failures = caddy, host, collections.Counter(), []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
@@ -47,7 +48,7 @@ class Loop:
                 body = r.text.strip()
                 if r.status_code != 200 or not body.startswith("v"):
                     self.failures.append(f"{r.status_code} {body[:60]}")
-                self.seen.add(body)
+                self.counts[body] += 1
             except requests.RequestException as exc:
                 self.failures.append(repr(exc))
             time.sleep(0.01)
@@ -87,11 +88,12 @@ def test_release_tags_deploy_swap_without_downtime_fail_safely_and_roll_back(
         repo.write({"www/index.html": "v2\n"})
         sha2 = repo.commit_and_tag("v2", "release-2")
         with Loop(caddy, host) as loop:
-            time.sleep(0.5)
+            wait_for(lambda: loop.counts["v1"] >= 20, "the loop to be served by v1")
             job = deploy(api, repo, "release-2", sha2)
-            time.sleep(1.5)
+            after = loop.counts["v2"]  # the old container is retired by now; keep asking past it
+            wait_for(lambda: loop.counts["v2"] >= after + 50, "the loop to be served by v2 after the swap")
         assert job["state"] == "succeeded", job_log(api, job["id"])
-        assert loop.failures == [] and {"v1", "v2"} <= loop.seen, (loop.failures[:5], loop.seen)
+        assert loop.failures == [] and loop.counts["v1"] >= 20, (loop.failures[:5], loop.counts)
         assert caddy.get(host).text.strip() == "v2"
 
         repo.write({"Dockerfile": DOCKERFILE.replace("COPY www", "RUN exit 3\nCOPY www"), "www/index.html": "v3\n"})

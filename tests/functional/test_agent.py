@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.helpers import deliver, unique
-from tests.realparts import AgentProcess, GitRepo, job_log, wait_job, wait_log
+from tests.realparts import AgentProcess, GitRepo, job_log, wait_for, wait_job, wait_log
 
 pytestmark = pytest.mark.functional
 CLI = str(Path(sys.executable).parent / "tahobuddy")
@@ -31,6 +31,10 @@ def send(api, repo: GitRepo, ref: str, sha: str, created=False) -> str:
                               "repository": {"full_name": "local/x", "clone_url": str(repo.origin)}})
     assert r.status_code == 200 and r.json()["jobs"], r.text
     return r.json()["jobs"][0]
+
+
+def ticks(api, job_id: str) -> int:
+    return sum(1 for line in job_log(api, job_id).splitlines() if line.startswith("tick "))
 
 
 @pytest.fixture
@@ -97,13 +101,17 @@ def test_first_sigterm_finishes_the_job_second_hands_it_back(api, agent_token, r
     marker = tmp_path / "second-attempt"
     sha = repo.commit_and_tag("five")
     shell_app(api, repo, [["sh", "-c", f'if [ -f "{marker}" ]; then echo again; else touch "{marker}"; '
-                                       'echo first; sleep 60; fi']])
+                                       'echo first; i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo "tick $i"; '
+                                       'sleep 0.1; done; fi']])
     agent = AgentProcess(api, agent_token, tmp_path, targets="shell", name="stopper")
     job_id = send(api, repo, "refs/heads/main", sha)
     wait_log(api, job_id, "first")
     agent.signal(signal.SIGTERM)
-    time.sleep(2)
-    assert agent.proc.poll() is None and wait_job(api, job_id, states={"running"})  # still working
+    wait_for(lambda: "stopping after the current job" in agent.output(), "the agent took the first SIGTERM")
+    # still working: the job's ticks keep arriving for longer than the agent's idle check (0.5 s) takes
+    seen = ticks(api, job_id)
+    wait_for(lambda: ticks(api, job_id) >= seen + 15, "ticks after the first SIGTERM", timeout=30)
+    assert agent.proc.poll() is None and wait_job(api, job_id, states={"running"})["state"] == "running"
     agent.signal(signal.SIGTERM)
     assert agent.proc.wait(timeout=30) == 0
     job = wait_job(api, job_id, states={"queued"}, timeout=10)
@@ -131,15 +139,18 @@ def test_two_agents_on_one_queue_never_run_a_job_twice(api, agent_token, repo, t
     runs = tmp_path / "runs"
     runs.mkdir()
     sha = repo.commit_and_tag("seven")
+    agents = [AgentProcess(api, agent_token, tmp_path, targets="shell", name=f"pair-{i}",
+                           extra={"TAHOBUDDY_CONCURRENCY": "2"}) for i in range(2)]
+    # Each job waits (bounded) until three jobs have started. One agent has two slots, so the
+    # third can only start on the other agent: both must take part, whoever polls first.
+    barrier = f'i=0; while [ "$(ls "{runs}" | wc -l)" -lt 3 ] && [ $i -lt 300 ]; do i=$((i+1)); sleep 0.1; done'
     job_ids = []
-    for i in range(8):  # eight apps: eight message groups, so both agents get work
+    for i in range(8):  # eight apps: eight message groups
         branch = f"{unique('b')}-{i}"
-        shell_app(api, repo, [["sh", "-c", f'echo "$TAHOBUDDY_JOB" >> "{runs}/$TAHOBUDDY_JOB"; sleep 0.3']],
+        shell_app(api, repo, [["sh", "-c", f'echo "$TAHOBUDDY_JOB" >> "{runs}/$TAHOBUDDY_JOB"; {barrier}']],
                   match={"branch": branch})
         repo.git("push", "-q", "origin", f"HEAD:refs/heads/{branch}")
         job_ids.append(send(api, repo, f"refs/heads/{branch}", sha))
-    agents = [AgentProcess(api, agent_token, tmp_path, targets="shell", name=f"pair-{i}",
-                           extra={"TAHOBUDDY_CONCURRENCY": "2"}) for i in range(2)]
     try:
         jobs = [wait_job(api, j, timeout=120) for j in job_ids]
     finally:

@@ -159,5 +159,9 @@ def test_events_and_jobs_listings(api):
     assert [j["id"] for j in jobs_of(api, name)] == [job_id]
     assert call(api, "GET", "/jobs", params={"limit": "x"}).status_code == 400
     assert call(api, "GET", "/jobs/nope").status_code == 404
-    events = call(api, "GET", "/events", params={"limit": 5}).json()["events"]
-    assert len(events) == 5 and events[0]["received_at"] >= events[-1]["received_at"]
+    mine = [deliver(api, "ping", {"zen": "x", "hook_id": 1}).json()["event"] for _ in range(3)]
+    events = call(api, "GET", "/events", params={"limit": 2}).json()["events"]
+    assert len(events) == 2 and events[0]["received_at"] >= events[1]["received_at"]
+    newest = call(api, "GET", "/events", params={"limit": 500}).json()["events"]
+    ids = [e["id"] for e in newest]
+    assert all(m in ids for m in mine) and ids.index(mine[2]) < ids.index(mine[0])  # newest first

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import unique
+from tests.realparts import GitRepo
 
 pytestmark = pytest.mark.functional
 CLI = str(Path(sys.executable).parent / "tahobuddy")
@@ -77,7 +78,11 @@ def test_errors_say_what_to_do_and_exit_non_zero(api, tmp_path):
                        env={k: v for k, v in os.environ.items() if not k.startswith("TAHOBUDDY_")})
     assert r.returncode == 2 and "TAHOBUDDY_API_URL" in r.stderr
     r = run(api, "hook", "send", "--repo", str(tmp_path / "missing"), "--ref", "v1")
-    assert r.returncode == 1 and "pass --sha" in r.stderr or "failed" in r.stderr
+    assert r.returncode == 1 and "git ls-remote" in r.stderr and "failed" in r.stderr, r.stderr
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit_and_tag("one")
+    r = run(api, "hook", "send", "--repo", str(repo.origin), "--ref", "no-such-tag")
+    assert r.returncode == 1 and "no-such-tag not found" in r.stderr and "pass --sha" in r.stderr, r.stderr
     r = run(api, "jobs", "no-such-job")
     assert r.returncode == 1 and "404" in r.stderr
 

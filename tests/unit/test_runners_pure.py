@@ -1,13 +1,10 @@
 """The runners' pure parts: translation to docker-py, Caddy routes, masking, settings, rollback choice."""
-import signal
-import time
-
 import pytest
 
 from agent.config import AgentConfig
 from agent.secrets import Secrets
 from runners import docker_convert as convert
-from runners import process, registry
+from runners import registry
 from runners.base import Cancel, JobResult, JobSpec, Reason, Runner, RunnerError, Status
 from runners.docker import History
 from runners.proxy import order, route, server
@@ -123,24 +120,6 @@ def test_cancel_is_idempotent_and_keeps_the_first_reason():
     c.request("user")
     c.request("agent stopping")
     assert c.requested and c.reason == "user"
-
-
-def test_process_cancel_escalates_interrupt_then_kill(tmp_path):
-    lines, cancel = [], Cancel()
-    script = "trap 'echo got-int' INT; echo ready; while true; do sleep 0.1; done"
-    import threading
-    threading.Timer(0.5, cancel.request, args=("stop",)).start()
-    t0 = time.monotonic()
-    result = process.run(["sh", "-c", script], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, log=lines.append,
-                         cancel=cancel, timeout=30, grace=1.0)
-    assert result.canceled and result.code == -signal.SIGKILL and time.monotonic() - t0 < 10
-    assert "ready" in lines and "got-int" in lines  # interrupted first, killed after the grace period
-
-
-def test_process_timeout(tmp_path):
-    result = process.run(["sleep", "30"], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, log=lambda _: None,
-                         cancel=Cancel(), timeout=0.5, grace=1.0)
-    assert result.timed_out and not result.canceled
 
 
 def test_ecs_next_revision_replaces_only_the_named_container():
