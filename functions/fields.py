@@ -5,13 +5,12 @@ find it in their tahobuddy.yaml.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidInput
+from contract.wire import SECRET_REF  # one rule: checked here, resolved by the agent
 
-SECRET_REF = re.compile(r"^secret:([A-Za-z_][A-Za-z0-9_]*)$")  # the agent resolves NAME
+from .errors import InvalidInput
 
 
 @dataclass(frozen=True)

@@ -6,23 +6,14 @@ conditional writes).
 """
 from __future__ import annotations
 
-from enum import Enum
-
 from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from contract.states import JobState
 
 from .clock import now, now_iso
 from .config import settings
 from .errors import Conflict, IllegalTransition, NotFound
 from .models import JobModel
-
-
-class JobState(str, Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELED = "canceled"
-    SUPERSEDED = "superseded"
 
 
 S = JobState

@@ -19,17 +19,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
+from contract.states import Reason  # noqa: F401 - the runners' reasons are the wire's
+
 NEVER_RAN = -1
-
-
-class Reason(str, Enum):
-    NONE = ""
-    REFUSED = "refused"            # this runner will not run the spec (bad block, missing secret)
-    SETUP_ERROR = "setup_error"    # it could not start: fetch, build context, prepare
-    CANCELED = "canceled"
-    TIMEOUT = "timeout"
-    SUPERSEDED = "superseded"
-    UNHEALTHY = "unhealthy"        # started, but never passed its health check
 
 
 class Status(str, Enum):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from functions.fields import SECRET_REF  # the same rule the API checks when an app is saved
+from contract.wire import SECRET_REF  # the same rule the API checks when an app is saved
 
 
 def resolve(value, lookup: Callable[[str], str]):

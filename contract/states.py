@@ -1,0 +1,46 @@
+"""Job states and the reasons a job ended the way it did (kept as codes across the wire)."""
+from __future__ import annotations
+
+from enum import Enum
+
+
+class JobState(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    SUPERSEDED = "superseded"
+
+
+ENDED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED, JobState.SUPERSEDED})
+
+
+class Reason(str, Enum):
+    """Why a job ended as it did. "Never ran" (REFUSED, SETUP_ERROR, DEAD_LETTERED, NOT_PICKED_UP) is
+    kept apart from "ran and failed" (NONE with an exit code, TIMEOUT, UNHEALTHY), so a commit status
+    can say `error` for the first and `failure` for the second (Buildkite's SignalReason)."""
+
+    NONE = ""
+    REFUSED = "refused"              # this agent or runner will not run the spec (target type, secret, block)
+    SETUP_ERROR = "setup_error"      # it could not start: fetch, build context, prepare
+    CANCELED = "canceled"
+    TIMEOUT = "timeout"
+    SUPERSEDED = "superseded"
+    UNHEALTHY = "unhealthy"          # started, but never passed its health check
+    DEAD_LETTERED = "dead_lettered"  # SQS gave up on its message after too many receives
+    NOT_PICKED_UP = "not_picked_up"  # queued past the bound with no agent taking it
+    GAVE_UP = "gave_up"              # attempts used up (its agents were lost or stopped each time)
+
+    @property
+    def never_ran(self) -> bool:
+        return self in (Reason.REFUSED, Reason.SETUP_ERROR, Reason.DEAD_LETTERED, Reason.NOT_PICKED_UP,
+                        Reason.GAVE_UP)
+
+    @classmethod
+    def parse(cls, value) -> "Reason":
+        try:
+            return cls(value or "")
+        except ValueError as exc:
+            raise ValueError(f"unknown reason code {value!r} (one of {', '.join(r.value for r in cls if r.value)})") \
+                from exc

@@ -1,0 +1,144 @@
+"""The agent API's typed calls (Woodpecker's rpc.Peer: Next, Init, Extend, Update, Log, Done).
+
+    POST /api/v1/agents/register         AgentHello      -> AgentSession   (agent token)
+    POST /api/v1/agents/heartbeat        AgentBeat       -> AgentBeatAnswer (session)
+    POST /api/v1/agent/jobs/ID/claim     -               -> ClaimAnswer     (session)
+    POST /api/v1/agent/jobs/ID/heartbeat -               -> JobBeatAnswer   (session)
+    POST /api/v1/agent/jobs/ID/logs      LogBatch        -> {"last_seq"}    (session)
+    POST /api/v1/agent/jobs/ID/finish    Finish          -> the job         (session)
+    POST /api/v1/agent/jobs/ID/release   Handback        -> the job         (session)
+
+The agent id is never a header the caller picks: registering with an agent token returns a
+session token bound to the agent id, and every job call is made with it.
+`from_dict` checks types and ignores unknown keys, so either side may grow a field first.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from dataclasses import dataclass, field
+
+from .states import JobState, Reason
+
+SECRET_REF = re.compile(r"^secret:([A-Za-z_][A-Za-z0-9_]*)$")  # the API checks it; the agent resolves NAME
+AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
+
+
+class WireError(ValueError):
+    """A message that does not fit its type; `field` names the part that is wrong."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+_KINDS = {str: "a string", int: "a whole number", bool: "true or false", list: "a list", dict: "an object"}
+
+
+class Wire:
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc) -> "Wire":
+        if not isinstance(doc, dict):
+            raise WireError("body", "send a JSON object")
+        hints, values = typing.get_type_hints(cls), {}
+        for f in dataclasses.fields(cls):
+            if f.name not in doc or doc[f.name] is None:
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    raise WireError(f.name, "is required")
+                continue
+            want = typing.get_origin(hints[f.name]) or hints[f.name]
+            if want is typing.Union:  # Optional[X]
+                want = next(a for a in typing.get_args(hints[f.name]) if a is not type(None))
+            want = typing.get_origin(want) or want
+            value = doc[f.name]
+            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+                raise WireError(f.name, f"must be {_KINDS.get(want, want.__name__)}")
+            values[f.name] = value
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class AgentHello(Wire):
+    agent_id: str
+    pool: str
+    targets: list
+    version: str = ""
+    host: str = ""
+    concurrency: int = 1
+
+
+@dataclass(frozen=True)
+class AgentSession(Wire):
+    agent_id: str
+    session: str                 # the bearer token for every later call of this agent
+    heartbeat_seconds: int       # beat this often; 3 missed beats and the agent shows as lost
+    lease_seconds: int
+
+
+@dataclass(frozen=True)
+class AgentBeat(Wire):
+    state: str = "idle"          # idle | busy | stopping
+    jobs: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AgentBeatAnswer(Wire):
+    ok: bool = True
+
+
+@dataclass(frozen=True)
+class ClaimAnswer(Wire):
+    """`run: false` means: delete the message, the job is not (or no longer) this agent's to run."""
+
+    run: bool
+    state: str
+    reason: str = ""
+    job: dict = field(default_factory=dict)
+    app: dict = field(default_factory=dict)
+    lease_seconds: int = 0
+    releases: list = field(default_factory=list)   # images this app+rule served, newest last (rollback)
+
+
+@dataclass(frozen=True)
+class JobBeatAnswer(Wire):
+    cancel: bool
+    cancel_reason: str = ""
+    lease_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class LogBatch(Wire):
+    first_seq: int
+    lines: list
+
+
+@dataclass(frozen=True)
+class Finish(Wire):
+    state: str
+    reason_code: str = ""
+    reason: str = ""
+    exit_code: typing.Optional[int] = None
+    detail: str = ""
+    sha: str = ""
+    release: dict = field(default_factory=dict)     # what now serves: image, ref, sha (deploying targets)
+    phases: dict = field(default_factory=dict)      # phase name -> epoch seconds
+
+    def checked(self) -> "Finish":
+        try:
+            JobState(self.state)
+        except ValueError as exc:
+            raise WireError("state", "must be succeeded, failed, canceled or superseded") from exc
+        try:
+            Reason.parse(self.reason_code)
+        except ValueError as exc:
+            raise WireError("reason_code", str(exc)) from exc
+        return self
+
+
+@dataclass(frozen=True)
+class Handback(Wire):
+    reason: str = ""
