@@ -29,6 +29,7 @@ def test_zip_imports_the_app_in_a_clean_interpreter(package, tmp_path):
     probe = ("import sys; sys.path[:0] = [sys.argv[1]]; import app, functions.app as f; "
              "import functions, pkgutil; mods = [m.name for m in pkgutil.iter_modules(functions.__path__)]; "
              "[__import__('functions.' + m) for m in mods]; "
+             "import functions.patterns as p; assert p.regex('(a+)+b').fullmatch('a' * 40 + 'c') is None; "
              "assert '/api/v1/hooks/github' in app.app.routes; print(len(app.app.routes), sorted(mods)); assert all(p.startswith(sys.argv[1]) for p in "
              "[app.__file__, f.__file__, sys.modules['pynamodb'].__file__, sys.modules['boto3'].__file__])")
     # -I: no user site, no PYTHON* variables; -S: no site-packages. Only the unzipped folder.
