@@ -116,7 +116,24 @@ def cmd_rollback(args) -> int:
 
 
 def cmd_token(args) -> int:
-    emit(_client(args).post("/tokens", {"role": args.role, "name": args.name}), True)
+    client, words = _client(args), args.words
+    if words == ["list"]:
+        emit(client.get("/tokens"), args.json, ["id", "name", "role", "created_at", "expires_at", "expired"], "tokens")
+    elif words[:1] == ["revoke"] and len(words) == 2:
+        emit(client.delete(f"/tokens/{quote(words[1])}"), True)
+    elif words:
+        raise ApiError("usage: tahobuddy token [--role R --name N --expires-in 30d | list | revoke ID]")
+    else:
+        body = {"role": args.role, "name": args.name, "expires_in": args.expires_in}
+        emit(client.post("/tokens", {k: v for k, v in body.items() if v}), True)
+    return 0
+
+
+def cmd_audit(args) -> int:
+    data = _client(args).get("/audit", limit=args.limit)
+    for row in data["audit"]:
+        row["by"] = f"{row['token']['name'] or '-'} ({row['token']['id'] or 'no token'})"
+    emit(data, args.json, ["at", "by", "action", "subject", "summary"], "audit")
     return 0
 
 
@@ -191,9 +208,15 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--to", help="tag, branch or commit to go back to (default: the version before the live one)")
     sp.add_argument("--rule", help="the docker rule whose target to roll back (default: the first)")
     sp.add_argument("--json", action="store_true")
-    sp = add("token", cmd_token, "create an API token (shown once)")
+    sp = add("token", cmd_token, "create an API token (shown once), `token list`, or `token revoke ID`")
+    sp.add_argument("words", nargs="*", metavar="list | revoke ID", help="list tokens by id, or revoke one")
     sp.add_argument("--role", choices=["admin", "agent"], default="agent")
     sp.add_argument("--name", default="agent")
+    sp.add_argument("--expires-in", metavar="DURATION", help="e.g. 30d, 12h, 45m (default: never)")
+    sp.add_argument("--json", action="store_true", help="with list: JSON")
+    sp = add("audit", cmd_audit, "who changed which app or token, when, and what changed (newest first)")
+    sp.add_argument("--limit", type=int, default=50)
+    sp.add_argument("--json", action="store_true")
     sp = add("bootstrap-token", cmd_bootstrap, "create a token directly in DynamoDB with your AWS credentials "
              "(for the first admin token after deploying to AWS)",
              epilog="Uses TAHOBUDDY_PREFIX (e.g. tahobuddy-prod), AWS_REGION and the usual AWS credentials; "

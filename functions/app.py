@@ -9,7 +9,7 @@ import urllib.parse
 from chalice import (BadRequestError, Chalice, ChaliceViewError, ConflictError, ForbiddenError, NotFoundError,
                      Response, UnauthorizedError)
 
-from . import agent_api, app_store, dispatch, events, intake, jobs, logs, refs, rules, tokens
+from . import agent_api, app_store, audit, dispatch, events, intake, jobs, logs, refs, rules, tokens
 from .errors import (BadSignature, Conflict, Forbidden, InvalidInput, NotAuthorized, NotFound, PayloadTooLarge,
                      TahobuddyError)
 from .github import Action, WebhookEvent
@@ -30,14 +30,16 @@ _ERRORS = ((InvalidInput, BadRequestError), (PayloadTooLarge, PayloadTooLargeErr
 
 
 def api(*roles: str):
-    """Authenticate with one of `roles` (none: public), and map domain errors to HTTP."""
+    """Authenticate with one of `roles` (none: public), act as that token (for the audit log),
+    and map domain errors to HTTP."""
     def wrap(view):
         @functools.wraps(view)
         def handler(*args, **kwargs):
             try:
-                if roles:
-                    tokens.authenticate(app.current_request.headers.get("authorization"), *roles)
-                return view(*args, **kwargs)
+                caller = tokens.authenticate(app.current_request.headers.get("authorization"), *roles) \
+                    if roles else None
+                with audit.acting_as(caller):
+                    return view(*args, **kwargs)
             except TahobuddyError as exc:
                 for domain, http in _ERRORS:
                     if isinstance(exc, domain):
@@ -212,9 +214,26 @@ def cancel_job(job_id):
 @api("admin")
 def create_token():
     body = _body()
-    token = tokens.issue(str(body.get("role", "")), str(body.get("name", "")))
-    return Response(body={"token": token, "role": body["role"], "note": "shown once; only its hash is kept"},
-                    status_code=201)
+    made = tokens.create(str(body.get("role", "")), str(body.get("name", "")), body.get("expires_in"))
+    return Response(body=made, status_code=201)
+
+
+@app.route(f"{V1}/tokens", methods=["GET"])
+@api("admin")
+def list_tokens():
+    return {"tokens": tokens.listing()}
+
+
+@app.route(f"{V1}/tokens/{{token_id}}", methods=["DELETE"])
+@api("admin")
+def revoke_token(token_id):
+    return tokens.revoke(token_id)
+
+
+@app.route(f"{V1}/audit", methods=["GET"])
+@api("admin")
+def list_audit():
+    return {"audit": audit.listing(_int_query("limit", 50, 500))}
 
 
 # ---- the agent's side -------------------------------------------------------

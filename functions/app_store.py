@@ -1,9 +1,12 @@
-"""Apps in DynamoDB: save (validated), get, list, delete, and lookup by repository."""
+"""Apps in DynamoDB: save (validated), get, list, delete, and lookup by repository.
+
+Every change is written to the audit log; a replace that changes nothing is not a change.
+"""
 from __future__ import annotations
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
-from . import apps, refs
+from . import apps, audit, refs
 from .clock import now_iso
 from .errors import Conflict, InvalidInput, NotFound
 from .models import AppModel
@@ -20,15 +23,20 @@ def save(doc: dict, *, name: str | None = None, create_only: bool = False) -> tu
         row = AppModel.get(spec["name"])
         if create_only:
             raise Conflict(f"app {spec['name']} exists; use PUT /api/v1/apps/{spec['name']} to replace it")
-        created = False
+        created, before = False, row.spec
     except DoesNotExist:
         row = AppModel(spec["name"], created_at=now_iso())
-        created = True
+        created, before = True, {}
     row.spec, row.repo_key, row.updated_at = spec, refs.repo_key(spec["repository"]), now_iso()
     try:
         row.save()  # VersionAttribute: a concurrent writer makes this fail instead of losing an update
     except PutError as exc:
         raise Conflict(f"app {spec['name']} changed while saving; try again") from exc
+    if created:
+        audit.record("created", f"app/{spec['name']}", {"repository": spec["repository"],
+                                                         "rules": {"added": [r["name"] for r in spec["rules"]]}})
+    elif before != spec:
+        audit.record("replaced", f"app/{spec['name']}", audit.app_diff(before, spec))
     return spec, created
 
 
@@ -45,9 +53,11 @@ def listing() -> list[dict]:
 
 def delete(name: str) -> None:
     try:
-        AppModel.get(name).delete()
+        row = AppModel.get(name)
     except DoesNotExist as exc:
         raise NotFound(f"no app named {name!r}") from exc
+    row.delete()
+    audit.record("deleted", f"app/{name}", {"rules": {"removed": [r["name"] for r in row.spec.get("rules", [])]}})
 
 
 def for_repository(keys: set[str]) -> list[dict]:

@@ -101,9 +101,10 @@ def _push(doc: dict) -> WebhookEvent:
     common = _repo_fields(doc)
     kind, name = refs.split(ref if isinstance(ref, str) else "")
     if not kind:
-        return WebhookEvent("push", Action.IGNORED, f"ref {ref!r} is neither a branch nor a tag", **common)
-    if not refs.valid_name(name):
-        return WebhookEvent("push", Action.IGNORED, f"ref {ref!r} is not a valid git ref name", **common)
+        return WebhookEvent("push", Action.IGNORED, f"ref {refs.shown(str(ref))} is neither a branch nor a tag",
+                            **common)
+    if refs.name_problem(name):
+        return WebhookEvent("push", Action.IGNORED, f"ref {refs.shown(ref)}: {refs.name_problem(name)}", **common)
     after = str(_get(doc, "after"))
     base = refs.split(str(_get(doc, "base_ref")))
     fields = dict(ref_type=kind, ref_name=name, base_branch=base[1] if base[0] == "branch" else "", **common)
@@ -121,8 +122,11 @@ def _push(doc: dict) -> WebhookEvent:
 def _create_or_delete(event_type: str, doc: dict) -> WebhookEvent:
     common = _repo_fields(doc)
     ref_type, name = _get(doc, "ref_type"), _get(doc, "ref")
-    if ref_type not in ("branch", "tag") or not isinstance(name, str) or not refs.valid_name(name):
-        return WebhookEvent(event_type, Action.IGNORED, "no valid ref or ref_type", **common)
+    if ref_type not in ("branch", "tag"):
+        return WebhookEvent(event_type, Action.IGNORED, "no valid ref_type (branch or tag)", **common)
+    if refs.name_problem(name):
+        return WebhookEvent(event_type, Action.IGNORED, f"ref {refs.shown(str(name))}: {refs.name_problem(name)}",
+                            **common)
     fields = dict(ref_type=ref_type, ref_name=name, **common)
     if event_type == "delete":
         return WebhookEvent(event_type, Action.DELETED, f"{ref_type} {name} was deleted", **fields)

@@ -123,6 +123,22 @@ class TokenModel(Model):
     role = UnicodeAttribute()                                # admin | agent
     name = UnicodeAttribute()
     created_at = UnicodeAttribute()
+    expires_at = NumberAttribute(null=True)                  # epoch seconds; none: never
 
 
-ALL_MODELS = (AppModel, EventModel, JobModel, LogModel, DedupModel, TokenModel)
+class AuditModel(Model):
+    """Who changed what, when: one item per change of an app or a token, listed newest first."""
+
+    Meta = _meta("audit")
+    id = UnicodeAttribute(hash_key=True)                    # time-sortable
+    kind = UnicodeAttribute(default="audit")
+    at = UnicodeAttribute()
+    action = UnicodeAttribute()                              # created | replaced | deleted | revoked
+    subject = UnicodeAttribute()                             # app/NAME or token/ID
+    token_id = UnicodeAttribute(default="")
+    token_name = UnicodeAttribute(default="")
+    changes = JSONAttribute(default=dict)
+    by_time = _index("by_time", "kind", "id")
+
+
+ALL_MODELS = (AppModel, EventModel, JobModel, LogModel, DedupModel, TokenModel, AuditModel)

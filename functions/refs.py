@@ -2,6 +2,8 @@
 
 `valid_name` follows `git check-ref-format`: a name such as
 `release-$(touch x)` is valid and is only ever passed as an argv element.
+A name is also at most MAX_NAME_BYTES long: git allows far more, but a
+longer name is refused before any rule pattern looks at it.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import re
 
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _BAD_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+MAX_NAME_BYTES = 255
 
 
 def split(ref: str) -> tuple[str, str]:
@@ -25,13 +28,29 @@ def valid_sha(sha: str) -> bool:
 
 def valid_name(name: str) -> bool:
     """True when `name` (without refs/heads/ or refs/tags/) is a legal git ref name."""
-    if not name or len(name) > 255 or name == "@" or _BAD_CHARS.search(name):
+    if not name or too_long(name) or name == "@" or _BAD_CHARS.search(name):
         return False
     if ".." in name or "@{" in name or "//" in name or name.startswith("-"):
         return False
     if name.endswith((".", "/", ".lock")) or name.startswith("/"):
         return False
     return not any(part.startswith(".") or part.endswith(".lock") for part in name.split("/"))
+
+
+def too_long(name: str) -> bool:
+    return len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES
+
+
+def shown(ref: str, limit: int = 80) -> str:
+    """A ref as quoted in a reason: cut short, so a huge ref never fills a stored event."""
+    return repr(ref if len(ref) <= limit else ref[:limit] + "...")
+
+
+def name_problem(name: str) -> str:
+    """Why `name` cannot be deployed, in words for the event's reason; "" when it is fine."""
+    if isinstance(name, str) and too_long(name):
+        return f"ref name is {len(name.encode('utf-8', 'surrogatepass'))} bytes; the limit is {MAX_NAME_BYTES}"
+    return "" if isinstance(name, str) and valid_name(name) else "not a valid git ref name"
 
 
 def repo_key(url_or_name: str) -> str:

@@ -3,13 +3,14 @@
 A rule is `{name, match, target}`; `match` has exactly one of
 `branch` (exact or glob), `tag` (glob), `branch_regex`, `tag_regex`,
 and optionally `on_branch` for tags (GitHub's `base_ref` of a tag push).
+Every pattern runs on RE2 (`patterns`): a ref of any length is matched in
+linear time, and a pattern RE2 refuses is refused when the app is saved.
 """
 from __future__ import annotations
 
-import fnmatch
 import re
 
-from . import targets
+from . import patterns, targets
 from .errors import InvalidInput
 from .fields import Field, check
 from .github import WebhookEvent
@@ -32,11 +33,12 @@ def validate(path: str, doc, index: int) -> dict:
     chosen = [k for k in MATCH_KEYS if k in match]
     if len(chosen) != 1:
         raise InvalidInput(f"{path}.match", "needs exactly one of branch, tag, branch_regex, tag_regex")
-    if chosen[0].endswith("_regex"):
-        try:
-            re.compile(match[chosen[0]])
-        except re.error as exc:
-            raise InvalidInput(f"{path}.match.{chosen[0]}", f"is not a valid regular expression ({exc})") from exc
+    for key in (chosen[0], "on_branch"):
+        if key in match:
+            try:
+                patterns.regex(match[key]) if key.endswith("_regex") else patterns.glob(match[key])
+            except patterns.PatternError as exc:
+                raise InvalidInput(f"{path}.match.{key}", str(exc)) from exc
     if "on_branch" in match and MATCH_KEYS[chosen[0]] != "tag":
         raise InvalidInput(f"{path}.match.on_branch", "only applies to tag matches")
     rule["match"] = match
@@ -55,9 +57,8 @@ def evaluate(rule: dict, event: WebhookEvent) -> bool:
         if ref_type != event.ref_type:
             return False
         pattern = match[key]
-        ok = (re.fullmatch(pattern, event.ref_name) is not None if key.endswith("_regex")
-              else fnmatch.fnmatchcase(event.ref_name, pattern))
+        ok = patterns.matches(pattern, event.ref_name, is_regex=key.endswith("_regex"))
         if ok and match.get("on_branch"):
-            ok = fnmatch.fnmatchcase(event.base_branch, match["on_branch"]) if event.base_branch else False
+            ok = bool(event.base_branch) and patterns.matches(match["on_branch"], event.base_branch, is_regex=False)
         return ok
     return False

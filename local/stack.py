@@ -9,6 +9,11 @@
 Secrets are made once and kept in .tahobuddy/; the emulator's state is
 snapshotted there every 30 s and on exit. Ctrl-C stops every process it
 started, by pid.
+
+Supervision: every port is checked before anything starts (a taken one is
+named with its owner and the variable that moves it); children die with the
+supervisor, and .tahobuddy/stack.pids.json lets the next start stop whatever
+a killed supervisor left; a child that dies is reported with its log's tail.
 """
 from __future__ import annotations
 
@@ -21,11 +26,12 @@ import sys
 import time
 from pathlib import Path
 
-from . import procs
+from . import pidfile, ports, procs
 
 HOME = Path(os.environ.get("TAHOBUDDY_HOME", ".tahobuddy")).resolve()
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT_EVERY = 30.0
+TAIL_LINES = 20
 
 
 def _secrets() -> dict:
@@ -52,15 +58,33 @@ class Stack:
     def __init__(self):
         self.children: list = []
         self.adopted: list[tuple[str, int]] = []
+        self.recording = False     # set once the ports are checked: the pid file is ours from then on
 
     def spawn(self, name: str, argv: list[str], env: dict | None = None):
         proc = procs.start(argv, str(HOME / f"{name}.log"), env=env, cwd=str(ROOT))
         self.children.append((name, proc))
+        self.record()
         return proc
 
     def adopt(self, name: str, pid: int) -> None:
         """A daemon a helper script started for us (dockerd): stopped by its pid at the end."""
         self.adopted.append((name, pid))
+        self.record()
+
+    def record(self) -> None:
+        self.recording = True
+        pidfile.write(HOME, [(n, p.pid, True) for n, p in self.children] + [(n, pid, False) for n, pid in self.adopted])
+
+    def deaths(self) -> str:
+        """Each child that exited, with the last lines of its log ("" when all run)."""
+        out = []
+        for name, proc in self.children:
+            if proc.poll() is not None:
+                log = HOME / f"{name}.log"
+                lines = procs.tail(str(log), TAIL_LINES).replace("\n", "\n    ")
+                out.append(f"{name} (pid {proc.pid}) exited with {proc.returncode}; "
+                           f"last lines of {log}:\n    {lines}")
+        return "\n".join(out)
 
     def stop(self) -> None:
         for name, proc in reversed(self.children):
@@ -69,6 +93,8 @@ class Stack:
         for name, pid in self.adopted:
             procs.stop_pid(pid)
             print(f"stopped {name} (pid {pid})")
+        if self.recording:
+            pidfile.remove(HOME)
 
 
 def _interrupt(signum, frame):
@@ -91,6 +117,10 @@ def main() -> int:
     from functions import tokens
     from . import provision, snapshot
     try:
+        for done in pidfile.reap_stale(HOME):
+            print(done)
+        ports.check(_needs(mode, env, api_port, aws_port))
+        stack.record()
         if mode == "embedded":
             proc = stack.spawn("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(aws_port)])
             procs.wait_http(f"http://127.0.0.1:{aws_port}/moto-api/", proc=proc)
@@ -119,9 +149,8 @@ def main() -> int:
         last = time.monotonic()
         while True:
             time.sleep(1.0)
-            for name, proc in stack.children:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {HOME / (name + '.log')}")
+            if stack.deaths():
+                raise ChildDied(stack.deaths())
             if keep_state and time.monotonic() - last > SNAPSHOT_EVERY:
                 snapshot.save(HOME / "state.json.gz")
                 last = time.monotonic()
@@ -130,6 +159,8 @@ def main() -> int:
         return_code = 0
     except Exception as exc:  # report any failure of the stack plainly, then stop what started
         print(f"tahobuddy stack: {exc}", file=sys.stderr)
+        if not isinstance(exc, ChildDied) and stack.deaths():  # e.g. died before it answered
+            print(stack.deaths(), file=sys.stderr)
         return_code = 1
     finally:
         if keep_state and stack.children and stack.children[0][1].poll() is None:
@@ -140,6 +171,22 @@ def main() -> int:
                 print(f"could not save state: {exc}", file=sys.stderr)
         stack.stop()
     return return_code
+
+
+class ChildDied(RuntimeError):
+    pass
+
+
+def _needs(mode: str, env, api_port: int, aws_port: int) -> list[ports.Need]:
+    """Every port this run will listen on, with the variable that moves each."""
+    needs = [ports.Need(api_port, "API", "TAHOBUDDY_API_PORT")]
+    if mode == "embedded":
+        needs.insert(0, ports.Need(aws_port, "AWS emulator", "TAHOBUDDY_EMULATOR_PORT"))
+    if env.get("TAHOBUDDY_AGENT", "on") != "off":
+        needs += [ports.Need(int(env.get("TAHOBUDDY_PROXY_PORT", 8080)), "proxy", "TAHOBUDDY_PROXY_PORT"),
+                  ports.Need(int(env.get("TAHOBUDDY_PROXY_ADMIN_PORT", 2019)), "proxy admin",
+                             "TAHOBUDDY_PROXY_ADMIN_PORT")]
+    return needs
 
 
 def _start_agent_side(stack: Stack, env, api_url: str, keys: dict) -> dict:

@@ -101,3 +101,34 @@ def test_bootstrap_token_writes_a_working_admin_token_to_dynamodb(api):
     assert r.returncode == 0 and "shown once" in r.stderr
     token = r.stdout.strip()
     assert run(api, "apps", "--json", env_extra={"TAHOBUDDY_TOKEN": token}).returncode == 0
+
+
+def test_token_create_list_revoke_and_audit(api, tmp_path):
+    name = unique("laptop")
+    r = run(api, "token", "--role", "admin", "--name", name, "--expires-in", "12h")
+    assert r.returncode == 0, r.stderr
+    made = json.loads(r.stdout)
+    assert made["expires_at"] and made["role"] == "admin"
+    table = run(api, "token", "list").stdout.splitlines()
+    assert table[0].split() == ["id", "name", "role", "created_at", "expires_at", "expired"]
+    assert any(line.split()[:3] == [made["id"], name, "admin"] for line in table)
+    assert made["token"] not in "\n".join(table)
+    app = unique("cli-audit")
+    (tmp_path / "t.yaml").write_text(f"apps:\n  - name: {app}\n    repository: me/{app}\n    rules:\n"
+                                     "      - {name: rel, match: {tag: 'v*'}, target: {type: docker}}\n")
+    assert run(api, "apply", "-f", str(tmp_path / "t.yaml"), env_extra={"TAHOBUDDY_TOKEN": made["token"]}) \
+        .returncode == 0
+    audit = run(api, "audit", "--limit", "500").stdout.splitlines()
+    assert audit[0].split() == ["at", "by", "action", "subject", "summary"]
+    [line] = [x for x in audit if f"app/{app}" in x]
+    assert f"{name} ({made['id']})" in line and "created" in line and "rule rel added" in line
+    entries = json.loads(run(api, "audit", "--json", "--limit", "500").stdout)["audit"]
+    assert any(e["subject"] == f"app/{app}" and e["token"]["id"] == made["id"] for e in entries)
+    r = run(api, "token", "revoke", made["id"])
+    assert r.returncode == 0 and json.loads(r.stdout)["revoked"] == made["id"]
+    r = run(api, "apps", env_extra={"TAHOBUDDY_TOKEN": made["token"]})
+    assert r.returncode == 1 and "unknown token" in r.stderr
+    r = run(api, "token", "--role", "agent", "--expires-in", "soon")
+    assert r.returncode == 1 and "expires_in: a duration like 30d" in r.stderr
+    r = run(api, "token", "revoke")
+    assert r.returncode == 1 and "usage: tahobuddy token" in r.stderr

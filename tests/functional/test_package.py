@@ -31,6 +31,7 @@ def test_zip_imports_the_app_in_a_clean_interpreter(package, tmp_path):
              "[__import__('functions.' + m) for m in mods]; import contract; "
              "[__import__('contract.' + m.name) for m in pkgutil.iter_modules(contract.__path__)]; "
              "assert sys.modules['contract'].__file__.startswith(sys.argv[1]); "
+             "import functions.patterns as p; assert p.regex('(a+)+b').fullmatch('a' * 40 + 'c') is None; "
              "assert '/api/v1/hooks/github' in app.app.routes; print(len(app.app.routes), sorted(mods)); assert all(p.startswith(sys.argv[1]) for p in "
              "[app.__file__, f.__file__, sys.modules['pynamodb'].__file__, sys.modules['boto3'].__file__])")
     # -I: no user site, no PYTHON* variables; -S: no site-packages. Only the unzipped folder.
@@ -48,7 +49,7 @@ def test_merged_template_passes_cfn_lint_and_declares_the_resources(package):
     assert lint.returncode == 0, lint.stdout + lint.stderr
     resources = json.loads((package / "sam.json").read_text())["Resources"]
     kinds = [r["Type"] for r in resources.values()]
-    assert kinds.count("AWS::DynamoDB::Table") == 6 and kinds.count("AWS::SQS::Queue") == 2
+    assert kinds.count("AWS::DynamoDB::Table") == 7 and kinds.count("AWS::SQS::Queue") == 2
     assert resources["JobQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] >= 1
     actions = [a for s in resources["ApiHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
                for a in s["Action"]]

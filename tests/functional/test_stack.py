@@ -110,3 +110,100 @@ def test_make_run_serves_a_tagged_app_through_its_own_proxy(tmp_path, docker_ima
         stop_stack(proc)
         remove_app_resources(name)
     assert proc.returncode == 0
+
+
+def _ports(**extra) -> dict:
+    return {"TAHOBUDDY_EMULATOR_PORT": procs.free_port(), "TAHOBUDDY_API_PORT": procs.free_port(),
+            "TAHOBUDDY_PROXY_PORT": procs.free_port(), "TAHOBUDDY_PROXY_ADMIN_PORT": procs.free_port(),
+            "TAHOBUDDY_AGENT": "off", **extra}
+
+
+def _children(home: Path) -> dict:
+    doc = __import__("json").loads((home / "stack.pids.json").read_text())
+    return {c["name"]: c["pid"] for c in doc["children"]}
+
+
+def _wait_gone(pids, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(procs._gone(p) for p in pids):
+        assert time.monotonic() < deadline, f"still running: {[p for p in pids if not procs._gone(p)]}"
+        time.sleep(0.1)
+
+
+def test_a_sigkilled_stack_takes_its_children_with_it(tmp_path):
+    ports = _ports()
+    proc, env = start_stack(tmp_path, ports)
+    children = _children(tmp_path)
+    assert set(children) == {"moto", "api"}
+    proc.send_signal(signal.SIGKILL)  # no handler runs: only the kernel's parent-death signal can help
+    proc.wait(timeout=10)
+    _wait_gone(children.values())
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{env['TAHOBUDDY_API_URL']}/api/v1/health", timeout=5)
+    proc, env = start_stack(tmp_path, ports)  # the same ports are free again, the stale pid file is handled
+    try:
+        assert requests.get(f"{env['TAHOBUDDY_API_URL']}/api/v1/health", timeout=10).status_code == 200
+    finally:
+        stop_stack(proc)
+    assert proc.returncode == 0 and not (tmp_path / "stack.pids.json").exists()
+
+
+def test_the_next_start_stops_what_a_dead_stack_left_and_only_that(tmp_path):
+    import json
+    sleeper = [sys.executable, "-c", "import time; time.sleep(300)"]
+    stale = subprocess.Popen(sleeper, start_new_session=True)           # outlived its supervisor
+    stranger = subprocess.Popen(sleeper + ["x"], start_new_session=True)  # its pid was "reused" by another program
+    dead_supervisor = subprocess.Popen(["true"])  # a supervisor pid that no longer runs
+    dead_supervisor.wait()
+    try:
+        tmp_path.mkdir(exist_ok=True)
+        (tmp_path / "stack.pids.json").write_text(json.dumps({
+            "supervisor": {"pid": dead_supervisor.pid, "cmdline": [sys.executable, "-m", "local.stack"]},
+            "children": [{"name": "moto", "pid": stale.pid, "group": True, "cmdline": sleeper},
+                         {"name": "api", "pid": stranger.pid, "group": True, "cmdline": sleeper}]}))
+        proc, _ = start_stack(tmp_path, _ports())
+        try:
+            assert stale.wait(timeout=15) is not None
+            assert stranger.poll() is None  # its command line differs from the record: left alone
+            assert f"stopped stale moto (pid {stale.pid})" in (tmp_path / "stack.out").read_text()
+        finally:
+            stop_stack(proc)
+    finally:
+        for p in (stale, stranger):
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+
+
+def test_a_taken_port_is_named_with_its_owner_and_variable_before_anything_starts(tmp_path):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = _ports(TAHOBUDDY_API_PORT=port)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TAHOBUDDY_", "AWS_"))}
+        env.update({"TAHOBUDDY_HOME": str(tmp_path), **{k: str(v) for k, v in ports.items()}})
+        started = time.monotonic()
+        run = subprocess.run([sys.executable, "-m", "local.stack"], env=env, cwd=ROOT, capture_output=True,
+                             text=True, timeout=60)
+        took = time.monotonic() - started
+    assert run.returncode != 0 and took < 15, (took, run.stderr)
+    assert f"port {port} (API) is taken by pid {os.getpid()}" in run.stderr, run.stderr
+    assert "set TAHOBUDDY_API_PORT to another port" in run.stderr
+    assert not (tmp_path / "moto.log").exists()  # nothing was started
+
+
+def test_a_child_that_dies_is_reported_with_the_end_of_its_log(tmp_path):
+    proc, _ = start_stack(tmp_path, _ports())
+    children = _children(tmp_path)
+    api_pid = children["api"]
+    with open(tmp_path / "api.log", "a") as log:
+        log.write("last words of the api before it died\n")
+    os.kill(api_pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    out = (tmp_path / "stack.out").read_text()
+    assert proc.returncode == 1
+    assert f"api (pid {api_pid}) exited with -9; last lines of {tmp_path / 'api.log'}:" in out, out
+    assert "    last words of the api before it died" in out
+    _wait_gone([children["moto"]], timeout=1)  # the supervisor stopped the rest before it exited

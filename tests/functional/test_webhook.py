@@ -1,6 +1,7 @@
 """The webhook path over real HTTP: chalice local in front of moto server."""
 import gzip
 import json
+import time
 
 import pytest
 import requests
@@ -164,3 +165,35 @@ def test_payload_over_dynamodb_item_limit_is_stored_whole_and_processed(api, app
     event = requests.get(f"{api.url}/api/v1/events/{r.json()['event']}", params={"payload": "1"},
                          headers=api.headers()).json()
     assert event["payload_in_s3"] and event["payload"].encode() == raw
+
+
+def test_a_catastrophic_regex_answers_in_milliseconds(api):
+    name = unique("redos")
+    put_app(api, docker_app(name, rules=[{"name": "r", "match": {"tag_regex": "(a+)+b"}, "target": {"type": "docker"}}]))
+    deliver(api, "push", push(name, "refs/tags/warm-up", created=True))  # first call pays the import
+    started = time.perf_counter()
+    r = deliver(api, "push", push(name, "refs/tags/" + "a" * 40 + "c", created=True))
+    took = time.perf_counter() - started
+    assert r.status_code == 200 and r.json()["jobs"] == [] and "no matching rule" in r.json()["reason"]
+    assert took < 2.0, f"{took:.3f}s"  # over loopback HTTP and moto; a backtracking engine takes minutes
+    hit = deliver(api, "push", push(name, "refs/tags/" + "a" * 40 + "b", created=True))
+    assert len(hit.json()["jobs"]) == 1
+
+
+@pytest.mark.parametrize("pattern", [r"(v\d+)-\1", r"release-(?=\d)", r"(?<!rc)\d+$"])
+def test_a_regex_re2_cannot_run_is_refused_when_the_app_is_saved(api, pattern):
+    spec = docker_app(unique("refused"), rules=[{"match": {"tag_regex": pattern}, "target": {"type": "docker"}}])
+    r = requests.put(f"{api.url}/api/v1/apps/{spec['name']}", json=spec, headers=api.headers(), timeout=30)
+    message = r.json()["Message"]
+    assert r.status_code == 400 and message.startswith("rules[0].match.tag_regex:"), r.text
+    assert "RE2" in message and "linear time" in message and "no backreferences" in message
+
+
+@pytest.mark.parametrize("length", [256, 100_000])
+def test_a_ref_longer_than_255_bytes_is_ignored_with_the_reason(api, app, length):
+    r = deliver(api, "push", push(app, "refs/tags/release-" + "9" * (length - 8), created=True))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["action"] == "ignored" and body["jobs"] == [] and "the limit is 255" in body["reason"]
+    assert len(body["reason"]) < 300  # the ref is cut short in the stored reason
+    assert deliver(api, "push", push(app, "refs/tags/release-" + "9" * 247, created=True)).json()["jobs"]
