@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from contract.queues import DEFAULT_POOL, POOL_NAME
 from runners import registry
 
 
@@ -16,7 +17,8 @@ from runners import registry
 class AgentConfig:
     api_url: str = ""
     token: str = ""                              # an agent token (tahobuddy token --role agent)
-    queue_url: str = ""                          # default: {prefix}-jobs.fifo at the AWS endpoint
+    pool: str = DEFAULT_POOL                     # the only queue this agent polls: its pool's
+    queue_url: str = ""                          # default: the pool's queue by name at the AWS endpoint
     aws_endpoint: str = ""                       # an emulator; empty for real AWS
     region: str = "us-east-1"
     prefix: str = "tahobuddy-dev"
@@ -65,6 +67,8 @@ class AgentConfig:
         unknown = sorted(set(self.targets) - set(registry.names()))
         if unknown:
             problems.append(f"targets: unknown {', '.join(unknown)} (known: {', '.join(registry.names())})")
+        if not POOL_NAME.match(self.pool):
+            problems.append(f"pool {self.pool!r}: lower-case letters, digits and '-' (TAHOBUDDY_POOL)")
         if self.concurrency < 1:
             problems.append("concurrency must be at least 1")
         return problems

@@ -1,5 +1,7 @@
-"""The agent's side of the API: claim, heartbeat, logs, finish, release.
+"""The agent's side of the API: register, beat, claim, heartbeat, logs, finish, release.
 
+The agent token is used once, to register; every later call carries the session token the
+API returned, which names this agent (the API never takes the agent id from a header).
 Errors are either unrecoverable (bad token, bad URL: stop and say so) or
 retryable (network, 5xx: back off and try again, a bounded number of times).
 """
@@ -11,6 +13,7 @@ import time
 
 import requests
 
+from contract.wire import AgentBeat, AgentHello, AgentSession, ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch
 from runners.base import Log
 
 
@@ -28,17 +31,32 @@ class Gone(Exception):
 
 class Reporter:
     def __init__(self, api_url: str, token: str, agent_id: str, retries: int = 5):
-        self.base, self.agent_id, self.retries = api_url.rstrip("/") + "/api/v1/agent/jobs", agent_id, retries
+        self.api, self.agent_id, self.retries = api_url.rstrip("/") + "/api/v1", agent_id, retries
+        self.base = self.api + "/agent/jobs"
+        self.token = token
         self.session = requests.Session()
-        self.session.headers.update({"Authorization": f"Bearer {token}", "X-Tahobuddy-Agent": agent_id})
+        self.session.headers.update({"Authorization": f"Bearer {token}"})
+
+    def register(self, hello: AgentHello) -> AgentSession:
+        """Trade the agent token for a session bound to this agent id (a restart replaces the last one)."""
+        self.session.headers["Authorization"] = f"Bearer {self.token}"
+        answer = AgentSession.from_dict(self._call(f"{self.api}/agents/register", "register", hello.to_dict()))
+        self.session.headers["Authorization"] = f"Bearer {answer.session}"
+        return answer
+
+    def beat(self, state: str, jobs: list[str]) -> dict:
+        return self._call(f"{self.api}/agents/heartbeat", "beat", AgentBeat(state, jobs).to_dict(), retries=1)
 
     def _post(self, job_id: str, action: str, body: dict | None = None) -> dict:
-        delay = 0.5
-        for attempt in range(self.retries):
+        return self._call(f"{self.base}/{job_id}/{action}", action, body)
+
+    def _call(self, url: str, action: str, body: dict | None = None, retries: int | None = None) -> dict:
+        delay, retries = 0.5, retries or self.retries
+        for attempt in range(retries):
             try:
-                r = self.session.post(f"{self.base}/{job_id}/{action}", json=body or {}, timeout=30)
+                r = self.session.post(url, json=body or {}, timeout=30)
             except requests.RequestException as exc:
-                if attempt == self.retries - 1:
+                if attempt == retries - 1:
                     raise
                 error = exc
             else:
@@ -53,25 +71,25 @@ class Reporter:
                         raise Unrecoverable(f"{action}: {r.status_code} {r.text[:300]}")
                     return r.json()
                 error = RuntimeError(f"{r.status_code} {r.text[:200]}")
-            time.sleep(delay + random.uniform(0, delay))
+            if attempt < retries - 1:
+                time.sleep(delay + random.uniform(0, delay))
             delay = min(delay * 2, 10)
         raise error  # noqa: F821 - set in the loop
 
-    def claim(self, job_id: str) -> dict:
-        return self._post(job_id, "claim")
+    def claim(self, job_id: str) -> ClaimAnswer:
+        return ClaimAnswer.from_dict(self._post(job_id, "claim"))
 
-    def heartbeat(self, job_id: str) -> dict:
-        return self._post(job_id, "heartbeat")
+    def heartbeat(self, job_id: str) -> JobBeatAnswer:
+        return JobBeatAnswer.from_dict(self._post(job_id, "heartbeat"))
 
     def logs(self, job_id: str, first_seq: int, lines: list[str]) -> None:
-        self._post(job_id, "logs", {"first_seq": first_seq, "lines": lines})
+        self._post(job_id, "logs", LogBatch(first_seq, lines).to_dict())
 
-    def finish(self, job_id: str, state: str, reason: str, exit_code: int | None, detail: str, sha: str) -> dict:
-        return self._post(job_id, "finish", {"state": state, "reason": reason, "exit_code": exit_code,
-                                             "detail": detail, "sha": sha})
+    def finish(self, job_id: str, finish: Finish) -> dict:
+        return self._post(job_id, "finish", finish.to_dict())
 
     def release(self, job_id: str, reason: str) -> dict:
-        return self._post(job_id, "release", {"reason": reason})
+        return self._post(job_id, "release", Handback(reason).to_dict())
 
 
 class LogStream:

@@ -1,15 +1,18 @@
-"""The agent loop: long-poll SQS, claim through the API, run, report. Outbound only.
+"""The agent loop: register, long-poll its pool's queue, claim through the API, run, report.
+Outbound only.
 
-Each slot is IDLE (polling) or BUSY (running one job). A heartbeat beside every
-running job extends both the API lease and the SQS visibility timeout, and
-carries cancellation back. The first SIGTERM stops polling and lets jobs
-finish; the second cancels them and hands them back for redelivery
-(rq's request_stop / request_force_stop).
+The agent polls only its pool's SQS queue, so every message it receives is its own to run or
+to refuse; it never puts one back for another agent (that burned receives until SQS
+dead-lettered the job). Each slot is IDLE (polling) or BUSY (running one job). A heartbeat
+beside every running job extends both the API lease and the SQS visibility timeout, and
+carries cancellation back; an agent heartbeat says the agent is alive. The first SIGTERM
+stops polling and lets jobs finish; the second cancels them and hands them back for
+redelivery (rq's request_stop / request_force_stop).
 """
 from __future__ import annotations
 
 import dataclasses
-import json
+import platform
 import random
 import threading
 import time
@@ -18,6 +21,8 @@ from pathlib import Path
 
 import boto3
 
+from contract.queues import QueueMessage, queue_name
+from contract.wire import AgentHello, Finish
 from runners import registry
 from runners.base import Cancel, JobResult, JobSpec, Reason, RunContext, RunnerError, Status
 
@@ -27,6 +32,7 @@ from .secrets import Secrets
 from .source import FetchError, Source
 
 AGENT_STOPPING = "agent stopping: job handed back for another attempt"
+LEASE_LOST = "lease lost: the job was reclaimed by another agent"
 # Seconds a received message stays ours before the claim sets it to the lease. Short, because an agent
 # that exits during a long poll may still be handed a message it never sees (SQS delivers to the open
 # request); the claim itself takes milliseconds, and a slow one is safe (claims are conditional).
@@ -43,13 +49,14 @@ class Agent:
         if config.aws_endpoint:
             kwargs["endpoint_url"] = config.aws_endpoint
         self.sqs = boto3.client("sqs", **kwargs)
-        self.queue_url = config.queue_url or self.sqs.get_queue_url(QueueName=f"{config.prefix}-jobs.fifo")["QueueUrl"]
+        self.queue_url = config.queue_url  # else found by name once the API has accepted the pool
         self.source = Source(self.workdir, config.git_token, config.git_ssh_key)
         self.secrets = Secrets(config.secrets_file, ssm_path=config.secrets_ssm_path,
                                secrets_manager=config.secrets_manager, aws=kwargs)
         self.stopping = threading.Event()      # first signal: no new jobs
         self.forced = threading.Event()        # second signal: cancel running jobs
         self.fatal: str = ""
+        self.beat_every = 10
         self.busy: dict[str, Cancel] = {}
         self.lock = threading.Lock()
 
@@ -65,15 +72,67 @@ class Agent:
             for cancel in self.busy.values():
                 cancel.request(AGENT_STOPPING)
 
+    def register(self) -> bool:
+        """Register with the API (retrying while it is unreachable); False when stopped first."""
+        from . import __version__
+        hello = AgentHello(self.agent_id, self.config.pool, list(self.config.targets), __version__,
+                           platform.node(), self.config.concurrency)
+        backoff = 1.0
+        while not self.stopping.is_set():
+            try:
+                session = self.reporter.register(hello)
+                self.beat_every = session.heartbeat_seconds
+                return True
+            except Unrecoverable:
+                raise
+            except Exception as exc:  # the API is down for a while: keep trying, say so
+                self.say(f"agent {self.agent_id}: cannot register yet ({exc.__class__.__name__}: {exc}); "
+                         f"retrying in {backoff:.0f}s")
+                self.stopping.wait(backoff + random.uniform(0, 1))
+                backoff = min(backoff * 2, 30)
+        return False
+
+    def _beat(self) -> None:
+        """Tell the API this agent is alive, and what it runs, every `beat_every` seconds."""
+        while not self.stopping.wait(self.beat_every):
+            self._beat_once()
+
+    def _beat_once(self) -> None:
+        with self.lock:
+            jobs = list(self.busy)
+        state = "stopping" if self.stopping.is_set() else "busy" if jobs else "idle"
+        try:
+            self.reporter.beat(state, jobs)
+        except Unrecoverable as exc:  # registered again elsewhere, or deleted: stop rather than run twice
+            self.fatal = str(exc)
+            self.stopping.set()
+        except Exception as exc:  # a missed beat; the API shows the agent as lost after three
+            self.say(f"agent {self.agent_id}: heartbeat failed: {exc.__class__.__name__}")
+
     def run(self) -> int:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for name in self.config.targets:
-            hook = getattr(registry.find(name), "on_agent_start", None)
+        try:
+            if not self.register():
+                return 0
+        except Unrecoverable as exc:
+            self.say(f"agent {self.agent_id}: stopped: {exc}")
+            return 1
+        if not self.queue_url:
+            name = queue_name(self.config.prefix, self.config.pool)
+            try:
+                self.queue_url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            except self.sqs.exceptions.QueueDoesNotExist:
+                self.say(f"agent {self.agent_id}: stopped: no queue {name} for pool {self.config.pool!r}: check "
+                         "TAHOBUDDY_PREFIX, or provision the pool (make run, infra/ with TAHOBUDDY_POOLS)")
+                return 1
+        for target in self.config.targets:
+            hook = getattr(registry.find(target), "on_agent_start", None)
             if hook:
                 hook(self.config, self.workdir, self.say)
         slots = [threading.Thread(target=self._slot, args=(i,), daemon=True) for i in range(self.config.concurrency)]
-        self.say(f"agent {self.agent_id}: polling {self.queue_url} with {len(slots)} slot(s) for "
-                 f"{', '.join(self.config.targets)}")
+        self.say(f"agent {self.agent_id}: pool {self.config.pool}: polling {self.queue_url} with {len(slots)} "
+                 f"slot(s) for {', '.join(self.config.targets)}")
+        threading.Thread(target=self._beat, daemon=True).start()
         for t in slots:
             t.start()
         while any(t.is_alive() for t in slots):
@@ -83,6 +142,7 @@ class Agent:
                 idle = not self.busy
             if self.stopping.is_set() and idle:
                 break  # idle slots are only waiting on a long poll: nothing to finish, exit now
+        self._beat_once()  # shows "stopping" at once rather than "lost" three beats later
         if self.fatal:
             self.say(f"agent {self.agent_id}: stopped: {self.fatal}")
             return 1
@@ -121,13 +181,16 @@ class Agent:
     # ---- one message ------------------------------------------------------------------
     def handle(self, message: dict) -> None:
         receipt = message["ReceiptHandle"]
-        body = json.loads(message["Body"])
-        job_id, kind = body["job_id"], body.get("target", "")
-        self.say(f"job {job_id}: received ({kind or '?'}, receive {message.get('Attributes', {}).get('ApproximateReceiveCount', '?')})")
-        if kind and kind in registry.names() and kind not in self.config.targets:  # another agent's work
-            self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=15)
-            return
         try:
+            msg = QueueMessage.from_body(message["Body"])
+        except ValueError as exc:
+            self.say(f"dropping a message that is not a job ({exc}): {message['Body'][:200]!r}")
+            self._delete(receipt)
+            return
+        job_id = msg.job_id
+        receives = message.get("Attributes", {}).get("ApproximateReceiveCount", "?")
+        self.say(f"job {job_id}: received ({msg.target_type or '?'}, receive {receives})")
+        try:  # the API refuses (and ends) a job whose target type this agent does not run
             claim = self.reporter.claim(job_id)
         except Conflict as exc:
             self.say(f"job {job_id}: not claimed ({exc}); it comes back when its lease lapses")
@@ -136,25 +199,25 @@ class Agent:
             self.say(f"job {job_id}: unknown to the API; dropping its message")
             self._delete(receipt)
             return
-        if not claim["run"]:
-            self.say(f"job {job_id}: {claim['state']} ({claim['reason']}); not running it")
+        if not claim.run:
+            self.say(f"job {job_id}: {claim.state} ({claim.reason}); not running it")
             self._delete(receipt)
             return
         spec = JobSpec.from_claim(claim)
         # from now on the message is invisible exactly as long as the API lease: if this agent dies,
         # SQS hands the job to another agent when the lease lapses, and that agent may reclaim it
         self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt,
-                                           VisibilityTimeout=claim["lease_seconds"])
+                                           VisibilityTimeout=claim.lease_seconds)
         cancel, ended = Cancel(), threading.Event()
         with self.lock:
             self.busy[job_id] = cancel
         if self.forced.is_set():
             cancel.request(AGENT_STOPPING)
         beat = threading.Thread(target=self._heartbeat, daemon=True,
-                                args=(spec.job_id, receipt, claim["lease_seconds"], cancel, ended))
+                                args=(spec.job_id, receipt, claim.lease_seconds, cancel, ended))
         beat.start()
         try:
-            spec, result = self.execute(spec, cancel, int(claim["job"].get("log_lines") or 0))
+            spec, result = self.execute(spec, cancel, int(claim.job.get("log_lines") or 0))
         finally:
             with self.lock:
                 self.busy.pop(job_id, None)
@@ -165,8 +228,14 @@ class Agent:
             self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=0)
             return
         reason = result.reason.value or ("" if result.status == Status.SUCCEEDED else "failed")
-        self.reporter.finish(job_id, result.status.value, f"{reason}: {result.detail}" if reason else result.detail,
-                             result.exit_code, result.detail, spec.sha)
+        try:
+            self.reporter.finish(job_id, Finish(
+                result.status.value, reason_code=result.reason.value,
+                reason=f"{reason}: {result.detail}" if reason else result.detail, exit_code=result.exit_code,
+                detail=result.detail, sha=spec.sha, release=dict(result.release)))
+        except Conflict as exc:  # the lease lapsed and another agent took the job over: its result counts
+            self.say(f"job {job_id}: finish refused ({exc}); another agent owns it now")
+            return
         self.say(f"job {job_id}: {result.status.value} {result.detail}")
         self._delete(receipt)
 
@@ -180,8 +249,11 @@ class Agent:
                 beat = self.reporter.heartbeat(job_id)
                 self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt,
                                                    VisibilityTimeout=lease)
-                if beat.get("cancel"):
-                    cancel.request(beat.get("cancel_reason") or "canceled by user")
+                if beat.cancel:
+                    cancel.request(beat.cancel_reason or "canceled by user")
+            except Conflict as exc:  # the lease lapsed and the job was reclaimed elsewhere: stop our copy
+                self.say(f"job {job_id}: lease lost ({exc}); stopping this agent's copy")
+                cancel.request(LEASE_LOST)
             except Exception as exc:  # a missed beat is retried on the next one; the lease has slack
                 self.say(f"job {job_id}: heartbeat failed: {exc}")
 

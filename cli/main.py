@@ -16,7 +16,7 @@ from . import hook
 from .client import ApiError, Client, quote, setting
 from .output import emit
 
-JOB_COLUMNS = ["id", "app", "rule", "ref", "state", "attempts", "reason"]
+JOB_COLUMNS = ["id", "app", "rule", "pool", "ref", "state", "attempts", "reason"]
 TERMINAL = {"succeeded", "failed", "canceled", "superseded"}
 
 
@@ -76,7 +76,11 @@ def cmd_jobs(args) -> int:
     elif words:
         raise ApiError("usage: tahobuddy jobs [ID | cancel ID]")
     else:
-        emit(client.get("/jobs", app=args.app, state=args.state, limit=args.limit), args.json, JOB_COLUMNS, "jobs")
+        data = client.get("/jobs", app=args.app, state=args.state, limit=args.limit)
+        for job in data["jobs"]:  # a queued job says why it waits
+            if not args.json and job.get("waiting"):
+                job["reason"] = job["waiting"]
+        emit(data, args.json, JOB_COLUMNS, "jobs")
     return 0
 
 
@@ -126,6 +130,35 @@ def cmd_token(args) -> int:
     else:
         body = {"role": args.role, "name": args.name, "expires_in": args.expires_in}
         emit(client.post("/tokens", {k: v for k, v in body.items() if v}), True)
+    return 0
+
+
+def cmd_agents(args) -> int:
+    emit(_client(args).get("/agents", pool=args.pool), args.json,
+         ["id", "pool", "status", "targets", "jobs", "host", "version", "last_seen"], "agents")
+    return 0
+
+
+def cmd_pools(args) -> int:
+    emit(_client(args).get("/pools"), args.json,
+         ["name", "live_agents", "agents", "waiting", "in_flight", "dead_letters"], "pools")
+    return 0
+
+
+def cmd_dlq(args) -> int:
+    client, words = _client(args), args.words or ["list"]
+    if words == ["list"]:
+        emit(client.get("/dlq", pool=args.pool), args.json,
+             ["pool", "job_id", "app", "ref", "state", "reason"], "dead_letters")
+    elif words[:1] == ["replay"] and len(words) == 2:
+        emit(client.post(f"/dlq/{quote(words[1])}/replay", {}), True)
+    else:
+        raise ApiError("usage: tahobuddy dlq [list [--pool P] | replay JOB_ID]")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    emit(_client(args).post("/sweep", {}), True)
     return 0
 
 
@@ -198,7 +231,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--rule", help="use this rule even if its match does not cover REF")
     sp.add_argument("--json", action="store_true")
     sp = add("agent", cmd_agent, "run the runner agent: long-poll the job queue, deploy, report back",
-             epilog="Settings: TAHOBUDDY_API_URL, TAHOBUDDY_AGENT_TOKEN, TAHOBUDDY_QUEUE_URL or TAHOBUDDY_PREFIX, "
+             epilog="Settings: TAHOBUDDY_API_URL, TAHOBUDDY_AGENT_TOKEN, TAHOBUDDY_POOL (the only queue it polls), "
+                    "TAHOBUDDY_QUEUE_URL or TAHOBUDDY_PREFIX, "
                     "TAHOBUDDY_AWS_ENDPOINT, TAHOBUDDY_WORKDIR, TAHOBUDDY_CONCURRENCY, TAHOBUDDY_TARGETS, "
                     "TAHOBUDDY_PROXY_ADMIN ... (README: agent settings). First SIGTERM: finish the running job "
                     "and stop; second: cancel it and hand it back.")
@@ -214,6 +248,17 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--name", default="agent")
     sp.add_argument("--expires-in", metavar="DURATION", help="e.g. 30d, 12h, 45m (default: never)")
     sp.add_argument("--json", action="store_true", help="with list: JSON")
+    sp = add("agents", cmd_agents, "registered agents: pool, targets, idle/busy/stopping/lost, current jobs")
+    sp.add_argument("--pool", help="only this pool")
+    sp.add_argument("--json", action="store_true")
+    sp = add("pools", cmd_pools, "pools: live agents, messages waiting and in flight, dead letters")
+    sp.add_argument("--json", action="store_true")
+    sp = add("dlq", cmd_dlq, "dead letters: `dlq list` shows them, `dlq replay JOB_ID` queues the job again")
+    sp.add_argument("words", nargs="*", metavar="list | replay JOB_ID")
+    sp.add_argument("--pool", help="with list: only this pool")
+    sp.add_argument("--json", action="store_true")
+    add("sweep", cmd_sweep, "run the sweeper now: end dead-lettered jobs, re-send lost messages "
+        "(the API runs it every minute on AWS; `make run` every 30 s)")
     sp = add("audit", cmd_audit, "who changed which app or token, when, and what changed (newest first)")
     sp.add_argument("--limit", type=int, default=50)
     sp.add_argument("--json", action="store_true")

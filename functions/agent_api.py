@@ -1,66 +1,95 @@
-"""What the agent may ask of the API: claim, heartbeat, log, finish, release.
+"""What an agent may ask of the API: register, beat, claim, heartbeat, log, finish, release.
 
-The agent holds only an agent token and SQS access; every job change it
-makes goes through here, as a conditional update in `jobs`.
+The agent holds an agent token (to register), then a session token bound to its id, and SQS
+access to its pool's queue; every job change it makes goes through here, as a conditional
+update in `jobs`. Bodies and answers are the typed calls of `contract.wire`.
 """
 from __future__ import annotations
 
-from . import app_store, jobs, logs
+from contract.states import Reason
+from contract.wire import ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch, WireError
+
+from . import app_store, jobs, logs, releases
 from .config import settings
 from .errors import Conflict, InvalidInput, NotFound
 from .jobs import JobState
+from .models import AgentModel
 
 
-def claim(job_id: str, agent_id: str) -> dict:
+def parse(cls, body):
+    try:
+        return cls.from_dict(body)
+    except WireError as exc:
+        raise InvalidInput(exc.field, str(exc).split(": ", 1)[-1]) from exc
+
+
+def claim(job_id: str, agent: AgentModel) -> dict:
     """Decide whether this agent runs the job now. `run: false` means: delete the message."""
     job = jobs.get(job_id)
+    if job.pool != agent.pool:
+        raise Conflict(f"job {job_id} belongs to pool {job.pool!r}; agent {agent.id} is of pool {agent.pool!r}")
     if job.state in {s.value for s in jobs.TERMINAL}:
-        return {"run": False, "state": job.state, "reason": f"job already {job.state}"}
-    if job.state == JobState.RUNNING.value and job.agent_id == agent_id:
-        return {"run": False, "state": job.state, "reason": "this agent already runs it"}
+        return _no(job.state, f"job already {job.state}")
+    if job.state == JobState.RUNNING.value and job.agent_id == agent.id:
+        return _no(job.state, "this agent already runs it")
+    kind = (job.target or {}).get("type", "")
+    if kind not in agent.targets:
+        why = (f"agent {agent.id} of pool {agent.pool!r} does not run {kind} targets (it runs "
+               f"{', '.join(agent.targets)}); start an agent of pool {agent.pool!r} with {kind} in TAHOBUDDY_TARGETS, "
+               f"or give the rule's target another pool")
+        jobs.give_up(job, f"refused: {why}", Reason.REFUSED)
+        return _no(JobState.FAILED.value, why)
     if job.attempts >= settings().max_attempts:
-        jobs.give_up(job, f"gave up after {job.attempts} attempts (agent lost or stopped each time)")
-        return {"run": False, "state": JobState.FAILED.value, "reason": "too many attempts"}
+        jobs.give_up(job, f"gave up after {job.attempts} attempts (agent lost or stopped each time)", Reason.GAVE_UP)
+        return _no(JobState.FAILED.value, "too many attempts")
     newer = jobs.newer_in_group(job)
     if newer is not None:
         jobs.supersede(job, newer.id)
-        return {"run": False, "state": JobState.SUPERSEDED.value, "reason": f"newer job {newer.id}"}
+        return _no(JobState.SUPERSEDED.value, f"newer job {newer.id}")
     try:
         app = app_store.get(job.app)
     except NotFound:
-        jobs.give_up(job, f"app {job.app} was deleted")
-        return {"run": False, "state": JobState.FAILED.value, "reason": "app deleted"}
-    job = jobs.claim(job_id, agent_id)
-    return {"run": True, "job": jobs.to_dict(jobs.get(job.id)), "app": app,
-            "lease_seconds": settings().lease_seconds}
+        jobs.give_up(job, f"app {job.app} was deleted", Reason.REFUSED)
+        return _no(JobState.FAILED.value, "app deleted")
+    job = jobs.claim(job_id, agent.id)
+    return ClaimAnswer(True, JobState.RUNNING.value, job=jobs.to_dict(jobs.get(job.id)), app=app,
+                       lease_seconds=settings().lease_seconds,
+                       releases=releases.history(job.app)).to_dict()
 
 
-def heartbeat(job_id: str, agent_id: str) -> dict:
-    job = jobs.heartbeat(job_id, agent_id)
+def _no(state: str, reason: str) -> dict:
+    return ClaimAnswer(False, state, reason).to_dict()
+
+
+def heartbeat(job_id: str, agent: AgentModel) -> dict:
+    job = jobs.heartbeat(job_id, agent.id)
     job.refresh()
-    return {"cancel": bool(job.cancel_requested), "cancel_reason": job.cancel_requested,
-            "lease_seconds": settings().lease_seconds}
+    return JobBeatAnswer(bool(job.cancel_requested), job.cancel_requested,
+                         settings().lease_seconds).to_dict()
 
 
-def finish(job_id: str, agent_id: str, body: dict) -> dict:
+def finish(job_id: str, agent: AgentModel, body: dict) -> dict:
+    msg = parse(Finish, body)
     try:
-        state = JobState(body.get("state"))
-    except ValueError as exc:
-        raise InvalidInput("state", "must be succeeded, failed, canceled or superseded") from exc
-    code = body.get("exit_code")
-    if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
-        raise InvalidInput("exit_code", "must be a whole number or null")
-    job = jobs.finish(job_id, agent_id, state, reason=str(body.get("reason") or ""), exit_code=code,
-                      detail=str(body.get("detail") or ""), sha=str(body.get("sha") or ""))
+        msg.checked()
+    except WireError as exc:
+        raise InvalidInput(exc.field, str(exc).split(": ", 1)[-1]) from exc
+    job = jobs.finish(job_id, agent.id, JobState(msg.state), reason=msg.reason, exit_code=msg.exit_code,
+                      detail=msg.detail, sha=msg.sha, reason_code=Reason.parse(msg.reason_code))
+    if msg.state == JobState.SUCCEEDED.value and msg.release:
+        releases.record(jobs.get(job.id), agent.id, msg.release)
     return jobs.to_dict(jobs.get(job.id))
 
 
-def append_logs(job_id: str, agent_id: str, body: dict) -> dict:
+def append_logs(job_id: str, agent: AgentModel, body: dict) -> dict:
+    msg = parse(LogBatch, body)
     job = jobs.get(job_id)
-    if job.agent_id != agent_id:
-        raise Conflict(f"job {job_id} is not held by agent {agent_id}")
-    return {"last_seq": logs.append(job, body.get("first_seq"), body.get("lines"))}
+    if job.agent_id != agent.id:
+        raise Conflict(f"job {job_id} is not held by agent {agent.id}")
+    return {"last_seq": logs.append(job, msg.first_seq, msg.lines)}
 
 
-def release(job_id: str, agent_id: str, reason: str) -> dict:
-    return jobs.to_dict(jobs.release(job_id, agent_id, reason or "released by agent"))
+def release(job_id: str, agent: AgentModel, body: dict) -> dict:
+    msg = parse(Handback, body)
+    return jobs.to_dict(jobs.release(job_id, agent.id, msg.reason or "released by agent"))
+

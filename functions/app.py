@@ -7,9 +7,13 @@ import functools
 import urllib.parse
 
 from chalice import (BadRequestError, Chalice, ChaliceViewError, ConflictError, ForbiddenError, NotFoundError,
-                     Response, UnauthorizedError)
+                     Rate, Response, UnauthorizedError)
 
-from . import agent_api, app_store, audit, dispatch, events, intake, jobs, logs, refs, rules, tokens
+from contract.wire import AgentBeat, AgentHello
+
+from . import (agent_api, agents, app_store, audit, dead_letters, dispatch, events, intake, jobs, logs, queue, refs,
+               rules, sweeper, tokens)
+from .config import settings
 from .errors import (BadSignature, Conflict, Forbidden, InvalidInput, NotAuthorized, NotFound, PayloadTooLarge,
                      TahobuddyError)
 from .github import Action, WebhookEvent
@@ -67,13 +71,6 @@ def _int_query(name: str, default: int, high: int) -> int:
     if not raw.isdigit():
         raise InvalidInput(name, "must be a whole number")
     return min(int(raw), high)
-
-
-def _agent_id() -> str:
-    agent = app.current_request.headers.get("x-tahobuddy-agent", "")
-    if not agent or len(agent) > 128:
-        raise InvalidInput("X-Tahobuddy-Agent", "header with the agent id is required")
-    return agent
 
 
 @app.route(f"{V1}/health", methods=["GET"])
@@ -186,13 +183,14 @@ def get_event(event_id):
 @app.route(f"{V1}/jobs", methods=["GET"])
 @api("admin")
 def list_jobs():
-    return {"jobs": jobs.listing(_query("app"), _query("state"), _int_query("limit", 50, 500))}
+    return {"jobs": jobs.listing(_query("app"), _query("state"), _int_query("limit", 50, 500),
+                                 waiting=agents.explainer())}
 
 
 @app.route(f"{V1}/jobs/{{job_id}}", methods=["GET"])
 @api("admin")
 def get_job(job_id):
-    return jobs.to_dict(jobs.get(job_id))
+    return jobs.to_dict(jobs.get(job_id), waiting=agents.explainer())
 
 
 @app.route(f"{V1}/jobs/{{job_id}}/logs", methods=["GET"])
@@ -236,32 +234,90 @@ def list_audit():
     return {"audit": audit.listing(_int_query("limit", 50, 500))}
 
 
+# ---- pools, agents, dead letters, the sweeper ------------------------------------
+@app.route(f"{V1}/pools", methods=["GET"])
+@api("admin")
+def list_pools():
+    live = agents.listing()
+    return {"pools": [{"name": p, **queue.depth(p), "agents": sum(1 for a in live if a["pool"] == p),
+                       "live_agents": sum(1 for a in live if a["pool"] == p and a["status"] != "lost")}
+                      for p in settings().pools]}
+
+
+@app.route(f"{V1}/agents", methods=["GET"])
+@api("admin")
+def list_agents():
+    return {"agents": agents.listing(_query("pool"))}
+
+
+@app.route(f"{V1}/dlq", methods=["GET"])
+@api("admin")
+def list_dead_letters():
+    return {"dead_letters": dead_letters.listing(_query("pool"))}
+
+
+@app.route(f"{V1}/dlq/{{job_id}}/replay", methods=["POST"])
+@api("admin")
+def replay_dead_letter(job_id):
+    return Response(body=dead_letters.replay(job_id), status_code=201)
+
+
+@app.route(f"{V1}/sweep", methods=["POST"])
+@api("admin")
+def sweep_now():
+    return sweeper.sweep()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep_every_minute(event):
+    """On AWS: dead letters end their jobs, lost messages are re-sent (functions/sweeper.py)."""
+    return sweeper.sweep()
+
+
 # ---- the agent's side -------------------------------------------------------
+def _agent():
+    """The registered agent whose session token made this request (never a header it picks)."""
+    return agents.current(audit.caller())
+
+
+@app.route(f"{V1}/agents/register", methods=["POST"])
+@api("agent")
+def agent_register():
+    hello = agent_api.parse(AgentHello, _body())
+    return Response(body=agents.register(hello).to_dict(), status_code=201)
+
+
+@app.route(f"{V1}/agents/heartbeat", methods=["POST"])
+@api(tokens.SESSION)
+def agent_beat():
+    return agents.beat(_agent(), agent_api.parse(AgentBeat, _body()))
+
+
 @app.route(f"{V1}/agent/jobs/{{job_id}}/claim", methods=["POST"])
-@api("agent", "admin")
+@api(tokens.SESSION)
 def agent_claim(job_id):
-    return agent_api.claim(job_id, _agent_id())
+    return agent_api.claim(job_id, _agent())
 
 
 @app.route(f"{V1}/agent/jobs/{{job_id}}/heartbeat", methods=["POST"])
-@api("agent", "admin")
+@api(tokens.SESSION)
 def agent_heartbeat(job_id):
-    return agent_api.heartbeat(job_id, _agent_id())
+    return agent_api.heartbeat(job_id, _agent())
 
 
 @app.route(f"{V1}/agent/jobs/{{job_id}}/logs", methods=["POST"])
-@api("agent", "admin")
+@api(tokens.SESSION)
 def agent_logs(job_id):
-    return agent_api.append_logs(job_id, _agent_id(), _body())
+    return agent_api.append_logs(job_id, _agent(), _body())
 
 
 @app.route(f"{V1}/agent/jobs/{{job_id}}/finish", methods=["POST"])
-@api("agent", "admin")
+@api(tokens.SESSION)
 def agent_finish(job_id):
-    return agent_api.finish(job_id, _agent_id(), _body())
+    return agent_api.finish(job_id, _agent(), _body())
 
 
 @app.route(f"{V1}/agent/jobs/{{job_id}}/release", methods=["POST"])
-@api("agent", "admin")
+@api(tokens.SESSION)
 def agent_release(job_id):
-    return agent_api.release(job_id, _agent_id(), str(_body().get("reason", "")))
+    return agent_api.release(job_id, _agent(), _body())

@@ -30,6 +30,11 @@ def acting_as(row: TokenModel | None):
         _CALLER.reset(reset)
 
 
+def caller() -> TokenModel | None:
+    """The token row the current request authenticated with (None on public routes)."""
+    return _CALLER.get()
+
+
 def record(action: str, subject: str, changes: dict) -> None:
     caller = _CALLER.get()
     AuditModel(sortable_id(), at=now_iso(), action=action, subject=subject, changes=changes,

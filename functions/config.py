@@ -8,6 +8,8 @@ import functools
 import os
 from dataclasses import dataclass
 
+from contract.queues import dead_letter_queue_name, parse_pools, queue_name
+
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
 
 
@@ -18,21 +20,22 @@ class Settings:
     endpoint: str | None
     webhook_secret: str
     max_body: int
-    queue_url: str | None
     payload_bucket: str
     max_attempts: int
     lease_seconds: int
+    pools: tuple[str, ...]          # declared pools: one queue + dead-letter queue each
+    agent_heartbeat: int            # seconds between an agent's beats; 3 missed and it shows as lost
+    resend_after: int               # a queued job no live agent took in this long gets its message again
+    max_queued: int                 # a job queued this long fails, saying why (SQS keeps messages 14 days)
 
     def table(self, name: str) -> str:
         return f"{self.prefix}-{name}"
 
-    @property
-    def queue_name(self) -> str:
-        return f"{self.prefix}-jobs.fifo"
+    def queue_name(self, pool: str) -> str:
+        return queue_name(self.prefix, pool)
 
-    @property
-    def dead_letter_queue_name(self) -> str:
-        return f"{self.prefix}-jobs-dlq.fifo"
+    def dead_letter_queue_name(self, pool: str) -> str:
+        return dead_letter_queue_name(self.prefix, pool)
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,10 +48,13 @@ def settings() -> Settings:
         endpoint=env.get("TAHOBUDDY_AWS_ENDPOINT") or None,
         webhook_secret=env.get("TAHOBUDDY_WEBHOOK_SECRET", ""),
         max_body=int(env.get("TAHOBUDDY_MAX_BODY", DEFAULT_MAX_BODY)),
-        queue_url=env.get("TAHOBUDDY_QUEUE_URL") or None,
         payload_bucket=env.get("TAHOBUDDY_PAYLOAD_BUCKET") or f"{prefix}-payloads",
         max_attempts=int(env.get("TAHOBUDDY_MAX_ATTEMPTS", 3)),
         lease_seconds=int(env.get("TAHOBUDDY_LEASE_SECONDS", 120)),
+        pools=parse_pools(env.get("TAHOBUDDY_POOLS", "")),
+        agent_heartbeat=int(env.get("TAHOBUDDY_AGENT_HEARTBEAT", 10)),
+        resend_after=int(env.get("TAHOBUDDY_RESEND_AFTER", 300)),
+        max_queued=int(env.get("TAHOBUDDY_MAX_QUEUED", 3 * 24 * 3600)),
     )
 
 

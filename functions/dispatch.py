@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
+from contract.queues import DEFAULT_POOL
+
 from . import queue
 from .clock import now_iso, sortable_id
 from .models import DedupModel, JobModel
@@ -68,10 +70,11 @@ def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event
     target = rule["target"]
     key = key or dedup_key(app["name"], rule["name"], ref, sha, new_tag)
     fields = dict(app=app["name"], rule=rule["name"], group=f"{app['name']}.{target['name']}", target=target,
-                  repository=repository, ref=ref, sha=sha, event_id=event_id, trigger=trigger)
+                  pool=target.get("pool") or DEFAULT_POOL, repository=repository, ref=ref, sha=sha,
+                  event_id=event_id, trigger=trigger)
     job, created = _take(key, fields)
     if job.state == "queued":
-        queue.send(job.id, job.group, job.target["type"])
+        queue.send(job.id, job.group, job.target["type"], job.pool)
     return job, created
 
 

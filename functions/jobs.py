@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from contract.states import JobState
+from contract.states import JobState, Reason
 
 from .clock import now, now_iso
 from .config import settings
@@ -83,11 +83,12 @@ def heartbeat(job_id: str, agent_id: str) -> JobModel:
 
 
 def finish(job_id: str, agent_id: str, dst: JobState, reason: str = "", exit_code: int | None = None,
-           detail: str = "", sha: str = "") -> JobModel:
+           detail: str = "", sha: str = "", reason_code: Reason = Reason.NONE) -> JobModel:
     if dst not in FINISHED_BY_AGENT:
         raise Conflict(f"an agent cannot end a job as {dst.value}")
     job = get(job_id)
     actions = [JobModel.reason.set(reason[:1000]), JobModel.detail.set(detail[:4000]),
+               JobModel.reason_code.set(reason_code.value),
                JobModel.finished_at.set(now_iso()), JobModel.lease_until.set(0)]
     if exit_code is not None:
         actions.append(JobModel.exit_code.set(exit_code))
@@ -99,14 +100,22 @@ def finish(job_id: str, agent_id: str, dst: JobState, reason: str = "", exit_cod
 def supersede(job: JobModel, newer_id: str) -> JobModel:
     return _update(job, S.SUPERSEDED, None, [
         JobModel.reason.set(f"superseded by newer job {newer_id}"), JobModel.finished_at.set(now_iso()),
-        JobModel.lease_until.set(0)], "supersede it")
+        JobModel.reason_code.set(Reason.SUPERSEDED.value), JobModel.lease_until.set(0)], "supersede it")
 
 
-def give_up(job: JobModel, reason: str) -> JobModel:
-    """queued/lapsed -> failed, when the job used up its attempts (before SQS dead-letters it)."""
+def give_up(job: JobModel, reason: str, code: Reason = Reason.GAVE_UP) -> JobModel:
+    """queued/lapsed -> failed, for a job that will never run here: attempts used up, refused by its
+    agent, dead-lettered, or never picked up. The reason says which, and what to do."""
     return _update(job, S.FAILED, (JobModel.state == S.QUEUED.value) | (JobModel.lease_until < int(now())), [
-        JobModel.reason.set(reason), JobModel.finished_at.set(now_iso()), JobModel.lease_until.set(0)],
-        "fail it")
+        JobModel.reason.set(reason[:1000]), JobModel.reason_code.set(code.value), JobModel.finished_at.set(now_iso()),
+        JobModel.lease_until.set(0)], "fail it")
+
+
+def note_resent(job: JobModel, why: str) -> int:
+    """Count one more message sent for a still-queued job; returns the new count (the dedup suffix)."""
+    job.update(actions=[JobModel.resent.add(1), JobModel.reason.set(why[:1000])],
+               condition=JobModel.state == S.QUEUED.value)
+    return int(job.resent)
 
 
 def release(job_id: str, agent_id: str, reason: str) -> JobModel:
@@ -146,16 +155,19 @@ def newer_in_group(job: JobModel) -> JobModel | None:
     return None
 
 
-def to_dict(job: JobModel) -> dict:
-    keys = ("id", "app", "rule", "group", "target", "repository", "ref", "sha", "state", "reason", "detail",
-            "exit_code", "attempts", "agent_id", "cancel_requested", "event_id", "trigger", "created_at",
-            "updated_at", "started_at", "finished_at", "log_lines")
+def to_dict(job: JobModel, waiting=None) -> dict:
+    """The job as the API shows it; `waiting(pool, target_type)` explains a queued job's wait."""
+    keys = ("id", "app", "rule", "group", "pool", "target", "repository", "ref", "sha", "state", "reason",
+            "reason_code", "detail", "exit_code", "attempts", "resent", "agent_id", "cancel_requested", "event_id",
+            "trigger", "created_at", "updated_at", "started_at", "finished_at", "log_lines")
     out = {k: getattr(job, k) for k in keys}
     out["target"] = dict(out["target"] or {})
+    if waiting is not None and job.state == S.QUEUED.value:
+        out["waiting"] = waiting(job.pool, out["target"].get("type", ""))
     return out
 
 
-def listing(app: str | None = None, state: str | None = None, limit: int = 50) -> list[dict]:
+def listing(app: str | None = None, state: str | None = None, limit: int = 50, waiting=None) -> list[dict]:
     if app:
         rows = JobModel.by_app.query(app, scan_index_forward=False)
     else:
@@ -164,7 +176,13 @@ def listing(app: str | None = None, state: str | None = None, limit: int = 50) -
     for job in rows:
         if state and job.state != state:
             continue
-        out.append(to_dict(job))
+        out.append(to_dict(job, waiting))
         if len(out) >= limit:
             break
     return out
+
+
+def queued(limit: int = 1000) -> list[JobModel]:
+    """Jobs still queued, oldest first (the sweeper's work list)."""
+    rows = [j for j in JobModel.scan(JobModel.state == S.QUEUED.value, limit=limit * 4)]
+    return sorted(rows, key=lambda j: j.id)[:limit]

@@ -73,14 +73,17 @@ class JobModel(Model):
     app = UnicodeAttribute()
     rule = UnicodeAttribute()
     group = UnicodeAttribute()                               # app.target: one deploy at a time
+    pool = UnicodeAttribute(default="default")               # whose queue carries it
     target = JSONAttribute()
     repository = UnicodeAttribute()
     ref = UnicodeAttribute()
     sha = UnicodeAttribute(default="")
     state = UnicodeAttribute(default="queued")
     reason = UnicodeAttribute(default="")
+    reason_code = UnicodeAttribute(default="")               # contract.states.Reason, kept as a code
     detail = UnicodeAttribute(default="")
     exit_code = NumberAttribute(null=True)
+    resent = NumberAttribute(default=0)                      # messages the sweeper sent again
     attempts = NumberAttribute(default=0)
     agent_id = UnicodeAttribute(default="")
     lease_until = NumberAttribute(default=0)
@@ -115,12 +118,45 @@ class DedupModel(Model):
     created_at = UnicodeAttribute()
 
 
+class AgentModel(Model):
+    """A registered agent: what it runs, and when it was last seen (Buildkite's agent list)."""
+
+    Meta = _meta("agents")
+    id = UnicodeAttribute(hash_key=True)
+    pool = UnicodeAttribute()
+    targets = JSONAttribute(default=list)
+    version = UnicodeAttribute(default="")
+    host = UnicodeAttribute(default="")
+    concurrency = NumberAttribute(default=1)
+    state = UnicodeAttribute(default="idle")                 # idle | busy | stopping
+    jobs = JSONAttribute(default=list)                       # the job ids it runs now
+    started_at = UnicodeAttribute()
+    last_seen = NumberAttribute(default=0)                   # epoch seconds
+    heartbeat_seconds = NumberAttribute(default=10)
+    session_digest = UnicodeAttribute(default="")            # its current session token (a restart replaces it)
+
+
+class ReleaseModel(Model):
+    """What an app served, one row per successful deploy: rollback picks from here, on any agent."""
+
+    Meta = _meta("releases")
+    app = UnicodeAttribute(hash_key=True)
+    job_id = UnicodeAttribute(range_key=True)
+    rule = UnicodeAttribute(default="")
+    image = UnicodeAttribute()
+    ref = UnicodeAttribute()
+    sha = UnicodeAttribute(default="")
+    agent_id = UnicodeAttribute(default="")
+    detail = JSONAttribute(default=dict)                     # container, upstream: what the runner needs
+    at = UnicodeAttribute()
+
+
 class TokenModel(Model):
     """API tokens, stored only as SHA-256 digests."""
 
     Meta = _meta("tokens")
     digest = UnicodeAttribute(hash_key=True)
-    role = UnicodeAttribute()                                # admin | agent
+    role = UnicodeAttribute()                                # admin | agent | session (name = agent id)
     name = UnicodeAttribute()
     created_at = UnicodeAttribute()
     expires_at = NumberAttribute(null=True)                  # epoch seconds; none: never
@@ -141,4 +177,5 @@ class AuditModel(Model):
     by_time = _index("by_time", "kind", "id")
 
 
-ALL_MODELS = (AppModel, EventModel, JobModel, LogModel, DedupModel, TokenModel, AuditModel)
+ALL_MODELS = (AppModel, EventModel, JobModel, LogModel, DedupModel, TokenModel, AuditModel, AgentModel,
+              ReleaseModel)

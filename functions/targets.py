@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import re
 
+from contract.queues import DEFAULT_POOL
+
+from .config import settings
 from .errors import InvalidInput
 from .fields import Field, check
 
@@ -14,6 +17,7 @@ COMMON = (
     Field("type", "str", required=True),
     Field("name", "str", doc="target name; jobs of one app and target run one at a time"),
     Field("timeout", "int", default=1800, doc="seconds before the job is stopped"),
+    Field("pool", "str", default=DEFAULT_POOL, doc="the agents that run it: only agents of this pool receive it"),
 )
 
 TARGETS: dict[str, tuple[Field, ...]] = {
@@ -67,4 +71,8 @@ def validate(path: str, doc) -> dict:
     clean.setdefault("name", kind)
     if not _NAME.match(clean["name"]):
         raise InvalidInput(f"{path}.name", "must be lower-case letters, digits and '-', at most 40")
+    pools = settings().pools
+    if clean["pool"] not in pools:
+        raise InvalidInput(f"{path}.pool", f"unknown pool {clean['pool']!r} (known: {', '.join(pools)}); pools are "
+                                           "declared with TAHOBUDDY_POOLS, which provisioning and infra/ read")
     return clean

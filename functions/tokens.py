@@ -18,7 +18,8 @@ from .clock import now, now_iso
 from .errors import Forbidden, InvalidInput, NotAuthorized, NotFound
 from .models import TokenModel
 
-ROLES = ("admin", "agent")
+ROLES = ("admin", "agent")   # what a user may issue
+SESSION = "session"          # made by registering an agent; its name is the agent id
 _DURATION = re.compile(r"^(\d+)\s*([smhdw]?)$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 MAX_TTL = 10 * 365 * 86400
@@ -84,6 +85,13 @@ def revoke(token_id: str) -> dict:
         row.delete()
     audit.record("revoked", f"token/{token_id}", {"role": rows[0].role, "name": rows[0].name})
     return {"revoked": token_id, "name": rows[0].name, "role": rows[0].role}
+
+
+def issue_session(agent_id: str) -> tuple[str, str]:
+    """A session token bound to one agent id (made when the agent registers): (token, digest)."""
+    token = f"tb_session_{secrets.token_urlsafe(32)}"
+    TokenModel(digest(token), role=SESSION, name=agent_id, created_at=now_iso()).save()
+    return token, digest(token)
 
 
 def authenticate(header: str | None, *roles: str) -> TokenModel:

@@ -1,8 +1,13 @@
-"""Build infra/resources.json: tables (from the PynamoDB models, so they cannot drift), the
-FIFO job queue and its dead-letter queue, the payload bucket, the functions' least-privilege
-role, and a managed policy for the agent (SQS only: it reaches DynamoDB through the API).
+"""Build infra/resources.json: tables (from the PynamoDB models, so they cannot drift), one
+FIFO job queue and dead-letter queue per pool, the payload bucket, the functions'
+least-privilege role, and a managed policy for the agent (SQS only: it reaches DynamoDB
+through the API).
 
     python -m infra.template > infra/resources.json      (a test checks the file is current)
+    TAHOBUDDY_POOLS=home,ecs python -m infra.template > infra/resources.json   (more pools)
+
+CloudFormation has no loop over a list parameter without a transform, so the pools are chosen
+when the template is built; the functions get the same list as TAHOBUDDY_POOLS.
 """
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ import sys
 PREFIX = "tahobuddy-prod"
 VISIBILITY_TIMEOUT = 120
 MAX_RECEIVES = 5
+RETENTION = 14 * 24 * 3600
+FUNCTIONS = ("ApiHandler", "SweepEveryMinute")   # chalice package's logical names (role: NAME + "Role")
 
 
 def _models():
@@ -51,19 +58,42 @@ def _arn(logical: str) -> dict:
     return {"Fn::GetAtt": [logical, "Arn"]}
 
 
+def _pools() -> tuple[str, ...]:
+    from contract.queues import parse_pools
+    return parse_pools(os.environ.get("TAHOBUDDY_POOLS", ""))
+
+
+def _queue_logical(pool: str, dead: bool = False) -> str:
+    camel = "".join(part.capitalize() for part in pool.split("-"))
+    base = "JobQueue" if pool == "default" else f"JobQueue{camel}"
+    return base.replace("JobQueue", "JobDeadLetterQueue") if dead else base
+
+
+def queues(pools) -> dict:
+    from contract.queues import dead_letter_queue_name, queue_name
+    out = {}
+    for pool in pools:
+        dlq, q = _queue_logical(pool, dead=True), _queue_logical(pool)
+        out[dlq] = {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": dead_letter_queue_name(PREFIX, pool), "FifoQueue": True, "MessageRetentionPeriod": RETENTION}}
+        out[q] = {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": queue_name(PREFIX, pool), "FifoQueue": True, "ContentBasedDeduplication": False,
+            "VisibilityTimeout": VISIBILITY_TIMEOUT, "ReceiveMessageWaitTimeSeconds": 20,
+            "MessageRetentionPeriod": RETENTION,
+            "RedrivePolicy": {"deadLetterTargetArn": _arn(dlq), "maxReceiveCount": MAX_RECEIVES}}}
+    return out
+
+
 def build() -> dict:
-    models = _models()
+    models, pools = _models(), _pools()
+    queue_arns = [_arn(_queue_logical(p)) for p in pools]
+    dead_arns = [_arn(_queue_logical(p, dead=True)) for p in pools]
     resources = {_logical(m): table(m) for m in models}
     table_arns = [_arn(_logical(m)) for m in models]
     index_arns = [{"Fn::Sub": "${%s.Arn}/index/*" % _logical(m)} for m in models
                   if m._get_schema().get("global_secondary_indexes")]
+    resources.update(queues(pools))
     resources.update({
-        "JobDeadLetterQueue": {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": f"{PREFIX}-jobs-dlq.fifo", "FifoQueue": True, "MessageRetentionPeriod": 1209600}},
-        "JobQueue": {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": f"{PREFIX}-jobs.fifo", "FifoQueue": True, "ContentBasedDeduplication": False,
-            "VisibilityTimeout": VISIBILITY_TIMEOUT, "ReceiveMessageWaitTimeSeconds": 20,
-            "RedrivePolicy": {"deadLetterTargetArn": _arn("JobDeadLetterQueue"), "maxReceiveCount": MAX_RECEIVES}}},
         "PayloadBucket": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
                           "Properties": {
             "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
@@ -72,29 +102,37 @@ def build() -> dict:
                 {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
             "LifecycleConfiguration": {"Rules": [{"Id": "expire-payloads", "Status": "Enabled",
                                                   "ExpirationInDays": 90}]}}},
-        "ApiHandlerRole": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{
-            "PolicyName": "ApiHandlerRolePolicy",
-            "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+    })
+    statements = [
                 {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
                  "Resource": "arn:aws:logs:*:*:*"},
                 {"Effect": "Allow", "Action": [
                     "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                     "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:DescribeTable"],
                  "Resource": table_arns + index_arns},
-                {"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
-                 "Resource": _arn("JobQueue")},
+                {"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
+                 "Resource": queue_arns},
+                {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage",  # the sweeper, dlq
+                                               "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl",
+                                               "sqs:GetQueueAttributes"],
+                 "Resource": dead_arns},
                 {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
                  "Resource": {"Fn::Sub": "${PayloadBucket.Arn}/events/*"}},
-            ]}}]}},
-        "APIHandler": {"Type": "AWS::Serverless::Function", "Properties": {"Environment": {"Variables": {
-            "TAHOBUDDY_QUEUE_URL": {"Ref": "JobQueue"},
-            "TAHOBUDDY_PAYLOAD_BUCKET": {"Ref": "PayloadBucket"},
-            "TAHOBUDDY_WEBHOOK_SECRET": {"Ref": "WebhookSecret"}}}}},
+    ]
+    variables = {"TAHOBUDDY_POOLS": ",".join(pools), "TAHOBUDDY_PAYLOAD_BUCKET": {"Ref": "PayloadBucket"},
+                 "TAHOBUDDY_WEBHOOK_SECRET": {"Ref": "WebhookSecret"}}
+    for function in FUNCTIONS:  # the API and the scheduled sweeper share one least-privilege policy
+        resources[f"{function}Role"] = {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{
+            "PolicyName": f"{function}RolePolicy",
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}]}}
+        resources["APIHandler" if function == "ApiHandler" else function] = {
+            "Type": "AWS::Serverless::Function", "Properties": {"Environment": {"Variables": variables}}}
+    resources.update({
         "AgentPolicy": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {
-            "Description": "Attach to the runner agent's IAM user or ECS task role: the job queue only.",
+            "Description": "Attach to the runner agent's IAM user or ECS task role: the pools' job queues only.",
             "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
                 "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl",
-                "sqs:GetQueueAttributes"], "Resource": _arn("JobQueue")}]}}},
+                "sqs:GetQueueAttributes"], "Resource": queue_arns}]}}},
     })
     return {
         "Parameters": {"WebhookSecret": {"Type": "String", "NoEcho": True, "MinLength": 16,

@@ -14,6 +14,7 @@ from functions.models import ALL_MODELS
 
 VISIBILITY_TIMEOUT = 120
 MAX_RECEIVES = 5
+RETENTION = 14 * 24 * 3600
 
 
 def tables() -> list[str]:
@@ -25,18 +26,25 @@ def tables() -> list[str]:
     return made
 
 
-def queues() -> str:
+def queue(pool: str) -> str:
+    """The pool's FIFO job queue and its dead-letter queue (both keep messages 14 days)."""
     s, sqs = settings(), boto3.client("sqs", **boto_kwargs())
-    dlq = sqs.create_queue(QueueName=s.dead_letter_queue_name, Attributes={
-        "FifoQueue": "true", "MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    dlq = sqs.create_queue(QueueName=s.dead_letter_queue_name(pool), Attributes={
+        "FifoQueue": "true", "MessageRetentionPeriod": str(RETENTION)})["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return sqs.create_queue(QueueName=s.queue_name, Attributes={
+    return sqs.create_queue(QueueName=s.queue_name(pool), Attributes={
         "FifoQueue": "true",
         "ContentBasedDeduplication": "false",
         "VisibilityTimeout": str(VISIBILITY_TIMEOUT),
         "ReceiveMessageWaitTimeSeconds": "20",
+        "MessageRetentionPeriod": str(RETENTION),
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES}),
     })["QueueUrl"]
+
+
+def queues() -> dict[str, str]:
+    """One queue per declared pool (TAHOBUDDY_POOLS)."""
+    return {pool: queue(pool) for pool in settings().pools}
 
 
 def bucket() -> str:
@@ -49,7 +57,7 @@ def bucket() -> str:
 
 
 def all_resources() -> dict:
-    return {"tables": tables(), "queue_url": queues(), "bucket": bucket()}
+    return {"tables": tables(), "queues": queues(), "bucket": bucket()}
 
 
 if __name__ == "__main__":

@@ -79,6 +79,6 @@ def requeue() -> int:
     count = 0
     for state in ("queued", "running"):
         for job in JobModel.scan(JobModel.state == state):
-            queue.send(job.id, job.group, job.target["type"])
+            queue.send(job.id, job.group, job.target["type"], job.pool)
             count += 1
     return count

@@ -7,7 +7,7 @@
   agent (tahobuddy agent; TAHOBUDDY_AGENT=off leaves it and the proxy out)
 
 Secrets are made once and kept in .tahobuddy/; the emulator's state is
-snapshotted there every 30 s and on exit. Ctrl-C stops every process it
+snapshotted there every 30 s and on exit; the sweeper runs as often. Ctrl-C stops every process it
 started, by pid.
 
 Supervision: every port is checked before anything starts (a taken one is
@@ -151,8 +151,10 @@ def main() -> int:
             time.sleep(1.0)
             if stack.deaths():
                 raise ChildDied(stack.deaths())
-            if keep_state and time.monotonic() - last > SNAPSHOT_EVERY:
-                snapshot.save(HOME / "state.json.gz")
+            if time.monotonic() - last > SNAPSHOT_EVERY:
+                _sweep(api_url, keys["admin_token"])
+                if keep_state:
+                    snapshot.save(HOME / "state.json.gz")
                 last = time.monotonic()
     except KeyboardInterrupt:
         print("\nstopping ...")
@@ -175,6 +177,18 @@ def main() -> int:
 
 class ChildDied(RuntimeError):
     pass
+
+
+def _sweep(api_url: str, token: str) -> None:
+    """What the scheduled function does on AWS: dead letters end their jobs, lost messages are re-sent."""
+    import requests
+    try:
+        r = requests.post(f"{api_url}/api/v1/sweep", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        done = {k: v for k, v in r.json().items() if v} if r.ok else {}
+        if done:
+            print(f"sweeper: {done}", flush=True)
+    except (requests.RequestException, ValueError) as exc:  # the API child's death is reported by the loop
+        print(f"sweeper: {exc.__class__.__name__}", flush=True)
 
 
 def _needs(mode: str, env, api_port: int, aws_port: int) -> list[ports.Need]:

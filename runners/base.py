@@ -37,10 +37,11 @@ class JobResult:
     exit_code: int = 0
     reason: Reason = Reason.NONE
     detail: str = ""
+    release: dict = field(default_factory=dict)   # what now serves (image, ref, sha, ...), for rollback
 
     @classmethod
-    def ok(cls, detail: str = "") -> "JobResult":
-        return cls(Status.SUCCEEDED, 0, Reason.NONE, detail)
+    def ok(cls, detail: str = "", release: dict | None = None) -> "JobResult":
+        return cls(Status.SUCCEEDED, 0, Reason.NONE, detail, dict(release or {}))
 
     @classmethod
     def failed(cls, detail: str, exit_code: int = 1, reason: Reason = Reason.NONE) -> "JobResult":
@@ -69,6 +70,7 @@ class JobSpec:
     trigger: str = "webhook"
     attempt: int = 1
     app_spec: dict = field(default_factory=dict)
+    releases: tuple = ()          # what this app rule served, oldest first, from the store (rollback)
 
     @property
     def target_type(self) -> str:
@@ -91,12 +93,13 @@ class JobSpec:
                 "TAHOBUDDY_TAG": self.tag, "TAHOBUDDY_JOB": self.job_id}
 
     @classmethod
-    def from_claim(cls, claim: dict) -> "JobSpec":
-        job = claim["job"]
+    def from_claim(cls, claim) -> "JobSpec":
+        """From the API's answer to a claim (a contract.wire.ClaimAnswer)."""
+        job = claim.job
         return cls(job_id=job["id"], app=job["app"], rule=job["rule"], target=dict(job["target"]),
                    repository=job["repository"], ref=job["ref"], sha=job.get("sha") or "",
                    trigger=job.get("trigger") or "webhook", attempt=int(job.get("attempts") or 1),
-                   app_spec=dict(claim.get("app") or {}))
+                   app_spec=dict(claim.app or {}), releases=tuple(dict(r) for r in claim.releases or ()))
 
 
 class Cancel:

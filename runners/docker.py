@@ -8,7 +8,6 @@ volume are made once and kept across deploys.
 from __future__ import annotations
 
 import dataclasses
-import json
 import secrets
 import socket
 import time
@@ -35,17 +34,17 @@ def caddy_for(settings, workdir: Path) -> Caddy | None:
 
 
 class History:
-    """Images this agent deployed for an app, oldest first: what rollback picks from."""
+    """Images an app served, oldest first: what rollback picks from. It comes from the store with the
+    claim (functions/releases.py), so any agent of the pool sees what every other one deployed."""
 
-    def __init__(self, workdir: Path, app: str):
-        self.path = workdir / "apps" / app / "history.json"
+    def __init__(self, entries=()):
+        self._entries = [dict(e) for e in entries]
 
     def entries(self) -> list[dict]:
-        return json.loads(self.path.read_text()) if self.path.is_file() else []
+        return list(self._entries)
 
     def add(self, entry: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.entries() + [entry], indent=2))
+        self._entries.append(dict(entry))
 
     def live(self) -> dict | None:
         entries = self.entries()
@@ -120,13 +119,20 @@ class DockerRunner:
 
     # ---- run ---------------------------------------------------------------------
     def run(self, spec: JobSpec, ctx: RunContext, log: Log) -> JobResult:
-        client, history = ctx.scratch["client"], History(ctx.workdir, spec.app)
+        client, history = ctx.scratch["client"], History(spec.releases)
         if spec.trigger == "rollback":
             entry = history.pick(spec.ref)
             if entry is None:
                 return JobResult.never_ran(Reason.REFUSED, f"no earlier image of {spec.app} for "
-                                           f"{spec.ref or 'the previous version'} on this agent")
+                                           f"{spec.ref or 'the previous version'} was ever deployed")
             image = entry["image"]
+            try:
+                client.images.get(image)
+            except ImageNotFound:
+                holder = entry.get("agent_id") or "the agent that built it"
+                return JobResult.never_ran(Reason.REFUSED, f"image {image[:19]} of {entry['ref']} is not on this "
+                                           f"agent's Docker Engine; {holder} holds it: roll back there, or deploy "
+                                           f"{entry['ref']} again")
             spec_for_run = dataclasses.replace(spec, sha=entry["sha"], ref=entry["ref"])
             log(f"rolling back {spec.app} to {entry['ref']} ({entry['sha'][:12]}), image {image[:19]}")
         else:
@@ -170,12 +176,12 @@ class DockerRunner:
         else:
             log(f"no proxy configured (TAHOBUDDY_PROXY_ADMIN); the app answers on {upstream}")
         ctx.scratch.pop("new_container", None)  # it is live now: cleanup must not remove it
-        history.add({"image": image, "ref": spec.ref, "sha": spec.sha, "job": spec.job_id, "container": container.id,
-                     "upstream": upstream, "at": time.time()})
-        if old_entry and old_entry.get("container") != container.id:
+        release = {"image": image, "ref": spec.ref, "sha": spec.sha, "container": container.id, "upstream": upstream}
+        history.add({**release, "job": spec.job_id})
+        if old_entry and old_entry.get("container") and old_entry.get("container") != container.id:
             self._retire(client, old_entry, float(spec.target.get("drain_seconds", 2)), log)
         self._prune(client, spec.app, history, int(spec.target.get("keep_images", ctx.settings.keep_images)), log)
-        return JobResult.ok(f"{spec.app} serving {spec.ref_name} ({spec.sha[:12]}) on {upstream}")
+        return JobResult.ok(f"{spec.app} serving {spec.ref_name} ({spec.sha[:12]}) on {upstream}", release)
 
     def _wait_healthy(self, container, upstream: str, target: dict, ctx: RunContext) -> tuple[bool, str]:
         host, port = upstream.split(":")

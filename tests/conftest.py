@@ -20,6 +20,10 @@ os.environ.update({
     "TAHOBUDDY_WEBHOOK_SECRET": "test-webhook-secret",
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
     "TAHOBUDDY_LEASE_SECONDS": "10",
+    # pools the tests use; each agent test may take one of its own, so no test sees another's queue
+    "TAHOBUDDY_POOLS": "default,home,remote,gpu,lonely,spare",
+    "TAHOBUDDY_AGENT_HEARTBEAT": "1",
+    "TAHOBUDDY_RESEND_AFTER": "3",
     "MOTO_ECS_SERVICE_RUNNING": "1",  # moto's ECS reports one running task per service (no real scheduler)
 })
 os.environ.pop("AWS_PROFILE", None)
@@ -103,17 +107,19 @@ def caddy(workdir):
 
 @pytest.fixture
 def empty_queue(moto):
-    """Drop messages other tests left (their repositories do not exist), so an agent sees only ours."""
+    """Drop messages other tests left in every pool's queue (their repositories do not exist), so an
+    agent sees only ours."""
     import boto3
     from functions import queue
-    from functions.config import boto_kwargs
+    from functions.config import boto_kwargs, settings
     sqs = boto3.client("sqs", **boto_kwargs())
-    for _ in range(200):  # bounded; PurgeQueue is allowed once a minute, so receive and delete
-        got = sqs.receive_message(QueueUrl=queue.url(), MaxNumberOfMessages=10, WaitTimeSeconds=0)
-        if not got.get("Messages"):
-            return
-        sqs.delete_message_batch(QueueUrl=queue.url(), Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got["Messages"])])
+    for pool in settings().pools:
+        for _ in range(200):  # bounded; PurgeQueue is allowed once a minute, so receive and delete
+            got = sqs.receive_message(QueueUrl=queue.url(pool), MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            if not got.get("Messages"):
+                break
+            sqs.delete_message_batch(QueueUrl=queue.url(pool), Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got["Messages"])])
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,7 @@
 """git tag -> signed webhook -> agent -> container serving behind Caddy, for real:
 dockerd, Caddy, git, moto server and chalice local, all on loopback."""
 import collections
+import os
 import signal
 import threading
 import time
@@ -192,3 +193,34 @@ def test_unhealthy_release_keeps_the_old_one_and_a_restarted_caddy_serves_again(
     finally:
         agent.stop()
         proxy.stop()
+
+
+def test_rollback_is_served_by_another_agent_of_the_pool_or_refused_naming_the_holder(
+        api, agent_token, caddy, site, tmp_path, empty_queue):
+    """Release history lives in the store: a second agent (its own workdir, the same Docker Engine)
+    rolls back to an image the first one built; an image no Engine here holds is refused, naming
+    the agent that built it."""
+    import docker
+    repo, name, host = site
+    first = AgentProcess(api, agent_token, tmp_path, caddy, name="builder")
+    repo.write({"Dockerfile": DOCKERFILE, "www/index.html": "v1\n"})
+    one = deploy(api, repo, "release-1", repo.commit_and_tag("v1", "release-1"))
+    repo.write({"www/index.html": "v2\n"})
+    two = deploy(api, repo, "release-2", repo.commit_and_tag("v2", "release-2"))
+    assert (one["state"], two["state"]) == ("succeeded", "succeeded") and caddy.get(host).text.strip() == "v2"
+    assert first.stop() == 0
+    second = AgentProcess(api, agent_token, tmp_path, caddy, name="stand-in")
+    r = requests.post(f"{api.url}/api/v1/apps/{name}/rollback", json={"to": "release-1"}, headers=api.headers())
+    job = wait_job(api, r.json()["jobs"][0]["id"])
+    assert job["state"] == "succeeded" and job["agent_id"].startswith("stand-in"), job_log(api, job["id"])
+    assert caddy.get(host).text.strip() == "v1"
+    client = docker.from_env()
+    image = next(i for i in client.images.list(filters={"label": f"tahobuddy.app={name}"})
+                 if i.labels.get("tahobuddy.ref") == "refs/tags/release-2")
+    client.images.remove(image.id, force=True)  # as if it lived only on the first agent's machine
+    r = requests.post(f"{api.url}/api/v1/apps/{name}/rollback", json={"to": "release-2"}, headers=api.headers())
+    job = wait_job(api, r.json()["jobs"][0]["id"])
+    assert (job["state"], job["reason_code"], job["exit_code"]) == ("failed", "refused", -1), job
+    assert f"builder-{os.getpid()} holds it" in job["reason"] and "release-2" in job["reason"], job["reason"]
+    assert caddy.get(host).text.strip() == "v1"  # still serving
+    second.stop()

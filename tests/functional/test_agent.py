@@ -162,19 +162,16 @@ def test_two_agents_on_one_queue_never_run_a_job_twice(api, agent_token, repo, t
     assert {j["agent_id"].split("-")[1] for j in jobs} == {"0", "1"}  # both took part, and no other agent
 
 
-def test_a_job_for_a_target_this_agent_does_not_serve_is_left_for_another_agent(api, repo, agent):
-    import requests as rq
+def test_a_job_for_a_target_this_agent_does_not_run_is_refused_at_once_saying_why(api, repo, agent):
     sha = repo.commit_and_tag("ecs")
     name = unique("ecs")
-    r = rq.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
         "name": name, "repository": str(repo.origin), "rules": [{"name": "ecs", "match": {"branch": "main"},
             "target": {"type": "aws-ecs", "cluster": "c", "service": "s", "repository": "web"}}]})
     assert r.status_code == 201
-    job_id = send(api, repo, "refs/heads/main", sha)
-    time.sleep(4)  # several polls of an agent that serves only shell
-    job = rq.get(f"{api.url}/api/v1/jobs/{job_id}", headers=api.headers(), timeout=10).json()
-    assert (job["state"], job["attempts"]) == ("queued", 0)  # never claimed: no attempt used up
-
+    job = wait_job(api, send(api, repo, "refs/heads/main", sha), timeout=30)  # ends: never bounced to a DLQ
+    assert (job["state"], job["reason_code"], job["attempts"], job["exit_code"]) == ("failed", "refused", 0, None)
+    assert "does not run aws-ecs targets" in job["reason"] and "TAHOBUDDY_TARGETS" in job["reason"], job
 
 
 def test_a_private_repository_is_fetched_with_the_agents_token_which_never_shows(api, agent_token, tmp_path,

@@ -16,8 +16,22 @@ def call(api, method, path, token=None, **kw):
     return requests.request(method, f"{api.url}/api/v1{path}", headers=headers, timeout=30, **kw)
 
 
+_SESSIONS: dict = {}
+ALL_TARGETS = ["ansible", "aws-ecs", "docker", "heroku", "shell"]
+
+
+def register(api, token, agent, pool="default", targets=None) -> str:
+    r = call(api, "POST", "/agents/register", token, json={"agent_id": agent, "pool": pool,
+                                                             "targets": targets or ALL_TARGETS})
+    assert r.status_code == 201, r.text
+    _SESSIONS[(token, agent)] = r.json()["session"]
+    return r.json()["session"]
+
+
 def agent_call(api, token, agent, path, body=None):
-    return call(api, "POST", path, token, json=body or {}, headers={"X-Tahobuddy-Agent": agent})
+    """A call of the agent API as agent `agent` (registered once, with the agent token `token`)."""
+    session = _SESSIONS.get((token, agent)) or register(api, token, agent)
+    return call(api, "POST", path, session, json=body or {})
 
 
 def test_management_needs_a_token_of_the_right_role(api, agent_token):
@@ -165,3 +179,27 @@ def test_events_and_jobs_listings(api):
     newest = call(api, "GET", "/events", params={"limit": 500}).json()["events"]
     ids = [e["id"] for e in newest]
     assert all(m in ids for m in mine) and ids.index(mine[2]) < ids.index(mine[0])  # newest first
+
+
+def test_the_agent_id_comes_from_the_session_never_from_a_header(api, agent_token):
+    job_id, _ = _queued_job(api)
+    first = register(api, agent_token, unique("a"))
+    other_id = unique("b")
+    other = register(api, agent_token, other_id)
+    assert call(api, "POST", f"/agent/jobs/{job_id}/claim", agent_token).status_code == 403  # not a session
+    claimed = call(api, "POST", f"/agent/jobs/{job_id}/claim", first).json()
+    assert claimed["run"] is True
+    # the other agent's session cannot report for the job, whatever header it sends
+    r = call(api, "POST", f"/agent/jobs/{job_id}/finish", other, json={"state": "succeeded"},
+             headers={"X-Tahobuddy-Agent": claimed["job"]["agent_id"]})
+    assert r.status_code == 409, r.text
+    # a restart of the same agent id replaces its session: the old one is refused
+    again = register(api, agent_token, other_id)
+    r = call(api, "POST", "/agents/heartbeat", other, json={"state": "idle"})
+    assert r.status_code == 401 and "registered again" in r.json()["Message"]
+    assert call(api, "POST", "/agents/heartbeat", again, json={"state": "idle"}).status_code == 200
+    bad = call(api, "POST", "/agents/register", agent_token, json={"agent_id": "x", "pool": "nowhere",
+                                                                    "targets": ["shell"]})
+    assert bad.status_code == 400 and bad.json()["Message"].startswith("pool: unknown pool 'nowhere'")
+    bad = call(api, "POST", "/agents/heartbeat", again, json={"state": 3})
+    assert bad.status_code == 400 and bad.json()["Message"] == "state: must be a string"

@@ -49,15 +49,33 @@ def test_merged_template_passes_cfn_lint_and_declares_the_resources(package):
     assert lint.returncode == 0, lint.stdout + lint.stderr
     resources = json.loads((package / "sam.json").read_text())["Resources"]
     kinds = [r["Type"] for r in resources.values()]
-    assert kinds.count("AWS::DynamoDB::Table") == 7 and kinds.count("AWS::SQS::Queue") == 2
+    assert kinds.count("AWS::DynamoDB::Table") == 9 and kinds.count("AWS::SQS::Queue") == 2
     assert resources["JobQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] >= 1
-    actions = [a for s in resources["ApiHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    actions = [a for role in ("ApiHandlerRole", "SweepEveryMinuteRole")
+               for s in resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
                for a in s["Action"]]
+    assert "dynamodb:UpdateItem" in actions and "sqs:ReceiveMessage" in actions  # both roles have the sweeper's
+    sweeper = resources["SweepEveryMinute"]["Properties"]["Environment"]["Variables"]
+    assert sweeper["TAHOBUDDY_POOLS"] == "default" and sweeper["TAHOBUDDY_PREFIX"] == "tahobuddy-prod"
     assert not any(a.endswith("*") for a in actions), actions  # least privilege: no wildcard actions
 
 
 def test_resources_json_is_built_from_the_current_models():
+    env = {k: v for k, v in os.environ.items() if k not in ("TAHOBUDDY_POOLS", "TAHOBUDDY_PREFIX")}
     built = subprocess.run([sys.executable, "-m", "infra.template"], cwd=ROOT, capture_output=True, text=True,
-                           check=True, timeout=60).stdout
+                           check=True, timeout=60, env=env).stdout
     assert json.loads(built) == json.loads((ROOT / "infra" / "resources.json").read_text()), \
         "run: python -m infra.template > infra/resources.json"
+
+
+def test_each_declared_pool_gets_a_queue_and_dead_letter_queue_the_roles_can_reach():
+    env = {**{k: v for k, v in os.environ.items() if k != "TAHOBUDDY_PREFIX"}, "TAHOBUDDY_POOLS": "home,ecs-fargate"}
+    doc = json.loads(subprocess.run([sys.executable, "-m", "infra.template"], cwd=ROOT, capture_output=True,
+                                    text=True, check=True, timeout=60, env=env).stdout)
+    res = doc["Resources"]
+    names = sorted(r["Properties"]["QueueName"] for r in res.values() if r["Type"] == "AWS::SQS::Queue")
+    assert names == sorted(f"tahobuddy-prod-{n}.fifo" for n in (
+        "jobs", "jobs-dlq", "jobs-home", "jobs-home-dlq", "jobs-ecs-fargate", "jobs-ecs-fargate-dlq"))
+    agent = res["AgentPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Resource"]
+    assert sorted(a["Fn::GetAtt"][0] for a in agent) == ["JobQueue", "JobQueueEcsFargate", "JobQueueHome"]
+    assert res["APIHandler"]["Properties"]["Environment"]["Variables"]["TAHOBUDDY_POOLS"] == "default,home,ecs-fargate"

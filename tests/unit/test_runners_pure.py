@@ -4,6 +4,7 @@ import pytest
 from agent.config import AgentConfig
 from agent.secrets import Secrets
 from runners import docker_convert as convert
+from contract.wire import ClaimAnswer
 from runners import registry
 from runners.base import Cancel, JobResult, JobSpec, Reason, Runner, RunnerError, Status
 from runners.docker import History
@@ -63,8 +64,8 @@ def test_routes_match_host_and_prefix_and_order_most_specific_first():
     assert server(["127.0.0.1:8080"], False)["automatic_https"] == {"disable": True}
 
 
-def test_history_picks_a_ref_or_the_version_before_live(tmp_path):
-    h = History(tmp_path, "blog")
+def test_history_picks_a_ref_or_the_version_before_live():
+    h = History()
     assert h.pick("") is None
     for n, ref in enumerate(["refs/tags/release-1", "refs/tags/release-2", "refs/tags/release-2"]):
         h.add({"image": f"img{min(n, 1)}", "ref": ref, "sha": f"{n}" * 40})
@@ -106,10 +107,13 @@ def test_registry_finds_runners_by_name_only():
 
 
 def test_job_spec_from_a_claim_and_results_keep_never_ran_apart():
-    s = JobSpec.from_claim({"job": {"id": "j", "app": "a", "rule": "r", "target": {"type": "shell"},
-                                    "repository": "x", "ref": "refs/heads/main", "sha": SHA, "attempts": 2},
-                            "app": {"name": "a"}})
+    answer = ClaimAnswer.from_dict({"run": True, "state": "running", "lease_seconds": 30, "app": {"name": "a"},
+                                    "job": {"id": "j", "app": "a", "rule": "r", "target": {"type": "shell"},
+                                            "repository": "x", "ref": "refs/heads/main", "sha": SHA, "attempts": 2},
+                                    "releases": [{"image": "sha256:1", "ref": "refs/tags/v1", "agent_id": "a1"}]})
+    s = JobSpec.from_claim(answer)
     assert (s.tag, s.ref_name, s.attempt, s.env()["TAHOBUDDY_TAG"]) == ("", "main", 2, "")
+    assert s.releases[0]["agent_id"] == "a1" and s.app_spec == {"name": "a"}
     never = JobResult.never_ran(Reason.SETUP_ERROR, "fetch failed")
     assert never.exit_code == -1 and never.status == Status.FAILED
     assert JobResult.failed("exit 2", 2).reason == Reason.NONE
