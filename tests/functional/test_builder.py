@@ -148,6 +148,14 @@ def test_network_none_has_only_loopback_and_app_joins_the_apps_network(tmp_path,
         remove_app_resources(app.spec.app)
 
 
+def test_more_cpus_than_the_host_has_is_a_setup_error_with_dockers_explanation(tmp_path, docker_images):
+    job = Job(tmp_path, cpus="4096", commands=[["true"]])
+    with pytest.raises(RunnerError) as err:
+        job.run()
+    assert err.value.reason == Reason.SETUP_ERROR and "Range of CPUs is from 0.01" in str(err.value)
+    assert not builder_containers(job.spec.job_id)
+
+
 # ---- through the agent, as a user runs it -------------------------------------------------------
 @pytest.fixture
 def repo(tmp_path):
@@ -198,3 +206,4 @@ def test_memory_kill_and_cancel_through_the_agent_leave_no_container(api, repo, 
     job = wait_job(api, job_id, timeout=60)
     assert job["state"] == "canceled" and "wrong" in job["reason"], job
     assert not builder_containers(job_id)
+
