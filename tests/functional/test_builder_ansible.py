@@ -85,7 +85,8 @@ def ansible_image(docker_images, tmp_path_factory) -> str:
     (scripts / "ansible-playbook").write_text(f"#!{python}\nfrom ansible.cli.playbook import main\nmain()\n")
     (scripts / "ansible-playbook").chmod(0o755)
     (root / "etc").mkdir(exist_ok=True)
-    (root / "etc/passwd").write_text(f"root:x:0:0:root:/root:/bin/sh\nagent:x:{os.getuid()}:{os.getgid()}::/tmp:/bin/sh\n")
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
+                                     f"agent:x:{os.getuid()}:{os.getgid()}::/tmp:/bin/sh\n")
     (root / "root").mkdir(exist_ok=True)
     (ctx / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nCOPY root/ /\nRUN mkdir -p /tmp && chmod 1777 /tmp\n"
                                     "ENV PYTHONPATH=/opt/ansible/site LANG=C.UTF-8 "
