@@ -5,6 +5,8 @@ find it in their tahobuddy.yaml.
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,11 +14,22 @@ from contract.wire import SECRET_REF  # one rule: checked here, resolved by the 
 
 from .errors import InvalidInput
 
+MEMORY = re.compile(r"^([0-9]+)([bkmg]?)$")
+MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+MIN_MEMORY = 6 * 1024 ** 2  # Docker refuses a container memory limit below 6 MB
+MIN_CPUS = 0.01             # and a CPU limit below a hundredth of a CPU
+
+
+def memory_bytes(text: str) -> int:
+    """`64m` -> 67108864: Docker's units (b, k, m, g; powers of 1024); -1 when it is not a size."""
+    m = MEMORY.match(text.strip().lower())
+    return int(m.group(1)) * MEMORY_UNITS[m.group(2)] if m else -1
+
 
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str                      # str | int | bool | map | list | argv_list
+    kind: str                      # str | int | bool | map | list | argv_list | cpus | memory
     required: bool = False
     secret: bool = False           # must be a `secret:NAME` reference, never a value
     choices: tuple = ()
@@ -45,6 +58,19 @@ def _check_kind(path: str, f: Field, value: Any) -> Any:
         if (not isinstance(value, list) or not value
                 or not all(isinstance(c, list) and c and all(isinstance(a, str) for a in c) for c in value)):
             raise InvalidInput(path, 'must be a list of commands, each an argv list like ["make", "deploy"]')
+    elif f.kind == "cpus":
+        try:
+            number = float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else 0.0
+        except ValueError:
+            number = 0.0
+        if not (math.isfinite(number) and number >= MIN_CPUS):
+            raise InvalidInput(path, f'must be a number of CPUs >= {MIN_CPUS}, like 0.5 or "2"')
+        return str(value)
+    elif f.kind == "memory":
+        if not isinstance(value, str) or memory_bytes(value) < MIN_MEMORY:
+            raise InvalidInput(path, 'must be a size like "256m" or "1g" (units b, k, m, g), at least 6m '
+                                     "(Docker's minimum)")
+        return value.strip().lower()
     if f.choices and value not in f.choices:
         raise InvalidInput(path, f"must be one of {', '.join(map(str, f.choices))}")
     if f.secret and not SECRET_REF.match(value):

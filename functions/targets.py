@@ -20,6 +20,15 @@ COMMON = (
     Field("pool", "str", default=DEFAULT_POOL, doc="the agents that run it: only agents of this pool receive it"),
 )
 
+# shell and ansible commands in a fresh container of `image` (runners/builder.py); the limits need it
+BUILDER = (
+    Field("image", "str", doc="run the commands in a fresh container of this image, on the agent's Docker Engine"),
+    Field("cpus", "cpus", doc="CPU limit of that container, e.g. 0.5"),
+    Field("memory", "memory", doc="memory limit of that container, e.g. 256m; passing it kills the command"),
+    Field("network", "str", choices=("bridge", "none", "app"),
+          doc="bridge (default), none, or app: the app's own network, where its database answers"),
+)
+
 TARGETS: dict[str, tuple[Field, ...]] = {
     "docker": (
         Field("dockerfile", "str", default="Dockerfile"),
@@ -33,6 +42,7 @@ TARGETS: dict[str, tuple[Field, ...]] = {
     "shell": (
         Field("commands", "argv_list", required=True, doc="argv lists run in the worktree, in order"),
         Field("env", "map"),
+        *BUILDER,
     ),
     "heroku": (
         Field("app", "str", required=True, doc="the Heroku app name"),
@@ -54,6 +64,7 @@ TARGETS: dict[str, tuple[Field, ...]] = {
         Field("playbook", "str", required=True, doc="path of the playbook inside the repository"),
         Field("inventory", "str", default="localhost,", doc="inventory path in the repository or a host list"),
         Field("extra_vars", "map"),
+        *BUILDER,
     ),
 }
 
@@ -69,6 +80,9 @@ def validate(path: str, doc) -> dict:
         raise InvalidInput(f"{path}.type", f"unknown target type {kind!r} (one of {', '.join(TARGETS)})")
     clean = check(path, doc, COMMON + TARGETS[kind])
     clean.setdefault("name", kind)
+    for f in BUILDER[1:]:
+        if f.name in clean and "image" not in clean:
+            raise InvalidInput(f"{path}.{f.name}", "applies to a builder container: set image: as well")
     if not _NAME.match(clean["name"]):
         raise InvalidInput(f"{path}.name", "must be lower-case letters, digits and '-', at most 40")
     pools = settings().pools

@@ -1,4 +1,8 @@
-"""shell: the rule's commands, as argv lists, in the worktree at the job's commit."""
+"""shell: the rule's commands, as argv lists, in the worktree at the job's commit.
+
+With `image:` they run in builder containers instead (runners/builder.py); without it, on the
+agent's host as the agent's user.
+"""
 from __future__ import annotations
 
 import os
@@ -7,20 +11,28 @@ import time
 
 from . import process
 from .base import JobResult, JobSpec, Log, Reason, RunContext, Status
+from .builder import Builder
+from .builder_convert import environment
 
 
 class ShellRunner:
     name = "shell"
 
+    def __init__(self):
+        self.builder = Builder()
+
     def available(self) -> bool:
         return True
 
     def prepare(self, spec: JobSpec, ctx: RunContext) -> None:
-        pass
+        if spec.target.get("image") and ctx.worktree is not None:
+            self.builder.prepare(spec, ctx)
 
     def run(self, spec: JobSpec, ctx: RunContext, log: Log) -> JobResult:
         if ctx.worktree is None:
             return JobResult.never_ran(Reason.REFUSED, "shell targets need the source; nothing to roll back to")
+        if spec.target.get("image"):
+            return self.builder.run(spec, ctx, log, spec.target["commands"], environment(spec, ctx.secrets))
         env = {**os.environ, **spec.target.get("env", {}), **spec.env()}
         deadline = time.monotonic() + ctx.timeout
         for i, argv in enumerate(spec.target["commands"], 1):
@@ -40,4 +52,6 @@ class ShellRunner:
         return JobResult.ok(f"{len(spec.target['commands'])} command(s) succeeded")
 
     def cleanup(self, spec: JobSpec, ctx: RunContext) -> None:
-        pass
+        """Removes the job's builder containers, if it had any (safe after a failed prepare, and twice)."""
+        if spec.target.get("image"):
+            self.builder.cleanup(spec, ctx)
