@@ -66,9 +66,10 @@ class Reporter:
     def logs(self, job_id: str, first_seq: int, lines: list[str]) -> None:
         self._post(job_id, "logs", {"first_seq": first_seq, "lines": lines})
 
-    def finish(self, job_id: str, state: str, reason: str, exit_code: int | None, detail: str, sha: str) -> dict:
+    def finish(self, job_id: str, state: str, reason: str, exit_code: int | None, detail: str, sha: str,
+               phases: dict | None = None) -> dict:
         return self._post(job_id, "finish", {"state": state, "reason": reason, "exit_code": exit_code,
-                                             "detail": detail, "sha": sha})
+                                             "detail": detail, "sha": sha, "phases": phases or {}})
 
     def release(self, job_id: str, reason: str) -> dict:
         return self._post(job_id, "release", {"reason": reason})

@@ -19,7 +19,7 @@ from pathlib import Path
 import boto3
 
 from runners import registry
-from runners.base import Cancel, JobResult, JobSpec, Reason, RunContext, RunnerError, Status
+from runners.base import Cancel, JobResult, JobSpec, Phases, Reason, RunContext, RunnerError, Status
 
 from .config import AgentConfig
 from .reporter import Conflict, Gone, LogStream, Reporter, Unrecoverable
@@ -145,7 +145,7 @@ class Agent:
         # SQS hands the job to another agent when the lease lapses, and that agent may reclaim it
         self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt,
                                            VisibilityTimeout=claim["lease_seconds"])
-        cancel, ended = Cancel(), threading.Event()
+        cancel, ended, phases = Cancel(), threading.Event(), Phases()
         with self.lock:
             self.busy[job_id] = cancel
         if self.forced.is_set():
@@ -154,7 +154,7 @@ class Agent:
                                 args=(spec.job_id, receipt, claim["lease_seconds"], cancel, ended))
         beat.start()
         try:
-            spec, result = self.execute(spec, cancel, int(claim["job"].get("log_lines") or 0))
+            spec, result = self.execute(spec, cancel, int(claim["job"].get("log_lines") or 0), phases)
         finally:
             with self.lock:
                 self.busy.pop(job_id, None)
@@ -166,7 +166,7 @@ class Agent:
             return
         reason = result.reason.value or ("" if result.status == Status.SUCCEEDED else "failed")
         self.reporter.finish(job_id, result.status.value, f"{reason}: {result.detail}" if reason else result.detail,
-                             result.exit_code, result.detail, spec.sha)
+                             result.exit_code, result.detail, spec.sha, phases=phases.marks)
         self.say(f"job {job_id}: {result.status.value} {result.detail}")
         self._delete(receipt)
 
@@ -185,7 +185,8 @@ class Agent:
             except Exception as exc:  # a missed beat is retried on the next one; the lease has slack
                 self.say(f"job {job_id}: heartbeat failed: {exc}")
 
-    def execute(self, spec: JobSpec, cancel: Cancel, log_after: int = 0) -> tuple[JobSpec, JobResult]:
+    def execute(self, spec: JobSpec, cancel: Cancel, log_after: int = 0,
+                phases: Phases | None = None) -> tuple[JobSpec, JobResult]:
         """Fetch, then the runner's lifecycle. Never raises for a failed build."""
         log = LogStream(self.reporter, spec.job_id, mask=self.secrets.mask, after=log_after)
         try:
@@ -195,14 +196,17 @@ class Agent:
             log.close()
             return spec, JobResult.never_ran(Reason.REFUSED, exc.args[0])
         ctx = RunContext(workdir=self.workdir, worktree=None, cancel=cancel, settings=self.config,
-                         secrets=self.secrets, timeout=float(spec.target.get("timeout", 1800)))
+                         secrets=self.secrets, timeout=float(spec.target.get("timeout", 1800)),
+                         phases=phases or Phases())
         log(f"tahobuddy: job {spec.job_id} ({spec.app}/{spec.rule}, {spec.target_type}) on agent {self.agent_id}, "
             f"attempt {spec.attempt}")
         try:
             if not runner.available():
                 return spec, JobResult.never_ran(Reason.REFUSED, f"the {runner.name} runner is not available here")
             if spec.trigger != "rollback":
+                ctx.phases.mark("fetch_started")
                 ctx.worktree, sha = self.source.checkout(spec.repository, spec.ref, spec.sha, spec.job_id, log)
+                ctx.phases.mark("fetched")
                 spec = dataclasses.replace(spec, sha=sha)
             if cancel.requested:
                 return spec, JobResult.canceled(cancel.reason)

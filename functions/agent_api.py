@@ -51,8 +51,19 @@ def finish(job_id: str, agent_id: str, body: dict) -> dict:
     if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
         raise InvalidInput("exit_code", "must be a whole number or null")
     job = jobs.finish(job_id, agent_id, state, reason=str(body.get("reason") or ""), exit_code=code,
-                      detail=str(body.get("detail") or ""), sha=str(body.get("sha") or ""))
+                      detail=str(body.get("detail") or ""), sha=str(body.get("sha") or ""),
+                      phases=checked_phases(body.get("phases")))
     return jobs.to_dict(jobs.get(job.id))
+
+
+def checked_phases(phases) -> dict:
+    """The agent's step timestamps: at most 32 names of up to 40 characters, each epoch seconds."""
+    phases = phases or {}
+    if (not isinstance(phases, dict) or len(phases) > 32 or not all(
+            isinstance(k, str) and 0 < len(k) <= 40 and isinstance(v, (int, float)) and not isinstance(v, bool)
+            for k, v in phases.items())):
+        raise InvalidInput("phases", "must map at most 32 step names to epoch seconds")
+    return {k: float(v) for k, v in phases.items()}
 
 
 def append_logs(job_id: str, agent_id: str, body: dict) -> dict:

@@ -92,7 +92,7 @@ def heartbeat(job_id: str, agent_id: str) -> JobModel:
 
 
 def finish(job_id: str, agent_id: str, dst: JobState, reason: str = "", exit_code: int | None = None,
-           detail: str = "", sha: str = "") -> JobModel:
+           detail: str = "", sha: str = "", phases: dict | None = None) -> JobModel:
     if dst not in FINISHED_BY_AGENT:
         raise Conflict(f"an agent cannot end a job as {dst.value}")
     job = get(job_id)
@@ -102,6 +102,8 @@ def finish(job_id: str, agent_id: str, dst: JobState, reason: str = "", exit_cod
         actions.append(JobModel.exit_code.set(exit_code))
     if sha:
         actions.append(JobModel.sha.set(sha))
+    if phases:
+        actions.append(JobModel.phases.set(phases))
     return _update(job, dst, (JobModel.agent_id == agent_id), actions, f"end it as {dst.value}")
 
 
@@ -158,7 +160,7 @@ def newer_in_group(job: JobModel) -> JobModel | None:
 def to_dict(job: JobModel) -> dict:
     keys = ("id", "app", "rule", "group", "target", "repository", "ref", "sha", "state", "reason", "detail",
             "exit_code", "attempts", "agent_id", "cancel_requested", "event_id", "trigger", "created_at",
-            "updated_at", "started_at", "finished_at", "log_lines")
+            "updated_at", "started_at", "finished_at", "log_lines", "phases")
     out = {k: getattr(job, k) for k in keys}
     out["target"] = dict(out["target"] or {})
     return out
