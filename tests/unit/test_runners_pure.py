@@ -225,3 +225,14 @@ def test_ecr_auth_and_stability():
     assert ecs_convert.stable(ok, "td:2") and not ecs_convert.stable(ok, "td:3")
     assert not ecs_convert.stable({**ok, "runningCount": 1}, "td:2")
     assert not ecs_convert.stable({**ok, "deployments": [{}, {}]}, "td:2")
+
+
+def test_the_api_keeps_only_well_formed_phase_marks():
+    from functions.agent_api import checked_phases
+    from functions.errors import InvalidInput
+    assert checked_phases({"built": 1795600800, "fetched": 1795600799.5}) == {"built": 1795600800.0,
+                                                                              "fetched": 1795600799.5}
+    assert checked_phases(None) == {}
+    for bad in (["built"], {"built": "soon"}, {"built": True}, {"x" * 41: 1.0}, {f"p{i}": 1.0 for i in range(33)}):
+        with pytest.raises(InvalidInput, match="phases"):
+            checked_phases(bad)
