@@ -19,11 +19,8 @@ run: install            ## the whole system on the embedded AWS emulator (Ctrl-C
 test: install           ## every test: unit, functional (real HTTP), end-to-end
 	local/test.sh
 
-bench: install          ## the figures: webhook latency/throughput, deploy times
-	local/docker-up.sh >/dev/null
-	local/fixtures.sh
-	$(PY) bench/webhook.py
-	$(PY) bench/deploy.py
+bench: install          ## the figures: webhook latency/throughput, deploy phases, pickup latency
+	bench/run.sh
 
 clean:
 	rm -rf $(VENV) .tahobuddy/npm

@@ -24,7 +24,7 @@ import boto3
 from contract.queues import QueueMessage, queue_name
 from contract.wire import AgentHello, Finish
 from runners import registry
-from runners.base import Cancel, JobResult, JobSpec, Reason, RunContext, RunnerError, Status
+from runners.base import Cancel, JobResult, JobSpec, Phases, Reason, RunContext, RunnerError, Status
 
 from .config import AgentConfig
 from .reporter import Conflict, Gone, LogStream, Reporter, Unrecoverable
@@ -208,7 +208,7 @@ class Agent:
         # SQS hands the job to another agent when the lease lapses, and that agent may reclaim it
         self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt,
                                            VisibilityTimeout=claim.lease_seconds)
-        cancel, ended = Cancel(), threading.Event()
+        cancel, ended, phases = Cancel(), threading.Event(), Phases()
         with self.lock:
             self.busy[job_id] = cancel
         if self.forced.is_set():
@@ -217,7 +217,7 @@ class Agent:
                                 args=(spec.job_id, receipt, claim.lease_seconds, cancel, ended))
         beat.start()
         try:
-            spec, result = self.execute(spec, cancel, int(claim.job.get("log_lines") or 0))
+            spec, result = self.execute(spec, cancel, int(claim.job.get("log_lines") or 0), phases)
         finally:
             with self.lock:
                 self.busy.pop(job_id, None)
@@ -232,7 +232,7 @@ class Agent:
             self.reporter.finish(job_id, Finish(
                 result.status.value, reason_code=result.reason.value,
                 reason=f"{reason}: {result.detail}" if reason else result.detail, exit_code=result.exit_code,
-                detail=result.detail, sha=spec.sha, release=dict(result.release)))
+                detail=result.detail, sha=spec.sha, release=dict(result.release), phases=dict(phases.marks)))
         except Conflict as exc:  # the lease lapsed and another agent took the job over: its result counts
             self.say(f"job {job_id}: finish refused ({exc}); another agent owns it now")
             return
@@ -257,7 +257,8 @@ class Agent:
             except Exception as exc:  # a missed beat is retried on the next one; the lease has slack
                 self.say(f"job {job_id}: heartbeat failed: {exc}")
 
-    def execute(self, spec: JobSpec, cancel: Cancel, log_after: int = 0) -> tuple[JobSpec, JobResult]:
+    def execute(self, spec: JobSpec, cancel: Cancel, log_after: int = 0,
+                phases: Phases | None = None) -> tuple[JobSpec, JobResult]:
         """Fetch, then the runner's lifecycle. Never raises for a failed build."""
         log = LogStream(self.reporter, spec.job_id, mask=self.secrets.mask, after=log_after)
         try:
@@ -267,14 +268,17 @@ class Agent:
             log.close()
             return spec, JobResult.never_ran(Reason.REFUSED, exc.args[0])
         ctx = RunContext(workdir=self.workdir, worktree=None, cancel=cancel, settings=self.config,
-                         secrets=self.secrets, timeout=float(spec.target.get("timeout", 1800)))
+                         secrets=self.secrets, timeout=float(spec.target.get("timeout", 1800)),
+                         phases=phases or Phases())
         log(f"tahobuddy: job {spec.job_id} ({spec.app}/{spec.rule}, {spec.target_type}) on agent {self.agent_id}, "
             f"attempt {spec.attempt}")
         try:
             if not runner.available():
                 return spec, JobResult.never_ran(Reason.REFUSED, f"the {runner.name} runner is not available here")
             if spec.trigger != "rollback":
+                ctx.phases.mark("fetch_started")
                 ctx.worktree, sha = self.source.checkout(spec.repository, spec.ref, spec.sha, spec.job_id, log)
+                ctx.phases.mark("fetched")
                 spec = dataclasses.replace(spec, sha=sha)
             if cancel.requested:
                 return spec, JobResult.canceled(cancel.reason)

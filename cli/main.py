@@ -12,7 +12,7 @@ import time
 
 import yaml
 
-from . import hook
+from . import hook, phases
 from .client import ApiError, Client, quote, setting
 from .output import emit
 
@@ -72,7 +72,9 @@ def cmd_jobs(args) -> int:
             raise ApiError("usage: tahobuddy jobs cancel ID [--reason TEXT]")
         emit(client.post(f"/jobs/{quote(words[1])}/cancel", {"reason": args.reason}), True)
     elif len(words) == 1:
-        emit(client.get(f"/jobs/{quote(words[0])}"), True)
+        job = client.get(f"/jobs/{quote(words[0])}")
+        job["phase_seconds"] = phases.durations(job)  # where the time went, from the phase marks
+        emit(job, True)
     elif words:
         raise ApiError("usage: tahobuddy jobs [ID | cancel ID]")
     else:

@@ -75,10 +75,21 @@ def finish(job_id: str, agent: AgentModel, body: dict) -> dict:
     except WireError as exc:
         raise InvalidInput(exc.field, str(exc).split(": ", 1)[-1]) from exc
     job = jobs.finish(job_id, agent.id, JobState(msg.state), reason=msg.reason, exit_code=msg.exit_code,
-                      detail=msg.detail, sha=msg.sha, reason_code=Reason.parse(msg.reason_code))
+                      detail=msg.detail, sha=msg.sha, reason_code=Reason.parse(msg.reason_code),
+                      phases=checked_phases(msg.phases))
     if msg.state == JobState.SUCCEEDED.value and msg.release:
         releases.record(jobs.get(job.id), agent.id, msg.release)
     return jobs.to_dict(jobs.get(job.id))
+
+
+def checked_phases(phases) -> dict:
+    """The agent's step timestamps: at most 32 names of up to 40 characters, each epoch seconds."""
+    phases = phases or {}
+    if (not isinstance(phases, dict) or len(phases) > 32 or not all(
+            isinstance(k, str) and 0 < len(k) <= 40 and isinstance(v, (int, float)) and not isinstance(v, bool)
+            for k, v in phases.items())):
+        raise InvalidInput("phases", "must map at most 32 step names to epoch seconds")
+    return {k: float(v) for k, v in phases.items()}
 
 
 def append_logs(job_id: str, agent: AgentModel, body: dict) -> dict:

@@ -24,12 +24,13 @@ def memory_bytes(text: str) -> int:
     """`64m` -> 67108864: Docker's units (b, k, m, g; powers of 1024); -1 when it is not a size."""
     m = MEMORY.match(text.strip().lower())
     return int(m.group(1)) * MEMORY_UNITS[m.group(2)] if m else -1
+BUILD_SECRET_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # `RUN --mount=type=secret,id=ID` in a Dockerfile
 
 
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str                      # str | int | bool | map | list | argv_list | cpus | memory
+    kind: str                      # str | int | bool | map | secret_map | list | argv_list | cpus | memory
     required: bool = False
     secret: bool = False           # must be a `secret:NAME` reference, never a value
     choices: tuple = ()
@@ -51,6 +52,15 @@ def _check_kind(path: str, f: Field, value: Any) -> Any:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             raise InvalidInput(path, "must be a mapping of names to values")
         return {k: str(v) for k, v in value.items()}
+    elif f.kind == "secret_map":
+        if not isinstance(value, dict) or not value:
+            raise InvalidInput(path, "must map ids to secrets, like {token: secret:NPM_TOKEN}")
+        for k, v in value.items():
+            if not isinstance(k, str) or not BUILD_SECRET_ID.match(k):
+                raise InvalidInput(f"{path}.{k}", "the id must be 1-64 of A-Z a-z 0-9 _ . -")
+            if not isinstance(v, str) or not SECRET_REF.match(v):
+                raise InvalidInput(f"{path}.{k}", "must name a secret, like secret:NPM_TOKEN (values are never stored)")
+        return dict(value)
     elif f.kind == "list":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise InvalidInput(path, "must be a list of strings")

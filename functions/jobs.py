@@ -83,7 +83,8 @@ def heartbeat(job_id: str, agent_id: str) -> JobModel:
 
 
 def finish(job_id: str, agent_id: str, dst: JobState, reason: str = "", exit_code: int | None = None,
-           detail: str = "", sha: str = "", reason_code: Reason = Reason.NONE) -> JobModel:
+           detail: str = "", sha: str = "", reason_code: Reason = Reason.NONE,
+           phases: dict | None = None) -> JobModel:
     if dst not in FINISHED_BY_AGENT:
         raise Conflict(f"an agent cannot end a job as {dst.value}")
     job = get(job_id)
@@ -94,6 +95,8 @@ def finish(job_id: str, agent_id: str, dst: JobState, reason: str = "", exit_cod
         actions.append(JobModel.exit_code.set(exit_code))
     if sha:
         actions.append(JobModel.sha.set(sha))
+    if phases:
+        actions.append(JobModel.phases.set(phases))
     return _update(job, dst, (JobModel.agent_id == agent_id), actions, f"end it as {dst.value}")
 
 
@@ -159,7 +162,7 @@ def to_dict(job: JobModel, waiting=None) -> dict:
     """The job as the API shows it; `waiting(pool, target_type)` explains a queued job's wait."""
     keys = ("id", "app", "rule", "group", "pool", "target", "repository", "ref", "sha", "state", "reason",
             "reason_code", "detail", "exit_code", "attempts", "resent", "agent_id", "cancel_requested", "event_id",
-            "trigger", "created_at", "updated_at", "started_at", "finished_at", "log_lines")
+            "trigger", "created_at", "updated_at", "started_at", "finished_at", "log_lines", "phases")
     out = {k: getattr(job, k) for k in keys}
     out["target"] = dict(out["target"] or {})
     if waiting is not None and job.state == S.QUEUED.value:

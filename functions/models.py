@@ -95,6 +95,7 @@ class JobModel(Model):
     started_at = UnicodeAttribute(null=True)
     finished_at = UnicodeAttribute(null=True)
     log_lines = NumberAttribute(default=0)
+    phases = JSONAttribute(default=dict)                     # step -> epoch seconds, as the agent saw them
     by_app = _index("by_app", "app", "id")
     by_group = _index("by_group", "group", "id")
     by_time = _index("by_time", "kind", "id")

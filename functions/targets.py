@@ -33,6 +33,8 @@ TARGETS: dict[str, tuple[Field, ...]] = {
     "docker": (
         Field("dockerfile", "str", default="Dockerfile"),
         Field("build_args", "map"),
+        Field("build_secrets", "secret_map", doc="id -> secret:NAME, read in the Dockerfile with "
+              "RUN --mount=type=secret,id=ID (BuildKit; never a build arg, never in the image)"),
         Field("env", "map", doc="environment of the container"),
         Field("health_path", "str", doc="HTTP path that must answer 2xx/3xx; TCP check when unset"),
         Field("health_timeout", "int", default=60),
@@ -59,6 +61,10 @@ TARGETS: dict[str, tuple[Field, ...]] = {
         Field("container", "str", doc="container name in the task definition (default: the first)"),
         Field("region", "str"),
         Field("stable_timeout", "int", default=600),
+        Field("dockerfile", "str", default="Dockerfile"),
+        Field("build_args", "map"),
+        Field("build_secrets", "secret_map", doc="id -> secret:NAME, read in the Dockerfile with "
+              "RUN --mount=type=secret,id=ID (BuildKit; never a build arg, never in the image)"),
     ),
     "ansible": (
         Field("playbook", "str", required=True, doc="path of the playbook inside the repository"),

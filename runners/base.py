@@ -14,6 +14,7 @@ from "ran and failed" (an exit code, reason NONE or TIMEOUT/CANCELED).
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -125,6 +126,18 @@ class Cancel:
 Log = Callable[[str], None]
 
 
+class Phases:
+    """Wall-clock moments (epoch seconds) at which a job's steps began or ended: fetch_started, fetched,
+    build_started, built, container_started, healthy, route_switched, old_retired. The agent sends them
+    with the finish call, so a user sees where a deploy's time went (`tahobuddy jobs ID`)."""
+
+    def __init__(self):
+        self.marks: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = round(time.time(), 3)
+
+
 @dataclass
 class RunContext:
     """What the agent lends a runner for one job."""
@@ -136,6 +149,7 @@ class RunContext:
     secrets: Callable[[str], str]      # NAME -> value, from the agent's own secrets
     timeout: float = 1800.0
     scratch: dict = field(default_factory=dict)   # prepare() -> run() -> cleanup() hand-over
+    phases: Phases = field(default_factory=Phases)
 
 
 @runtime_checkable

@@ -61,6 +61,15 @@ class History:
         return next((e for e in reversed(entries) if e["ref"] in wanted or e["sha"].startswith(ref)), None)
 
 
+def health_pauses(first: float = 0.02, factor: float = 1.5, most: float = 0.5):
+    """Seconds between health checks: most apps answer within a few hundred milliseconds of starting,
+    so poll fast at first, then back off to a steady half second for the slow ones."""
+    pause = first
+    while True:
+        yield pause
+        pause = min(most, pause * factor)
+
+
 class DockerRunner:
     name = "docker"
 
@@ -148,6 +157,7 @@ class DockerRunner:
         kwargs["name"] = f"tahobuddy-{spec.app}-{spec.job_id}-{secrets.token_hex(2)}"
         container = client.containers.run(**kwargs)
         ctx.scratch["new_container"] = container.id
+        ctx.phases.mark("container_started")
         container.reload()
         port = int(spec.app_spec.get("port", 8080))
         published = (container.attrs["NetworkSettings"].get("Ports") or {}).get(f"{port}/tcp")
@@ -165,6 +175,7 @@ class DockerRunner:
                 return JobResult.canceled(f"canceled while waiting for health: {ctx.cancel.reason}")
             return JobResult.failed(f"health check failed: {why}; the previous version keeps serving", 1,
                                     Reason.UNHEALTHY)
+        ctx.phases.mark("healthy")
         caddy = caddy_for(ctx.settings, ctx.workdir)
         if caddy is not None:
             try:
@@ -172,6 +183,7 @@ class DockerRunner:
             except ProxyError as exc:
                 return JobResult.failed(f"could not point the route at the new container: {exc}", 1,
                                         Reason.SETUP_ERROR)
+            ctx.phases.mark("route_switched")
             log(f"route {spec.app_spec.get('hostname') or '*'}{spec.app_spec.get('path_prefix', '/')} -> {upstream}")
         else:
             log(f"no proxy configured (TAHOBUDDY_PROXY_ADMIN); the app answers on {upstream}")
@@ -180,13 +192,14 @@ class DockerRunner:
         history.add({**release, "job": spec.job_id})
         if old_entry and old_entry.get("container") and old_entry.get("container") != container.id:
             self._retire(client, old_entry, float(spec.target.get("drain_seconds", 2)), log)
+            ctx.phases.mark("old_retired")
         self._prune(client, spec.app, history, int(spec.target.get("keep_images", ctx.settings.keep_images)), log)
         return JobResult.ok(f"{spec.app} serving {spec.ref_name} ({spec.sha[:12]}) on {upstream}", release)
 
     def _wait_healthy(self, container, upstream: str, target: dict, ctx: RunContext) -> tuple[bool, str]:
         host, port = upstream.split(":")
         deadline = time.monotonic() + float(target.get("health_timeout", 60))
-        why = "no answer"
+        why, pauses = "no answer", health_pauses()
         while time.monotonic() < deadline and not ctx.cancel.requested:
             container.reload()
             if container.status not in ("created", "running"):
@@ -202,7 +215,7 @@ class DockerRunner:
                         return True, ""
             except (OSError, requests.RequestException) as exc:
                 why = f"{exc.__class__.__name__}"
-            ctx.cancel.wait(0.2)
+            ctx.cancel.wait(next(pauses))
         return False, f"{why} within {target.get('health_timeout', 60)}s"
 
     def _retire(self, client, entry: dict, drain: float, log: Log) -> None:

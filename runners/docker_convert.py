@@ -1,7 +1,11 @@
-"""JobSpec -> docker-py arguments, as plain functions (Woodpecker's docker/convert.go)."""
+"""JobSpec -> docker-py arguments and the BuildKit `docker build` argv, as plain functions
+(Woodpecker's docker/convert.go)."""
 from __future__ import annotations
 
+import posixpath
 import re
+
+from functions.fields import BUILD_SECRET_ID  # the same rule the API checks when an app is saved
 
 from .base import JobSpec
 
@@ -37,7 +41,53 @@ def tags(spec: JobSpec) -> list[str]:
     return [safe_tag(spec.sha[:12]), safe_tag(spec.ref_name), f"job-{spec.job_id}"]
 
 
+
+
+class BuildInputError(ValueError):
+    """A target block the build cannot use as written; the message says what to change."""
+
+
+def dockerfile_in_context(dockerfile: str) -> str:
+    """The Dockerfile path relative to the worktree; one that leaves it is refused (it would read agent files)."""
+    path = posixpath.normpath(dockerfile or "Dockerfile")
+    if path.startswith("/") or path == ".." or path.startswith("../"):
+        raise BuildInputError(f"dockerfile {dockerfile!r} must be a path inside the repository")
+    return path
+
+
+def build_secret_env(ids) -> dict[str, str]:
+    """Secret id -> the environment variable the docker CLI reads it from (`--secret id=ID,env=VAR`).
+
+    Variables, not files or build args: the value reaches BuildKit over the build session only,
+    never the image config, its history or the command line."""
+    out = {}
+    for n, secret_id in enumerate(sorted(ids)):
+        if not BUILD_SECRET_ID.match(secret_id):
+            raise BuildInputError(f"build secret id {secret_id!r} must be 1-64 of A-Z a-z 0-9 _ . -")
+        out[secret_id] = f"TAHOBUDDY_BUILD_SECRET_{n}"
+    return out
+
+
+def buildkit_argv(spec: JobSpec, context: str, iidfile: str, docker: str = "/usr/bin/docker") -> list[str]:
+    """`docker build` for BuildKit (run with DOCKER_BUILDKIT=1): plain progress lines for the job log,
+    every tag and label in one go (labels go into the image config: no extra build steps), the image id
+    written to `iidfile`, and the layer cache kept (no --no-cache, no --pull: nothing can be pulled)."""
+    target = spec.target
+    argv = [docker, "build", "--progress=plain", "--iidfile", iidfile,
+            "--file", posixpath.join(context, dockerfile_in_context(target.get("dockerfile", "Dockerfile")))]
+    for tag in tags(spec):
+        argv += ["--tag", f"{repository(spec.app)}:{tag}"]
+    for key, value in labels(spec).items():
+        argv += ["--label", f"{key}={value}"]
+    for key, value in sorted((target.get("build_args") or {}).items()):
+        argv += ["--build-arg", f"{key}={value}"]
+    for secret_id, var in build_secret_env(target.get("build_secrets") or {}).items():
+        argv += ["--secret", f"id={secret_id},env={var}"]
+    return argv + ["--", context]
+
+
 def build_kwargs(spec: JobSpec, context: str) -> dict:
+    """docker-py's legacy builder, used only where BuildKit is missing (each label becomes a build step)."""
     target = spec.target
     return {"path": context, "dockerfile": target.get("dockerfile", "Dockerfile"),
             "tag": f"{repository(spec.app)}:{tags(spec)[0]}", "labels": labels(spec),

@@ -1,59 +1,134 @@
-"""Build a job's image from its worktree with the Docker SDK (the docker and aws-ecs runners share it).
+"""Build a job's image from its worktree (the docker and aws-ecs runners share it).
 
-The layer cache is reused. The build runs on its own connection so that a cancel or timeout can
-close it: dockerd cancels a build whose client went away.
+BuildKit through Debian's docker CLI (`DOCKER_BUILDKIT=1 /usr/bin/docker build`): it runs
+`RUN --mount=type=cache|secret`, builds independent stages in parallel, and prints plain
+progress lines that go straight into the job log. The CLI runs under runners.process, so a
+cancel or timeout interrupts it, then kills it; dockerd cancels a BuildKit build whose client
+went away. Only where that CLI is missing does the build fall back to docker-py's legacy
+builder, and the job log says so.
 """
 from __future__ import annotations
 
+import functools
+import os
+import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import docker
 
 from . import docker_convert as convert
+from . import process
 from .base import JobResult, JobSpec, Log, Reason, RunContext
+from .secretrefs import resolve
+
+# Debian's docker.io client by its path: a newer client elsewhere on PATH may want the buildx plugin,
+# which Debian does not package. TAHOBUDDY_DOCKER_CLI names another one.
+DOCKER_CLI = os.environ.get("TAHOBUDDY_DOCKER_CLI", "/usr/bin/docker")
 
 
-def _client(timeout: int) -> docker.DockerClient:
-    return docker.from_env(timeout=timeout)
+@functools.lru_cache(maxsize=4)
+def buildkit_missing(cli: str) -> str:
+    """Why `cli` cannot build with BuildKit, or "" when it can (asked once per agent)."""
+    if not os.access(cli, os.X_OK):
+        return f"{cli} is not installed"
+    try:
+        helped = subprocess.run([cli, "build", "--help"], env={**os.environ, "DOCKER_BUILDKIT": "1"},
+                                capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{cli} build --help failed ({exc.__class__.__name__})"
+    missing = [flag for flag in ("--secret", "--iidfile", "--progress") if flag not in helped.stdout]
+    return f"{cli} build has no {', '.join(missing)}" if missing else ""
 
 
 def build(client, spec: JobSpec, ctx: RunContext, log: Log) -> str | JobResult:
-        kwargs = convert.build_kwargs(spec, str(ctx.worktree))
-        log(f"building {kwargs['tag']} from {kwargs['dockerfile']}")
-        api = _client(timeout=int(ctx.timeout) + 60).api  # its own connection: closing it cancels the build
-        out: dict = {}
+    """The image id, or the JobResult that ends the job (a failed build is a result, not an error)."""
+    ctx.phases.mark("build_started")
+    why = buildkit_missing(DOCKER_CLI)
+    if why:
+        if spec.target.get("build_secrets"):
+            return JobResult.never_ran(Reason.REFUSED, f"build_secrets need BuildKit, and {why} "
+                                       "(install Debian's docker.io on the agent)")
+        log(f"tahobuddy: BuildKit is not available ({why}); building with the legacy builder, which "
+            "refuses RUN --mount and adds a step per label")
+        built = _legacy(client, spec, ctx, log)
+    else:
+        built = _buildkit(spec, ctx, log)
+    if not isinstance(built, JobResult):
+        ctx.phases.mark("built")
+        log(f"built {built[:19]}")
+    return built
 
-        def pump():
-            try:
-                for chunk in api.build(**kwargs):
-                    if "stream" in chunk:
-                        for line in chunk["stream"].splitlines():
-                            if line.strip():
-                                log(line)
-                    if "error" in chunk:
-                        out["error"] = chunk["error"].strip()
-                    if "aux" in chunk and "ID" in chunk["aux"]:
-                        out["image"] = chunk["aux"]["ID"]
-            except Exception as exc:  # a closed connection after cancel lands here too
-                out.setdefault("error", f"{exc.__class__.__name__}: {exc}")
 
-        reader = threading.Thread(target=pump, daemon=True)
-        reader.start()
-        deadline = time.monotonic() + ctx.timeout
-        while reader.is_alive():
-            if ctx.cancel.wait(0.2) or time.monotonic() > deadline:
-                api.close()  # dockerd cancels a build whose client went away
-                reader.join(timeout=30)
-                if ctx.cancel.requested:
-                    return JobResult.canceled(f"build canceled: {ctx.cancel.reason}")
-                return JobResult.failed(f"build timed out after {ctx.timeout:.0f}s", 1, Reason.TIMEOUT)
-        api.close()
-        if "error" in out or "image" not in out:
-            return JobResult.failed(f"build failed: {out.get('error', 'no image id')}", 1)
-        image = client.images.get(out["image"])
-        for tag in convert.tags(spec)[1:]:
-            image.tag(convert.repository(spec.app), tag)
-        log(f"built {out['image'][:19]}")
-        return out["image"]
+def _buildkit(spec: JobSpec, ctx: RunContext, log: Log) -> str | JobResult:
+    wanted = spec.target.get("build_secrets") or {}
+    last_error: list[str] = []
 
+    def keep(line: str) -> None:
+        if "ERROR" in line or line.startswith("error") or "failed to solve" in line:
+            last_error[:] = [line.strip()]
+        log(line)
+
+    with tempfile.TemporaryDirectory(prefix="build-", dir=ctx.workdir) as scratch:
+        iidfile = Path(scratch) / "image-id"
+        try:
+            argv = convert.buildkit_argv(spec, str(ctx.worktree), str(iidfile), DOCKER_CLI)
+            env_names = convert.build_secret_env(wanted)
+        except convert.BuildInputError as exc:
+            return JobResult.never_ran(Reason.REFUSED, str(exc))
+        # resolved on the agent; the Secrets lookup remembers each value, so the log masks it
+        values = {env_names[i]: resolve(ref, ctx.secrets) for i, ref in wanted.items()}
+        log(f"building {convert.repository(spec.app)}:{convert.tags(spec)[0]} from "
+            f"{spec.target.get('dockerfile', 'Dockerfile')} with BuildKit")
+        env = {**os.environ, "DOCKER_BUILDKIT": "1", **values}
+        done = process.run(argv, cwd=ctx.worktree, env=env, log=keep, cancel=ctx.cancel, timeout=ctx.timeout)
+        image = iidfile.read_text().strip() if iidfile.is_file() else ""
+    if done.canceled:
+        return JobResult.canceled(f"build canceled: {ctx.cancel.reason}")
+    if done.timed_out:
+        return JobResult.failed(f"build timed out after {ctx.timeout:.0f}s", 1, Reason.TIMEOUT)
+    if done.code != 0 or not image:
+        why = last_error[0] if last_error else f"docker build exited {done.code}"
+        return JobResult.failed(f"build failed: {why}", 1)
+    return image
+
+
+def _legacy(client, spec: JobSpec, ctx: RunContext, log: Log) -> str | JobResult:
+    kwargs = convert.build_kwargs(spec, str(ctx.worktree))
+    log(f"building {kwargs['tag']} from {kwargs['dockerfile']}")
+    api = docker.from_env(timeout=int(ctx.timeout) + 60).api  # its own connection: closing it cancels the build
+    out: dict = {}
+
+    def pump():
+        try:
+            for chunk in api.build(**kwargs):
+                if "stream" in chunk:
+                    for line in chunk["stream"].splitlines():
+                        if line.strip():
+                            log(line)
+                if "error" in chunk:
+                    out["error"] = chunk["error"].strip()
+                if "aux" in chunk and "ID" in chunk["aux"]:
+                    out["image"] = chunk["aux"]["ID"]
+        except Exception as exc:  # a closed connection after cancel lands here too
+            out.setdefault("error", f"{exc.__class__.__name__}: {exc}")
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + ctx.timeout
+    while reader.is_alive():
+        if ctx.cancel.wait(0.2) or time.monotonic() > deadline:
+            api.close()  # dockerd cancels a build whose client went away
+            reader.join(timeout=30)
+            if ctx.cancel.requested:
+                return JobResult.canceled(f"build canceled: {ctx.cancel.reason}")
+            return JobResult.failed(f"build timed out after {ctx.timeout:.0f}s", 1, Reason.TIMEOUT)
+    api.close()
+    if "error" in out or "image" not in out:
+        return JobResult.failed(f"build failed: {out.get('error', 'no image id')}", 1)
+    image = client.images.get(out["image"])
+    for tag in convert.tags(spec)[1:]:
+        image.tag(convert.repository(spec.app), tag)
+    return out["image"]

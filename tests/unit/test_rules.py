@@ -61,11 +61,22 @@ def test_a_malformed_stored_rule_is_no_match():
     ({"match": {"branch": "a"}, "target": {"type": "aws-ecs", "cluster": "c", "service": "s"}},
      "rules[0].target.repository"),
     ({"match": {"branch": "a"}, "target": {"type": "ansible"}}, "rules[0].target.playbook"),
+    ({"match": {"branch": "a"}, "target": {"type": "docker", "build_secrets": {"token": "hunter2"}}},
+     "rules[0].target.build_secrets.token"),
+    ({"match": {"branch": "a"}, "target": {"type": "docker", "build_secrets": {"a,src=/x": "secret:T"}}},
+     "rules[0].target.build_secrets.a,src=/x"),
+    ({"match": {"branch": "a"}, "target": {"type": "docker", "build_secrets": ["secret:T"]}},
+     "rules[0].target.build_secrets"),
 ])
 def test_validation_names_the_bad_field(doc, field):
     with pytest.raises(InvalidInput) as err:
         rules.validate("rules[0]", doc, 0)
     assert err.value.field == field and str(err.value).startswith(field)
+
+
+def test_build_secrets_are_secret_references_by_id():
+    doc = {"match": {"branch": "a"}, "target": {"type": "docker", "build_secrets": {"npm.token": "secret:NPM_TOKEN"}}}
+    assert rules.validate("r", doc, 0)["target"]["build_secrets"] == {"npm.token": "secret:NPM_TOKEN"}
 
 
 def test_literal_secret_is_refused_without_echoing_it():

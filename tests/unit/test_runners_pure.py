@@ -43,6 +43,62 @@ def test_build_kwargs_use_the_cache_and_never_pull():
     assert kw["tag"] == "tahobuddy/blog:0123456789ab"
 
 
+def test_buildkit_argv_tags_labels_and_secrets_without_build_steps_or_values():
+    target = {"type": "docker", "dockerfile": "docker/web.Dockerfile", "build_args": {"B": "2", "A": "1"},
+              "build_secrets": {"token": "secret:NPM_TOKEN", "aws.cfg": "secret:AWS_CFG"}}
+    argv = convert.buildkit_argv(spec(target=target), "/src", "/tmp/iid")
+    assert argv[:5] == ["/usr/bin/docker", "build", "--progress=plain", "--iidfile", "/tmp/iid"]
+    assert argv[argv.index("--file") + 1] == "/src/docker/web.Dockerfile" and argv[-2:] == ["--", "/src"]
+    pairs = list(zip(argv, argv[1:]))
+    assert [v for k, v in pairs if k == "--tag"] == [
+        "tahobuddy/blog:0123456789ab", "tahobuddy/blog:release-__touch__IFS_x_", "tahobuddy/blog:job-1795560000000abcdef"]
+    assert ("--label", "tahobuddy.ref=refs/tags/release-$(touch${IFS}x)") in pairs  # one argv element: no shell
+    assert [v for k, v in pairs if k == "--build-arg"] == ["A=1", "B=2"]
+    # secrets by id and environment variable only: neither the reference nor a value is on the command line
+    assert [v for k, v in pairs if k == "--secret"] == ["id=aws.cfg,env=TAHOBUDDY_BUILD_SECRET_0",
+                                                        "id=token,env=TAHOBUDDY_BUILD_SECRET_1"]
+    assert not any("NPM_TOKEN" in a or "secret:" in a for a in argv)
+    assert "--no-cache" not in argv and "--pull" not in argv
+    assert convert.build_secret_env(target["build_secrets"]) == {"aws.cfg": "TAHOBUDDY_BUILD_SECRET_0",
+                                                                 "token": "TAHOBUDDY_BUILD_SECRET_1"}
+
+
+@pytest.mark.parametrize("dockerfile", ["../Dockerfile", "/etc/passwd", "a/../../x"])
+def test_buildkit_refuses_a_dockerfile_outside_the_worktree(dockerfile):
+    with pytest.raises(convert.BuildInputError, match="inside the repository"):
+        convert.buildkit_argv(spec(target={"type": "docker", "dockerfile": dockerfile}), "/src", "/tmp/iid")
+    assert convert.dockerfile_in_context("./a/../Dockerfile") == "Dockerfile"
+
+
+def test_build_secret_ids_are_checked():
+    with pytest.raises(convert.BuildInputError, match="build secret id"):
+        convert.build_secret_env({"a,src=/etc/shadow": "secret:X"})
+
+
+def test_health_checks_poll_fast_first_then_back_off():
+    from itertools import islice
+    from runners.docker import health_pauses
+    pauses = list(islice(health_pauses(), 12))
+    assert pauses[0] == 0.02 and pauses == sorted(pauses) and pauses[-1] == 0.5
+    assert sum(pauses[:4]) < 0.2  # four checks within the first fifth of a second
+
+
+def test_phase_marks_turn_into_step_durations():
+    from cli.phases import durations
+    from runners.base import Phases
+    marks = Phases()
+    marks.mark("fetch_started")
+    assert set(marks.marks) == {"fetch_started"} and isinstance(marks.marks["fetch_started"], float)
+    job = {"created_at": "2026-11-25T10:00:00.000Z", "started_at": "2026-11-25T10:00:00.040Z",
+           "phases": {"fetch_started": 1795600800.05, "fetched": 1795600800.10, "build_started": 1795600800.10,
+                      "built": 1795600800.50, "container_started": 1795600800.60, "healthy": 1795600800.65,
+                      "route_switched": 1795600800.70, "old_retired": 1795600801.75}}
+    got = durations(job, {"received_at": "2026-11-25T09:59:59.980Z"})
+    assert got == {"webhook->queued": 0.02, "queued->claimed": 0.04, "fetch": 0.05, "build": 0.4,
+                   "container start": 0.1, "healthy": 0.05, "route switched": 0.05, "old retired": 1.05}
+    assert durations({"phases": {"build_started": 5, "built": 7}}) == {"build": 2.0}  # a rollback: no fetch
+
+
 @pytest.mark.parametrize("kind, url", [
     ("postgres", "postgres://tahobuddy:pw@tahobuddy-blog-db:5432/blog"),
     ("mysql", "mysql://tahobuddy:pw@tahobuddy-blog-db:3306/blog"), ("redis", "redis://tahobuddy-blog-db:6379/0")])
@@ -152,3 +208,14 @@ def test_ecr_auth_and_stability():
     assert ecs_convert.stable(ok, "td:2") and not ecs_convert.stable(ok, "td:3")
     assert not ecs_convert.stable({**ok, "runningCount": 1}, "td:2")
     assert not ecs_convert.stable({**ok, "deployments": [{}, {}]}, "td:2")
+
+
+def test_the_api_keeps_only_well_formed_phase_marks():
+    from functions.agent_api import checked_phases
+    from functions.errors import InvalidInput
+    assert checked_phases({"built": 1795600800, "fetched": 1795600799.5}) == {"built": 1795600800.0,
+                                                                              "fetched": 1795600799.5}
+    assert checked_phases(None) == {}
+    for bad in (["built"], {"built": "soon"}, {"built": True}, {"x" * 41: 1.0}, {f"p{i}": 1.0 for i in range(33)}):
+        with pytest.raises(InvalidInput, match="phases"):
+            checked_phases(bad)
