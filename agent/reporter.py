@@ -13,7 +13,8 @@ import time
 
 import requests
 
-from contract.wire import AgentBeat, AgentHello, AgentSession, ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch
+from contract.wire import (AgentBeat, AgentHello, AgentSession, ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch,
+                           WaitAnswer)
 from runners.base import Log
 
 
@@ -78,6 +79,9 @@ class Reporter:
 
     def claim(self, job_id: str) -> ClaimAnswer:
         return ClaimAnswer.from_dict(self._post(job_id, "claim"))
+
+    def wait(self, job_id: str) -> WaitAnswer:
+        return WaitAnswer.from_dict(self._call(f"{self.base}/{job_id}/wait", "wait", {}, retries=1))
 
     def heartbeat(self, job_id: str) -> JobBeatAnswer:
         return JobBeatAnswer.from_dict(self._post(job_id, "heartbeat"))

@@ -27,6 +27,7 @@ from runners import registry
 from runners.base import Cancel, JobResult, JobSpec, Phases, Reason, RunContext, RunnerError, Status
 
 from .config import AgentConfig
+from .holder import Holder
 from .reporter import Conflict, Gone, LogStream, Reporter, Unrecoverable
 from .secrets import Secrets
 from .source import FetchError, Source
@@ -133,6 +134,7 @@ class Agent:
         self.say(f"agent {self.agent_id}: pool {self.config.pool}: polling {self.queue_url} with {len(slots)} "
                  f"slot(s) for {', '.join(self.config.targets)}")
         threading.Thread(target=self._beat, daemon=True).start()
+        self.holder = Holder(self.reporter, self.sqs, self.queue_url, self.say, self.stopping)
         for t in slots:
             t.start()
         while any(t.is_alive() for t in slots):
@@ -140,7 +142,7 @@ class Agent:
                 t.join(timeout=0.5)
             with self.lock:
                 idle = not self.busy
-            if self.stopping.is_set() and idle:
+            if self.stopping.is_set() and idle and not self.holder.jobs():
                 break  # idle slots are only waiting on a long poll: nothing to finish, exit now
         self._beat_once()  # shows "stopping" at once rather than "lost" three beats later
         if self.fatal:
@@ -198,6 +200,9 @@ class Agent:
         except Gone:
             self.say(f"job {job_id}: unknown to the API; dropping its message")
             self._delete(receipt)
+            return
+        if not claim.run and claim.wait_until > 0:  # its quiet period: hold the message, free the slot
+            self.holder.hold(job_id, receipt, claim.wait_until, claim.reason)
             return
         if not claim.run:
             self.say(f"job {job_id}: {claim.state} ({claim.reason}); not running it")

@@ -103,7 +103,7 @@ def cmd_logs(args) -> int:
 
 
 def cmd_deploy(args) -> int:
-    body = {"ref": args.ref, "sha": args.sha, "rule": args.rule}
+    body = {"ref": args.ref, "sha": args.sha, "rule": args.rule, "now": args.now}
     data = _client(args).post(f"/apps/{quote(args.app)}/deploy", {k: v for k, v in body.items() if v})
     emit(data, args.json, JOB_COLUMNS, "jobs")
     return 0
@@ -231,6 +231,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("app"), sp.add_argument("ref")
     sp.add_argument("--sha", help="exact commit (default: what REF points at when the agent fetches)")
     sp.add_argument("--rule", help="use this rule even if its match does not cover REF")
+    sp.add_argument("--now", action="store_true", help="skip the target's quiet period")
     sp.add_argument("--json", action="store_true")
     sp = add("agent", cmd_agent, "run the runner agent: long-poll the job queue, deploy, report back",
              epilog="Settings: TAHOBUDDY_API_URL, TAHOBUDDY_AGENT_TOKEN, TAHOBUDDY_POOL (the only queue it polls), "

@@ -3,6 +3,7 @@
     POST /api/v1/agents/register         AgentHello      -> AgentSession   (agent token)
     POST /api/v1/agents/heartbeat        AgentBeat       -> AgentBeatAnswer (session)
     POST /api/v1/agent/jobs/ID/claim     -               -> ClaimAnswer     (session)
+    POST /api/v1/agent/jobs/ID/wait      -               -> WaitAnswer      (session; quiet period)
     POST /api/v1/agent/jobs/ID/heartbeat -               -> JobBeatAnswer   (session)
     POST /api/v1/agent/jobs/ID/logs      LogBatch        -> {"last_seq"}    (session)
     POST /api/v1/agent/jobs/ID/finish    Finish          -> the job         (session)
@@ -91,7 +92,7 @@ class AgentBeatAnswer(Wire):
 
 
 @dataclass(frozen=True)
-class ClaimAnswer(Wire):
+class ClaimAnswer(Wire):  # noqa: E302
     """`run: false` means: delete the message, the job is not (or no longer) this agent's to run."""
 
     run: bool
@@ -101,6 +102,17 @@ class ClaimAnswer(Wire):
     app: dict = field(default_factory=dict)
     lease_seconds: int = 0
     releases: list = field(default_factory=list)   # images this app+rule served, newest last (rollback)
+    wait_until: float = 0.0    # > 0: still in its quiet period; hold the message and ask `wait` again
+
+
+@dataclass(frozen=True)
+class WaitAnswer(Wire):
+    """For a held message: keep holding (`wait_until` in the future), claim now (`wait_until` passed),
+    or drop it (`state` ended: superseded by a newer job of its group, or canceled)."""
+
+    state: str
+    reason: str = ""
+    wait_until: float = 0.0
 
 
 @dataclass(frozen=True)

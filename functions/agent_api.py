@@ -7,9 +7,10 @@ update in `jobs`. Bodies and answers are the typed calls of `contract.wire`.
 from __future__ import annotations
 
 from contract.states import Reason
-from contract.wire import ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch, WireError
+from contract.wire import ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch, WaitAnswer, WireError
 
 from . import app_store, jobs, logs, releases
+from .clock import now
 from .config import settings
 from .errors import Conflict, InvalidInput, NotFound
 from .jobs import JobState
@@ -51,10 +52,28 @@ def claim(job_id: str, agent: AgentModel) -> dict:
     except NotFound:
         jobs.give_up(job, f"app {job.app} was deleted", Reason.REFUSED)
         return _no(JobState.FAILED.value, "app deleted")
+    if job.state == JobState.QUEUED.value and now() < (job.not_before or 0):
+        return ClaimAnswer(False, job.state, jobs.quiet_reason(job), wait_until=float(job.not_before)).to_dict()
     job = jobs.claim(job_id, agent.id)
     return ClaimAnswer(True, JobState.RUNNING.value, job=jobs.to_dict(jobs.get(job.id)), app=app,
                        lease_seconds=settings().lease_seconds,
                        releases=releases.history(job.app)).to_dict()
+
+
+def wait(job_id: str, agent: AgentModel) -> dict:
+    """A held message's question: keep waiting, claim now, or drop it. A newer job of the same app and
+    target supersedes this one here, so a burst of pushes ends with the last one running."""
+    job = jobs.get(job_id)
+    if job.pool != agent.pool:
+        raise Conflict(f"job {job_id} belongs to pool {job.pool!r}; agent {agent.id} is of pool {agent.pool!r}")
+    if job.state != JobState.QUEUED.value:
+        return WaitAnswer(job.state, f"job is {job.state}").to_dict()
+    newer = jobs.newer_in_group(job)
+    if newer is not None:
+        jobs.supersede(job, newer.id)
+        return WaitAnswer(JobState.SUPERSEDED.value, f"newer job {newer.id}").to_dict()
+    until = float(job.not_before or 0)
+    return WaitAnswer(job.state, jobs.quiet_reason(job) if now() < until else "", until).to_dict()
 
 
 def _no(state: str, reason: str) -> dict:

@@ -146,7 +146,10 @@ def deploy_app(name):
             break
     if not chosen:
         raise InvalidInput("ref", f"no rule of app {name} matches {ref!r}; name one with \"rule\"")
-    made = [jobs.to_dict(dispatch.manual(spec, r, full_ref, sha)) for r, full_ref in chosen]
+    now = body.get("now", False)
+    if not isinstance(now, bool):
+        raise InvalidInput("now", "must be true or false (true skips the targets' quiet period)")
+    made = [jobs.to_dict(dispatch.manual(spec, r, full_ref, sha, now=now)) for r, full_ref in chosen]
     return Response(body={"jobs": made}, status_code=201)
 
 
@@ -297,6 +300,12 @@ def agent_beat():
 @api(tokens.SESSION)
 def agent_claim(job_id):
     return agent_api.claim(job_id, _agent())
+
+
+@app.route(f"{V1}/agent/jobs/{{job_id}}/wait", methods=["POST"])
+@api(tokens.SESSION)
+def agent_wait(job_id):
+    return agent_api.wait(job_id, _agent())
 
 
 @app.route(f"{V1}/agent/jobs/{{job_id}}/heartbeat", methods=["POST"])

@@ -11,7 +11,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from contract.queues import DEFAULT_POOL
 
 from . import queue
-from .clock import now_iso, sortable_id
+from .clock import now, now_iso, sortable_id
 from .models import DedupModel, JobModel
 
 
@@ -60,7 +60,8 @@ def _take(key: str, fields: dict) -> tuple[JobModel, bool]:
 
 
 def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event_id: str = "",
-            trigger: str = "webhook", new_tag: bool = False, key: str | None = None) -> tuple[JobModel, bool]:
+            trigger: str = "webhook", new_tag: bool = False, key: str | None = None,
+            quiet: bool = True) -> tuple[JobModel, bool]:
     """Queue one job for `rule` of `app` at `ref`; returns (job, created_now).
 
     A duplicate whose job is still queued sends its message again: within SQS's 5-minute
@@ -71,7 +72,8 @@ def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event
     key = key or dedup_key(app["name"], rule["name"], ref, sha, new_tag)
     fields = dict(app=app["name"], rule=rule["name"], group=f"{app['name']}.{target['name']}", target=target,
                   pool=target.get("pool") or DEFAULT_POOL, repository=repository, ref=ref, sha=sha,
-                  event_id=event_id, trigger=trigger)
+                  event_id=event_id, trigger=trigger,
+                  not_before=now() + int(target.get("quiet_period") or 0) if quiet else 0)
     job, created = _take(key, fields)
     if job.state == "queued":
         queue.send(job.id, job.group, job.target["type"], job.pool)
@@ -90,7 +92,8 @@ def forget_tag(app: str, rule: str, ref: str) -> bool:
         raise
 
 
-def manual(app: dict, rule: dict, ref: str, sha: str, trigger: str = "manual") -> JobModel:
+def manual(app: dict, rule: dict, ref: str, sha: str, trigger: str = "manual", now: bool = False) -> JobModel:
+    """A deploy by hand (always a new job). `now` skips the target's quiet period; a rollback always does."""
     job, _ = enqueue(app, rule, app["repository"], ref, sha, trigger=trigger,
-                     key=f"{trigger}|{sortable_id()}")
+                     key=f"{trigger}|{sortable_id()}", quiet=not now and trigger != "rollback")
     return job

@@ -6,6 +6,8 @@ conditional writes).
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from contract.states import JobState, Reason
@@ -158,6 +160,11 @@ def newer_in_group(job: JobModel) -> JobModel | None:
     return None
 
 
+def quiet_reason(job: JobModel) -> str:
+    until = datetime.fromtimestamp(float(job.not_before), timezone.utc).isoformat(timespec="seconds")
+    return f"waiting for quiet period until {until.replace('+00:00', 'Z')}"
+
+
 def to_dict(job: JobModel, waiting=None) -> dict:
     """The job as the API shows it; `waiting(pool, target_type)` explains a queued job's wait."""
     keys = ("id", "app", "rule", "group", "pool", "target", "repository", "ref", "sha", "state", "reason",
@@ -165,7 +172,10 @@ def to_dict(job: JobModel, waiting=None) -> dict:
             "trigger", "created_at", "updated_at", "started_at", "finished_at", "log_lines", "phases")
     out = {k: getattr(job, k) for k in keys}
     out["target"] = dict(out["target"] or {})
-    if waiting is not None and job.state == S.QUEUED.value:
+    out["not_before"] = float(job.not_before or 0)
+    if job.state == S.QUEUED.value and now() < out["not_before"]:
+        out["waiting"] = quiet_reason(job)
+    elif waiting is not None and job.state == S.QUEUED.value:
         out["waiting"] = waiting(job.pool, out["target"].get("type", ""))
     return out
 

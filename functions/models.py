@@ -84,6 +84,7 @@ class JobModel(Model):
     detail = UnicodeAttribute(default="")
     exit_code = NumberAttribute(null=True)
     resent = NumberAttribute(default=0)                      # messages the sweeper sent again
+    not_before = NumberAttribute(default=0)                  # epoch seconds: the end of its quiet period
     attempts = NumberAttribute(default=0)
     agent_id = UnicodeAttribute(default="")
     lease_until = NumberAttribute(default=0)

@@ -18,6 +18,8 @@ COMMON = (
     Field("name", "str", doc="target name; jobs of one app and target run one at a time"),
     Field("timeout", "int", default=1800, doc="seconds before the job is stopped"),
     Field("pool", "str", default=DEFAULT_POOL, doc="the agents that run it: only agents of this pool receive it"),
+    Field("quiet_period", "int", default=0, doc="seconds a job waits for a newer push before it starts; the "
+                                                "newest of a burst runs, the others end superseded"),
 )
 
 # shell and ansible commands in a fresh container of `image` (runners/builder.py); the limits need it
@@ -74,6 +76,7 @@ TARGETS: dict[str, tuple[Field, ...]] = {
     ),
 }
 
+MAX_QUIET = 24 * 3600
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
@@ -91,6 +94,8 @@ def validate(path: str, doc) -> dict:
             raise InvalidInput(f"{path}.{f.name}", "applies to a builder container: set image: as well")
     if not _NAME.match(clean["name"]):
         raise InvalidInput(f"{path}.name", "must be lower-case letters, digits and '-', at most 40")
+    if clean["quiet_period"] > MAX_QUIET:
+        raise InvalidInput(f"{path}.quiet_period", f"at most {MAX_QUIET} seconds (a day)")
     pools = settings().pools
     if clean["pool"] not in pools:
         raise InvalidInput(f"{path}.pool", f"unknown pool {clean['pool']!r} (known: {', '.join(pools)}); pools are "
