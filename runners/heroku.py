@@ -111,6 +111,7 @@ class HerokuRunner:
             return JobResult.never_ran(Reason.REFUSED, str(exc))
         # the app and the key are checked before a build that could take minutes
         before = self._call(ctx, spec, hc.newest_release(app))
+        log(f"building for {hc.PLATFORM}, the platform Heroku's dynos run")
         built = image_build.build(ctx.scratch["docker"], spec, ctx, log, platform=hc.PLATFORM)
         if isinstance(built, JobResult):
             return built
@@ -153,9 +154,9 @@ class HerokuRunner:
     def _pushed_image_id(self, ctx: RunContext, spec: JobSpec, registry: str, app: str, process_type: str) -> str:
         url = hc.manifest_url(registry, app, process_type)
         try:
+            user = hc.registry_auth(ctx.scratch["api_key"])
             r = ctx.scratch["session"].get(url, headers={"Accept": hc.MANIFEST_V2}, timeout=30,
-                                           auth=(hc.registry_auth(ctx.scratch["api_key"])["username"],
-                                                 ctx.scratch["api_key"]))
+                                           auth=(user["username"], user["password"]))
         except requests.RequestException as exc:
             raise HerokuError(f"the registry {registry} did not answer for the pushed manifest: "
                               f"{exc.__class__.__name__}") from exc

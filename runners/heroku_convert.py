@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import ipaddress
 import re
 import tarfile
 import urllib.parse
@@ -19,7 +20,6 @@ MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 PLATFORM = "linux/amd64"   # the only platform Heroku's dynos run
 NEWEST_RELEASE = "version ..; max=1, order=desc"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_LOOPBACK = ("127.", "localhost", "[::1]")
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,17 @@ def registry_auth(api_key: str) -> dict:
 def manifest_url(registry: str, app: str, process_type: str, tag: str = "latest") -> str:
     """The manifest's URL; plain HTTP only for a registry on loopback (as dockerd allows), HTTPS elsewhere."""
     host = registry.rstrip("/")
-    scheme = "http" if host.startswith(_LOOPBACK) else "https"
+    scheme = "http" if _loopback(urllib.parse.urlsplit(f"//{host}").hostname or "") else "https"
     return f"{scheme}://{host}/v2/{app}/{process_type}/manifests/{tag}"
+
+
+def _loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
 
 
 def image_id(manifest: dict) -> str:
