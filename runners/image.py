@@ -43,8 +43,9 @@ def buildkit_missing(cli: str) -> str:
     return f"{cli} build has no {', '.join(missing)}" if missing else ""
 
 
-def build(client, spec: JobSpec, ctx: RunContext, log: Log) -> str | JobResult:
-    """The image id, or the JobResult that ends the job (a failed build is a result, not an error)."""
+def build(client, spec: JobSpec, ctx: RunContext, log: Log, platform: str = "") -> str | JobResult:
+    """The image id, or the JobResult that ends the job (a failed build is a result, not an error).
+    `platform` (e.g. linux/amd64) is for targets that run the image elsewhere (Heroku runs only amd64)."""
     ctx.phases.mark("build_started")
     why = buildkit_missing(DOCKER_CLI)
     if why:
@@ -53,16 +54,16 @@ def build(client, spec: JobSpec, ctx: RunContext, log: Log) -> str | JobResult:
                                        "(install Debian's docker.io on the agent)")
         log(f"tahobuddy: BuildKit is not available ({why}); building with the legacy builder, which "
             "refuses RUN --mount and adds a step per label")
-        built = _legacy(client, spec, ctx, log)
+        built = _legacy(client, spec, ctx, log, platform)
     else:
-        built = _buildkit(spec, ctx, log)
+        built = _buildkit(spec, ctx, log, platform)
     if not isinstance(built, JobResult):
         ctx.phases.mark("built")
         log(f"built {built[:19]}")
     return built
 
 
-def _buildkit(spec: JobSpec, ctx: RunContext, log: Log) -> str | JobResult:
+def _buildkit(spec: JobSpec, ctx: RunContext, log: Log, platform: str = "") -> str | JobResult:
     wanted = spec.target.get("build_secrets") or {}
     last_error: list[str] = []
 
@@ -76,6 +77,8 @@ def _buildkit(spec: JobSpec, ctx: RunContext, log: Log) -> str | JobResult:
         try:
             argv = convert.buildkit_argv(spec, str(ctx.worktree), str(iidfile), DOCKER_CLI)
             env_names = convert.build_secret_env(wanted)
+            if platform:
+                argv[2:2] = ["--platform", platform]
         except convert.BuildInputError as exc:
             return JobResult.never_ran(Reason.REFUSED, str(exc))
         # resolved on the agent; the Secrets lookup remembers each value, so the log masks it
@@ -95,8 +98,10 @@ def _buildkit(spec: JobSpec, ctx: RunContext, log: Log) -> str | JobResult:
     return image
 
 
-def _legacy(client, spec: JobSpec, ctx: RunContext, log: Log) -> str | JobResult:
+def _legacy(client, spec: JobSpec, ctx: RunContext, log: Log, platform: str = "") -> str | JobResult:
     kwargs = convert.build_kwargs(spec, str(ctx.worktree))
+    if platform:
+        kwargs["platform"] = platform
     log(f"building {kwargs['tag']} from {kwargs['dockerfile']}")
     api = docker.from_env(timeout=int(ctx.timeout) + 60).api  # its own connection: closing it cancels the build
     out: dict = {}

@@ -4,8 +4,11 @@ Every request is matched to a link of Heroku's published hyper-schema (tests/fix
 and href template, its body is validated against the link's `schema`, and every answer is
 validated against the link's `targetSchema` before it is sent. Heroku's `strictProperties` is
 enforced as `additionalProperties: false`. A request the schema rejects is answered 422 and kept
-in `violations`, so a test can fail on it. Blob uploads and build output streams are the stand-in's
-own URLs (on Heroku they are S3 and build-output hosts, outside the Platform API).
+in `violations`, so a test can fail on it. Blob uploads and build and release output streams are the
+stand-in's own URLs (on Heroku they are S3 and output hosts, outside the Platform API).
+
+The one departure from the published schema is written down in one place below:
+`docker_releases_schema` (container releases).
 """
 from __future__ import annotations
 
@@ -29,6 +32,34 @@ SCHEMA = Path(__file__).resolve().parent / "fixtures" / "heroku" / "platform-api
 ACCEPT = "application/vnd.heroku+json; version=3"
 
 
+# ---- THE ONE EXCEPTION to the published schema: container releases ------------------------------------
+# Heroku's CLI (`heroku container:release`, heroku/cli packages/cli/src/commands/container/release.ts) and
+# the Dev Center article "Container Registry & Runtime (Docker Deploys)" release a pushed image with
+#     PATCH /apps/{app}/formation
+#     Accept: application/vnd.heroku+json; version=3.docker-releases
+#     {"updates": [{"type": "web", "docker_image": "<image id>"}]}
+# The published hyper-schema has no `docker_image`: a formation update is type, quantity and dyno_size,
+# with additionalProperties false. So the stand-in accepts `docker_image` (a string, a sha256 image id) in
+# formation batch updates, and only when Accept carries `version=3.docker-releases`. Every other request
+# and every answer is checked against the published schema unchanged.
+DOCKER_RELEASES_ACCEPT = ACCEPT + ".docker-releases"
+DOCKER_IMAGE = {"description": "image id (the pushed manifest's config.digest) to release for this process type",
+                "type": ["string"], "pattern": "^sha256:[0-9a-f]{64}$"}
+
+
+def docker_releases_schema(schema: "Schema", link: dict, accept: str | None) -> dict | None:
+    """The request schema of `link` under the docker-releases Accept, or None where that Accept has no
+    meaning (any link but the formation batch update): such a request is refused like any wrong Accept."""
+    if accept != DOCKER_RELEASES_ACCEPT or link is not schema.formation_batch_update:
+        return None
+    update = copy.deepcopy(schema.definitions["formation"]["definitions"]["update"])
+    update["properties"]["docker_image"] = DOCKER_IMAGE
+    variant = copy.deepcopy(link["schema"])
+    variant["properties"]["updates"]["items"] = update
+    return variant
+# ---- end of the exception --------------------------------------------------------------------------------
+
+
 def _strict(node):
     if isinstance(node, dict):
         out = {k: _strict(v) for k, v in node.items()}
@@ -49,6 +80,7 @@ class Schema:
             for link in resource.get("links", []):
                 pattern = re.sub(r"\{\([^)]*\)\}", "[^/]+", link["href"])
                 self.links.append((link["method"], re.compile(f"^{pattern}$"), link))
+        self.formation_batch_update = self.link("PATCH", "/apps/any/formation")
 
     def link(self, method: str, path: str) -> dict | None:
         for m, pattern, link in self.links:
@@ -65,12 +97,16 @@ class Schema:
 
 
 class HerokuStandIn:
-    """apps: name -> behaviour ('succeed', 'fail', 'pending'); keys: API keys it accepts."""
+    """apps: name -> behaviour of its builds and releases ('succeed', 'fail', 'pending'; 'not-container':
+    a docker release is refused with 422, as for an app not on the container stack; 'leaky': the release
+    command prints the API key it was released with); keys: API keys it accepts."""
 
     def __init__(self, apps: dict[str, str], keys: set[str]):
         self.schema, self.apps, self.keys = Schema(), apps, keys
         self.blobs: dict[str, bytes] = {}
         self.builds: dict[str, dict] = {}
+        self.releases: dict[str, list[dict]] = {}          # app -> its releases, oldest first
+        self.docker_releases: list[dict] = []              # every accepted docker_image update
         self.requests: list[tuple[str, str]] = []
         self.violations: list[str] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -96,7 +132,36 @@ class HerokuStandIn:
                 "stack": "heroku-24", "status": status, "updated_at": now,
                 "user": {"id": str(uuid.uuid4()), "email": "deployer@example.com"}}
 
-    def answer(self, method: str, path: str, body) -> tuple[int, object]:
+    def release_body(self, app: str, release: dict) -> dict:
+        if release["status"] == "pending" and self.apps[app] != "pending" and time.monotonic() > release["done_at"]:
+            release["status"] = "failed" if self.apps[app] == "fail" else "succeeded"
+        newest = self.releases[app][-1] is release
+        return {"addon_plan_names": [], "artifacts": [], "app": {"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, app)),
+                "name": app}, "created_at": release["created_at"], "description": release["description"],
+                "id": release["id"], "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "slug": None,
+                "status": release["status"], "user": {"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, "deployer")),
+                "email": "deployer@example.com"}, "version": release["version"], "current": newest,
+                "output_stream_url": f"{self.url}/release-streams/{release['id']}",
+                "eligible_for_rollback": not newest}
+
+    def release_images(self, app: str, updates: list[dict], api_key: str) -> tuple[int, object]:
+        """A formation update with docker_image (only reached under the docker-releases Accept)."""
+        if self.apps[app] == "not-container":
+            return 422, {"id": "invalid_params", "message": f"{app} is on the heroku-24 stack; releasing a "
+                         "Docker image needs the container stack (heroku stack:set container)"}
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        releases = self.releases.setdefault(app, [])
+        types = ", ".join(f"{u['type']} ({u['docker_image'][7:19]})" for u in updates)
+        releases.append({"id": str(uuid.uuid4()), "version": len(releases) + 1, "status": "pending",
+                         "created_at": now, "done_at": time.monotonic() + 1.0, "description": f"Deployed {types}",
+                         "api_key": api_key, "updates": updates})
+        self.docker_releases += [{"app": app, **u} for u in updates]
+        return 200, [{"app": {"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, app)), "name": app},
+                      "command": "", "created_at": now, "dyno_size": {"name": "basic"},
+                      "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{app}/{u['type']}")), "quantity": 1, "size": "basic",
+                      "type": u["type"], "updated_at": now} for u in updates]
+
+    def answer(self, method: str, path: str, body, headers=None) -> tuple[int, object]:
         parts = path.strip("/").split("/")
         if method == "POST" and path == "/sources":
             blob = uuid.uuid4().hex
@@ -121,6 +186,21 @@ class HerokuStandIn:
             return 201, self.build_body(app, build)
         if method == "GET" and len(parts) == 4 and parts[2] == "builds" and parts[3] in self.builds:
             return 200, self.build_body(app, self.builds[parts[3]])
+        if method == "PATCH" and parts[2:] == ["formation"]:
+            if any("docker_image" not in u for u in body["updates"]):
+                return 422, {"id": "invalid_params", "message": "this stand-in changes formations only by docker_image"}
+            return self.release_images(app, body["updates"], headers["Authorization"][7:])
+        if method == "GET" and parts[2:] == ["releases"]:
+            listed = [self.release_body(app, r) for r in self.releases.get(app, [])]
+            wanted = (headers or {}).get("Range") or ""
+            if "order=desc" in wanted:
+                listed.reverse()
+            most = re.search(r"max=(\d+)", wanted)
+            return 200, listed[:int(most.group(1))] if most else listed
+        if method == "GET" and len(parts) == 4 and parts[2] == "releases":
+            for r in self.releases.get(app, []):
+                if parts[3] in (r["id"], str(r["version"])):
+                    return 200, self.release_body(app, r)
         return 404, {"id": "not_found", "message": f"no {method} {path} in this stand-in"}
 
     def stream(self, build_id: str):
@@ -132,6 +212,17 @@ class HerokuStandIn:
         while self.build_body(build["app"], build)["status"] == "pending" and time.monotonic() < build["done_at"] + 5:
             time.sleep(0.2)
         yield "-----> Build " + ("failed!" if build["status"] == "failed" else "succeeded!")
+
+    def release_stream(self, release_id: str):
+        release = next(r for rs in self.releases.values() for r in rs if r["id"] == release_id)
+        app = next(a for a, rs in self.releases.items() if release in rs)
+        yield "Running release command..."
+        if self.apps[app] == "leaky":  # a release command that prints its environment
+            yield f"HEROKU_API_KEY={release['api_key']}"
+        yield f"migrating for {release['description']}"
+        while self.release_body(app, release)["status"] == "pending" and time.monotonic() < release["done_at"] + 5:
+            time.sleep(0.2)
+        yield "release command " + ("exited 1" if release["status"] == "failed" else "finished")
 
     def _handler(self):
         stand_in = self
@@ -161,11 +252,12 @@ class HerokuStandIn:
 
             def do_GET(self):
                 path = urllib.parse.urlparse(self.path).path
-                if path.startswith("/streams/"):
+                if path.startswith(("/streams/", "/release-streams/")):
                     self.send_response(200)
                     self.send_header("Content-Type", "text/plain")
                     self.end_headers()
-                    for line in stand_in.stream(path.rsplit("/", 1)[-1]):
+                    lines = stand_in.stream if path.startswith("/streams/") else stand_in.release_stream
+                    for line in lines(path.rsplit("/", 1)[-1]):
                         self.wfile.write((line + "\n").encode())
                         self.wfile.flush()
                     return
@@ -185,9 +277,12 @@ class HerokuStandIn:
                 if link is None:
                     stand_in.violations.append(f"{method} {path}: no such link in the schema")
                     return self._send(404, {"id": "not_found", "message": "no such link"})
+                request_schema = link.get("schema")
                 if self.headers.get("Accept") != ACCEPT:
-                    stand_in.violations.append(f"{method} {path}: Accept is {self.headers.get('Accept')!r}")
-                    return self._send(400, {"id": "bad_request", "message": f"Accept must be {ACCEPT}"})
+                    request_schema = docker_releases_schema(stand_in.schema, link, self.headers.get("Accept"))
+                    if request_schema is None:
+                        stand_in.violations.append(f"{method} {path}: Accept is {self.headers.get('Accept')!r}")
+                        return self._send(400, {"id": "bad_request", "message": f"Accept must be {ACCEPT}"})
                 auth = self.headers.get("Authorization", "")
                 if not auth.startswith("Bearer ") or auth[7:] not in stand_in.keys:
                     return self._send(401, {"id": "unauthorized", "message": "Invalid credentials provided."})
@@ -196,11 +291,11 @@ class HerokuStandIn:
                 except ValueError:
                     stand_in.violations.append(f"{method} {path}: body is not JSON")
                     return self._send(400, {"id": "bad_request", "message": "body is not JSON"})
-                errors = stand_in.schema.errors(link.get("schema"), body)
+                errors = stand_in.schema.errors(request_schema, body)
                 if errors:
                     stand_in.violations.append(f"{method} {path}: {errors}")
                     return self._send(422, {"id": "invalid_params", "message": "; ".join(errors)})
-                status, doc = stand_in.answer(method, path, copy.deepcopy(body))
+                status, doc = stand_in.answer(method, path, copy.deepcopy(body), self.headers)
                 if status < 400:
                     bad = stand_in.schema.errors(link.get("targetSchema"), doc)
                     if bad:  # the stand-in's own bug: make it loud in the test
