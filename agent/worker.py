@@ -15,7 +15,6 @@ import dataclasses
 import platform
 import random
 import threading
-import time
 import traceback
 from pathlib import Path
 

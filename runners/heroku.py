@@ -84,17 +84,10 @@ class HerokuRunner:
             raise HerokuError(f"uploading the source blob failed: {put.status_code}")
         build = self._call(ctx, spec, hc.create_build(app, source["get_url"], spec.sha, checksum))
         log(f"Heroku build {build['id']} started for {app} at {spec.sha[:12]}")
-        streamer = threading.Thread(target=self._stream, args=(ctx, build.get("output_stream_url"), log), daemon=True)
-        streamer.start()
-        deadline = time.monotonic() + ctx.timeout
-        while build["status"] == "pending":
-            if ctx.cancel.wait(POLL_SECONDS):
-                return JobResult.canceled(f"stopped following Heroku build {build['id']}: {ctx.cancel.reason}")
-            if time.monotonic() > deadline:
-                return JobResult.failed(f"Heroku build {build['id']} still pending after {ctx.timeout:.0f}s", 1,
-                                        Reason.TIMEOUT)
-            build = self._call(ctx, spec, hc.build_info(app, build["id"]))
-        streamer.join(timeout=10)
+        build = self._follow(ctx, log, f"Heroku build {build['id']}", build,
+                             lambda b: self._call(ctx, spec, hc.build_info(app, b["id"])))
+        if isinstance(build, JobResult):
+            return build
         if build["status"] == "succeeded":
             release = (build.get("release") or {}).get("id", "?")
             return JobResult.ok(f"Heroku build {build['id']} succeeded; release {release}")
@@ -170,21 +163,29 @@ class HerokuRunner:
     def _follow_release(self, ctx: RunContext, spec: JobSpec, log: Log, release: dict, image_id: str) -> JobResult:
         app, name = spec.target["app"], f"Heroku release v{release.get('version', '?')} ({release['id']})"
         log(f"{name} {release['status']}")
-        streamer = threading.Thread(target=self._stream, args=(ctx, release.get("output_stream_url"), log),
-                                    daemon=True)
-        streamer.start()
-        deadline = time.monotonic() + ctx.timeout
-        while release["status"] == "pending":
-            if ctx.cancel.wait(POLL_SECONDS):
-                return JobResult.canceled(f"stopped following {name}: {ctx.cancel.reason}")
-            if time.monotonic() > deadline:
-                return JobResult.failed(f"{name} still pending after {ctx.timeout:.0f}s", 1, Reason.TIMEOUT)
-            release = self._call(ctx, spec, hc.release_info(app, release["id"]))
-        streamer.join(timeout=10)
+        release = self._follow(ctx, log, name, release,
+                               lambda r: self._call(ctx, spec, hc.release_info(app, r["id"])))
+        if isinstance(release, JobResult):
+            return release
         if release["status"] == "succeeded":
             # no release history entry: that history is the docker target's rollback list (Heroku keeps its own)
             return JobResult.ok(f"{name} succeeded with {image_id[:19]}")
         return JobResult.failed(f"{name} {release['status']} (see the release output above)", 1)
+
+    def _follow(self, ctx: RunContext, log: Log, name: str, item: dict, refresh) -> dict | JobResult:
+        """Stream a build's or release's output while polling it until it is no longer pending;
+        the final item, or the JobResult of a cancel or timeout."""
+        streamer = threading.Thread(target=self._stream, args=(ctx, item.get("output_stream_url"), log), daemon=True)
+        streamer.start()
+        deadline = time.monotonic() + ctx.timeout
+        while item["status"] == "pending":
+            if ctx.cancel.wait(POLL_SECONDS):
+                return JobResult.canceled(f"stopped following {name}: {ctx.cancel.reason}")
+            if time.monotonic() > deadline:
+                return JobResult.failed(f"{name} still pending after {ctx.timeout:.0f}s", 1, Reason.TIMEOUT)
+            item = refresh(item)
+        streamer.join(timeout=10)
+        return item
 
     def _stream(self, ctx: RunContext, url: str | None, log: Log) -> None:
         if not url:

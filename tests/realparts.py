@@ -249,3 +249,15 @@ class PrivateGitServer:
     def stop(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def queue_counts(pool: str, dead: bool = False) -> tuple[int, int]:
+    """(visible, in flight) messages of a pool's queue, or of its dead-letter queue."""
+    import boto3
+    from functions import queue
+    from functions.config import boto_kwargs
+    sqs = boto3.client("sqs", **boto_kwargs())
+    url = queue.dead_letter_url(pool) if dead else queue.url(pool)
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])

@@ -15,7 +15,7 @@ import requests
 from functions import queue
 from functions.config import boto_kwargs
 from tests.helpers import deliver, unique
-from tests.realparts import AgentProcess, GitRepo, job_log, wait_for, wait_job
+from tests.realparts import AgentProcess, GitRepo, job_log, queue_counts, wait_for, wait_job
 
 pytestmark = pytest.mark.functional
 CLI = str(Path(sys.executable).parent / "tahobuddy")
@@ -48,15 +48,6 @@ def push(api, repo, sha, branch) -> str:
 
 def job(api, job_id) -> dict:
     return requests.get(f"{api.url}/api/v1/jobs/{job_id}", headers=api.headers(), timeout=10).json()
-
-
-def queue_counts(pool: str, dead: bool = False) -> tuple[int, int]:
-    """(visible, in flight) messages of a pool's queue or dead-letter queue."""
-    sqs = boto3.client("sqs", **boto_kwargs())
-    url = queue.dead_letter_url(pool) if dead else queue.url(pool)
-    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
 @pytest.fixture

@@ -7,14 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 import requests
 
-from functions import queue
-from functions.config import boto_kwargs
 from tests.helpers import deliver, unique
-from tests.realparts import AgentProcess, GitRepo, job_log, wait_for, wait_job
+from tests.realparts import AgentProcess, GitRepo, job_log, queue_counts, wait_for, wait_job
 
 pytestmark = pytest.mark.functional
 CLI = str(Path(sys.executable).parent / "tahobuddy")
@@ -43,13 +40,6 @@ def push(api, repo, branch, sha) -> list[str]:
 
 def job(api, job_id) -> dict:
     return requests.get(f"{api.url}/api/v1/jobs/{job_id}", headers=api.headers(), timeout=10).json()
-
-
-def dead_letters(pool) -> int:
-    sqs = boto3.client("sqs", **boto_kwargs())
-    attrs = sqs.get_queue_attributes(QueueUrl=queue.dead_letter_url(pool),
-                                     AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"])
 
 
 @pytest.fixture
@@ -85,7 +75,7 @@ def test_a_burst_of_five_pushes_deploys_once_the_last_commit_after_the_quiet_per
         ended = job(api, old)
         assert ended["state"] == "superseded" and ended["attempts"] == 0, ended
         assert ended["reason"].startswith("superseded by newer job ")
-    assert dead_letters("home") == 0
+    assert queue_counts("home", dead=True) == (0, 0)
 
 
 def test_another_target_of_the_app_is_not_delayed_and_a_long_quiet_period_dead_letters_nothing(
@@ -105,7 +95,7 @@ def test_another_target_of_the_app_is_not_delayed_and_a_long_quiet_period_dead_l
     assert job(api, slow_id)["state"] == "queued"
     slow = wait_job(api, slow_id, timeout=180)
     assert slow["state"] == "succeeded" and slow["attempts"] == 1 and time.time() - pushed >= 120, slow
-    assert "slow" in job_log(api, slow_id) and dead_letters("remote") == 0
+    assert "slow" in job_log(api, slow_id) and queue_counts("remote", dead=True) == (0, 0)
 
 
 def test_cancel_during_the_quiet_period_ends_the_job_without_running_it(api, agent_token, repo, tmp_path,
