@@ -97,9 +97,10 @@ def show(p: web.Page, job_id: str):
     body = render('<dl class="facts">{dl}</dl><section aria-labelledby="actions"><h2 id="actions">Actions</h2>{acts}'
                   '</section><section aria-labelledby="log-h"><h2 id="log-h">Log</h2>'
                   '<p id="log-status" role="status">{status}</p>'
-                  '<ol id="log" class="log" data-src="{src}" data-after="{after}" data-follow="{follow}">{log}</ol>'
+                  '<ol id="log" class="log" data-src="{src}" data-after="{after}" data-follow="{follow}"{ended}>{log}</ol>'
                   '</section>', dl=dl, acts=_actions(p, job), log=log, src=p.url(f"/jobs/{job.id}/log"),
                   after=lines[-1]["seq"] if lines else 0, follow="1" if follow else "",
+                  ended=Markup("") if follow else render(' data-ended="{s}"', s=job.state),
                   status="following the log live" if follow else f"{len(lines)} lines; the job {job.state}")
     return layout.page(p, f"Job {job.id}", body, "/jobs")
 

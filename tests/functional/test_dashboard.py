@@ -145,8 +145,9 @@ def test_a_deploy_is_followed_live_then_redeployed(admin, api, repo, agent):
     assert first < 5                                   # the page opened before the job ended
     admin.wait_for_selector("#log li:text-is('tick 4')", timeout=30000)
     assert log.locator("li").count() > first           # lines arrived by polling, not by reloading
-    admin.wait_for_selector("#job-state .state-succeeded", timeout=15000)
+    admin.wait_for_selector("#log[data-ended=succeeded]", timeout=15000)   # reloaded once it ended
     assert "following" not in admin.locator("#log-status").inner_text()
+    assert admin.get_by_role("button", name="Cancel").count() == 0 and "tick 4" in log.inner_text()
     shot(admin, "job")
     admin.get_by_role("button", name="Redeploy").click()
     admin.wait_for_url(re.compile(r"/jobs/\d+[0-9a-f]+$"))

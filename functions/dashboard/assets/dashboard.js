@@ -44,7 +44,7 @@ async function followLog(list) {
     }
     if (!["queued", "running"].includes(doc.state) && doc.lines.length === 0) {
       status.textContent = `the job ${doc.state}${doc.reason ? ": " + doc.reason : ""}`;
-      document.body.dataset.jobDone = doc.state;
+      window.location.reload();   // the server renders the ended job: its facts and the actions left
       return;
     }
     status.textContent = `following the log live (${after} lines)`;
