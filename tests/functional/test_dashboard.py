@@ -250,3 +250,43 @@ def test_agents_screen_lists_pools_agents_and_dead_letters(admin, api, agent):
     assert pools.count() == 6 and pools.first.locator("td").first.inner_text() == "default"
     assert admin.get_by_role("heading", name="Dead letters").count() == 1
     shot(admin, "agents")
+
+
+DOCKERFILE = """FROM {base}
+COPY www /www
+CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]
+"""
+
+
+def test_rollback_to_a_kept_image_chosen_on_the_job_page(admin, api, agent_token, caddy, docker_images, tmp_path,
+                                                         empty_queue):
+    from tests.realparts import BASE_IMAGE, remove_app_resources
+    repo, name = GitRepo(tmp_path / "site"), unique("dsite")
+    host = f"{name}.localhost"
+    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+        "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
+        "rules": [{"name": "release", "match": {"tag": "release-*"},
+                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 0}}]})
+    assert r.status_code == 201, r.text
+    docker_agent = AgentProcess(api, agent_token, tmp_path, caddy, targets="docker", name="dash-docker")
+    try:
+        repo.write({"Dockerfile": DOCKERFILE.format(base=BASE_IMAGE), "www/index.html": "v1\n"})
+        shas = {}
+        for n in (1, 2):
+            repo.write({"www/index.html": f"v{n}\n"})
+            sha = shas[n] = repo.commit_and_tag(f"v{n}", f"release-{n}")
+            job = wait_job(api, push(api, repo, f"refs/tags/release-{n}", sha, created=True).json()["jobs"][0])
+            assert job["state"] == "succeeded", job
+        assert caddy.get(host).text.strip() == "v2"
+        admin.goto(f"/jobs/{job['id']}")
+        choice = admin.get_by_label(f"Roll back {name} to")
+        assert "refs/tags/release-1" in choice.locator(f"option[value='{shas[1]}']").inner_text()
+        choice.select_option(value=shas[1])
+        admin.get_by_role("button", name="Roll back").click()
+        admin.wait_for_selector("#log[data-ended]", timeout=60000)
+        assert admin.locator("#log").get_attribute("data-ended") == "succeeded", admin.locator("main").inner_text()
+        assert "rolling back" in admin.locator("#log").inner_text()
+        assert caddy.get(host).text.strip() == "v1"
+    finally:
+        assert docker_agent.stop() == 0, docker_agent.output()
+        remove_app_resources(name)
