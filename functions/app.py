@@ -330,3 +330,96 @@ def agent_finish(job_id):
 @api(tokens.SESSION)
 def agent_release(job_id):
     return agent_api.release(job_id, _agent(), _body())
+
+
+# ---- the web dashboard (functions/dashboard/: pages signed in by a session cookie) --------
+from .dashboard import actions as d_actions, agents_screen, apps_screen, events_screen, jobs_screen, signin  # noqa: E402
+from .dashboard import assets as d_assets, web as d_web  # noqa: E402
+
+FORM = ["application/x-www-form-urlencoded"]
+
+
+def _page() -> d_web.Page:
+    return d_web.Page(app.current_request)
+
+
+@app.route("/", methods=["GET"])
+def dashboard_home():
+    page = _page()
+    return d_web.redirect(page.url("/apps" if page.session else "/login"))
+
+
+@app.route("/login", methods=["GET"])
+def dashboard_login_form():
+    return signin.form(_page())
+
+
+@app.route("/login", methods=["POST"], content_types=FORM)
+def dashboard_login():
+    return signin.submit(_page())
+
+
+@app.route("/logout", methods=["POST"], content_types=FORM)
+def dashboard_logout():
+    return signin.sign_out(_page())
+
+
+@app.route("/apps", methods=["GET"])
+def dashboard_apps():
+    return apps_screen.show(_page())
+
+
+@app.route("/apps/{name}/rollback", methods=["POST"], content_types=FORM)
+def dashboard_rollback(name):
+    return d_actions.rollback(_page(), name)
+
+
+@app.route("/jobs", methods=["GET"])
+def dashboard_jobs():
+    return jobs_screen.listing(_page())
+
+
+@app.route("/jobs/{job_id}", methods=["GET"])
+def dashboard_job(job_id):
+    return jobs_screen.show(_page(), job_id)
+
+
+@app.route("/jobs/{job_id}/log", methods=["GET"])
+def dashboard_job_log(job_id):
+    return jobs_screen.log_since(_page(), job_id)
+
+
+@app.route("/jobs/{job_id}/cancel", methods=["POST"], content_types=FORM)
+def dashboard_cancel(job_id):
+    return d_actions.cancel(_page(), job_id)
+
+
+@app.route("/jobs/{job_id}/redeploy", methods=["POST"], content_types=FORM)
+def dashboard_redeploy(job_id):
+    return d_actions.redeploy(_page(), job_id)
+
+
+@app.route("/events", methods=["GET"])
+def dashboard_events():
+    return events_screen.listing(_page())
+
+
+@app.route("/events/{event_id}", methods=["GET"])
+def dashboard_event(event_id):
+    return events_screen.show(_page(), urllib.parse.unquote(event_id))
+
+
+@app.route("/agents", methods=["GET"])
+def dashboard_agents():
+    return agents_screen.show(_page())
+
+
+@app.route("/assets/{name}", methods=["GET"])
+def dashboard_asset(name):
+    found = d_assets.load(name)
+    if found is None:
+        raise NotFoundError(f"no dashboard asset {name!r}")
+    text, content_type = found
+    return Response(body=text, status_code=200, headers={
+        "Content-Type": content_type, "Cache-Control": "public, max-age=31536000, immutable",
+        "X-Content-Type-Options": "nosniff"})

@@ -13,6 +13,7 @@ have busybox || need+=(busybox-static)
 have node || need+=(nodejs)
 have npm || need+=(npm)
 have wrk || need+=(wrk)
+have chromium || need+=(chromium)   # the dashboard's browser tests (Playwright drives it; no browser download)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -140,6 +140,7 @@ def main() -> int:
                  "TAHOBUDDY_WEBHOOK_SECRET": keys["webhook_secret"], **extra}
         (HOME / "dev.env").write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
         print(f"Tahobuddy is running ({mode} AWS; restored {sum(restored.values())} items, requeued {requeued} jobs)")
+        print(f"  dashboard:       {api_url}/   (sign in with the admin token)")
         print(f"  webhook URL:     {api_url}/api/v1/hooks/github")
         print(f"  webhook secret:  {keys['webhook_secret']}")
         print(f"  admin token:     {keys['admin_token']}")

@@ -39,8 +39,33 @@ def test_zip_imports_the_app_in_a_clean_interpreter(package, tmp_path):
                          timeout=120, cwd=tmp_path, env={"AWS_DEFAULT_REGION": "us-east-1"})
     assert run.returncode == 0, run.stderr
     shipped = set(json.loads(run.stdout.split(" ", 1)[1].replace("'", '"')))
-    on_disk = {p.stem for p in (ROOT / "functions").glob("*.py") if p.stem != "__init__"}
+    on_disk = {p.stem for p in (ROOT / "functions").glob("*.py") if p.stem != "__init__"} | \
+        {p.parent.name for p in (ROOT / "functions").glob("*/__init__.py")}
     assert shipped == on_disk
+
+
+def test_zip_ships_the_dashboard_its_assets_and_serves_them(package, tmp_path):
+    """Every file of functions/dashboard/ (modules, CSS, JS) is in the zip, and the unzipped app
+    answers /assets/dashboard.js with the shipped file's text: no CDN, nothing fetched at run time."""
+    on_disk = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "functions" / "dashboard").rglob("*")
+                     if p.is_file() and "__pycache__" not in p.parts)
+    assert any(n.endswith(".js") for n in on_disk) and any(n.endswith(".css") for n in on_disk)
+    with zipfile.ZipFile(package / "deployment.zip") as z:
+        names = set(z.namelist())
+        z.extractall(tmp_path)
+    assert [n for n in on_disk if n not in names] == []
+    probe = ("import sys; sys.path[:0] = [sys.argv[1]]; import app; "  # the event API Gateway sends
+             "e = {'requestContext': {'httpMethod': 'GET', 'resourcePath': '/assets/{name}', 'stage': 'api', "
+             "'path': '/api/assets/dashboard.js'}, 'headers': {}, 'pathParameters': {'name': 'dashboard.js'}, "
+             "'multiValueQueryStringParameters': None, 'body': None, 'stageVariables': {}}; "
+             "r = app.app(e, None); "
+             "assert r['statusCode'] == 200 and r['headers']['Content-Type'].startswith('text/javascript'), r; "
+             "sys.stdout.write(r['body'])")
+    run = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(tmp_path)], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path, env={"AWS_DEFAULT_REGION": "us-east-1",
+                                                         "TAHOBUDDY_WEBHOOK_SECRET": "x"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == (ROOT / "functions" / "dashboard" / "assets" / "dashboard.js").read_text()
 
 
 def test_merged_template_passes_cfn_lint_and_declares_the_resources(package):

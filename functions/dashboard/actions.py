@@ -1,0 +1,50 @@
+"""What the dashboard changes: cancel, redeploy and roll back, through the same domain calls as
+the API's routes (never HTTP to itself). Each answers with a redirect to the page that shows the
+result (post/redirect/get), or with a page that says why not."""
+from __future__ import annotations
+
+from .. import app_store, apps, dispatch, jobs, refs, releases
+from ..errors import TahobuddyError
+from . import layout, web
+
+
+@web.mutating
+def cancel(p: web.Page, form: dict, job_id: str):
+    try:
+        jobs.cancel(job_id, f"canceled from the dashboard by {p.session.name}")
+    except TahobuddyError as exc:
+        return layout.problem(p, 409, str(exc))
+    return web.redirect(p.url(f"/jobs/{job_id}"))
+
+
+@web.mutating
+def redeploy(p: web.Page, form: dict, job_id: str):
+    """A new job for the same app, rule, ref and commit (POST /api/v1/apps/{name}/deploy with "rule")."""
+    try:
+        old = jobs.get(job_id)
+        spec = app_store.get(old.app)
+        new = dispatch.manual(spec, apps.rule(spec, old.rule), old.ref, old.sha)
+    except TahobuddyError as exc:
+        return layout.problem(p, 409, str(exc))
+    return web.redirect(p.url(f"/jobs/{new.id}"))
+
+
+@web.mutating
+def rollback(p: web.Page, form: dict, name: str):
+    """Queue a rollback to a kept image (POST /api/v1/apps/{name}/rollback), chosen by commit or ref."""
+    to = form.get("to", "")
+    try:
+        spec = app_store.get(name)
+        kept = releases.history(name)
+        if not any(to and to in (r["sha"], r["ref"]) for r in kept):
+            return layout.problem(p, 400, f"{to!r} is not a kept image of app {name}; choose one from the list")
+        if not (refs.valid_sha(to) or refs.valid_name(to.split("/", 2)[-1])):
+            return layout.problem(p, 400, f"{to!r} is not a commit or ref")
+        docker_rules = [r for r in spec["rules"] if r["target"]["type"] == "docker"]
+        if not docker_rules:
+            return layout.problem(p, 400, f"App {name} has no docker rule to roll back: only docker targets keep "
+                                          "images.")
+        job = dispatch.manual(spec, docker_rules[0], to, "", trigger="rollback")
+    except TahobuddyError as exc:
+        return layout.problem(p, 409, str(exc))
+    return web.redirect(p.url(f"/jobs/{job.id}"))

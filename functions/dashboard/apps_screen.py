@@ -1,0 +1,59 @@
+"""Apps: each app's rules and what each rule serves now (from the release history in the store,
+or for rules that keep no image, the newest job that succeeded)."""
+from __future__ import annotations
+
+from .. import app_store, jobs, releases
+from . import layout, web
+from .markup import Markup, join, render, short_sha, when
+
+
+def _match(rule: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted((rule.get("match") or {}).items()))
+
+
+def serving(spec: dict) -> dict[str, dict]:
+    """Per rule name: {ref, sha, since, live, job} of what it put out last."""
+    history = releases.history(spec["name"])
+    live_job = history[-1]["job"] if history else None
+    out = {}
+    for entry in history:
+        out[entry["rule"]] = {"ref": entry["ref"], "sha": entry["sha"], "since": entry["at"], "job": entry["job"],
+                              "live": entry["job"] == live_job}
+    for job in jobs.listing(spec["name"], "succeeded", limit=50):
+        out.setdefault(job["rule"], {"ref": job["ref"], "sha": job["sha"], "since": job["finished_at"],
+                                     "job": job["id"], "live": True})
+    return out
+
+
+def _host_link(spec: dict) -> Markup:
+    host = spec.get("hostname")
+    if not host:
+        return Markup("")
+    return render('<p>Hostname: <a href="https://{h}" rel="noreferrer">{h}</a></p>', h=host)
+
+
+def _app(p: web.Page, spec: dict) -> Markup:
+    now = serving(spec)
+    rows = []
+    for rule in spec["rules"]:
+        s = now.get(rule["name"])
+        if s:
+            serving_now = render('{ref} at {sha}, since {since}{live} (<a href="{job}">job</a>)', ref=s["ref"],
+                                 sha=short_sha(s["sha"]), since=when(s["since"]), job=p.url(f"/jobs/{s['job']}"),
+                                 live=Markup(" <strong>live</strong>") if s["live"] else Markup(""))
+        else:
+            serving_now = Markup("nothing yet: push a matching ref, or redeploy from a job")
+        rows.append((rule["name"], _match(rule), f"{rule['target']['type']} {rule['target'].get('name', '')}",
+                     rule["target"].get("pool") or "default", serving_now))
+    return render('<section aria-labelledby="app-{n}"><h2 id="app-{n}">{n}</h2><p>Repository <code>{repo}</code>'
+                  ' &middot; <a href="{jobs}">its jobs</a></p>{host}{table}</section>',
+                  n=spec["name"], repo=spec["repository"], host=_host_link(spec), jobs=p.url("/jobs", app=spec["name"]),
+                  table=layout.table(("Rule", "Matches", "Target", "Pool", "Serving now"), rows))
+
+
+@web.signed_in
+def show(p: web.Page):
+    specs = app_store.listing()
+    body = join(_app(p, s) for s in specs) if specs else layout.empty(
+        "No apps yet", "describe one in a file and apply it with", "tahobuddy apply -f tahobuddy.yaml")
+    return layout.page(p, "Apps", body, "/apps")

@@ -1,0 +1,292 @@
+"""The web dashboard in a real browser: Debian's chromium driven by Playwright (no browser
+download), against chalice local on moto server, with real agents running the jobs it shows.
+Each screen is saved to docs/screenshots/ for the README."""
+import re
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.helpers import deliver, unique
+from tests.realparts import AgentProcess, GitRepo, wait_for, wait_job
+
+pytestmark = pytest.mark.functional
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+XSS_TAG = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser, api):
+    """A fresh browser context (no cookies), with every dialog recorded: none may ever open."""
+    context = browser.new_context(base_url=api.url, viewport={"width": 1100, "height": 720})
+    tab = context.new_page()
+    tab.dialogs = []
+    tab.on("dialog", lambda d: (tab.dialogs.append(d.message), d.dismiss()))
+    tab.set_default_timeout(15000)
+    yield tab
+    context.close()
+    assert tab.dialogs == [], f"a dialog opened: {tab.dialogs}"
+
+
+def sign_in(page, token):
+    page.goto("/login")
+    page.fill("#token", token)
+    page.press("#token", "Enter")   # the keyboard is enough
+
+
+@pytest.fixture
+def admin(page, api):
+    sign_in(page, api.token)
+    page.wait_for_url(re.compile(r"/apps$"))
+    return page
+
+
+def shot(page, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def shell_app(api, repo, commands, match=None) -> str:
+    name = unique("dash")
+    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+        "name": name, "repository": str(repo.origin),
+        "rules": [{"name": "run", "match": match or {"branch": "main"},
+                   "target": {"type": "shell", "commands": commands, "timeout": 120}}]})
+    assert r.status_code == 201, r.text
+    return name
+
+
+def push(api, repo, ref, sha, created=False) -> requests.Response:
+    return deliver(api, "push", {"ref": ref, "after": sha, "created": created, "deleted": False,
+                                 "repository": {"full_name": "local/x", "clone_url": str(repo.origin)}})
+
+
+@pytest.fixture
+def repo(tmp_path):
+    repo = GitRepo(tmp_path / "repo")
+    repo.write({"hello.txt": "hello\n"})
+    return repo
+
+
+@pytest.fixture
+def agent(api, agent_token, tmp_path, empty_queue):
+    proc = AgentProcess(api, agent_token, tmp_path, targets="shell", name="dash")
+    yield proc
+    proc.stop()
+
+
+def test_sign_in_sets_a_strict_httponly_cookie_and_sign_out_clears_it(page, api):
+    page.goto("/jobs")
+    page.wait_for_url(re.compile(r"/login\?next=%2Fjobs$"))
+    shot(page, "sign-in")
+    page.fill("#token", api.token)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/jobs$"))      # back where the visitor was going
+    cookie, = [c for c in page.context.cookies() if c["name"] == "tahobuddy_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and not cookie["secure"]  # http on loopback
+    assert api.token not in cookie["value"]         # the cookie names the token, it does not hold it
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/login$"))
+    assert [c for c in page.context.cookies() if c["name"] == "tahobuddy_session"] == []
+    page.goto("/apps")
+    page.wait_for_url(re.compile(r"/login"))
+
+
+def test_a_bad_token_an_agent_token_and_a_forged_cookie_do_not_sign_in(page, agent_token):
+    sign_in(page, "tb_admin_not-a-real-token")
+    assert page.get_by_role("alert").inner_text() == "Not signed in: unknown token."
+    sign_in(page, agent_token)
+    assert "a agent token cannot do this (needs admin)" in page.get_by_role("alert").inner_text()
+    page.context.add_cookies([{"name": "tahobuddy_session", "value": "v1.000000000000.9999999999.00",
+                               "url": page.url}])
+    page.goto("/apps")
+    page.wait_for_url(re.compile(r"/login"))
+
+
+def test_apps_screen_shows_rules_and_what_each_serves(admin, api, repo, agent):
+    sha = repo.commit_and_tag("served")
+    name = shell_app(api, repo, [["echo", "hi"]])
+    job = wait_job(api, push(api, repo, "refs/heads/main", sha).json()["jobs"][0])
+    assert job["state"] == "succeeded"
+    admin.goto("/apps")
+    section = admin.locator(f"section:has(h2:text-is('{name}'))")
+    row = section.locator("tr", has_text="run")
+    assert "branch main" in row.inner_text() and "shell" in row.inner_text()
+    assert "refs/heads/main" in row.inner_text() and sha[:10] in row.inner_text()
+    assert row.locator("time").get_attribute("datetime") == job["finished_at"]
+    row.get_by_role("link", name="job").click()
+    admin.wait_for_url(re.compile(f"/jobs/{job['id']}$"))
+    admin.goto("/apps")
+    admin.locator(f"#app-{name}").scroll_into_view_if_needed()
+    shot(admin, "apps")
+
+
+def test_a_deploy_is_followed_live_then_redeployed(admin, api, repo, agent):
+    sha = repo.commit_and_tag("live")
+    name = shell_app(api, repo, [["sh", "-c", "echo start; for i in 1 2 3 4; do sleep 1; echo tick $i; done"]])
+    job_id = push(api, repo, "refs/heads/main", sha).json()["jobs"][0]
+    admin.goto(f"/jobs/{job_id}")
+    log = admin.locator("#log")
+    first = log.locator("li").count()
+    assert first < 5                                   # the page opened before the job ended
+    admin.wait_for_selector("#log li:text-is('tick 4')", timeout=30000)
+    assert log.locator("li").count() > first           # lines arrived by polling, not by reloading
+    admin.wait_for_selector("#log[data-ended=succeeded]", timeout=15000)   # reloaded once it ended
+    assert "following" not in admin.locator("#log-status").inner_text()
+    assert admin.get_by_role("button", name="Cancel").count() == 0 and "tick 4" in log.inner_text()
+    shot(admin, "job")
+    admin.get_by_role("button", name="Redeploy").click()
+    admin.wait_for_url(re.compile(r"/jobs/\d+[0-9a-f]+$"))
+    new_id = admin.url.rsplit("/", 1)[1]
+    assert new_id != job_id
+    again = wait_job(api, new_id)
+    assert (again["app"], again["ref"], again["sha"], again["trigger"]) == (name, "refs/heads/main", sha, "manual")
+
+
+def test_cancel_from_the_job_page_stops_the_running_job(admin, api, repo, agent):
+    sha = repo.commit_and_tag("long")
+    shell_app(api, repo, [["sh", "-c", "echo started; sleep 120"]])
+    job_id = push(api, repo, "refs/heads/main", sha).json()["jobs"][0]
+    admin.goto(f"/jobs/{job_id}")
+    admin.wait_for_selector("#log li:text-is('started')", timeout=30000)
+    admin.get_by_role("button", name="Cancel").click()
+    admin.wait_for_url(re.compile(f"/jobs/{job_id}$"))
+    job = wait_job(api, job_id, timeout=30)
+    assert job["state"] == "canceled" and "canceled from the dashboard by tests" in job["reason"]
+    admin.reload()
+    admin.wait_for_selector("#job-state .state-canceled")
+    assert admin.get_by_role("button", name="Cancel").count() == 0
+
+
+def test_a_form_without_the_csrf_token_is_refused(admin, api, repo):
+    name = shell_app(api, repo, [["true"]])
+    job_id = push(api, repo, "refs/heads/main", repo.commit_and_tag("queued")).json()["jobs"][0]
+    # the browser's own cookie, but no token: what a forged cross-site form would send
+    r = admin.request.post(f"/jobs/{job_id}/cancel", form={"reason": "x"}, max_redirects=0)
+    assert r.status == 403 and "CSRF" in r.text()
+    r = admin.request.post(f"/jobs/{job_id}/cancel", form={"csrf": "0" * 64}, max_redirects=0)
+    assert r.status == 403
+    assert requests.get(f"{api.url}/api/v1/jobs/{job_id}", headers=api.headers(), timeout=10).json()["state"] == "queued"
+    r = admin.request.post(f"/jobs/{job_id}/cancel", form={"csrf": admin.locator("input[name=csrf]").first
+                                                          .get_attribute("value")}, max_redirects=0)
+    assert r.status == 303                             # with the session's token the same form works
+    assert requests.get(f"{api.url}/api/v1/jobs/{job_id}", headers=api.headers(), timeout=10).json()["state"] == \
+        "canceled", name
+
+
+def test_rollback_of_a_shell_app_is_refused_visibly(admin, api, repo):
+    name = shell_app(api, repo, [["true"]])
+    job_id = push(api, repo, "refs/heads/main", repo.commit_and_tag("one")).json()["jobs"][0]
+    admin.goto(f"/jobs/{job_id}")
+    assert f"No kept image for app {name}" in admin.locator("main").inner_text()
+    assert admin.get_by_role("button", name="Roll back").count() == 0
+    csrf = admin.locator("input[name=csrf]").first.get_attribute("value")
+    r = admin.request.post(f"/apps/{name}/rollback", form={"csrf": csrf, "to": "main"}, max_redirects=0)
+    assert r.status == 400 and "is not a kept image of app" in r.text()
+
+
+def test_events_show_each_decision_with_its_reason_and_the_payload(admin, api, repo):
+    nobody = deliver(api, "push", {"ref": "refs/heads/main", "after": "a" * 40, "created": False, "deleted": False,
+                                   "repository": {"full_name": f"local/{unique('nobody')}",
+                                                  "clone_url": "https://example.invalid/nobody.git"}})
+    assert nobody.status_code == 200
+    name = shell_app(api, repo, [["true"]])
+    sha = repo.commit_and_tag("event")
+    job_id = push(api, repo, "refs/heads/main", sha).json()["jobs"][0]
+    admin.goto("/events")
+    matched = admin.locator("tr", has=admin.locator(f"a[href='/jobs/{job_id}']"))
+    assert f"{name} / run: queued" in matched.inner_text() and "1 rule(s) matched" in matched.inner_text()
+    refused = admin.locator("tr", has_text="no app uses repository").first
+    assert "example.invalid" in refused.inner_text() or "nobody" in refused.inner_text()
+    shot(admin, "events")
+    matched.get_by_role("link", name=re.compile("view")).click()
+    admin.wait_for_selector("pre.payload")
+    assert sha in admin.locator("pre.payload").inner_text()
+    assert f"job {job_id}" in admin.locator(".decision").inner_text()
+
+
+def test_a_tag_shaped_like_a_script_is_shown_as_text(admin, api, repo):
+    sha = repo.commit_and_tag("xss", XSS_TAG)
+    name = shell_app(api, repo, [["true"]], match={"tag": "*"})
+    job_id = push(api, repo, f"refs/tags/{XSS_TAG}", sha, created=True).json()["jobs"][0]
+    for path in (f"/jobs/{job_id}", f"/jobs?app={name}", "/events"):
+        admin.goto(path)
+        assert f"refs/tags/{XSS_TAG}" in admin.locator("main").inner_text()
+        assert admin.locator("main script").count() == 0
+    assert admin.dialogs == []
+
+
+def test_every_page_sends_a_csp_and_has_no_inline_script_or_style(admin, api):
+    for path in ("/apps", "/jobs", "/events", "/agents", "/login"):
+        r = admin.goto(path)
+        csp = r.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "style-src 'self'" in csp and "unsafe-inline" not in csp
+        assert admin.locator("script:not([src])").count() == 0 and admin.locator("style, [style]").count() == 0
+    js = admin.request.get("/assets/dashboard.js")
+    assert js.status == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert admin.request.get("/assets/..%2Fsession.py").status == 404
+
+
+def test_agents_screen_lists_pools_agents_and_dead_letters(admin, api, agent):
+    admin.goto("/agents")
+    row = admin.locator("tr", has_text=agent.proc.args[0] and "dash-")
+    wait_for(lambda: row.count() >= 1, "the agent in the list", 10)
+    assert "shell" in admin.locator("tr", has_text="dash-").first.inner_text()
+    pools = admin.locator("section:has(h2:text-is('Pools')) tbody tr")
+    assert pools.count() == 6 and pools.first.locator("td").first.inner_text() == "default"
+    assert admin.get_by_role("heading", name="Dead letters").count() == 1
+    shot(admin, "agents")
+
+
+DOCKERFILE = """FROM {base}
+COPY www /www
+CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]
+"""
+
+
+def test_rollback_to_a_kept_image_chosen_on_the_job_page(admin, api, agent_token, caddy, docker_images, tmp_path,
+                                                         empty_queue):
+    from tests.realparts import BASE_IMAGE, remove_app_resources
+    repo, name = GitRepo(tmp_path / "site"), unique("dsite")
+    host = f"{name}.localhost"
+    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+        "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
+        "rules": [{"name": "release", "match": {"tag": "release-*"},
+                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 0}}]})
+    assert r.status_code == 201, r.text
+    docker_agent = AgentProcess(api, agent_token, tmp_path, caddy, targets="docker", name="dash-docker")
+    try:
+        repo.write({"Dockerfile": DOCKERFILE.format(base=BASE_IMAGE), "www/index.html": "v1\n"})
+        shas = {}
+        for n in (1, 2):
+            repo.write({"www/index.html": f"v{n}\n"})
+            sha = shas[n] = repo.commit_and_tag(f"v{n}", f"release-{n}")
+            job = wait_job(api, push(api, repo, f"refs/tags/release-{n}", sha, created=True).json()["jobs"][0])
+            assert job["state"] == "succeeded", job
+        assert caddy.get(host).text.strip() == "v2"
+        admin.goto(f"/jobs/{job['id']}")
+        choice = admin.get_by_label(f"Roll back {name} to")
+        assert "refs/tags/release-1" in choice.locator(f"option[value='{shas[1]}']").inner_text()
+        choice.select_option(value=shas[1])
+        admin.get_by_role("button", name="Roll back").click()
+        admin.wait_for_selector("#log[data-ended]", timeout=60000)
+        assert admin.locator("#log").get_attribute("data-ended") == "succeeded", admin.locator("main").inner_text()
+        assert "rolling back" in admin.locator("#log").inner_text()
+        assert caddy.get(host).text.strip() == "v1"
+    finally:
+        assert docker_agent.stop() == 0, docker_agent.output()
+        remove_app_resources(name)
