@@ -1,7 +1,11 @@
 """The web dashboard in a real browser: Debian's chromium driven by Playwright (no browser
 download), against chalice local on moto server, with real agents running the jobs it shows.
-Each screen is saved to docs/screenshots/ for the README."""
+Each screen is saved as a PNG: under the test's own folder, or to the README's docs/screenshots/
+when TAHOBUDDY_SCREENSHOTS names that folder (`TAHOBUDDY_SCREENSHOTS=docs/screenshots make test`),
+so an ordinary run leaves the work tree clean."""
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,8 @@ from tests.realparts import AgentProcess, GitRepo, wait_for, wait_job
 
 pytestmark = pytest.mark.functional
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SHOTS = Path(os.environ["TAHOBUDDY_SCREENSHOTS"]).resolve() if os.environ.get("TAHOBUDDY_SCREENSHOTS") else \
+    Path(tempfile.mkdtemp(prefix="tahobuddy-screens-"))
 CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 XSS_TAG = "<script>alert(1)</script>"
@@ -58,6 +63,7 @@ def admin(page, api):
 def shot(page, name):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"))
+    assert (SHOTS / f"{name}.png").stat().st_size > 1000  # a real picture of the screen
 
 
 def shell_app(api, repo, commands, match=None) -> str:
