@@ -10,7 +10,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from contract.queues import DEFAULT_POOL
 
-from . import queue
+from . import queue, shards
 from .clock import now, now_iso, sortable_id
 from .models import DedupModel, JobModel
 
@@ -27,7 +27,7 @@ def _conditional_failed(exc: Exception) -> bool:
 
 def _save_job(job_id: str, fields: dict) -> JobModel:
     stamp = now_iso()
-    job = JobModel(job_id, created_at=stamp, updated_at=stamp, **fields)
+    job = JobModel(job_id, kind=shards.key("job", job_id), created_at=stamp, updated_at=stamp, **fields)
     try:
         job.save(condition=JobModel.id.does_not_exist())
         return job

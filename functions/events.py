@@ -5,7 +5,7 @@ import dataclasses
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
-from . import payloads
+from . import payloads, shards
 from .clock import now_iso
 from .errors import NotFound
 from .github import WebhookEvent
@@ -16,7 +16,7 @@ def record(event_id: str, event: WebhookEvent, body: bytes) -> tuple[EventModel,
     """Store a delivery once (conditional put). Returns (row, first_time)."""
     summary = dataclasses.asdict(event)
     summary["action"], summary["ref"] = event.action.value, event.ref
-    row = EventModel(event_id, received_at=now_iso(), event_type=event.event_type, summary=summary,
+    row = EventModel(event_id, kind=shards.key("event", event_id), received_at=now_iso(), event_type=event.event_type, summary=summary,
                      **payloads.store(event_id, body))
     try:
         row.save(condition=EventModel.id.does_not_exist())
@@ -49,5 +49,4 @@ def get(event_id: str) -> EventModel:
 
 
 def listing(limit: int = 50) -> list[dict]:
-    rows = EventModel.by_time.query("event", scan_index_forward=False, limit=limit)
-    return [to_dict(r) for r in rows]
+    return [to_dict(r) for r in shards.newest(EventModel.by_time, "event", "received_at", limit)]

@@ -6,12 +6,14 @@ conditional writes).
 """
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timezone
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from contract.states import JobState, Reason
 
+from . import shards
 from .clock import now, now_iso
 from .config import settings
 from .errors import Conflict, IllegalTransition, NotFound
@@ -181,18 +183,13 @@ def to_dict(job: JobModel, waiting=None) -> dict:
 
 
 def listing(app: str | None = None, state: str | None = None, limit: int = 50, waiting=None) -> list[dict]:
+    wanted = (lambda job: job.state == state) if state else (lambda job: True)
     if app:
-        rows = JobModel.by_app.query(app, scan_index_forward=False)
+        rows = [j for j in itertools.islice(filter(wanted, JobModel.by_app.query(app, scan_index_forward=False)),
+                                            limit)]
     else:
-        rows = JobModel.by_time.query("job", scan_index_forward=False)
-    out = []
-    for job in rows:
-        if state and job.state != state:
-            continue
-        out.append(to_dict(job, waiting))
-        if len(out) >= limit:
-            break
-    return out
+        rows = shards.newest(JobModel.by_time, "job", "id", limit, keep=wanted)
+    return [to_dict(job, waiting) for job in rows]
 
 
 def queued(limit: int = 1000) -> list[JobModel]:

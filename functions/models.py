@@ -53,7 +53,7 @@ class EventModel(Model):
 
     Meta = _meta("events")
     id = UnicodeAttribute(hash_key=True)
-    kind = UnicodeAttribute(default="event")
+    kind = UnicodeAttribute(default="event")                 # by_time shard: event#00..15 (functions/shards.py)
     received_at = UnicodeAttribute()
     event_type = UnicodeAttribute()
     status = UnicodeAttribute(default="received")          # received -> processed
@@ -69,7 +69,7 @@ class EventModel(Model):
 class JobModel(Model):
     Meta = _meta("jobs")
     id = UnicodeAttribute(hash_key=True)                    # time-sortable
-    kind = UnicodeAttribute(default="job")
+    kind = UnicodeAttribute(default="job")                   # by_time shard: job#00..15 (functions/shards.py)
     app = UnicodeAttribute()
     rule = UnicodeAttribute()
     group = UnicodeAttribute()                               # app.target: one deploy at a time
