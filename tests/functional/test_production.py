@@ -147,3 +147,34 @@ def test_infra_deploys_updates_and_destroys_the_resources_stack_on_moto(moto, tm
                 if s["StackName"] == stack and s["StackStatus"] != "DELETE_COMPLETE"]
     again = tahobuddy("infra", "destroy", "--stage", "test", "--stack-name", stack)
     assert again.returncode == 1 and "nothing to destroy" in again.stderr
+
+
+# ---- the agent's image and ECS service ----------------------------------------------------
+def test_agent_ecs_template_is_current_and_passes_cfn_lint():
+    built = subprocess.run([sys.executable, "-m", "infra.agent_ecs"], cwd=ROOT, capture_output=True, text=True,
+                           check=True, timeout=60).stdout
+    assert json.loads(built) == json.loads((ROOT / "infra" / "agent-ecs.json").read_text()), \
+        "run: python -m infra.agent_ecs > infra/agent-ecs.json"
+    # W1030: the Fargate-only Subnets/SecurityGroups default to empty, unused with the EC2 launch type
+    lint = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), "--ignore-checks", "W1030", "--",
+                           str(ROOT / "infra" / "agent-ecs.json")], capture_output=True, text=True, timeout=300)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    res = json.loads(built)["Resources"]
+    assert res["AgentTaskRole"]["Properties"]["ManagedPolicyArns"] == [{"Ref": "AgentPolicyArn"}]
+    volumes = res["AgentTaskDefinition"]["Properties"]["Volumes"]["Fn::If"]
+    assert volumes[0] == "IsFargate" and volumes[1] == {"Ref": "AWS::NoValue"}  # Fargate: no docker socket
+    assert volumes[2][0]["Host"]["SourcePath"] == "/var/run/docker.sock"  # EC2: the host's engine
+
+
+def test_agent_dockerfile_installs_only_the_agent_and_runs_it_as_a_non_root_docker_user():
+    """Static checks only: no base image can be pulled on these machines, so it is not built here."""
+    lines = [line.strip() for line in (ROOT / "infra" / "agent.Dockerfile").read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    joined = " ".join(line.rstrip("\\").strip() for line in lines)
+    assert lines[0] == "FROM python:3.11-slim"
+    assert 'pip install --no-cache-dir ".[agent]"' in joined
+    assert "--groups docker" in joined and "USER tahobuddy" in lines
+    assert lines.index("USER tahobuddy") < lines.index('ENTRYPOINT ["tahobuddy", "agent"]') == len(lines) - 1
+    copied = {line.split()[1] for line in lines if line.startswith("COPY")}
+    packages = {"contract", "functions", "runners", "agent", "cli", "local", "infra"}
+    assert packages <= copied  # every package pyproject.toml ships
