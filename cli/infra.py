@@ -21,11 +21,14 @@ def cmd_agent(args) -> int:
     if args.action != "install-service":
         from agent.main import run
         return run(args.config)
-    from agent.service import DEFAULT_PATH, ServiceError, ServiceSpec, install
+    from agent.service import DEFAULT_PATH, ServiceError, ServiceSpec, install, unit
     exe = args.exec_start or shutil.which("tahobuddy") or str(Path(sys.executable).parent / "tahobuddy")
     spec = ServiceSpec(exec_start=os.path.abspath(exe), user=args.user, workdir=args.workdir,
                        env_file=args.env_file, config=args.config or "/etc/tahobuddy/agent.yml")
     try:
+        if args.path == "-":  # the unit on stdout: Ansible's copy writes it only when it differs
+            print(unit(spec), end="")
+            return 0
         path = install(spec, args.path or DEFAULT_PATH, force=args.force)
     except ServiceError as exc:
         print(f"tahobuddy: {exc}", file=sys.stderr)
@@ -70,7 +73,7 @@ def add_commands(sub, add) -> None:
                        help="install-service: write a hardened systemd unit for this agent (does not start it)")
     agent.add_argument("--user", default="tahobuddy", help="with install-service: the user the agent runs as")
     agent.add_argument("--path", help="with install-service: where to write the unit "
-                                      "(default /etc/systemd/system/tahobuddy-agent.service)")
+                                      "(default /etc/systemd/system/tahobuddy-agent.service; '-' prints it)")
     agent.add_argument("--workdir", default="/var/lib/tahobuddy", help="with install-service: the only writable path")
     agent.add_argument("--env-file", default="/etc/tahobuddy/agent.env",
                        help="with install-service: TAHOBUDDY_AGENT_TOKEN and AWS keys (mode 0600)")
