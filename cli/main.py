@@ -174,7 +174,10 @@ def cmd_audit(args) -> int:
 
 def cmd_bootstrap(args) -> int:
     """The first admin token, written straight to DynamoDB (no API token exists yet)."""
-    from functions import tokens
+    try:
+        from functions import tokens
+    except ModuleNotFoundError as exc:  # the agent package has no pynamodb
+        raise ApiError(f"bootstrap-token writes to DynamoDB and needs {exc.name}: pip install 'tahobuddy[api]'") from exc
     print(tokens.issue(args.role, args.name))
     print("(shown once: only its SHA-256 digest is stored)", file=sys.stderr)
     return 0
@@ -281,6 +284,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--sha", help="commit (default: resolved with git ls-remote)")
     sp.add_argument("--update", action="store_true", help="an existing ref moved (created: false)")
     sp.add_argument("--secret", help="webhook secret (env TAHOBUDDY_WEBHOOK_SECRET)")
+    # production: `doctor`, `agent install-service`, `infra deploy|destroy` (cli/infra.py)
+    from . import infra
+    infra.add_commands(sub, add)
     return p
 
 

@@ -78,6 +78,14 @@ def health():
     return {"status": "ok"}
 
 
+@app.route(f"{V1}/whoami", methods=["GET"])
+@api(*tokens.ROLES, tokens.SESSION)
+def whoami():
+    """Which token this is (`tahobuddy doctor` checks an agent's token with it): never the secret."""
+    caller = audit.caller()
+    return {"role": caller.role, "name": caller.name}
+
+
 @app.route(f"{V1}/hooks/github", methods=["POST"], content_types=HOOK_CONTENT_TYPES)
 @api()
 def github_hook():
