@@ -10,3 +10,4 @@ trap cleanup EXIT
 local/fixtures.sh
 .venv/bin/python bench/webhook.py
 .venv/bin/python bench/deploy.py
+.venv/bin/python bench/flood.py

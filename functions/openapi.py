@@ -78,11 +78,14 @@ def fields_schema(fields, **extra) -> dict:
 
 
 def target_schema() -> dict:
-    every = {f.name: f for kind in targets.TARGETS.values() for f in kind}
-    out = fields_schema(list(targets.COMMON) + [f for n, f in every.items() if n != "type"])
-    out["properties"]["type"] = {"type": "string", "enum": list(targets.TARGETS)}
-    out["description"] = "what a rule deploys to; the fields besides the common ones depend on `type`"
-    return out
+    """One schema per target type (its own required fields), told apart by `type`."""
+    kinds = []
+    for kind, own in targets.TARGETS.items():
+        one = fields_schema([f for f in list(targets.COMMON) + list(own) if f.name != "type"])
+        one["properties"]["type"] = {"const": kind}
+        one["required"] = ["type", *one.get("required", [])]
+        kinds.append(one)
+    return {"oneOf": kinds, "description": "what a rule deploys to; the fields depend on `type`"}
 
 
 def wire_schema(cls) -> dict:

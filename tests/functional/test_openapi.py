@@ -56,7 +56,8 @@ def test_a_wire_message_schema_follows_its_dataclass():
 
 # ---- schemathesis against chalice local ------------------------------------------------------
 schema = schemathesis.openapi.from_dict(openapi.document())
-schema.config.generation.update(modes=[schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE], deterministic=True)
+schema.config.generation.update(modes=[schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE],
+                                deterministic=True)
 # Revoking tokens by id could revoke the suite's admin token; everything else is safe to fuzz.
 schema = schema.exclude(method="DELETE", path=f"{V1}/tokens/{{token_id}}")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
