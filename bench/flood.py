@@ -89,7 +89,7 @@ def main() -> int:
         sent_bad = sum(attack["statuses"].values())
         report = {"alone": alone, "during_flood": beside, "flood_sent": sent_bad, "flood_statuses": attack["statuses"],
                   "flood_per_second": round(sent_bad / wall, 1), "flood_stored": stored_flood_events(run),
-                  "valid_lost": lost(run, 2 * VALID + VALID)}
+                  "valid_lost": lost(run, 3 * VALID)}  # warm-up, alone, beside
     finally:
         daemons.stop_all()
     print("Badly signed flood beside valid deliveries (chalice local + moto server, loopback)")
