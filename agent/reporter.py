@@ -4,6 +4,8 @@ The agent token is used once, to register; every later call carries the session 
 API returned, which names this agent (the API never takes the agent id from a header).
 Errors are either unrecoverable (bad token, bad URL: stop and say so) or
 retryable (network, 5xx: back off and try again, a bounded number of times).
+A finish and a batch of log lines are what a user would miss, so they are retried for longer: for
+up to OUTAGE_BUDGET seconds (an API restart, a network outage of a minute), never forever.
 """
 from __future__ import annotations
 
@@ -31,6 +33,9 @@ class Gone(Exception):
 
 
 class Reporter:
+    OUTAGE_BUDGET = 120.0   # seconds a finish or a log batch keeps being retried through an outage
+    MAX_DELAY = 5.0         # between those retries, so the call lands soon after the API is back
+
     def __init__(self, api_url: str, token: str, agent_id: str, retries: int = 5):
         self.api, self.agent_id, self.retries = api_url.rstrip("/") + "/api/v1", agent_id, retries
         self.base = self.api + "/agent/jobs"
@@ -51,13 +56,20 @@ class Reporter:
     def _post(self, job_id: str, action: str, body: dict | None = None) -> dict:
         return self._call(f"{self.base}/{job_id}/{action}", action, body)
 
-    def _call(self, url: str, action: str, body: dict | None = None, retries: int | None = None) -> dict:
+    def _call(self, url: str, action: str, body: dict | None = None, retries: int | None = None,
+              budget: float = 0.0, between=None) -> dict:
+        """POST with retries: `retries` attempts, or as many as fit in `budget` seconds when it is set
+        (`between()` runs before each retry: the worker keeps the job's message invisible meanwhile)."""
         delay, retries = 0.5, retries or self.retries
-        for attempt in range(retries):
+        deadline = time.monotonic() + budget
+        attempt = 0
+        while True:
+            last = attempt >= retries - 1 and time.monotonic() >= deadline
+            attempt += 1
             try:
                 r = self.session.post(url, json=body or {}, timeout=30)
             except requests.RequestException as exc:
-                if attempt == retries - 1:
+                if last:
                     raise
                 error = exc
             else:
@@ -72,10 +84,15 @@ class Reporter:
                         raise Unrecoverable(f"{action}: {r.status_code} {r.text[:300]}")
                     return r.json()
                 error = RuntimeError(f"{r.status_code} {r.text[:200]}")
-            if attempt < retries - 1:
-                time.sleep(delay + random.uniform(0, delay))
-            delay = min(delay * 2, 10)
-        raise error  # noqa: F821 - set in the loop
+                if last:
+                    raise error
+            if between:
+                try:
+                    between()
+                except Exception:  # keeping the message hidden is a courtesy; the retry is what counts
+                    pass
+            time.sleep(delay + random.uniform(0, delay))
+            delay = min(delay * 2, self.MAX_DELAY if budget else 10)
 
     def claim(self, job_id: str) -> ClaimAnswer:
         return ClaimAnswer.from_dict(self._post(job_id, "claim"))
@@ -87,10 +104,12 @@ class Reporter:
         return JobBeatAnswer.from_dict(self._post(job_id, "heartbeat"))
 
     def logs(self, job_id: str, first_seq: int, lines: list[str]) -> None:
-        self._post(job_id, "logs", LogBatch(first_seq, lines).to_dict())
+        self._call(f"{self.base}/{job_id}/logs", "logs", LogBatch(first_seq, lines).to_dict(),
+                   budget=self.OUTAGE_BUDGET)
 
-    def finish(self, job_id: str, finish: Finish) -> dict:
-        return self._post(job_id, "finish", finish.to_dict())
+    def finish(self, job_id: str, finish: Finish, between=None) -> dict:
+        return self._call(f"{self.base}/{job_id}/finish", "finish", finish.to_dict(), budget=self.OUTAGE_BUDGET,
+                          between=between)
 
     def release(self, job_id: str, reason: str) -> dict:
         return self._post(job_id, "release", Handback(reason).to_dict())
@@ -109,6 +128,7 @@ class LogStream:
         self.pending: list[str] = []
         self.next_seq = after + 1  # a retried job's log goes on after the earlier attempt's lines
         self.lock = threading.Lock()
+        self.sending = threading.Lock()  # one flush at a time: close() must not resend or drop a batch
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
@@ -122,6 +142,10 @@ class LogStream:
                 self.pending.append(masked)
 
     def _flush(self) -> None:
+        with self.sending:
+            self._send_pending()
+
+    def _send_pending(self) -> None:
         while True:
             with self.lock:
                 batch = self.pending[:self.BATCH]

@@ -236,7 +236,9 @@ class Agent:
             self.reporter.finish(job_id, Finish(
                 result.status.value, reason_code=result.reason.value,
                 reason=f"{reason}: {result.detail}" if reason else result.detail, exit_code=result.exit_code,
-                detail=result.detail, sha=spec.sha, release=dict(result.release), phases=dict(phases.marks)))
+                detail=result.detail, sha=spec.sha, release=dict(result.release), phases=dict(phases.marks)),
+                between=lambda: self.sqs.change_message_visibility(  # no other agent reruns it meanwhile
+                    QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=claim.lease_seconds))
         except Conflict as exc:  # the lease lapsed and another agent took the job over: its result counts
             self.say(f"job {job_id}: finish refused ({exc}); another agent owns it now")
             return

@@ -6,13 +6,14 @@ from __future__ import annotations
 import functools
 import urllib.parse
 
+from botocore.exceptions import ConnectionError as NoConnection, HTTPClientError
 from chalice import (BadRequestError, Chalice, ChaliceViewError, ConflictError, ForbiddenError, NotFoundError,
                      Rate, Response, UnauthorizedError)
 
 from contract.wire import AgentBeat, AgentHello
 
-from . import (agent_api, agents, app_store, audit, dead_letters, dispatch, events, intake, jobs, logs, queue, refs,
-               rules, sweeper, tokens)
+from . import (agent_api, agents, app_store, audit, dead_letters, dispatch, events, intake, jobs, logs, openapi,
+               queue, refs, rules, sweeper, tokens)
 from .config import settings
 from .errors import (BadSignature, Conflict, Forbidden, InvalidInput, NotAuthorized, NotFound, PayloadTooLarge,
                      TahobuddyError)
@@ -25,6 +26,25 @@ HOOK_CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded"]
 
 class PayloadTooLargeError(ChaliceViewError):
     STATUS_CODE = 413
+
+
+class StorageUnavailableError(ChaliceViewError):
+    STATUS_CODE = 503
+
+
+UNAVAILABLE = ("storage unavailable (DynamoDB/SQS could not be reached); nothing was changed: try again "
+               "(GitHub shows the delivery as failed: redeliver it)")
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps: PynamoDB keeps the botocore error as its cause) says the AWS
+    endpoint could not be reached, which is a 503 to retry, never a 500."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, (NoConnection, HTTPClientError)):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 _ERRORS = ((InvalidInput, BadRequestError), (PayloadTooLarge, PayloadTooLargeError),
@@ -44,7 +64,11 @@ def api(*roles: str):
                     if roles else None
                 with audit.acting_as(caller):
                     return view(*args, **kwargs)
-            except TahobuddyError as exc:
+            except Exception as exc:
+                if _unreachable(exc):  # first: a domain error may wrap it (a PutError read as a Conflict)
+                    raise StorageUnavailableError(UNAVAILABLE) from exc
+                if not isinstance(exc, TahobuddyError):
+                    raise
                 for domain, http in _ERRORS:
                     if isinstance(exc, domain):
                         raise http(str(exc)) from exc
@@ -84,6 +108,12 @@ def whoami():
     """Which token this is (`tahobuddy doctor` checks an agent's token with it): never the secret."""
     caller = audit.caller()
     return {"role": caller.role, "name": caller.name}
+
+
+@app.route(openapi.OPENAPI_PATH, methods=["GET"])
+def openapi_document():
+    """Public, like /health: it describes the API and holds no secret (functions/openapi.py)."""
+    return openapi.document()
 
 
 @app.route(f"{V1}/hooks/github", methods=["POST"], content_types=HOOK_CONTENT_TYPES)
@@ -215,7 +245,10 @@ def job_logs(job_id):
 @app.route(f"{V1}/jobs/{{job_id}}/cancel", methods=["POST"])
 @api("admin")
 def cancel_job(job_id):
-    reason = (app.current_request.json_body or {}).get("reason", "") if app.current_request.raw_body else ""
+    body = (app.current_request.json_body if app.current_request.raw_body else None) or {}
+    if not isinstance(body, dict):  # was a 500 on a JSON list (found by schemathesis)
+        raise InvalidInput("body", "send a JSON object like {\"reason\": \"...\"}, or no body")
+    reason = body.get("reason", "")
     return jobs.to_dict(jobs.cancel(job_id, str(reason or "canceled by user")))
 
 

@@ -1,0 +1,206 @@
+"""Faults injected into real parts, and what the user sees (README "Reliability" has the table).
+
+A fault between two parts is a loopback TCP proxy the test owns and pauses (its port refuses
+connections and open ones are cut), then resumes on the same port: the API cut off from the AWS
+endpoint, the agent cut off from the API. Every figure asserted here is counted, never assumed:
+deliveries answered, jobs ended, and runs of each job's commands (one file per run).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from local import procs
+from tests.helpers import deliver, unique
+from tests.realparts import AgentProcess, GitRepo, job_log, wait_for, wait_job, wait_log
+
+pytestmark = pytest.mark.functional
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class TcpProxy:
+    """127.0.0.1:port -> upstream. `pause()` closes the port and cuts open connections (the far side
+    is unreachable); `resume()` listens on the same port again."""
+
+    def __init__(self, upstream: str):
+        host, port = upstream.split("//")[-1].rstrip("/").split(":")
+        self.upstream = (host, int(port))
+        self.port = procs.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.conns: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        self.listener: socket.socket | None = None
+        self.resume()
+
+    def resume(self) -> None:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(64)
+        self.listener = s
+        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+
+    def pause(self) -> None:
+        self.listener.close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                c.close()
+            self.conns.clear()
+
+    stop = pause
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # paused
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            with self.lock:
+                self.conns.update((client, server))
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+@pytest.fixture
+def repo(tmp_path):
+    repo = GitRepo(tmp_path / "repo")
+    repo.write({"hello.txt": "hello\n"})
+    return repo
+
+
+def shell_app(api, repo: GitRepo, commands, pool: str = "default") -> str:
+    name = unique("fault")
+    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+        "name": name, "repository": str(repo.origin),
+        "rules": [{"name": "run", "match": {"branch": "*"},
+                   "target": {"type": "shell", "commands": commands, "timeout": 180, "pool": pool}}]})
+    assert r.status_code in (200, 201), r.text
+    return name
+
+
+def push(api, repo: GitRepo, branch: str, sha: str, delivery: str | None = None) -> requests.Response:
+    return deliver(api, "push", {"ref": f"refs/heads/{branch}", "after": sha, "created": False, "deleted": False,
+                                 "repository": {"full_name": "local/x", "clone_url": str(repo.origin)}},
+                   delivery=delivery)
+
+
+# ---- a flood of badly signed deliveries ---------------------------------------------------------
+def test_a_flood_of_1000_badly_signed_deliveries_stores_nothing(api):
+    def newest() -> list[str]:
+        r = requests.get(f"{api.url}/api/v1/events", params={"limit": 500}, headers=api.headers(), timeout=30)
+        return [e["id"] for e in r.json()["events"]]
+    before, run = newest(), uuid.uuid4().hex[:8]
+    session = threading.local()
+
+    def bad(i: int) -> int:
+        if not hasattr(session, "s"):
+            session.s = requests.Session()
+        body = f'{{"ref": "refs/heads/main", "after": "{i:040x}", "repository": {{"full_name": "x/{run}"}}}}'.encode()
+        wrong = "sha256=" + hashlib.sha256(b"guess" + body).hexdigest()
+        return session.s.post(f"{api.url}/api/v1/hooks/github", data=body, timeout=30, headers={
+            "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Hook-ID": "flood",
+            "X-GitHub-Delivery": f"{run}-{i}", "X-Hub-Signature-256": wrong}).status_code
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(bad, range(1000)))
+    assert codes.count(401) == 1000, {c: codes.count(c) for c in set(codes)}
+    after = newest()
+    assert not [e for e in after if run in e], "a badly signed delivery was stored"
+    assert after == before  # nothing new at all (the suite runs one test at a time)
+    for i in (0, 499, 999):
+        r = requests.get(f"{api.url}/api/v1/events/flood:{run}-{i}", headers=api.headers(), timeout=30)
+        assert r.status_code == 404
+
+
+# ---- the API unreachable while the agent streams logs and finishes ----------------------------------
+def test_api_unreachable_while_the_agent_streams_logs_and_finishes(api, agent_token, repo, tmp_path, empty_queue):
+    marker = tmp_path / "ran-to-the-end"
+    sha = repo.commit_and_tag("streams")
+    shell_app(api, repo, [["sh", "-c", "for i in $(seq 1 40); do echo line $i; sleep 0.1; done"],
+                          ["sh", "-c", f'echo last; touch "{marker}"']])
+    proxy = TcpProxy(api.url)
+    try:
+        agent = AgentProcess(SimpleNamespace(url=proxy.url), agent_token, tmp_path, targets="shell", name="cutoff")
+        job_id = push(api, repo, "main", sha).json()["jobs"][0]
+        wait_log(api, job_id, "line 3", timeout=60)
+        proxy.pause()
+        t0 = time.monotonic()
+        wait_for(marker.exists, "the job to run to its end while the API is unreachable", timeout=60)
+        assert wait_job(api, job_id, timeout=1, states={"running"})  # the API has not heard the end yet
+        time.sleep(max(0.0, 20 - (time.monotonic() - t0)))  # the outage lasts 20 s: finish is being retried
+        proxy.resume()
+        job = wait_job(api, job_id, timeout=60)
+        lines = job_log(api, job_id).splitlines()
+    finally:
+        proxy.stop()
+    assert job["state"] == "succeeded", job
+    assert [ln for ln in lines if ln.startswith("line ")] == [f"line {i}" for i in range(1, 41)]  # none lost/twice
+    assert lines.count("last") == 1
+    assert agent.proc.poll() is None  # it carries on
+
+
+# ---- the AWS endpoint unreachable while deliveries arrive --------------------------------------------
+def test_deliveries_while_aws_is_unreachable_get_a_503_and_a_redelivery_lands_once(api, moto, workdir, repo):
+    proxy = TcpProxy(moto)
+    port = procs.free_port()
+    proc = procs.start([sys.executable, "-m", "local.api", "--host", "127.0.0.1", "--port", str(port), "--stage",
+                        "dev", "--no-autoreload"], str(workdir / f"chalice-{port}.log"),
+                       env={**os.environ, "TAHOBUDDY_AWS_ENDPOINT": proxy.url}, cwd=ROOT)
+    cut = SimpleNamespace(url=f"http://127.0.0.1:{port}", secret=api.secret, token=api.token, headers=api.headers)
+    try:
+        procs.wait_http(cut.url + "/api/v1/health", proc=proc)
+        name = shell_app(cut, repo, [["true"]], pool="lonely")  # nobody polls it: jobs stay queued
+        shas = [f"{i + 1:040x}" for i in range(3)]
+        deliveries = [str(uuid.uuid4()) for _ in shas]
+        proxy.pause()
+        failed = [push(cut, repo, f"b{i}", sha, delivery=d) for i, (sha, d) in enumerate(zip(shas, deliveries))]
+        proxy.resume()
+        again = [push(cut, repo, f"b{i}", sha, delivery=d) for i, (sha, d) in enumerate(zip(shas, deliveries))]
+        twice = [push(cut, repo, f"b{i}", sha, delivery=d) for i, (sha, d) in enumerate(zip(shas, deliveries))]
+        jobs = requests.get(f"{api.url}/api/v1/jobs", params={"app": name}, headers=api.headers(), timeout=30).json()
+    finally:
+        procs.stop(proc)
+        proxy.stop()
+    for r in failed:
+        assert r.status_code == 503, r.text
+        assert r.json()["Message"].startswith("storage unavailable") and "redeliver" in r.json()["Message"]
+    assert [r.status_code for r in again] == [200] * 3 and all(r.json()["jobs"] for r in again)
+    assert [r.json()["status"] for r in twice] == ["duplicate"] * 3  # GitHub redelivering again adds nothing
+    assert sorted(j["sha"] for j in jobs["jobs"]) == shas  # none lost, none twice
+
+
