@@ -34,7 +34,8 @@ class WireError(ValueError):
         self.field = field_name
 
 
-_KINDS = {str: "a string", int: "a whole number", bool: "true or false", list: "a list", dict: "an object"}
+_KINDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false", list: "a list",
+          dict: "an object"}
 
 
 class Wire:
@@ -56,7 +57,9 @@ class Wire:
                 want = next(a for a in typing.get_args(hints[f.name]) if a is not type(None))
             want = typing.get_origin(want) or want
             value = doc[f.name]
-            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+            if want is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)  # JSON has one number type
+            if not isinstance(value, want) or (want in (int, float) and isinstance(value, bool)):
                 raise WireError(f.name, f"must be {_KINDS.get(want, want.__name__)}")
             values[f.name] = value
         return cls(**values)

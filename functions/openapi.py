@@ -90,7 +90,7 @@ def target_schema() -> dict:
 
 def wire_schema(cls) -> dict:
     """A `contract.wire` dataclass as a JSON schema: its required fields and their JSON types."""
-    json_types = {str: "string", int: "integer", bool: "boolean", list: "array", dict: "object"}
+    json_types = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
     hints, props, required = typing.get_type_hints(cls), {}, []
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
@@ -109,7 +109,8 @@ def wire_schema(cls) -> dict:
 
 
 WIRE = (wire.AgentHello, wire.AgentSession, wire.AgentBeat, wire.AgentBeatAnswer, wire.ClaimAnswer,
-        wire.JobBeatAnswer, wire.LogBatch, wire.Finish, wire.Handback)
+        wire.JobBeatAnswer, wire.WaitAnswer, wire.LogBatch, wire.Finish, wire.Handback)
+ROLES = ("admin", "agent", "session")
 
 
 def schemas() -> dict:
@@ -133,7 +134,8 @@ def schemas() -> dict:
                    event_id=S, trigger=S, created_at=S, updated_at=S, started_at=_nullable("string"),
                    finished_at=_nullable("string"), log_lines=I,
                    phases={"type": "object", "additionalProperties": {"type": "number"}},
-                   waiting={**S, "description": "why a queued job waits (no live agent of its pool, ...)"}),
+                   not_before={"type": "number", "description": "epoch seconds: the end of its quiet period"},
+                   waiting={**S, "description": "why a queued job waits (quiet period, no live agent of its pool)"}),
         "Jobs": obj(("jobs",), jobs={"type": "array", "items": ref("Job")}),
         "LogLine": obj(("seq", "line", "at"), seq=I, line=S, at=S),
         "JobLogs": obj(("job", "state", "lines"), job=S, state=S, lines={"type": "array", "items": ref("LogLine")}),
@@ -157,12 +159,14 @@ def schemas() -> dict:
         "Audit": obj(("id", "at", "action", "subject"), id=S, at=S, action=S, subject=S,
                      token=obj(("id", "name"), id=S, name=S), changes=O, summary=S),
         "DeployRequest": obj(("ref",), ref={**S, "description": "a tag, a branch, or refs/heads/... refs/tags/..."},
-                             sha={**S, "pattern": "^[0-9a-f]{40}$"}, rule=S),
+                             sha={**S, "pattern": "^[0-9a-f]{40}$"}, rule=S,
+                             now={"type": "boolean", "description": "skip the targets' quiet period"}),
         "RollbackRequest": obj(to={**S, "description": "a ref the app was deployed at; default: the one before"},
                                rule=S),
         "CancelRequest": obj(reason=S),
         "LogAck": obj(("last_seq",), last_seq=I),
         "Deleted": obj(("deleted",), deleted=S),
+        "WhoAmI": obj(("role", "name"), role={"type": "string", "enum": ["admin", "agent", "session"]}, name=S),
     }
     out.update({cls.__name__: wire_schema(cls) for cls in WIRE})
     return out
@@ -200,6 +204,8 @@ _SESSION = (400, 401, 403, 404, 409, 503)
 OPERATIONS = (
     Operation("GET", "/health", "Is the API up?", role="", answer=ref("Health"), errors=()),
     Operation("GET", "/openapi.json", "This document", role="", answer=O, errors=()),
+    Operation("GET", "/whoami", "Which token this is: its role and name, never the secret", role="any",
+              answer=ref("WhoAmI"), errors=(401, 503)),
     Operation("POST", "/hooks/github", "A GitHub webhook delivery (signed with X-Hub-Signature-256)", role="",
               answer=ref("Delivery"), body=O, errors=(400, 401, 413, 503)),
     Operation("GET", "/apps", "Every app", answer=_list("apps", "App")),
@@ -244,6 +250,8 @@ OPERATIONS = (
               body=ref("AgentBeat"), errors=_SESSION),
     Operation("POST", "/agent/jobs/{job_id}/claim", "Take a job off the queue", role="session",
               answer=ref("ClaimAnswer"), errors=_SESSION),
+    Operation("POST", "/agent/jobs/{job_id}/wait", "A held message: keep waiting out the quiet period, claim, "
+              "or drop it", role="session", answer=ref("WaitAnswer"), errors=_SESSION),
     Operation("POST", "/agent/jobs/{job_id}/heartbeat", "Extend the lease; says whether to cancel",
               role="session", answer=ref("JobBeatAnswer"), errors=_SESSION),
     Operation("POST", "/agent/jobs/{job_id}/logs", "Append numbered log lines", role="session",
@@ -269,7 +277,7 @@ def _operation(op: Operation) -> dict:
         responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
     out = {"summary": op.summary, "operationId": f"{op.method.lower()}{op.path.replace('/', '_')}",
            "parameters": params, "responses": responses,
-           "security": [{op.role: []}] if op.role else []}
+           "security": [{r: []} for r in ROLES] if op.role == "any" else [{op.role: []}] if op.role else []}
     if op.body:
         types = ("application/json", "application/x-www-form-urlencoded") if op.path == "/hooks/github" \
             else ("application/json",)
