@@ -81,8 +81,9 @@ def _pull_request(doc: dict) -> WebhookEvent:
     head, sha = str(get(pr, "head", "ref")), str(get(pr, "head", "sha"))
     action = str(doc.get("action") or "no action")
     what = "new commits on its head" if action == "synchronized" else action
-    reason = (f"pull request #{doc.get('number', '?')} ({what}) from {refs.shown(head)} into "
-              f"{refs.shown(str(get(pr, 'base', 'ref')))}: pull requests are not deployed; pushes to their branches are")
+    base = refs.shown(str(get(pr, "base", "ref")))
+    reason = (f"pull request #{doc.get('number', '?')} ({what}) from {refs.shown(head)} into {base}: "
+              "pull requests are not deployed; pushes to their branches are")
     fields = dict(ref_type="branch", ref_name=head, sha=sha if refs.valid_sha(sha) else "") \
         if head and not refs.name_problem(head) else {}
     return WebhookEvent("pull_request", Action.IGNORED, reason, **fields, **_repo_fields(doc))

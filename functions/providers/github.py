@@ -15,8 +15,8 @@ from contract.states import JobState
 
 from .. import refs
 from ..errors import BadSignature, InvalidInput
-from .base import (MAX_DELIVERY_ID, ZERO_SHA, Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path, required_header,
-                   short_description, url_fields)
+from .base import (MAX_DELIVERY_ID, ZERO_SHA, Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path,
+                   required_header, short_description, url_fields)
 
 name = "github"
 secret_env = "TAHOBUDDY_WEBHOOK_SECRET"

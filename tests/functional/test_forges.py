@@ -20,6 +20,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers"
 PATHS = {"gitlab": "platform/web/blog", "gitea": "gitea/webhooks", "forgejo": "gitea/webhooks"}
 HOSTS = {"gitlab": "gitlab.example.com", "gitea": "gitea.example.com", "forgejo": "code.example.org"}
 FORGES = ["gitlab", "gitea", "forgejo"]
+GITLAB_HOOK = "7c4e4a4b-2b4e-4c1e-9a8b-3f0d1d2b6a11"  # X-Gitlab-Webhook-UUID in the fixtures
 
 
 class Hook:
@@ -112,7 +113,7 @@ def test_bad_or_missing_signature_is_401_stores_nothing_and_never_shows_the_secr
         r = hook.send("tag_push", secret=secret, delivery=delivery)
         assert r.status_code == 401 and hint in r.json()["Message"], r.text
         assert api.secret not in r.text
-        event_id = f"gitlab:7c4e4a4b-2b4e-4c1e-9a8b-3f0d1d2b6a11:{delivery}" if forge == "gitlab" else f"{forge}:{delivery}"
+        event_id = f"gitlab:{GITLAB_HOOK}:{delivery}" if forge == "gitlab" else f"{forge}:{delivery}"
         assert requests.get(f"{api.url}/api/v1/events/{event_id}", headers=api.headers(), timeout=10).status_code == 404
     assert jobs_of(api, app) == []
 
@@ -173,7 +174,8 @@ def test_a_tag_pushed_to_the_forge_deploys_through_a_shell_target(api, agent_tok
     sha = repo.commit_and_tag("release one", tag="v1.0.0")
     hook = Hook(api, forge)
     origin = str(repo.origin)
-    app = shell_app(api, origin, [["sh", "-c", 'echo "deployed $TAHOBUDDY_REF at $TAHOBUDDY_SHA"'], ["cat", "hello.txt"]])
+    app = shell_app(api, origin, [["sh", "-c", 'echo "deployed $TAHOBUDDY_REF at $TAHOBUDDY_SHA"'],
+                                  ["cat", "hello.txt"]])
     agent = AgentProcess(api, agent_token, tmp_path, targets="shell", name=f"{forge}-agent")
     clone_url = {"gitlab": "git_http_url", "gitea": "clone_url", "forgejo": "clone_url"}[forge]
     url = f"https://{HOSTS[forge]}/{hook.path}.git"

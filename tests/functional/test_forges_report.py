@@ -110,8 +110,9 @@ def stand_in(request):
 @pytest.mark.parametrize("stand_in", list(API), indirect=True)
 def test_every_job_state_reports_a_status_the_forge_accepts(stand_in):
     provider = providers.find(stand_in.forge)
-    statuses = [JobStatus(s, context="tahobuddy/blog", target_url="https://tb.example/jobs/1", description=f"job {s.value}")
-                for s in JobState] + [JobStatus(JobState.FAILED, Reason.SETUP_ERROR, description="git fetch failed")]
+    statuses = [JobStatus(s, context="tahobuddy/blog", target_url="https://tb.example/jobs/1",
+                          description=f"job {s.value}") for s in JobState]
+    statuses.append(JobStatus(JobState.FAILED, Reason.SETUP_ERROR, description="git fetch failed"))
     for status in statuses:
         answer = client.send(stand_in.forge, stand_in.url, TOKEN, provider.report(REPOS[stand_in.forge], SHA, status))
         assert answer["state"] == provider.report(REPOS[stand_in.forge], SHA, status).body["state"]

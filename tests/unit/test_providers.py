@@ -108,8 +108,10 @@ def test_gitlab_nested_group_urls_all_name_the_app_repository_and_never_a_github
     event = gitlab.normalise("Push Hook", load(FIXTURES / "gitlab" / "push.json")["payload"])
     keys = refs.event_repo_keys(event.repository, event.repo_urls)
     assert keys == {"gitlab.example.com/platform/web/blog"}
-    for configured in ("https://gitlab.example.com/platform/web/blog.git", "git@gitlab.example.com:platform/web/blog.git",
-                       "https://gitlab.example.com/platform/web/blog", "ssh://git@gitlab.example.com/platform/web/blog.git"):
+    for configured in ("https://gitlab.example.com/platform/web/blog.git",
+                       "git@gitlab.example.com:platform/web/blog.git",
+                       "https://gitlab.example.com/platform/web/blog",
+                       "ssh://git@gitlab.example.com/platform/web/blog.git"):
         assert refs.repo_key(configured) in keys, configured
     assert refs.repo_key("platform/web") not in keys and not any(k.startswith("github.com/") for k in keys)
 
@@ -117,13 +119,16 @@ def test_gitlab_nested_group_urls_all_name_the_app_repository_and_never_a_github
 def test_gitea_repository_keeps_its_host_so_forges_never_collide():
     gt = gitea.GITEA.normalise("create", load(FIXTURES / "gitea" / "create_tag.json")["payload"])
     fj = gitea.FORGEJO.normalise("create", load(FIXTURES / "forgejo" / "create_tag.json")["payload"])
-    assert refs.event_repo_keys(gt.repository, gt.repo_urls).isdisjoint(refs.event_repo_keys(fj.repository, fj.repo_urls))
-    assert refs.repo_key("ssh://git@gitea.example.com:2222/gitea/webhooks.git") == "gitea.example.com:2222/gitea/webhooks"
+    keys = [refs.event_repo_keys(e.repository, e.repo_urls) for e in (gt, fj)]
+    assert keys[0] and keys[1] and keys[0].isdisjoint(keys[1])
+    ssh = "ssh://git@gitea.example.com:2222/gitea/webhooks.git"
+    assert refs.repo_key(ssh) == "gitea.example.com:2222/gitea/webhooks"
 
 
 @pytest.mark.parametrize("name", ["github", "gitlab", "gitea", "forgejo"])
 @pytest.mark.parametrize("doc", [{}, {"ref": 7, "repository": "x", "project": [1]}, {"ref": "refs/tags/bad..name"},
-                                 {"ref": "refs/heads/main", "after": "nope"}, {"object_attributes": "x", "pull_request": 3}])
+                                 {"ref": "refs/heads/main", "after": "nope"},
+                                 {"object_attributes": "x", "pull_request": 3}])
 def test_strange_payloads_are_inert_never_an_error(name, doc):
     provider = providers.find(name)
     for kind in ("push", "create", "delete", "pull_request", "ping", "Push Hook", "Tag Push Hook", "Merge Request Hook",
@@ -162,8 +167,8 @@ SHA = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7"
 def test_report_builds_the_documented_status_call_for_every_job_state(name):
     provider, seen = providers.find(name), set()
     for state in JobState:
-        req = provider.report(REPO[name], SHA, JobStatus(state, context="tahobuddy/blog", target_url="https://t.example/j/1",
-                                                        description="x " * 100))
+        status = JobStatus(state, context="tahobuddy/blog", target_url="https://t.example/j/1", description="x " * 100)
+        req = provider.report(REPO[name], SHA, status)
         assert (req.method, req.path) == ("POST", PATHS[name].format(SHA))
         assert req.body["state"] in DOCUMENTED[name] and req.body["context"] == "tahobuddy/blog"
         assert req.body["target_url"] == "https://t.example/j/1" and len(req.body["description"]) <= 140
