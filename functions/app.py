@@ -116,15 +116,33 @@ def openapi_document():
     return openapi.document()
 
 
+def _hook(provider: str) -> dict:
+    req = app.current_request
+    return intake.receive(intake.Delivery(provider, dict(req.headers), req.raw_body or b""))
+
+
 @app.route(f"{V1}/hooks/github", methods=["POST"], content_types=HOOK_CONTENT_TYPES)
 @api()
 def github_hook():
-    req = app.current_request
-    h = req.headers
-    return intake.receive(intake.Delivery(
-        event_type=h.get("x-github-event", ""), delivery_id=h.get("x-github-delivery", ""),
-        hook_id=h.get("x-github-hook-id", ""), content_type=h.get("content-type", ""),
-        signature=h.get("x-hub-signature-256"), body=req.raw_body or b""))
+    return _hook("github")
+
+
+@app.route(f"{V1}/hooks/gitlab", methods=["POST"], content_types=HOOK_CONTENT_TYPES)
+@api()
+def gitlab_hook():
+    return _hook("gitlab")
+
+
+@app.route(f"{V1}/hooks/gitea", methods=["POST"], content_types=HOOK_CONTENT_TYPES)
+@api()
+def gitea_hook():
+    return _hook("gitea")
+
+
+@app.route(f"{V1}/hooks/forgejo", methods=["POST"], content_types=HOOK_CONTENT_TYPES)
+@api()
+def forgejo_hook():
+    return _hook("forgejo")
 
 
 # ---- apps -----------------------------------------------------------------

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from contract.queues import dead_letter_queue_name, parse_pools, queue_name
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
+PROVIDER_SECRETS = ("gitlab", "gitea", "forgejo")  # TAHOBUDDY_<NAME>_SECRET overrides TAHOBUDDY_WEBHOOK_SECRET
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,11 @@ class Settings:
     agent_heartbeat: int            # seconds between an agent's beats; 3 missed and it shows as lost
     resend_after: int               # a queued job no live agent took in this long gets its message again
     max_queued: int                 # a job queued this long fails, saying why (SQS keeps messages 14 days)
+    provider_secrets: dict = field(default_factory=dict)  # provider name -> its own secret (overrides the one)
+
+    def secret_for(self, provider: str) -> str:
+        """The secret that verifies `provider`'s deliveries: its own when set, else TAHOBUDDY_WEBHOOK_SECRET."""
+        return self.provider_secrets.get(provider) or self.webhook_secret
 
     def table(self, name: str) -> str:
         return f"{self.prefix}-{name}"
@@ -55,6 +61,8 @@ def settings() -> Settings:
         agent_heartbeat=int(env.get("TAHOBUDDY_AGENT_HEARTBEAT", 10)),
         resend_after=int(env.get("TAHOBUDDY_RESEND_AFTER", 300)),
         max_queued=int(env.get("TAHOBUDDY_MAX_QUEUED", 3 * 24 * 3600)),
+        provider_secrets={p: env[f"TAHOBUDDY_{p.upper()}_SECRET"] for p in PROVIDER_SECRETS
+                          if env.get(f"TAHOBUDDY_{p.upper()}_SECRET")},
     )
 
 

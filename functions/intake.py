@@ -1,44 +1,46 @@
-"""The webhook path: verify -> record -> match -> enqueue, answering GitHub fast.
+"""The webhook path: verify -> record -> match -> enqueue, answering the forge fast.
 
-Order matters: nothing unsigned is stored; the event is stored before any job
-is queued, and marked `processed` only after, so a redelivery of a delivery
-that crashed half-way completes it (dispatch is idempotent).
+One path for every forge: the `Provider` (providers/) reads the headers and the body;
+everything after `normalise` sees only a `WebhookEvent`. Order matters: nothing
+unverified is stored; the event is stored before any job is queued, and marked
+`processed` only after, so a redelivery of a delivery that crashed half-way
+completes it (dispatch is idempotent).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from . import app_store, dispatch, events, github, refs, rules, signature
+from . import app_store, dispatch, events, providers, refs, rules
 from .config import settings
-from .errors import InvalidInput, PayloadTooLarge
-from .github import Action, WebhookEvent
+from .errors import BadSignature, PayloadTooLarge
+from .providers.base import Action, WebhookEvent, decode_body
 
 
 @dataclass(frozen=True)
 class Delivery:
-    event_type: str
-    delivery_id: str
-    hook_id: str
-    content_type: str
-    signature: str | None
-    body: bytes
+    """One HTTP delivery as it arrived: which route (provider), its headers, its raw body."""
 
-    @property
-    def event_id(self) -> str:
-        return f"{self.hook_id or 'nohook'}:{self.delivery_id}"
+    provider: str
+    headers: dict = field(default_factory=dict)
+    body: bytes = b""
+
+    def __post_init__(self):
+        object.__setattr__(self, "headers", {str(k).lower(): str(v) for k, v in (self.headers or {}).items()})
 
 
 def receive(d: Delivery) -> dict:
-    s = settings()
+    s, provider = settings(), providers.find(d.provider)
     if len(d.body) > s.max_body:
         raise PayloadTooLarge(f"body is {len(d.body)} bytes; the limit is {s.max_body} (TAHOBUDDY_MAX_BODY)")
-    signature.verify(s.webhook_secret, d.body, d.signature)
-    if not d.event_type:
-        raise InvalidInput("X-GitHub-Event", "header is required")
-    if not d.delivery_id or len(d.delivery_id) > 100 or len(d.hook_id) > 100:
-        raise InvalidInput("X-GitHub-Delivery", "header is required (at most 100 characters)")
-    event = github.normalise(d.event_type, github.decode_body(d.body, d.content_type))
-    row, first = events.record(d.event_id, event, d.body)
+    secret = s.secret_for(provider.name)
+    if not secret:
+        names = " or ".join(dict.fromkeys(("TAHOBUDDY_WEBHOOK_SECRET", provider.secret_env)))
+        raise BadSignature(f"the server has no webhook secret for {provider.name} configured (set {names})")
+    provider.verify(d.headers, d.body, secret)
+    kind = provider.event_type(d.headers)
+    event_id = provider.delivery_id(d.headers)
+    event = provider.normalise(kind, decode_body(d.body, d.headers.get("content-type", "")))
+    row, first = events.record(event_id, event, d.body)
     if not first and row.status == "processed":
         return {"event": row.id, "status": "duplicate", "reason": "delivery already processed",
                 "jobs": [o["job_id"] for o in row.decision if o.get("job_id")]}

@@ -208,6 +208,12 @@ OPERATIONS = (
               answer=ref("WhoAmI"), errors=(401, 503)),
     Operation("POST", "/hooks/github", "A GitHub webhook delivery (signed with X-Hub-Signature-256)", role="",
               answer=ref("Delivery"), body=O, errors=(400, 401, 413, 503)),
+    Operation("POST", "/hooks/gitlab", "A GitLab webhook delivery (X-Gitlab-Token)", role="",
+              answer=ref("Delivery"), body=O, errors=(400, 401, 413, 503)),
+    Operation("POST", "/hooks/gitea", "A Gitea webhook delivery (X-Gitea-Signature)", role="",
+              answer=ref("Delivery"), body=O, errors=(400, 401, 413, 503)),
+    Operation("POST", "/hooks/forgejo", "A Forgejo webhook delivery (X-Forgejo-Signature)", role="",
+              answer=ref("Delivery"), body=O, errors=(400, 401, 413, 503)),
     Operation("GET", "/apps", "Every app", answer=_list("apps", "App")),
     Operation("POST", "/apps", "Create an app", ok=201, answer=ref("App"), body=ref("App"),
               errors=(400, 401, 403, 409, 503)),
@@ -279,7 +285,7 @@ def _operation(op: Operation) -> dict:
            "parameters": params, "responses": responses,
            "security": [{r: []} for r in ROLES] if op.role == "any" else [{op.role: []}] if op.role else []}
     if op.body:
-        types = ("application/json", "application/x-www-form-urlencoded") if op.path == "/hooks/github" \
+        types = ("application/json", "application/x-www-form-urlencoded") if op.path.startswith("/hooks/") \
             else ("application/json",)
         out["requestBody"] = {"required": op.body_required, "content": {t: {"schema": op.body} for t in types}}
     return out

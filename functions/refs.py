@@ -58,12 +58,14 @@ def repo_key(url_or_name: str) -> str:
 
     Accepts clone URLs (https, ssh, git@host:owner/name), web URLs, local
     paths and file:// URLs, and bare 'owner/name' (taken to be on github.com).
+    Every level of a nested path is kept: GitLab's 'host/group/sub/name'.
     """
     text = (url_or_name or "").strip()
     if not text:
         return ""
-    text = re.sub(r"^[a-z+]+://", "", text, flags=re.I)
-    text = re.sub(r"^[^@/]+@([^:/]+):", r"\1/", text)   # git@host:owner/name
+    text, schemes = re.subn(r"^[a-z+]+://", "", text, flags=re.I)
+    if not schemes:                                       # scp-like git@host:owner/name; not ssh://git@host:2222/
+        text = re.sub(r"^[^@/]+@([^:/]+):", r"\1/", text)
     text = re.sub(r"^[^@/]+@", "", text)                  # user@host/...
     text = text.rstrip("/")
     if text.endswith(".git"):

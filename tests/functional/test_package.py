@@ -27,20 +27,21 @@ def test_zip_imports_the_app_in_a_clean_interpreter(package, tmp_path):
     with zipfile.ZipFile(package / "deployment.zip") as z:
         z.extractall(tmp_path)
     probe = ("import sys; sys.path[:0] = [sys.argv[1]]; import app, functions.app as f; "
-             "import functions, pkgutil; mods = [m.name for m in pkgutil.iter_modules(functions.__path__)]; "
+             "import functions, pkgutil; mods = [m.name[len('functions.'):] for m in "
+             "pkgutil.walk_packages(functions.__path__, 'functions.') if not m.ispkg]; "
              "[__import__('functions.' + m) for m in mods]; import contract; "
              "[__import__('contract.' + m.name) for m in pkgutil.iter_modules(contract.__path__)]; "
              "assert sys.modules['contract'].__file__.startswith(sys.argv[1]); "
              "import functions.patterns as p; assert p.regex('(a+)+b').fullmatch('a' * 40 + 'c') is None; "
-             "assert '/api/v1/hooks/github' in app.app.routes; print(len(app.app.routes), sorted(mods)); assert all(p.startswith(sys.argv[1]) for p in "
+             "assert '/api/v1/hooks/github' in app.app.routes and '/api/v1/hooks/forgejo' in app.app.routes; print(len(app.app.routes), sorted(mods)); assert all(p.startswith(sys.argv[1]) for p in "
              "[app.__file__, f.__file__, sys.modules['pynamodb'].__file__, sys.modules['boto3'].__file__])")
     # -I: no user site, no PYTHON* variables; -S: no site-packages. Only the unzipped folder.
     run = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(tmp_path)], capture_output=True, text=True,
                          timeout=120, cwd=tmp_path, env={"AWS_DEFAULT_REGION": "us-east-1"})
     assert run.returncode == 0, run.stderr
     shipped = set(json.loads(run.stdout.split(" ", 1)[1].replace("'", '"')))
-    on_disk = {p.stem for p in (ROOT / "functions").glob("*.py") if p.stem != "__init__"} | \
-        {p.parent.name for p in (ROOT / "functions").glob("*/__init__.py")}
+    on_disk = {".".join(p.relative_to(ROOT / "functions").with_suffix("").parts)
+               for p in (ROOT / "functions").rglob("*.py") if p.stem != "__init__"}  # box folders too
     assert shipped == on_disk
 
 

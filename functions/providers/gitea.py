@@ -1,0 +1,136 @@
+"""Gitea and Forgejo deliveries -> one normalised `WebhookEvent`; a job -> their commit status.
+
+Forgejo is a fork of Gitea and sends the same payloads; only the header names
+differ (`X-Gitea-*` / `X-Forgejo-*`), so one class serves both. The signature is a
+bare hex HMAC-SHA256 of the raw body, compared in constant time. A new tag comes as
+`push` and as `create` (which carries its commit in `sha`); both make one job.
+Pull requests, including action `synchronized`, are inert as GitHub's are.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Mapping
+
+from contract.states import JobState
+
+from .. import refs
+from ..errors import BadSignature
+from .base import (ZERO_SHA, Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path, required_header,
+                   short_description, url_fields)
+
+REPO_URLS = ("clone_url", "ssh_url", "html_url")
+STATES = {JobState.QUEUED: "pending", JobState.RUNNING: "pending", JobState.SUCCEEDED: "success",
+          JobState.FAILED: "failure", JobState.CANCELED: "warning", JobState.SUPERSEDED: "warning"}
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The `X-Gitea-Signature` / `X-Forgejo-Signature` value for `body`: bare hex, no prefix."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _repo_fields(doc: dict) -> dict:
+    repo = doc.get("repository") if isinstance(doc.get("repository"), dict) else {}
+    urls = url_fields(repo, REPO_URLS)
+    home = repo.get("html_url") or (urls[0] if urls else "")
+    sender = get(doc, "sender", "login") or get(doc, "sender", "username") or get(doc, "pusher", "login")
+    return {"repository": refs.repo_key(str(home)), "repo_urls": urls, "sender": str(sender)}
+
+
+def _push(doc: dict) -> WebhookEvent:
+    common = _repo_fields(doc)
+    ref = get(doc, "ref")
+    ref_type, ref_name = refs.split(ref if isinstance(ref, str) else "")
+    if not ref_type:
+        return WebhookEvent("push", Action.IGNORED, f"ref {refs.shown(str(ref))} is neither a branch nor a tag",
+                            **common)
+    if refs.name_problem(ref_name):
+        return WebhookEvent("push", Action.IGNORED, f"ref {refs.shown(ref)}: {refs.name_problem(ref_name)}", **common)
+    fields = dict(ref_type=ref_type, ref_name=ref_name, **common)
+    after = str(get(doc, "after"))
+    if after == ZERO_SHA:
+        return WebhookEvent("push", Action.DELETED, f"{ref_type} {ref_name} was deleted", **fields)
+    if not refs.valid_sha(after):
+        return WebhookEvent("push", Action.IGNORED, "push has no valid 'after' commit", **fields)
+    if ref_type == "branch":
+        return WebhookEvent("push", Action.BRANCH_PUSH, "", sha=after, **fields)
+    created = str(get(doc, "before")) == ZERO_SHA
+    return WebhookEvent("push", Action.TAG_CREATED if created else Action.TAG_MOVED, "", sha=after, **fields)
+
+
+def _create_or_delete(kind: str, doc: dict) -> WebhookEvent:
+    common = _repo_fields(doc)
+    ref_type, ref_name = get(doc, "ref_type"), get(doc, "ref")
+    if ref_type not in ("branch", "tag"):
+        return WebhookEvent(kind, Action.IGNORED, "no valid ref_type (branch or tag)", **common)
+    if refs.name_problem(ref_name):
+        return WebhookEvent(kind, Action.IGNORED, f"ref {refs.shown(str(ref_name))}: {refs.name_problem(ref_name)}",
+                            **common)
+    fields = dict(ref_type=ref_type, ref_name=ref_name, **common)
+    if kind == "delete":
+        return WebhookEvent(kind, Action.DELETED, f"{ref_type} {ref_name} was deleted", **fields)
+    if ref_type == "branch":
+        return WebhookEvent(kind, Action.IGNORED, "a new branch deploys from its push event", **fields)
+    sha = str(get(doc, "sha"))
+    return WebhookEvent(kind, Action.TAG_CREATED, "", sha=sha if refs.valid_sha(sha) else "", **fields)
+
+
+def _pull_request(doc: dict) -> WebhookEvent:
+    pr = doc.get("pull_request") if isinstance(doc.get("pull_request"), dict) else {}
+    head, sha = str(get(pr, "head", "ref")), str(get(pr, "head", "sha"))
+    action = str(doc.get("action") or "no action")
+    what = "new commits on its head" if action == "synchronized" else action
+    base = refs.shown(str(get(pr, "base", "ref")))
+    reason = (f"pull request #{doc.get('number', '?')} ({what}) from {refs.shown(head)} into {base}: "
+              "pull requests are not deployed; pushes to their branches are")
+    fields = dict(ref_type="branch", ref_name=head, sha=sha if refs.valid_sha(sha) else "") \
+        if head and not refs.name_problem(head) else {}
+    return WebhookEvent("pull_request", Action.IGNORED, reason, **fields, **_repo_fields(doc))
+
+
+@dataclass(frozen=True)
+class GiteaProvider:
+    """Gitea, or Forgejo: `forge` is the header's word (`Gitea` or `Forgejo`)."""
+
+    name: str
+    forge: str
+    secret_env: str
+
+    def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> None:
+        header = f"X-{self.forge}-Signature"
+        got = (headers.get(header.lower()) or "").strip().lower()
+        if not got:
+            raise BadSignature(f"missing {header} header: set a Secret on the {self.forge} webhook")
+        if not hmac.compare_digest(sign(secret, body).encode(), got.encode()):
+            raise BadSignature(f"{header} does not match the body: check the webhook secret")
+
+    def event_type(self, headers: Mapping[str, str]) -> str:
+        return required_header(headers, f"X-{self.forge}-Event", f"{self.forge} sends it with every delivery")
+
+    def delivery_id(self, headers: Mapping[str, str]) -> str:
+        delivery = required_header(headers, f"X-{self.forge}-Delivery", f"{self.forge} sends it with every delivery")
+        return f"{self.name}:{delivery}"
+
+    def normalise(self, kind: str, doc: dict) -> WebhookEvent:
+        """One delivery -> a WebhookEvent. The "Test delivery" button sends a push of the default branch."""
+        if kind == "push":
+            return _push(doc)
+        if kind in ("create", "delete"):
+            return _create_or_delete(kind, doc)
+        if kind == "pull_request":
+            return _pull_request(doc)
+        return WebhookEvent(kind, Action.IGNORED, f"event type {kind!r} is not acted on", **_repo_fields(doc))
+
+    def report(self, repository: str, sha: str, status: JobStatus) -> StatusRequest:
+        """`POST /repos/{owner}/{repo}/statuses/{sha}`: never ran is `error`, ran and failed `failure`,
+        canceled or superseded `warning`."""
+        state = "error" if status.state == JobState.FAILED and status.reason_code.never_ran else STATES[status.state]
+        body = {"state": state, "context": status.context, "description": short_description(status.description)}
+        if status.target_url:
+            body["target_url"] = status.target_url
+        return StatusRequest("POST", f"/repos/{repo_path(repository)}/statuses/{sha}", body)
+
+
+GITEA = GiteaProvider("gitea", "Gitea", "TAHOBUDDY_GITEA_SECRET")
+FORGEJO = GiteaProvider("forgejo", "Forgejo", "TAHOBUDDY_FORGEJO_SECRET")

@@ -1,0 +1,127 @@
+"""GitHub deliveries -> one normalised `WebhookEvent`; a job -> a GitHub commit status.
+
+Only fields GitHub really sends are read, each defensively: a missing or
+odd field makes the event inert ("nothing to deploy"), never a 500.
+Signatures are HMAC-SHA256 over the raw body (`X-Hub-Signature-256: sha256=<hex>`),
+compared in constant time; no error names the expected digest or the secret.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Mapping
+
+from contract.states import JobState
+
+from .. import refs
+from ..errors import BadSignature, InvalidInput
+from .base import (MAX_DELIVERY_ID, ZERO_SHA, Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path,
+                   required_header, short_description, url_fields)
+
+name = "github"
+secret_env = "TAHOBUDDY_WEBHOOK_SECRET"
+PREFIX = "sha256="
+REPO_URLS = ("clone_url", "ssh_url", "html_url", "git_url", "url", "svn_url")
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The `X-Hub-Signature-256` value GitHub would send for `body`."""
+    return PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> None:
+    """Raise BadSignature unless `header` is GitHub's signature of `body` under `secret`."""
+    if not secret:
+        raise BadSignature("the server has no webhook secret configured (set TAHOBUDDY_WEBHOOK_SECRET)")
+    if not header:
+        raise BadSignature("missing X-Hub-Signature-256 header: set a secret on the GitHub webhook")
+    if not header.startswith(PREFIX):
+        raise BadSignature("X-Hub-Signature-256 must start with 'sha256='")
+    if not hmac.compare_digest(sign(secret, body).encode(), header.strip().encode()):
+        raise BadSignature("X-Hub-Signature-256 does not match the body: check the webhook secret")
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
+    verify_signature(secret, body, headers.get("x-hub-signature-256"))
+
+
+def event_type(headers: Mapping[str, str]) -> str:
+    return required_header(headers, "X-GitHub-Event", "GitHub sends it with every delivery")
+
+
+def delivery_id(headers: Mapping[str, str]) -> str:
+    """`<hook id>:<delivery>`: one delivery sent to two hooks is two events (their jobs are still one)."""
+    delivery = required_header(headers, "X-GitHub-Delivery", "GitHub sends it with every delivery")
+    hook = (headers.get("x-github-hook-id") or "").strip()
+    if len(hook) > MAX_DELIVERY_ID:
+        raise InvalidInput("X-GitHub-Hook-ID", f"at most {MAX_DELIVERY_ID} characters")
+    return f"{hook or 'nohook'}:{delivery}"
+
+
+def _repo_fields(doc: dict) -> dict:
+    repo = doc.get("repository") if isinstance(doc.get("repository"), dict) else {}
+    return {"repository": str(repo.get("full_name") or ""), "repo_urls": url_fields(repo, REPO_URLS),
+            "sender": str(get(doc, "sender", "login"))}
+
+
+def _push(doc: dict) -> WebhookEvent:
+    ref = get(doc, "ref")
+    common = _repo_fields(doc)
+    kind, ref_name = refs.split(ref if isinstance(ref, str) else "")
+    if not kind:
+        return WebhookEvent("push", Action.IGNORED, f"ref {refs.shown(str(ref))} is neither a branch nor a tag",
+                            **common)
+    if refs.name_problem(ref_name):
+        return WebhookEvent("push", Action.IGNORED, f"ref {refs.shown(ref)}: {refs.name_problem(ref_name)}",
+                            **common)
+    after = str(get(doc, "after"))
+    base = refs.split(str(get(doc, "base_ref")))
+    fields = dict(ref_type=kind, ref_name=ref_name, base_branch=base[1] if base[0] == "branch" else "", **common)
+    if get(doc, "deleted", default=False) is True or after == ZERO_SHA:
+        return WebhookEvent("push", Action.DELETED, f"{kind} {ref_name} was deleted", **fields)
+    if not refs.valid_sha(after):
+        return WebhookEvent("push", Action.IGNORED, "push has no valid 'after' commit", **fields)
+    if kind == "branch":
+        return WebhookEvent("push", Action.BRANCH_PUSH, "", sha=after, **fields)
+    created = get(doc, "created", default=False) is True
+    return WebhookEvent("push", Action.TAG_CREATED if created else Action.TAG_MOVED, "", sha=after, **fields)
+
+
+def _create_or_delete(kind: str, doc: dict) -> WebhookEvent:
+    common = _repo_fields(doc)
+    ref_type, ref_name = get(doc, "ref_type"), get(doc, "ref")
+    if ref_type not in ("branch", "tag"):
+        return WebhookEvent(kind, Action.IGNORED, "no valid ref_type (branch or tag)", **common)
+    if refs.name_problem(ref_name):
+        return WebhookEvent(kind, Action.IGNORED, f"ref {refs.shown(str(ref_name))}: {refs.name_problem(ref_name)}",
+                            **common)
+    fields = dict(ref_type=ref_type, ref_name=ref_name, **common)
+    if kind == "delete":
+        return WebhookEvent(kind, Action.DELETED, f"{ref_type} {ref_name} was deleted", **fields)
+    if ref_type == "branch":
+        return WebhookEvent(kind, Action.IGNORED, "a new branch deploys from its push event", **fields)
+    return WebhookEvent(kind, Action.TAG_CREATED, "", **fields)
+
+
+def normalise(kind: str, doc: dict) -> WebhookEvent:
+    """Turn one GitHub delivery into a WebhookEvent; unknown types are inert."""
+    if kind == "ping":
+        return WebhookEvent("ping", Action.PING, "ping: the webhook is set up", **_repo_fields(doc))
+    if kind == "push":
+        return _push(doc)
+    if kind in ("create", "delete"):
+        return _create_or_delete(kind, doc)
+    return WebhookEvent(kind, Action.IGNORED, f"event type {kind!r} is not acted on", **_repo_fields(doc))
+
+
+STATES = {JobState.QUEUED: "pending", JobState.RUNNING: "pending", JobState.SUCCEEDED: "success",
+          JobState.FAILED: "failure", JobState.CANCELED: "error", JobState.SUPERSEDED: "error"}
+
+
+def report(repository: str, sha: str, status: JobStatus) -> StatusRequest:
+    """`POST /repos/{owner}/{repo}/statuses/{sha}`; a job that never ran is `error`, one that failed `failure`."""
+    state = "error" if status.state == JobState.FAILED and status.reason_code.never_ran else STATES[status.state]
+    body = {"state": state, "context": status.context, "description": short_description(status.description)}
+    if status.target_url:
+        body["target_url"] = status.target_url
+    return StatusRequest("POST", f"/repos/{repo_path(repository)}/statuses/{sha}", body)
