@@ -165,6 +165,7 @@ class GitHubStandIn:
         self.hooks: dict[str, list[dict]] = {}                   # repo -> hooks
         self.deliveries: dict[int, list[dict]] = {}              # hook id -> deliveries, newest first
         self.redelivered: list[tuple[int, int]] = []
+        self.hidden: set[str] = set()                            # repos the credentials cannot see: 404
         self._down_until = 0.0
         self._ids = iter(range(1000, 10**9))
         self._lock = threading.Lock()
@@ -371,6 +372,8 @@ class GitHubStandIn:
                 return 401, {"message": why, "documentation_url": "https://docs.github.com/rest"}, template, body
         elif not self._token_ok(auth):
             return 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, template, body
+        if f"{params.get('owner')}/{params.get('repo')}" in self.hidden:
+            return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, template, body
         with self._lock:
             status, doc = self.answer(method, template, params, copy.deepcopy(body) if body else {}, query)
         if status < 300:
