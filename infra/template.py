@@ -125,8 +125,10 @@ def build() -> dict:
                                                "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
                  "Resource": [{"Fn::GetAtt": [t, "StreamArn"]} for t in STREAMED]},
                 {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],  # GitHub credentials
-                 "Resource": {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
-                                         "secret:${GitHubSecret}-*"}},
+                 "Resource": [{"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
+                                          "secret:${GitHubSecret}-*"},
+                              {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
+                                          "secret:tahobuddy/*"}]},  # notify: URLs and keys (channels.py)
     ]
     variables = {"TAHOBUDDY_POOLS": ",".join(pools), "TAHOBUDDY_PAYLOAD_BUCKET": {"Ref": "PayloadBucket"},
                  "TAHOBUDDY_WEBHOOK_SECRET": {"Ref": "WebhookSecret"},

@@ -89,6 +89,15 @@ def job_url(s: Settings, job_id: str) -> str:
     return f"{s.public_url}/jobs/{job_id}" if s.dashboard else f"{s.public_url}/api/v1/jobs/{job_id}"
 
 
+def job_link(job_id: str, env=None) -> str:
+    """The job's page from the environment alone (no credentials read): for notifications."""
+    env = os.environ if env is None else env
+    return job_url(Settings(api_url="", token="", app_id="", app_key="", installation_id="",
+                            public_url=(env.get("TAHOBUDDY_PUBLIC_URL") or "").rstrip("/"),
+                            dashboard=(env.get("TAHOBUDDY_DASHBOARD") or "").lower() in ("1", "true", "on", "yes")),
+                   job_id)
+
+
 def _short(text: str) -> str:
     return text if len(text) <= DESCRIPTION_LIMIT else text[:DESCRIPTION_LIMIT - 3] + "..."
 

@@ -1,9 +1,10 @@
-"""The outbox: every state change of a job that has a GitHub commit becomes one item, written where
-the change is made (jobs._update, dispatch's job creation), and sent later by sender.py.
+"""The outbox: every state change of a job that someone should hear of becomes one item, written
+where the change is made (jobs._update, dispatch's job creation), and sent later by sender.py.
 
-`record` never raises: reporting must not fail or slow a deploy. It writes only when GitHub
-credentials are configured, and only for jobs with a commit SHA on a GitHub repository: the app's
-repository when it is one, else the repository of the webhook event that made the job.
+`record` never raises: reporting must not fail or slow a deploy. GitHub hears of a job when
+credentials are configured and the job has a commit SHA on a GitHub repository: the app's
+repository when it is one, else the repository of the webhook event that made the job. The app's
+`notify` entries hear of the states they list (channels.py).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import re
 from ..clock import sortable_id
 from ..models import EventModel, JobModel, OutboxModel
 from ..refs import repo_key
+from . import channels
 from .github import web_host
 
 log = logging.getLogger(__name__)
@@ -57,20 +59,23 @@ def snapshot(job: JobModel, app: dict | None) -> dict:
 
 
 def record(job: JobModel) -> None:
-    """One outbox item for the job's current state (the single hook jobs.py and dispatch.py call)."""
-    if not enabled() or not _SHA.match(job.sha or ""):
-        return
+    """One outbox item for the job's current state (the single hook jobs.py and dispatch.py call):
+    for GitHub when credentials are set and the job has a commit on a GitHub repository, and for the
+    app's `notify` entries that want this state."""
     try:
-        repo = github_repo(job.repository, job.event_id)
-        if not repo:
-            return
+        reports = enabled() and bool(_SHA.match(job.sha or ""))
+        repo = github_repo(job.repository, job.event_id) if reports else ""
         from .. import app_store
         try:
             app = app_store.get(job.app)
-        except Exception:  # noqa: BLE001 - a deleted app still reports its job's end
+        except Exception:  # noqa: BLE001 - a deleted app still reports its job's end to GitHub
             app = None
-        change = {**snapshot(job, app), "repo": repo}
-        OutboxModel(f"{repo}@{job.sha}", sortable_id(), job_id=job.id, change=change, pending=PENDING).save()
+        notify = channels.wanted(app, job.state)
+        if not repo and not notify:
+            return
+        change = {**snapshot(job, app), "repo": repo, "notify": notify}
+        lane = f"{repo}@{job.sha}" if repo else f"app/{job.app}@{job.sha or job.id}"
+        OutboxModel(lane, sortable_id(), job_id=job.id, change=change, pending=PENDING).save()
     except Exception:  # noqa: BLE001 - never let reporting fail a deploy; the log says what went wrong
         log.exception("outbox: could not record job %s (%s)", job.id, job.state)
 
@@ -81,5 +86,8 @@ def for_job(job_id: str) -> dict:
     if not items:
         return {}
     gave_up = [{"state": i.change.get("state"), "error": i.error} for i in items if i.outcome == "gave_up"]
-    return {"sent": sum(1 for i in items if i.outcome == "sent"), "pending": sum(1 for i in items if i.pending),
-            "gave_up": gave_up, "last_error": next((i.error for i in reversed(items) if i.error), "")}
+    notified = [{"state": i.change.get("state"), "type": e["type"], "result": (i.done or {}).get(f"notify:{n}", "pending")}
+                for i in items for n, e in enumerate(i.change.get("notify") or [])]
+    out = {"sent": sum(1 for i in items if i.outcome == "sent"), "pending": sum(1 for i in items if i.pending),
+           "gave_up": gave_up, "last_error": next((i.error for i in reversed(items) if i.error), "")}
+    return {**out, "notify": notified} if notified else out

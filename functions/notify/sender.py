@@ -1,4 +1,5 @@
-"""Deliver the outbox: each commit's lane in order, each item once, retrying with backoff.
+"""Deliver the outbox: each commit's lane in order, each item once, retrying with backoff: GitHub
+statuses and deployments first, then the app's notifications (channels.py).
 
 Who calls it: on AWS the outbox table's DynamoDB Stream (app.deliver_outbox, at once) and the
 scheduled sweep (retries); under `make run` the stack's tick (POST /api/v1/outbox/deliver every
@@ -19,7 +20,7 @@ import time
 from pynamodb.exceptions import UpdateError
 
 from ..models import OutboxModel
-from . import github
+from . import channels, github
 from .github import GitHubError
 
 log = logging.getLogger(__name__)
@@ -45,15 +46,43 @@ def _deployment_of(job_id: str) -> int | None:
     return None
 
 
-def deliver_item(client: github.Client, item: OutboxModel) -> None:
-    """Send what this change still owes GitHub; each step done is saved, so a retry skips it."""
+def deliver_item(client: github.Client | None, item: OutboxModel) -> None:
+    """Send what this change still owes GitHub and the app's notify entries; each step done is
+    saved, so a retry skips it. A notify entry that cannot be helped by retrying is marked given up
+    and the others still go."""
     change, done = item.change, dict(item.done or {})
-    repo = change["repo"]
+    repo = change.get("repo")
 
     def mark(key, value=True):
         done[key] = value
         item.update(actions=[OutboxModel.done.set(done)])
 
+    if repo and client is None:
+        raise GitHubError("no GitHub credentials in this process (TAHOBUDDY_GITHUB_*)", retry=True)
+    refused = None
+    if repo:
+        try:
+            _to_github(client, change, done, mark)
+        except GitHubError as exc:
+            if exc.retry:
+                raise
+            refused = exc  # GitHub will not take it: the notifications still go, then the item gives up
+    for n, entry in enumerate(change.get("notify") or []):
+        if f"notify:{n}" in done:
+            continue
+        try:
+            channels.send(entry, change, f"{item.seq}-{n}")
+            mark(f"notify:{n}", "sent")
+        except GitHubError as exc:
+            if exc.retry:
+                raise
+            mark(f"notify:{n}", f"gave up: {exc}")
+    if refused is not None:
+        raise refused
+
+
+def _to_github(client: github.Client, change: dict, done: dict, mark) -> None:
+    repo = change["repo"]
     if "status" not in done:
         client.call(repo, github.commit_status(client.s, change))
         mark("status")
@@ -80,7 +109,7 @@ def _lease(item: OutboxModel, now: float) -> bool:
         return False
 
 
-def deliver_lane(client: github.Client, lane: str, now: float | None = None, counts: dict | None = None) -> dict:
+def deliver_lane(client: github.Client | None, lane: str, now: float | None = None, counts: dict | None = None) -> dict:
     counts = {"sent": 0, "retrying": 0, "gave_up": 0} if counts is None else counts
     now = time.time() if now is None else now
     for item in OutboxModel.query(lane):
@@ -115,8 +144,6 @@ def drain(client: github.Client | None = None, limit: int = 500) -> dict:
     """Every lane with something due, oldest first; bounded by `limit` pending items looked at."""
     client = client or github.client()
     counts = {"sent": 0, "retrying": 0, "gave_up": 0}
-    if client is None:
-        return counts
     lanes: list[str] = []
     for item in OutboxModel.by_pending.query("pending", limit=limit):
         if item.lane not in lanes:
@@ -132,8 +159,6 @@ def on_stream(records) -> dict:
     updates also stream, and must not loop)."""
     client = github.client()
     counts = {"sent": 0, "retrying": 0, "gave_up": 0}
-    if client is None:
-        return counts
     lanes = []
     for record in records:
         image = record.new_image or {}
