@@ -195,7 +195,7 @@ def cmd_hook_send(args) -> int:
     return 0 if resp.ok else 1
 
 
-# ---- GitHub webhook set-up and repair (cli/github_hook.py) ---------------------------------------
+# ---- GitHub webhook set-up and repair (functions/notify/hooks.py) ---------------------------------------
 def _github(args):
     from functions.notify import github
     settings = github.settings()
@@ -207,8 +207,8 @@ def _github(args):
 
 
 def cmd_hook_github(args) -> int:
+    from functions.notify import hooks as github_hook
     from functions.notify.github import GitHubError
-    from . import github_hook
     client, url = _github(args)
     try:
         if args.hook_command == "install":

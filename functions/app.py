@@ -18,7 +18,7 @@ from .config import settings
 from .errors import (BadSignature, Conflict, Forbidden, InvalidInput, NotAuthorized, NotFound, PayloadTooLarge,
                      TahobuddyError)
 from .github import Action, WebhookEvent
-from .notify import outbox, sender
+from .notify import hooks, outbox, sender
 
 app = Chalice(app_name="tahobuddy")
 V1 = "/api/v1"
@@ -269,14 +269,15 @@ def replay_dead_letter(job_id):
 @app.route(f"{V1}/sweep", methods=["POST"])
 @api("admin")
 def sweep_now():
-    return sweeper.sweep()
+    return {**sweeper.sweep(), "webhooks": hooks.sweep()}
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep_every_minute(event):
-    """On AWS: dead letters end their jobs, lost messages are re-sent (functions/sweeper.py), and
-    GitHub reports that failed are retried once their backoff passed (functions/notify)."""
-    return {**sweeper.sweep(), "outbox": sender.drain()}
+    """On AWS: dead letters end their jobs, lost messages are re-sent (functions/sweeper.py),
+    GitHub reports that failed are retried once their backoff passed, and (opt-in) failed webhook
+    deliveries are redelivered (functions/notify)."""
+    return {**sweeper.sweep(), "outbox": sender.drain(), "webhooks": hooks.sweep()}
 
 
 # ---- GitHub reports: the outbox ---------------------------------------------------------------

@@ -39,7 +39,7 @@ def gh_api(moto, admin_token, workdir, standin):
     port = procs.free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "TAHOBUDDY_GITHUB_TOKEN": TOKEN, "TAHOBUDDY_GITHUB_API_URL": standin.url,
-           "TAHOBUDDY_PUBLIC_URL": url, "TAHOBUDDY_NOTIFY_BACKOFF": "0.2"}
+           "TAHOBUDDY_PUBLIC_URL": url, "TAHOBUDDY_NOTIFY_BACKOFF": "0.2", "TAHOBUDDY_REDELIVER_REPOS": "octo/lost"}
     proc = procs.start([sys.executable, "-m", "local.api", "--host", "127.0.0.1", "--port", str(port),
                         "--stage", "dev", "--no-autoreload"], str(workdir / "chalice-github.log"), env=env, cwd=str(ROOT))
     stop = threading.Event()
@@ -224,3 +224,15 @@ def test_a_delivery_github_refuses_is_given_up_and_shown_on_the_job(gh_api, stan
     out = subprocess.run([CLI, "--api-url", gh_api.url, "--token", gh_api.token, "jobs", job],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and '"gave_up"' in out.stdout and "GitHub answered 404" in out.stdout, out.stdout
+
+
+def test_the_sweep_redelivers_failed_webhook_deliveries_when_asked(gh_api, standin):
+    from functions.notify import github, hooks
+    client = github.Client(github.settings({"TAHOBUDDY_GITHUB_API_URL": standin.url, "TAHOBUDDY_GITHUB_TOKEN": TOKEN}))
+    hook, _ = hooks.install(client, "octo/lost", f"{gh_api.url}/api/v1/hooks/github", "hook-secret-0123456789")
+    lost = standin.add_delivery("octo/lost", hook["id"], 502)
+    stale = standin.add_delivery("octo/lost", hook["id"], 503)
+    stale["delivered_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2 * 86400))
+    assert call(gh_api, "POST", "/sweep").json()["webhooks"] == {"redelivered": 1}
+    assert standin.redelivered == [(hook["id"], lost["id"])]
+    assert call(gh_api, "POST", "/sweep").json()["webhooks"] == {}  # the redelivery went through
