@@ -132,7 +132,8 @@ def build() -> dict:
     ]
     variables = {"TAHOBUDDY_POOLS": ",".join(pools), "TAHOBUDDY_PAYLOAD_BUCKET": {"Ref": "PayloadBucket"},
                  "TAHOBUDDY_WEBHOOK_SECRET": {"Ref": "WebhookSecret"},
-                 "TAHOBUDDY_GITHUB_SECRET": {"Ref": "GitHubSecret"}, "TAHOBUDDY_GITHUB_API_URL": {"Ref": "GitHubApiUrl"},
+                 "TAHOBUDDY_GITHUB_SECRET": {"Ref": "GitHubSecret"},
+                 "TAHOBUDDY_GITHUB_API_URL": {"Ref": "GitHubApiUrl"},
                  "TAHOBUDDY_PUBLIC_URL": {"Ref": "PublicUrl"}}
     for function in FUNCTIONS:  # the API and the scheduled sweeper share one least-privilege policy
         resources[f"{function}Role"] = {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{

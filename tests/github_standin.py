@@ -209,7 +209,8 @@ class GitHubStandIn:
         if scheme.lower() != "bearer":
             return "an App authenticates with 'Bearer <JWT>'"
         try:
-            claims = jwt.decode(value, self.app.public_key, algorithms=["RS256"], options={"require": ["iat", "exp", "iss"]})
+            claims = jwt.decode(value, self.app.public_key, algorithms=["RS256"],
+                                options={"require": ["iat", "exp", "iss"]})
         except jwt.PyJWTError as exc:
             return f"A JSON web token could not be decoded ({exc})"
         if str(claims["iss"]) != str(self.app.app_id):
@@ -371,7 +372,8 @@ class GitHubStandIn:
             if why:
                 return 401, {"message": why, "documentation_url": "https://docs.github.com/rest"}, template, body
         elif not self._token_ok(auth):
-            return 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, template, body
+            bad = {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
+            return 401, bad, template, body
         if f"{params.get('owner')}/{params.get('repo')}" in self.hidden:
             return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, template, body
         with self._lock:

@@ -49,7 +49,8 @@ def validate(doc) -> list[dict]:
         for key in ("url", "secret"):
             value = entry.get(key)
             if (key == "url" or value is not None) and not (isinstance(value, str) and SECRET_REF.match(value)):
-                raise InvalidInput(f"{path}.{key}", "must name a secret, like secret:SLACK_URL (values are never stored)")
+                raise InvalidInput(f"{path}.{key}",
+                                   "must name a secret, like secret:SLACK_URL (values are never stored)")
         if entry["type"] == "webhook" and "secret" not in entry:
             raise InvalidInput(f"{path}.secret", "a webhook is signed: name its key, like secret:HOOK_KEY (whsec_...)")
         if entry["type"] != "webhook" and "secret" in entry:

@@ -86,7 +86,8 @@ def for_job(job_id: str) -> dict:
     if not items:
         return {}
     gave_up = [{"state": i.change.get("state"), "error": i.error} for i in items if i.outcome == "gave_up"]
-    notified = [{"state": i.change.get("state"), "type": e["type"], "result": (i.done or {}).get(f"notify:{n}", "pending")}
+    notified = [{"state": i.change.get("state"), "type": e["type"],
+                 "result": (i.done or {}).get(f"notify:{n}", "pending")}
                 for i in items for n, e in enumerate(i.change.get("notify") or [])]
     out = {"sent": sum(1 for i in items if i.outcome == "sent"), "pending": sum(1 for i in items if i.pending),
            "gave_up": gave_up, "last_error": next((i.error for i in reversed(items) if i.error), "")}

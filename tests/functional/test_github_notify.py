@@ -77,8 +77,9 @@ def receivers(moto):
 
 def notify_app(api, gh_repo, names, entries) -> str:
     name = unique("note")
-    notify = [{"type": t, "url": f"secret:{names[t]}", **({"secret": f"secret:{names['key']}"} if t == "webhook" else {}),
-               "states": states} for t, states in entries]
+    key = {"secret": f"secret:{names['key']}"}
+    notify = [{"type": t, "url": f"secret:{names[t]}", **(key if t == "webhook" else {}), "states": states}
+              for t, states in entries]
     put_app(api, {"name": name, "repository": f"https://github.com/{gh_repo}.git", "notify": notify,
                   "rules": [{"name": "run", "match": {"branch": "main"}, "target": {"type": "shell",
                                                                                     "commands": [["true"]]}}]})

@@ -41,7 +41,8 @@ def gh_api(moto, admin_token, workdir, standin):
     env = {**os.environ, "TAHOBUDDY_GITHUB_TOKEN": TOKEN, "TAHOBUDDY_GITHUB_API_URL": standin.url,
            "TAHOBUDDY_PUBLIC_URL": url, "TAHOBUDDY_NOTIFY_BACKOFF": "0.2", "TAHOBUDDY_REDELIVER_REPOS": "octo/lost"}
     proc = procs.start([sys.executable, "-m", "local.api", "--host", "127.0.0.1", "--port", str(port),
-                        "--stage", "dev", "--no-autoreload"], str(workdir / "chalice-github.log"), env=env, cwd=str(ROOT))
+                        "--stage", "dev", "--no-autoreload"], str(workdir / "chalice-github.log"), env=env,
+                       cwd=str(ROOT))
     stop = threading.Event()
 
     def tick():
