@@ -194,7 +194,7 @@ def list_jobs():
 def get_job(job_id):
     job = jobs.to_dict(jobs.get(job_id), waiting=agents.explainer())
     reports = outbox.for_job(job_id)  # how its GitHub statuses went: a delivery that gave up shows here
-    return {**job, "github": reports} if reports else job
+    return {**job, "reports": reports} if reports else job
 
 
 @app.route(f"{V1}/jobs/{{job_id}}/logs", methods=["GET"])

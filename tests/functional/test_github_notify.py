@@ -97,7 +97,7 @@ def run_job(api, agent_token, name, gh_repo, sha, end: dict) -> str:
 
 def settled(api, job: str) -> dict | None:
     """The job's reports once nothing is left to send."""
-    reports = call(api, "GET", f"/jobs/{job}").json().get("github") or {}
+    reports = call(api, "GET", f"/jobs/{job}").json().get("reports") or {}
     done = reports and reports["pending"] == 0 and all(n["result"] != "pending" for n in reports.get("notify", []))
     return reports if done else None
 

@@ -117,7 +117,7 @@ def test_success_and_build_failure_from_a_real_agent(gh_api, standin, shell_agen
     assert not deployment_states(standin, "octo/ok", ok_sha)[0]  # a shell target deploys nothing
     assert not standin.violations
     job = call(gh_api, "GET", f"/jobs/{ok_job}").json()
-    assert job["github"]["sent"] == 3 and job["github"]["gave_up"] == []
+    assert job["reports"]["sent"] == 3 and job["reports"]["gave_up"] == []
 
 
 def test_an_outage_delays_only_the_status_never_the_deploy(gh_api, standin, shell_agent, tmp_path):
@@ -138,7 +138,7 @@ def test_an_outage_delays_only_the_status_never_the_deploy(gh_api, standin, shel
     assert final_statuses(standin, "octo/down", down_sha, 3, timeout=60) == [
         ("pending", "queued"), ("pending", "deploying"), ("success", "deployed")]
     assert any(status == 502 for *_, status in standin.requests)
-    job = call(gh_api, "GET", f"/jobs/{down_job}").json()["github"]
+    job = call(gh_api, "GET", f"/jobs/{down_job}").json()["reports"]
     assert job["sent"] == 3 and job["pending"] == 0 and "502" in job["last_error"]
 
 
@@ -218,7 +218,7 @@ def test_a_delivery_github_refuses_is_given_up_and_shown_on_the_job(gh_api, stan
     job = push_job(gh_api, name, "octo/hidden", sha)
     assert call(gh_api, "POST", f"/jobs/{job}/cancel", json={"reason": "stop"}).ok
     def given_up():
-        reports = call(gh_api, "GET", f"/jobs/{job}").json().get("github") or {}
+        reports = call(gh_api, "GET", f"/jobs/{job}").json().get("reports") or {}
         return reports["gave_up"] if len(reports.get("gave_up", [])) == 2 else None
     shown = wait_for(given_up, "both changes given up")
     assert [g["state"] for g in shown] == ["queued", "canceled"] and "404" in shown[0]["error"]
