@@ -21,6 +21,7 @@ from .github import web_host
 log = logging.getLogger(__name__)
 PENDING = "pending"
 _SHA = re.compile(r"^[0-9a-f]{40}$")
+_OWNER_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _CREDENTIALS = ("TAHOBUDDY_GITHUB_TOKEN", "TAHOBUDDY_GITHUB_APP_ID", "TAHOBUDDY_GITHUB_SECRET")
 
 
@@ -29,7 +30,11 @@ def enabled() -> bool:
 
 
 def github_repo(repository: str, event_id: str = "") -> str:
-    """owner/name on this GitHub (github.com or the Enterprise host), or ''."""
+    """owner/name on the GitHub the credentials are for, or '': a bare owner/name, a URL on that
+    GitHub's host (github.com, or the Enterprise host of TAHOBUDDY_GITHUB_API_URL), else the
+    repository of the webhook event that made the job."""
+    if _OWNER_NAME.match(repository or ""):
+        return repository
     host = web_host(os.environ.get("TAHOBUDDY_GITHUB_API_URL", ""))
     key = repo_key(repository)
     if key.startswith(host + "/") and key.count("/") == 2:

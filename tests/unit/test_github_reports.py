@@ -97,3 +97,15 @@ def test_failed_deliveries_skip_delivered_guids_and_respect_the_limits():
     assert [d["id"] for d in hooks.failed(rows)] == [3, 1]
     assert [d["id"] for d in hooks.failed(rows, max_tries=2)] == [1]
     assert [d["id"] for d in hooks.failed(rows, since=1767225600)] == [3]  # 2026-01-01T00:00:00Z
+
+
+def test_which_repository_github_hears_of(monkeypatch):
+    from functions.notify import outbox
+    monkeypatch.delenv("TAHOBUDDY_GITHUB_API_URL", raising=False)
+    assert outbox.github_repo("octo/blog") == "octo/blog"
+    assert outbox.github_repo("https://github.com/octo/blog.git") == "octo/blog"
+    assert outbox.github_repo("git@github.com:octo/blog.git") == "octo/blog"
+    assert outbox.github_repo("/srv/git/blog.git") == ""  # no event to ask: nothing to report to
+    monkeypatch.setenv("TAHOBUDDY_GITHUB_API_URL", "https://ghe.example.com/api/v3")
+    assert outbox.github_repo("https://ghe.example.com/octo/blog.git") == "octo/blog"
+    assert outbox.github_repo("https://github.com/octo/blog.git") == ""  # another GitHub's repository
