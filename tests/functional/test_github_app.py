@@ -1,6 +1,7 @@
 """GitHub App credentials against the stand-in: a JWT signed with the App's private key (verified by
 the stand-in with its public key), the repository's installation, an installation token cached
 until shortly before it expires, then refreshed."""
+import json
 import time
 
 import pytest
@@ -105,3 +106,29 @@ def test_a_personal_access_token_is_sent_as_is_and_a_502_is_retryable():
         assert [s["context"] for s in standin.statuses] == ["tahobuddy/blog/live"]
     finally:
         standin.stop()
+
+
+def test_credentials_come_from_the_secret_the_stack_names(moto, keys):
+    """On AWS the functions get TAHOBUDDY_GITHUB_SECRET (the GitHubSecret parameter); here the secret
+    lives in the moto server."""
+    import uuid
+
+    import boto3
+
+    from functions.config import boto_kwargs
+    private, public = keys
+    sm = boto3.client("secretsmanager", **boto_kwargs())
+    token_name, app_name = f"gh-token-{uuid.uuid4().hex[:8]}", f"gh-app-{uuid.uuid4().hex[:8]}"
+    sm.create_secret(Name=token_name, SecretString='{"token": "ghp_from_secrets_manager"}')
+    sm.create_secret(Name=app_name, SecretString=json.dumps({"app_id": "4242", "private_key": private}))
+    standin = GitHubStandIn(tokens={"ghp_from_secrets_manager"}, app=App(4242, public))
+    try:
+        for name in (token_name, app_name):
+            s = github.settings({"TAHOBUDDY_GITHUB_SECRET": name, "TAHOBUDDY_GITHUB_API_URL": standin.url})
+            client = github.Client(s)
+            client.call("octo/blog", github.commit_status(s, status(1)))
+        assert len(standin.statuses) == 2 and len(standin.app.issued) == 1
+    finally:
+        standin.stop()
+        for name in (token_name, app_name):
+            sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
