@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 
 from . import refs, rules
-from .notify import channels
 from .errors import InvalidInput
 from .fields import Field, check
+from .notify import channels
 
 DATABASE_KINDS = ("postgres", "mysql", "redis")
 APP_FIELDS = (

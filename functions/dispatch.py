@@ -31,7 +31,7 @@ def _save_job(job_id: str, fields: dict) -> JobModel:
     job = JobModel(job_id, created_at=stamp, updated_at=stamp, **fields)
     try:
         job.save(condition=JobModel.id.does_not_exist())
-        outbox.record(job)  # queued: GitHub hears of it (functions/notify)
+        outbox.record(job)  # queued: GitHub and notifications hear of it (functions/notify)
         return job
     except PutError as exc:
         if not _conditional_failed(exc):

@@ -57,7 +57,7 @@ def _update(job: JobModel, dst: JobState, condition, actions: list, why: str) ->
             current = get(job.id)
             raise IllegalTransition(f"job {job.id} is {current.state}: cannot {why}") from exc
         raise
-    outbox.record(job)  # GitHub hears of every state change (functions/notify); never raises
+    outbox.record(job)  # GitHub and notifications hear of every state change (functions/notify); never raises
     return job
 
 
