@@ -198,6 +198,62 @@ def cmd_hook_send(args) -> int:
     return 0 if resp.ok else 1
 
 
+# ---- GitHub webhook set-up and repair (functions/notify/hooks.py) ---------------------------------------
+def _github(args):
+    from functions.notify import github
+    settings = github.settings()
+    if not settings.enabled:
+        raise ApiError("no GitHub credentials: set TAHOBUDDY_GITHUB_TOKEN (or TAHOBUDDY_GITHUB_APP_ID and "
+                       "TAHOBUDDY_GITHUB_APP_KEY_FILE); see README 'GitHub integration'")
+    url = args.url or (setting("TAHOBUDDY_API_URL", args.api_url).rstrip("/") + "/api/v1/hooks/github")
+    return github.Client(settings), url
+
+
+def cmd_hook_github(args) -> int:
+    from functions.notify import hooks as github_hook
+    from functions.notify.github import GitHubError
+    client, url = _github(args)
+    try:
+        if args.hook_command == "install":
+            secret = setting("TAHOBUDDY_WEBHOOK_SECRET", args.secret)
+            if not secret:
+                raise ApiError("no webhook secret: set TAHOBUDDY_WEBHOOK_SECRET or pass --secret")
+            made, created = github_hook.install(client, args.repo, url, secret)
+            print(f"{'created' if created else 'updated'} webhook {made['id']} on {args.repo}: {url} "
+                  f"({', '.join(made['events'])})")
+        elif args.hook_command == "deliveries":
+            rows = github_hook.deliveries(client, args.repo, url, args.hook_id, args.limit)
+            emit({"deliveries": rows}, args.json,
+                 ["id", "guid", "event", "status_code", "status", "redelivery", "delivered_at"], "deliveries")
+        else:
+            ids = github_hook.redeliver(client, args.repo, url, args.hook_id, args.id or None)
+            print(f"redelivery asked for {len(ids)}: {' '.join(map(str, ids))}" if ids else "no failed deliveries")
+    except GitHubError as exc:
+        raise ApiError(str(exc)) from exc
+    return 0
+
+
+def _github_hook_parsers(hk) -> None:
+    for name, text in (("install", "create or update REPO's webhook to this API (push, create, delete, "
+                                   "pull_request; JSON; the webhook secret)"),
+                       ("deliveries", "recent deliveries of REPO's webhook and GitHub's answer to each"),
+                       ("redeliver", "ask GitHub to send failed deliveries again (all failed ones, or --id)")):
+        sp = hk.add_parser(name, help=text, description=text + ". Uses TAHOBUDDY_GITHUB_TOKEN or the GitHub App "
+                           "settings, and TAHOBUDDY_GITHUB_API_URL for GitHub Enterprise.")
+        sp.set_defaults(func=cmd_hook_github)
+        sp.add_argument("--repo", required=True, help="owner/name on GitHub")
+        sp.add_argument("--url", help="the webhook URL (default: TAHOBUDDY_API_URL + /api/v1/hooks/github)")
+        if name == "install":
+            sp.add_argument("--secret", help="webhook secret (env TAHOBUDDY_WEBHOOK_SECRET)")
+        else:
+            sp.add_argument("--hook-id", type=int, help="the webhook (default: the one to --url)")
+        if name == "deliveries":
+            sp.add_argument("--limit", type=int, default=30)
+            sp.add_argument("--json", action="store_true")
+        if name == "redeliver":
+            sp.add_argument("--id", type=int, action="append", help="a delivery id (repeatable)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tahobuddy", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -287,6 +343,7 @@ def parser() -> argparse.ArgumentParser:
     # production: `doctor`, `agent install-service`, `infra deploy|destroy` (cli/infra.py)
     from . import infra
     infra.add_commands(sub, add)
+    _github_hook_parsers(hk)
     return p
 
 

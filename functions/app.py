@@ -4,6 +4,7 @@ domain module, and returns its dict. Domain errors become Chalice errors in `api
 from __future__ import annotations
 
 import functools
+import os
 import urllib.parse
 
 from botocore.exceptions import ConnectionError as NoConnection, HTTPClientError
@@ -18,6 +19,7 @@ from .config import settings
 from .errors import (BadSignature, Conflict, Forbidden, InvalidInput, NotAuthorized, NotFound, PayloadTooLarge,
                      TahobuddyError)
 from .github import Action, WebhookEvent
+from .notify import hooks, outbox, sender
 
 app = Chalice(app_name="tahobuddy")
 V1 = "/api/v1"
@@ -249,7 +251,9 @@ def list_jobs():
 @app.route(f"{V1}/jobs/{{job_id}}", methods=["GET"])
 @api("admin")
 def get_job(job_id):
-    return jobs.to_dict(jobs.get(job_id), waiting=agents.explainer())
+    job = jobs.to_dict(jobs.get(job_id), waiting=agents.explainer())
+    reports = outbox.for_job(job_id)  # how its GitHub statuses went: a delivery that gave up shows here
+    return {**job, "reports": reports} if reports else job
 
 
 @app.route(f"{V1}/jobs/{{job_id}}/logs", methods=["GET"])
@@ -327,13 +331,34 @@ def replay_dead_letter(job_id):
 @app.route(f"{V1}/sweep", methods=["POST"])
 @api("admin")
 def sweep_now():
-    return sweeper.sweep()
+    return {**sweeper.sweep(), "webhooks": hooks.sweep()}
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep_every_minute(event):
-    """On AWS: dead letters end their jobs, lost messages are re-sent (functions/sweeper.py)."""
-    return sweeper.sweep()
+    """On AWS: dead letters end their jobs, lost messages are re-sent (functions/sweeper.py),
+    GitHub reports that failed are retried once their backoff passed, and (opt-in) failed webhook
+    deliveries are redelivered (functions/notify)."""
+    return {**sweeper.sweep(), "outbox": sender.drain(), "webhooks": hooks.sweep()}
+
+
+# ---- GitHub reports: the outbox ---------------------------------------------------------------
+@app.route(f"{V1}/outbox/deliver", methods=["POST"])
+@api("admin")
+def deliver_outbox_now():
+    """Send what is due now; `make run` calls it every 2 s (on AWS the stream and the sweep do)."""
+    return sender.drain()
+
+
+# the stack's template (infra/template.py) points this at the outbox table's stream
+OUTBOX_STREAM = os.environ.get("TAHOBUDDY_OUTBOX_STREAM_ARN",
+                               "arn:aws:dynamodb:us-east-1:123456789012:table/tahobuddy-prod-outbox/stream/latest")
+
+
+@app.on_dynamodb_record(stream_arn=OUTBOX_STREAM, batch_size=50, starting_position="TRIM_HORIZON")
+def deliver_outbox(event):
+    """On AWS: a new outbox item is sent at once (retries: the sweep above)."""
+    return sender.on_stream(list(event))
 
 
 # ---- the agent's side -------------------------------------------------------

@@ -10,6 +10,7 @@ import re
 from . import refs, rules
 from .errors import InvalidInput
 from .fields import Field, check
+from .notify import channels
 
 DATABASE_KINDS = ("postgres", "mysql", "redis")
 APP_FIELDS = (
@@ -29,7 +30,7 @@ def validate(doc) -> dict:
     if not isinstance(doc, dict):
         raise InvalidInput("", "an app must be a JSON object")
     raw_rules = doc.get("rules") or []
-    app = check("", doc, APP_FIELDS, allow_extra=("rules",))
+    app = check("", doc, APP_FIELDS, allow_extra=("rules", "notify"))
     if not _NAME.match(app["name"]):
         raise InvalidInput("name", "lower-case letters, digits and '-', starting with a letter or digit, at most 63")
     if not refs.repo_key(app["repository"]):
@@ -45,6 +46,8 @@ def validate(doc) -> dict:
     if not isinstance(raw_rules, list):
         raise InvalidInput("rules", "must be a list of rules")
     app["rules"] = [rules.validate(f"rules[{i}]", r, i) for i, r in enumerate(raw_rules)]
+    if doc.get("notify") is not None:  # Slack, Discord, signed webhooks (functions/notify/channels.py)
+        app["notify"] = channels.validate(doc["notify"])
     names = [r["name"] for r in app["rules"]]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

@@ -13,6 +13,7 @@ from contract.queues import DEFAULT_POOL
 from . import queue, shards
 from .clock import now, now_iso, sortable_id
 from .models import DedupModel, JobModel
+from .notify import outbox
 
 
 def dedup_key(app: str, rule: str, ref: str, sha: str, new_tag: bool = False) -> str:
@@ -30,6 +31,7 @@ def _save_job(job_id: str, fields: dict) -> JobModel:
     job = JobModel(job_id, kind=shards.key("job", job_id), created_at=stamp, updated_at=stamp, **fields)
     try:
         job.save(condition=JobModel.id.does_not_exist())
+        outbox.record(job)  # queued: GitHub and notifications hear of it (functions/notify)
         return job
     except PutError as exc:
         if not _conditional_failed(exc):

@@ -18,6 +18,7 @@ from .clock import now, now_iso
 from .config import settings
 from .errors import Conflict, IllegalTransition, NotFound
 from .models import JobModel
+from .notify import outbox
 
 
 S = JobState
@@ -60,6 +61,7 @@ def _update(job: JobModel, dst: JobState, condition, actions: list, why: str) ->
             current = get(job.id)
             raise IllegalTransition(f"job {job.id} is {current.state}: cannot {why}") from exc
         raise
+    outbox.record(job)  # GitHub and notifications hear of every state change (functions/notify); never raises
     return job
 
 

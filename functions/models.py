@@ -179,5 +179,28 @@ class AuditModel(Model):
     by_time = _index("by_time", "kind", "id")
 
 
+class OutboxModel(Model):
+    """One job state change to report (GitHub commit status, deployment status), in a lane per commit.
+
+    Items of a lane (repository@sha) are delivered in `seq` order by functions/notify/sender.py; the
+    sparse `pending` index lists only those still to send, so the sender never scans what is done.
+    """
+
+    Meta = _meta("outbox")
+    lane = UnicodeAttribute(hash_key=True)                   # owner/name@sha: delivered in order
+    seq = UnicodeAttribute(range_key=True)                   # time-sortable
+    job_id = UnicodeAttribute()
+    change = JSONAttribute()                                 # the job as it was at this change
+    pending = UnicodeAttribute(null=True)                    # "pending" until sent or given up
+    attempts = NumberAttribute(default=0)
+    next_at = NumberAttribute(default=0)                     # epoch seconds: not before (backoff)
+    lease_until = NumberAttribute(default=0)                 # a sender works on it until then
+    done = JSONAttribute(default=dict)                       # steps already sent: status, deployment id...
+    outcome = UnicodeAttribute(default="")                   # "" | sent | gave_up
+    error = UnicodeAttribute(default="")                     # the last failure, as GitHub answered it
+    by_pending = _index("by_pending", "pending", "seq")
+    by_job = _index("by_job", "job_id", "seq")
+
+
 ALL_MODELS = (AppModel, EventModel, JobModel, LogModel, DedupModel, TokenModel, AuditModel, AgentModel,
-              ReleaseModel)
+              ReleaseModel, OutboxModel)

@@ -17,7 +17,11 @@ from .github import WebhookEvent
 
 MATCH_KEYS = {"branch": "branch", "tag": "tag", "branch_regex": "branch", "tag_regex": "tag"}
 MATCH_FIELDS = tuple(Field(k, "str") for k in MATCH_KEYS) + (Field("on_branch", "str"),)
-RULE_FIELDS = (Field("name", "str"), Field("match", "map", required=True), Field("target", "map", required=True))
+RULE_FIELDS = (Field("name", "str"), Field("match", "map", required=True),
+               # the GitHub Deployment of a docker/heroku/aws-ecs job (functions/notify): default <app>-<rule>
+               Field("environment", "str", doc="GitHub deployment environment; default <app>-<rule>"),
+               Field("production_environment", "bool", doc="GitHub marks the environment as production"),
+               Field("target", "map", required=True))
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -25,7 +29,7 @@ def validate(path: str, doc, index: int) -> dict:
     if not isinstance(doc, dict):
         raise InvalidInput(path, "must be a mapping with match and target")
     raw_target = doc.get("target")
-    rule = check(path, {k: v for k, v in doc.items() if k != "target"}, RULE_FIELDS[:2], allow_extra=("target",))
+    rule = check(path, {k: v for k, v in doc.items() if k != "target"}, RULE_FIELDS[:-1], allow_extra=("target",))
     rule["name"] = rule.get("name") or f"rule-{index + 1}"
     if not _NAME.match(rule["name"]):
         raise InvalidInput(f"{path}.name", "letters, digits, '_', '.', '-' only, at most 64")

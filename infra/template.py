@@ -19,7 +19,8 @@ PREFIX = "tahobuddy-prod"
 VISIBILITY_TIMEOUT = 120
 MAX_RECEIVES = 5
 RETENTION = 14 * 24 * 3600
-FUNCTIONS = ("ApiHandler", "SweepEveryMinute")   # chalice package's logical names (role: NAME + "Role")
+FUNCTIONS = ("ApiHandler", "SweepEveryMinute", "DeliverOutbox")  # chalice package's names (role: NAME + "Role")
+STREAMED = {"OutboxTable": "NEW_IMAGE"}   # functions/notify: the outbox's stream wakes the sender
 
 
 def _models():
@@ -46,6 +47,8 @@ def table(model) -> dict:
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         "SSESpecification": {"SSEEnabled": True},
     }
+    if _logical(model) in STREAMED:
+        props["StreamSpecification"] = {"StreamViewType": STREAMED[_logical(model)]}
     if schema.get("global_secondary_indexes"):
         props["GlobalSecondaryIndexes"] = [
             {"IndexName": i["index_name"], "KeySchema": _keys(i["key_schema"]), "Projection": i["projection"]}
@@ -118,15 +121,28 @@ def build() -> dict:
                  "Resource": dead_arns},
                 {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
                  "Resource": {"Fn::Sub": "${PayloadBucket.Arn}/events/*"}},
+                {"Effect": "Allow", "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords",
+                                               "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
+                 "Resource": [{"Fn::GetAtt": [t, "StreamArn"]} for t in STREAMED]},
+                {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],  # GitHub credentials
+                 "Resource": [{"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
+                                          "secret:${GitHubSecret}-*"},
+                              {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
+                                          "secret:tahobuddy/*"}]},  # notify: URLs and keys (channels.py)
     ]
     variables = {"TAHOBUDDY_POOLS": ",".join(pools), "TAHOBUDDY_PAYLOAD_BUCKET": {"Ref": "PayloadBucket"},
-                 "TAHOBUDDY_WEBHOOK_SECRET": {"Ref": "WebhookSecret"}}
+                 "TAHOBUDDY_WEBHOOK_SECRET": {"Ref": "WebhookSecret"},
+                 "TAHOBUDDY_GITHUB_SECRET": {"Ref": "GitHubSecret"},
+                 "TAHOBUDDY_GITHUB_API_URL": {"Ref": "GitHubApiUrl"},
+                 "TAHOBUDDY_PUBLIC_URL": {"Ref": "PublicUrl"}}
     for function in FUNCTIONS:  # the API and the scheduled sweeper share one least-privilege policy
         resources[f"{function}Role"] = {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{
             "PolicyName": f"{function}RolePolicy",
             "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}]}}
         resources["APIHandler" if function == "ApiHandler" else function] = {
             "Type": "AWS::Serverless::Function", "Properties": {"Environment": {"Variables": variables}}}
+    resources["DeliverOutbox"]["Properties"]["Events"] = {"DeliverOutboxDynamodbEventSource": {
+        "Type": "DynamoDB", "Properties": {"Stream": {"Fn::GetAtt": ["OutboxTable", "StreamArn"]}}}}
     resources.update({
         "AgentPolicy": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {
             "Description": "Attach to the runner agent's IAM user or ECS task role: the pools' job queues only.",
@@ -136,7 +152,15 @@ def build() -> dict:
     })
     return {
         "Parameters": {"WebhookSecret": {"Type": "String", "NoEcho": True, "MinLength": 16,
-                                         "Description": "The secret set on the GitHub webhook"}},
+                                         "Description": "The secret set on the GitHub webhook"},
+                       "GitHubSecret": {"Type": "String", "Default": "",
+                                        "Description": "Secrets Manager secret with GitHub credentials: JSON "
+                                                       "{\"token\"} or {\"app_id\", \"private_key\"}; empty: "
+                                                       "no commit statuses"},
+                       "GitHubApiUrl": {"Type": "String", "Default": "https://api.github.com",
+                                        "Description": "GitHub Enterprise Server: https://HOST/api/v3"},
+                       "PublicUrl": {"Type": "String", "Default": "",
+                                     "Description": "The API's public URL: commit statuses link jobs there"}},
         "Resources": resources,
         "Outputs": {"JobQueueUrl": {"Value": {"Ref": "JobQueue"}},
                     "AgentPolicyArn": {"Value": {"Ref": "AgentPolicy"}},

@@ -31,6 +31,7 @@ from . import pidfile, ports, procs
 HOME = Path(os.environ.get("TAHOBUDDY_HOME", ".tahobuddy")).resolve()
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT_EVERY = 30.0
+DELIVER_EVERY = 2.0   # seconds between sends of the GitHub outbox (on AWS its stream does it at once)
 TAIL_LINES = 20
 
 
@@ -131,6 +132,7 @@ def main() -> int:
         tokens.issue("admin", "make-run", keys["admin_token"])
         tokens.issue("agent", "make-run", keys["agent_token"])
         requeued = snapshot.requeue() if restored else 0
+        env.setdefault("TAHOBUDDY_PUBLIC_URL", f"http://127.0.0.1:{api_port}")  # commit statuses link jobs here
         api = stack.spawn("api", [sys.executable, "-m", "local.api", "--host", "127.0.0.1",
                                   "--port", str(api_port), "--stage", "dev", "--no-autoreload"], env=dict(env))
         api_url = f"http://127.0.0.1:{api_port}"
@@ -147,11 +149,17 @@ def main() -> int:
         for k, v in extra.items():
             print(f"  {k}={v}")
         print(f"  settings for scripts: {HOME / 'dev.env'}   logs: {HOME}/*.log   Ctrl-C stops everything")
-        last = time.monotonic()
+        if reports_to_github(env):
+            print(f"  GitHub reports:  {env.get('TAHOBUDDY_GITHUB_API_URL') or 'https://api.github.com'} "
+                  f"(the outbox is sent every {DELIVER_EVERY:g} s)")
+        last = last_delivery = time.monotonic()
         while True:
             time.sleep(1.0)
             if stack.deaths():
                 raise ChildDied(stack.deaths())
+            if reports_to_github(env) and time.monotonic() - last_delivery >= DELIVER_EVERY:
+                _deliver(api_url, keys["admin_token"])
+                last_delivery = time.monotonic()
             if time.monotonic() - last > SNAPSHOT_EVERY:
                 _sweep(api_url, keys["admin_token"])
                 if keep_state:
@@ -190,6 +198,23 @@ def _sweep(api_url: str, token: str) -> None:
             print(f"sweeper: {done}", flush=True)
     except (requests.RequestException, ValueError) as exc:  # the API child's death is reported by the loop
         print(f"sweeper: {exc.__class__.__name__}", flush=True)
+
+
+def reports_to_github(env) -> bool:
+    return any(env.get(k) for k in ("TAHOBUDDY_GITHUB_TOKEN", "TAHOBUDDY_GITHUB_APP_ID", "TAHOBUDDY_GITHUB_SECRET"))
+
+
+def _deliver(api_url: str, token: str) -> None:
+    """What the outbox table's stream does on AWS: job state changes go to GitHub (functions/notify)."""
+    import requests
+    try:
+        r = requests.post(f"{api_url}/api/v1/outbox/deliver", headers={"Authorization": f"Bearer {token}"},
+                          timeout=60)
+        done = {k: v for k, v in r.json().items() if v} if r.ok else {}
+        if done:
+            print(f"github reports: {done}", flush=True)
+    except (requests.RequestException, ValueError) as exc:
+        print(f"github reports: {exc.__class__.__name__}", flush=True)
 
 
 def _needs(mode: str, env, api_port: int, aws_port: int) -> list[ports.Need]:

@@ -32,7 +32,7 @@ def test_zip_imports_the_app_in_a_clean_interpreter(package, tmp_path):
              "[__import__('functions.' + m) for m in mods]; import contract; "
              "[__import__('contract.' + m.name) for m in pkgutil.iter_modules(contract.__path__)]; "
              "assert sys.modules['contract'].__file__.startswith(sys.argv[1]); "
-             "import functions.patterns as p; assert p.regex('(a+)+b').fullmatch('a' * 40 + 'c') is None; "
+             "import functions.patterns as p; import jwt, cryptography, functions.notify.sender; assert p.regex('(a+)+b').fullmatch('a' * 40 + 'c') is None; "
              "assert '/api/v1/hooks/github' in app.app.routes and '/api/v1/hooks/forgejo' in app.app.routes; print(len(app.app.routes), sorted(mods)); assert all(p.startswith(sys.argv[1]) for p in "
              "[app.__file__, f.__file__, sys.modules['pynamodb'].__file__, sys.modules['boto3'].__file__])")
     # -I: no user site, no PYTHON* variables; -S: no site-packages. Only the unzipped folder.
@@ -75,7 +75,7 @@ def test_merged_template_passes_cfn_lint_and_declares_the_resources(package):
     assert lint.returncode == 0, lint.stdout + lint.stderr
     resources = json.loads((package / "sam.json").read_text())["Resources"]
     kinds = [r["Type"] for r in resources.values()]
-    assert kinds.count("AWS::DynamoDB::Table") == 9 and kinds.count("AWS::SQS::Queue") == 2
+    assert kinds.count("AWS::DynamoDB::Table") == 10 and kinds.count("AWS::SQS::Queue") == 2
     assert resources["JobQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] >= 1
     actions = [a for role in ("ApiHandlerRole", "SweepEveryMinuteRole")
                for s in resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
@@ -84,6 +84,9 @@ def test_merged_template_passes_cfn_lint_and_declares_the_resources(package):
     sweeper = resources["SweepEveryMinute"]["Properties"]["Environment"]["Variables"]
     assert sweeper["TAHOBUDDY_POOLS"] == "default" and sweeper["TAHOBUDDY_PREFIX"] == "tahobuddy-prod"
     assert not any(a.endswith("*") for a in actions), actions  # least privilege: no wildcard actions
+    stream = resources["DeliverOutbox"]["Properties"]["Events"]["DeliverOutboxDynamodbEventSource"]["Properties"]
+    assert stream["Stream"] == {"Fn::GetAtt": ["OutboxTable", "StreamArn"]}  # the outbox wakes the sender
+    assert resources["OutboxTable"]["Properties"]["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
 
 
 def test_resources_json_is_built_from_the_current_models():

@@ -1,0 +1,149 @@
+"""Notifications per app: Slack incoming webhooks, Discord webhooks, and generic webhooks signed per
+the Standard Webhooks spec (https://www.standardwebhooks.com: `webhook-id`, `webhook-timestamp`,
+`webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`).
+
+An app's `notify:` list holds entries `{type, url, secret?, states?}`. `url` and `secret` are
+`secret:NAME` references, never values, and are resolved only when a message is sent:
+the functions' environment `TAHOBUDDY_SECRET_<NAME>` first, then the Secrets Manager secret
+`<TAHOBUDDY_NOTIFY_SECRETS_PREFIX><NAME>` (default prefix `tahobuddy/`). Message bodies and the
+signature are pure functions; `send` only posts and classifies the answer as GitHub's client does.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+
+from contract.states import JobState
+from contract.wire import SECRET_REF
+
+from ..errors import InvalidInput
+from .github import GitHubError as DeliveryError
+from .github import job_link, outcome
+
+TYPES = ("slack", "discord", "webhook")
+STATES = tuple(s.value for s in JobState)
+DEFAULT_STATES = ("succeeded", "failed")
+_KEYS = {"type", "url", "secret", "states"}
+
+
+def validate(doc) -> list[dict]:
+    """The app's `notify` list, checked when the app is saved; errors name the field."""
+    if not isinstance(doc, list):
+        raise InvalidInput("notify", "must be a list of {type, url, secret?, states?}")
+    out = []
+    for i, entry in enumerate(doc):
+        path = f"notify[{i}]"
+        if not isinstance(entry, dict):
+            raise InvalidInput(path, "must be a mapping {type, url, secret?, states?}")
+        extra = sorted(set(entry) - _KEYS)
+        if extra:
+            raise InvalidInput(f"{path}.{extra[0]}", f"is not a notify field ({', '.join(sorted(_KEYS))})")
+        if entry.get("type") not in TYPES:
+            raise InvalidInput(f"{path}.type", f"must be one of {', '.join(TYPES)}")
+        for key in ("url", "secret"):
+            value = entry.get(key)
+            if (key == "url" or value is not None) and not (isinstance(value, str) and SECRET_REF.match(value)):
+                raise InvalidInput(f"{path}.{key}",
+                                   "must name a secret, like secret:SLACK_URL (values are never stored)")
+        if entry["type"] == "webhook" and "secret" not in entry:
+            raise InvalidInput(f"{path}.secret", "a webhook is signed: name its key, like secret:HOOK_KEY (whsec_...)")
+        if entry["type"] != "webhook" and "secret" in entry:
+            raise InvalidInput(f"{path}.secret", f"only a webhook is signed; a {entry['type']} URL is its own secret")
+        states = entry.get("states", list(DEFAULT_STATES))
+        if not isinstance(states, list) or not states or any(s not in STATES for s in states):
+            raise InvalidInput(f"{path}.states", f"must be a list of job states ({', '.join(STATES)})")
+        out.append({**entry, "states": states})
+    return out
+
+
+def wanted(app: dict | None, state: str) -> list[dict]:
+    return [e for e in (app or {}).get("notify", []) if state in e.get("states", DEFAULT_STATES)]
+
+
+# ---- pure message bodies -------------------------------------------------------------------------
+def _headline(change: dict) -> str:
+    where = change["ref"].split("/", 2)[-1] + (f" ({change['sha'][:7]})" if change.get("sha") else "")
+    return f"{change['app']}/{change['rule']} {where}: {change['state']}"
+
+
+def _detail(change: dict) -> str:
+    return outcome(change)[1] if change["state"] not in ("queued", "running", "succeeded") else ""
+
+
+def slack_body(change: dict, link: str) -> dict:
+    icon = {"succeeded": ":white_check_mark:", "failed": ":x:"}.get(change["state"], ":information_source:")
+    text = f"{icon} {_headline(change)}"
+    if _detail(change):
+        text += f"\n{_detail(change)}"
+    if link:
+        text += f"\n<{link}|job {change['job_id']}>"
+    return {"text": text}
+
+
+def discord_body(change: dict, link: str) -> dict:
+    color = {"succeeded": 0x2EA043, "failed": 0xD1242F}.get(change["state"], 0x8C959F)
+    embed = {"title": _headline(change)[:256], "description": (_detail(change) or change["state"])[:4096],
+             "color": color}
+    if link:
+        embed["url"] = link
+    return {"content": "", "embeds": [embed], "allowed_mentions": {"parse": []}}
+
+
+def webhook_body(change: dict, link: str) -> dict:
+    keys = ("job_id", "app", "rule", "state", "reason", "reason_code", "ref", "sha", "repo")
+    return {"type": f"job.{change['state']}", "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "data": {**{k: change.get(k, "") for k in keys}, "url": link}}
+
+
+def sign(key: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The Standard Webhooks signature: `v1,` + base64(HMAC-SHA256(key, "id.timestamp.body")).
+    A `whsec_` key is base64 after its prefix."""
+    raw = base64.b64decode(key[len("whsec_"):] if key.startswith("whsec_") else key)
+    mac = hmac.new(raw, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+# ---- resolving and sending -----------------------------------------------------------------------
+def resolve(ref: str) -> str:
+    name = SECRET_REF.match(ref).group(1)
+    if os.environ.get(f"TAHOBUDDY_SECRET_{name}"):
+        return os.environ[f"TAHOBUDDY_SECRET_{name}"]
+    import boto3
+    from ..config import boto_kwargs
+    secret_id = os.environ.get("TAHOBUDDY_NOTIFY_SECRETS_PREFIX", "tahobuddy/") + name
+    try:
+        return boto3.client("secretsmanager", **boto_kwargs()).get_secret_value(SecretId=secret_id)["SecretString"]
+    except Exception as exc:  # noqa: BLE001 - named plainly: which secret, where it was looked for
+        raise DeliveryError(f"secret {name} not found (TAHOBUDDY_SECRET_{name}, or Secrets Manager {secret_id}): "
+                            f"{exc.__class__.__name__}", retry=False) from exc
+
+
+def request(entry: dict, change: dict, msg_id: str) -> tuple[str, bytes, dict]:
+    """(url, body, headers) of one notification."""
+    link = job_link(change["job_id"])
+    build = {"slack": slack_body, "discord": discord_body, "webhook": webhook_body}[entry["type"]]
+    body = json.dumps(build(change, link)).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "tahobuddy"}
+    if entry["type"] == "webhook":
+        stamp = int(time.time())
+        headers.update({"webhook-id": msg_id, "webhook-timestamp": str(stamp),
+                        "webhook-signature": sign(resolve(entry["secret"]), msg_id, stamp, body)})
+    return resolve(entry["url"]), body, headers
+
+
+def send(entry: dict, change: dict, msg_id: str, timeout: float = 10) -> None:
+    url, body, headers = request(entry, change, msg_id)
+    req = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout):
+            return
+    except urllib.error.HTTPError as exc:
+        raise DeliveryError(f"{entry['type']} answered {exc.code}", retry=exc.code >= 500 or exc.code == 429) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise DeliveryError(f"{entry['type']}: {exc}", retry=True) from exc

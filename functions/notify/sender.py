@@ -1,0 +1,170 @@
+"""Deliver the outbox: each commit's lane in order, each item once, retrying with backoff: GitHub
+statuses and deployments first, then the app's notifications (channels.py).
+
+Who calls it: on AWS the outbox table's DynamoDB Stream (app.deliver_outbox, at once) and the
+scheduled sweep (retries); under `make run` the stack's tick (POST /api/v1/outbox/deliver every
+2 s). Two callers never send one item twice at the same time: an item is leased by a conditional
+update first.
+
+An item that fails with a retryable answer (5xx, 429, rate limit, network) blocks its lane until
+its backoff passes, so GitHub never sees a later state before an earlier one; after
+TAHOBUDDY_NOTIFY_ATTEMPTS tries, or at once for an answer retrying cannot fix (422, 404, 401),
+it is given up, the error is kept (shown by `tahobuddy jobs ID`), and the lane moves on.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from pynamodb.exceptions import UpdateError
+
+from ..models import OutboxModel
+from . import channels, github
+from .github import GitHubError
+
+log = logging.getLogger(__name__)
+LEASE_SECONDS = 60
+BACKOFF_CAP = 300
+
+
+def backoff(attempts: int, base: float | None = None) -> float:
+    """Seconds before try `attempts + 1`: base, 2 base, 4 base ... capped at 5 minutes."""
+    base = float(os.environ.get("TAHOBUDDY_NOTIFY_BACKOFF", 2)) if base is None else base
+    return min(base * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
+
+
+def max_attempts() -> int:
+    return int(os.environ.get("TAHOBUDDY_NOTIFY_ATTEMPTS", 15))
+
+
+def _deployment_of(job_id: str) -> int | None:
+    """The Deployment an earlier change of this job made (same lane, so already delivered)."""
+    for item in OutboxModel.by_job.query(job_id):
+        if (item.done or {}).get("deployment_id"):
+            return int(item.done["deployment_id"])
+    return None
+
+
+def deliver_item(client: github.Client | None, item: OutboxModel) -> None:
+    """Send what this change still owes GitHub and the app's notify entries; each step done is
+    saved, so a retry skips it. A notify entry that cannot be helped by retrying is marked given up
+    and the others still go."""
+    change, done = item.change, dict(item.done or {})
+    repo = change.get("repo")
+
+    def mark(key, value=True):
+        done[key] = value
+        item.update(actions=[OutboxModel.done.set(done)])
+
+    if repo and client is None:
+        raise GitHubError("no GitHub credentials in this process (TAHOBUDDY_GITHUB_*)", retry=True)
+    refused = None
+    if repo:
+        try:
+            _to_github(client, change, done, mark)
+        except GitHubError as exc:
+            if exc.retry:
+                raise
+            refused = exc  # GitHub will not take it: the notifications still go, then the item gives up
+    for n, entry in enumerate(change.get("notify") or []):
+        if f"notify:{n}" in done:
+            continue
+        try:
+            channels.send(entry, change, f"{item.seq}-{n}")
+            mark(f"notify:{n}", "sent")
+        except GitHubError as exc:
+            if exc.retry:
+                raise
+            mark(f"notify:{n}", f"gave up: {exc}")
+    if refused is not None:
+        raise refused
+
+
+def _to_github(client: github.Client, change: dict, done: dict, mark) -> None:
+    repo = change["repo"]
+    if "status" not in done:
+        client.call(repo, github.commit_status(client.s, change))
+        mark("status")
+    if not github.deploys(change):
+        return
+    deployment_id = done.get("deployment_id") or _deployment_of(change["job_id"])
+    if not deployment_id:
+        doc = client.call(repo, github.deployment(change))
+        if "id" not in doc:  # 202: GitHub merged or declined instead of creating one
+            raise GitHubError(f"no deployment made: {doc.get('message', doc)}", retry=False)
+        deployment_id = doc["id"]
+        mark("deployment_id", deployment_id)
+    if "deployment_status" not in done:
+        client.call(repo, github.deployment_status(client.s, change, deployment_id))
+        mark("deployment_status")
+
+
+def _lease(item: OutboxModel, now: float) -> bool:
+    try:
+        item.update(actions=[OutboxModel.lease_until.set(int(now) + LEASE_SECONDS)],
+                    condition=OutboxModel.lease_until < int(now) + 1)
+        return True
+    except UpdateError:
+        return False
+
+
+def deliver_lane(client: github.Client | None, lane: str, now: float | None = None, counts: dict | None = None) -> dict:
+    counts = {"sent": 0, "retrying": 0, "gave_up": 0} if counts is None else counts
+    now = time.time() if now is None else now
+    for item in OutboxModel.query(lane):
+        if not item.pending:
+            continue
+        if item.next_at > now or not _lease(item, now):
+            break  # it waits for its backoff (or another sender has it): later changes wait behind it
+        try:
+            deliver_item(client, item)
+        except Exception as exc:  # noqa: BLE001 - GitHubError says whether to retry; a bug retries too
+            retry = getattr(exc, "retry", True)
+            attempts = item.attempts + 1
+            error = str(exc)[:1000]
+            if retry and attempts < max_attempts():
+                item.update(actions=[OutboxModel.attempts.set(attempts), OutboxModel.error.set(error),
+                                     OutboxModel.next_at.set(now + backoff(attempts)), OutboxModel.lease_until.set(0)])
+                counts["retrying"] += 1
+                break
+            log.warning("outbox: gave up on %s %s: %s", lane, item.change.get("state"), error)
+            item.update(actions=[OutboxModel.attempts.set(attempts), OutboxModel.error.set(error),
+                                 OutboxModel.pending.remove(), OutboxModel.outcome.set("gave_up"),
+                                 OutboxModel.lease_until.set(0)])
+            counts["gave_up"] += 1
+            continue
+        item.update(actions=[OutboxModel.pending.remove(), OutboxModel.outcome.set("sent"),
+                             OutboxModel.lease_until.set(0)])
+        counts["sent"] += 1
+    return counts
+
+
+def drain(client: github.Client | None = None, limit: int = 500) -> dict:
+    """Every lane with something due, oldest first; bounded by `limit` pending items looked at."""
+    client = client or github.client()
+    counts = {"sent": 0, "retrying": 0, "gave_up": 0}
+    lanes: list[str] = []
+    for item in OutboxModel.by_pending.query("pending", limit=limit):
+        if item.lane not in lanes:
+            lanes.append(item.lane)
+    now = time.time()
+    for lane in lanes:
+        deliver_lane(client, lane, now, counts)
+    return counts
+
+
+def on_stream(records) -> dict:
+    """The outbox table's stream: deliver the lanes that just got an item (INSERTs only: our own
+    updates also stream, and must not loop)."""
+    client = github.client()
+    counts = {"sent": 0, "retrying": 0, "gave_up": 0}
+    lanes = []
+    for record in records:
+        image = record.new_image or {}
+        lane = (image.get("lane") or {}).get("S")
+        if record.event_name == "INSERT" and lane and lane not in lanes:
+            lanes.append(lane)
+    for lane in lanes:
+        deliver_lane(client, lane, counts=counts)
+    return counts
