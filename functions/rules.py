@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import re
 
-from . import patterns, targets
+from . import patterns, previews, targets
 from .errors import InvalidInput
 from .fields import Field, check
 from .github import WebhookEvent
 
 MATCH_KEYS = {"branch": "branch", "tag": "tag", "branch_regex": "branch", "tag_regex": "tag"}
-MATCH_FIELDS = tuple(Field(k, "str") for k in MATCH_KEYS) + (Field("on_branch", "str"),)
-RULE_FIELDS = (Field("name", "str"), Field("match", "map", required=True), Field("target", "map", required=True))
+MATCH_FIELDS = tuple(Field(k, "str") for k in MATCH_KEYS) + (
+    Field("on_branch", "str"),
+    Field("pull_request", "map", doc="{base: GLOB}: pull requests into a matching branch get a preview"))
+RULE_FIELDS = (Field("name", "str"), Field("match", "map", required=True), Field("target", "map", required=True),
+               Field("preview", "map", doc="options of a pull_request rule (functions/previews.py)"))
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -25,11 +28,14 @@ def validate(path: str, doc, index: int) -> dict:
     if not isinstance(doc, dict):
         raise InvalidInput(path, "must be a mapping with match and target")
     raw_target = doc.get("target")
-    rule = check(path, {k: v for k, v in doc.items() if k != "target"}, RULE_FIELDS[:2], allow_extra=("target",))
+    rule = check(path, {k: v for k, v in doc.items() if k not in ("target", "preview")}, RULE_FIELDS[:2],
+                 allow_extra=("target", "preview"))
     rule["name"] = rule.get("name") or f"rule-{index + 1}"
     if not _NAME.match(rule["name"]):
         raise InvalidInput(f"{path}.name", "letters, digits, '_', '.', '-' only, at most 64")
     match = check(f"{path}.match", doc.get("match"), MATCH_FIELDS)
+    if "pull_request" in match or "preview" in doc:
+        return previews.validate_rule(path, rule, doc, match)
     chosen = [k for k in MATCH_KEYS if k in match]
     if len(chosen) != 1:
         raise InvalidInput(f"{path}.match", "needs exactly one of branch, tag, branch_regex, tag_regex")
@@ -48,6 +54,8 @@ def validate(path: str, doc, index: int) -> dict:
 
 def evaluate(rule: dict, event: WebhookEvent) -> bool:
     """True when `rule` deploys `event`. Anything missing means no match."""
+    if "pull_request" in (rule.get("match") or {}):
+        return previews.matches(rule, event)
     if not event.deployable:
         return False
     match = rule.get("match") or {}
