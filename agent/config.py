@@ -38,6 +38,7 @@ class AgentConfig:
     git_ssh_key: str = ""                        # deploy key path for ssh:// and git@ URLs
     ecr_registry: str = ""                       # push here instead of ECR's endpoint (a registry standing in)
     keep_images: int = 3
+    preview_reconcile: int = 600                 # seconds between preview reconciliations (and at start); 0: off
     db_images: dict = field(default_factory=lambda: {"postgres": "postgres:16", "mysql": "mysql:8",
                                                      "redis": "redis:7"})
 

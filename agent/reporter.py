@@ -16,7 +16,7 @@ import time
 import requests
 
 from contract.wire import (AgentBeat, AgentHello, AgentSession, ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch,
-                           WaitAnswer)
+                           PreviewList, WaitAnswer)
 from runners.base import Log
 
 
@@ -110,6 +110,14 @@ class Reporter:
     def finish(self, job_id: str, finish: Finish, between=None) -> dict:
         return self._call(f"{self.base}/{job_id}/finish", "finish", finish.to_dict(), budget=self.OUTAGE_BUDGET,
                           between=between)
+
+    def previews(self) -> PreviewList:
+        """The previews the store keeps (the reconciler's question); a refused session is unrecoverable."""
+        r = self.session.get(f"{self.api}/agent/previews", timeout=30)
+        if r.status_code in (401, 403):
+            raise Unrecoverable(f"the API refused the agent session ({r.status_code}): {r.text[:200]}")
+        r.raise_for_status()
+        return PreviewList.from_dict(r.json())
 
     def release(self, job_id: str, reason: str) -> dict:
         return self._post(job_id, "release", Handback(reason).to_dict())

@@ -25,6 +25,7 @@ from contract.wire import AgentHello, Finish
 from runners import registry
 from runners.base import Cancel, JobResult, JobSpec, Phases, Reason, RunContext, RunnerError, Status
 
+from . import previews
 from .config import AgentConfig
 from .holder import Holder
 from .reporter import Conflict, Gone, LogStream, Reporter, Unrecoverable
@@ -129,6 +130,7 @@ class Agent:
             hook = getattr(registry.find(target), "on_agent_start", None)
             if hook:
                 hook(self.config, self.workdir, self.say)
+        previews.start(self)  # removes preview leftovers the store does not keep, now and every few minutes
         slots = [threading.Thread(target=self._slot, args=(i,), daemon=True) for i in range(self.config.concurrency)]
         self.say(f"agent {self.agent_id}: pool {self.config.pool}: polling {self.queue_url} with {len(slots)} "
                  f"slot(s) for {', '.join(self.config.targets)}")
@@ -281,7 +283,7 @@ class Agent:
         try:
             if not runner.available():
                 return spec, JobResult.never_ran(Reason.REFUSED, f"the {runner.name} runner is not available here")
-            if spec.trigger != "rollback":
+            if spec.trigger not in ("rollback", "teardown"):  # neither runs the repository's code
                 ctx.phases.mark("fetch_started")
                 ctx.worktree, sha = self.source.checkout(spec.repository, spec.ref, spec.sha, spec.job_id, log)
                 ctx.phases.mark("fetched")

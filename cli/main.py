@@ -141,6 +141,13 @@ def cmd_agents(args) -> int:
     return 0
 
 
+def cmd_previews(args) -> int:
+    params = {"app": args.app, "closed": "1" if args.closed else None}
+    emit(_client(args).get("/previews", **{k: v for k, v in params.items() if v}), args.json,
+         ["app", "number", "hostname", "sha", "state", "since"], "previews")
+    return 0
+
+
 def cmd_pools(args) -> int:
     emit(_client(args).get("/pools"), args.json,
          ["name", "live_agents", "agents", "waiting", "in_flight", "dead_letters"], "pools")
@@ -312,6 +319,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="with list: JSON")
     sp = add("agents", cmd_agents, "registered agents: pool, targets, idle/busy/stopping/lost, current jobs")
     sp.add_argument("--pool", help="only this pool")
+    sp.add_argument("--json", action="store_true")
+    sp = add("previews", cmd_previews, "pull-request previews: number, hostname, commit, state, since")
+    sp.add_argument("app", nargs="?", help="only this app's")
+    sp.add_argument("--closed", action="store_true", help="closed ones too")
     sp.add_argument("--json", action="store_true")
     sp = add("pools", cmd_pools, "pools: live agents, messages waiting and in flight, dead letters")
     sp.add_argument("--json", action="store_true")

@@ -8,6 +8,7 @@
     POST /api/v1/agent/jobs/ID/logs      LogBatch        -> {"last_seq"}    (session)
     POST /api/v1/agent/jobs/ID/finish    Finish          -> the job         (session)
     POST /api/v1/agent/jobs/ID/release   Handback        -> the job         (session)
+    GET  /api/v1/agent/previews          -               -> PreviewList     (session; the reconciler)
 
 The agent id is never a header the caller picks: registering with an agent token returns a
 session token bound to the agent id, and every job call is made with it.
@@ -157,3 +158,11 @@ class Finish(Wire):
 @dataclass(frozen=True)
 class Handback(Wire):
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class PreviewList(Wire):
+    """The pull-request previews the store keeps ({app, number, state}); the agent's reconciler removes
+    every other preview container, route, image and volume it finds."""
+
+    previews: list = field(default_factory=list)

@@ -7,9 +7,9 @@ update in `jobs`. Bodies and answers are the typed calls of `contract.wire`.
 from __future__ import annotations
 
 from contract.states import Reason
-from contract.wire import ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch, WaitAnswer, WireError
+from contract.wire import ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch, PreviewList, WaitAnswer, WireError
 
-from . import app_store, jobs, logs, releases
+from . import app_store, jobs, logs, previews, releases
 from .clock import now
 from .config import settings
 from .errors import Conflict, InvalidInput, NotFound
@@ -57,7 +57,7 @@ def claim(job_id: str, agent: AgentModel) -> dict:
     job = jobs.claim(job_id, agent.id)
     return ClaimAnswer(True, JobState.RUNNING.value, job=jobs.to_dict(jobs.get(job.id)), app=app,
                        lease_seconds=settings().lease_seconds,
-                       releases=releases.history(job.app)).to_dict()
+                       releases=previews.releases_for(job) if job.preview else releases.history(job.app)).to_dict()
 
 
 def wait(job_id: str, agent: AgentModel) -> dict:
@@ -96,7 +96,9 @@ def finish(job_id: str, agent: AgentModel, body: dict) -> dict:
     job = jobs.finish(job_id, agent.id, JobState(msg.state), reason=msg.reason, exit_code=msg.exit_code,
                       detail=msg.detail, sha=msg.sha, reason_code=Reason.parse(msg.reason_code),
                       phases=checked_phases(msg.phases))
-    if msg.state == JobState.SUCCEEDED.value and msg.release:
+    if job.preview:  # a preview's releases are its own, never the app's rollback history
+        previews.finished(jobs.get(job.id), msg.state, msg.release)
+    elif msg.state == JobState.SUCCEEDED.value and msg.release:
         releases.record(jobs.get(job.id), agent.id, msg.release)
     return jobs.to_dict(jobs.get(job.id))
 
@@ -117,6 +119,11 @@ def append_logs(job_id: str, agent: AgentModel, body: dict) -> dict:
     if job.agent_id != agent.id:
         raise Conflict(f"job {job_id} is not held by agent {agent.id}")
     return {"last_seq": logs.append(job, msg.first_seq, msg.lines)}
+
+
+def kept_previews(agent: AgentModel) -> dict:
+    """The previews the agent's reconciler keeps; every other preview container, route and volume goes."""
+    return PreviewList(previews.kept()).to_dict()
 
 
 def release(job_id: str, agent: AgentModel, body: dict) -> dict:

@@ -14,7 +14,7 @@ from chalice import (BadRequestError, Chalice, ChaliceViewError, ConflictError, 
 from contract.wire import AgentBeat, AgentHello
 
 from . import (agent_api, agents, app_store, audit, dead_letters, dispatch, events, intake, jobs, logs, openapi,
-               queue, refs, rules, sweeper, tokens)
+               previews, queue, refs, rules, sweeper, tokens)
 from .config import settings
 from .errors import (BadSignature, Conflict, Forbidden, InvalidInput, NotAuthorized, NotFound, PayloadTooLarge,
                      TahobuddyError)
@@ -408,6 +408,18 @@ def agent_logs(job_id):
 @api(tokens.SESSION)
 def agent_finish(job_id):
     return agent_api.finish(job_id, _agent(), _body())
+
+
+@app.route(f"{V1}/agent/previews", methods=["GET"])
+@api(tokens.SESSION)
+def agent_previews():
+    return agent_api.kept_previews(_agent())
+
+
+@app.route(f"{V1}/previews", methods=["GET"])
+@api("admin")
+def list_previews():
+    return {"previews": previews.listing(_query("app"), closed=_query("closed") == "1")}
 
 
 @app.route(f"{V1}/agent/jobs/{{job_id}}/release", methods=["POST"])

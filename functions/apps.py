@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from . import refs, rules
+from . import previews, refs, rules
 from .errors import InvalidInput
 from .fields import Field, check
 from .notify import channels
@@ -52,6 +52,7 @@ def validate(doc) -> dict:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise InvalidInput("rules", f"rule names must be unique ({dupes[0]} repeats)")
+    previews.check_app(app)
     return app
 
 

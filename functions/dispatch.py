@@ -63,7 +63,7 @@ def _take(key: str, fields: dict) -> tuple[JobModel, bool]:
 
 def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event_id: str = "",
             trigger: str = "webhook", new_tag: bool = False, key: str | None = None,
-            quiet: bool = True) -> tuple[JobModel, bool]:
+            quiet: bool = True, preview: int = 0, send: bool = True) -> tuple[JobModel, bool]:
     """Queue one job for `rule` of `app` at `ref`; returns (job, created_now).
 
     A duplicate whose job is still queued sends its message again: within SQS's 5-minute
@@ -72,12 +72,13 @@ def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event
     """
     target = rule["target"]
     key = key or dedup_key(app["name"], rule["name"], ref, sha, new_tag)
-    fields = dict(app=app["name"], rule=rule["name"], group=f"{app['name']}.{target['name']}", target=target,
+    group = f"{app['name']}.{target['name']}" + (f".pr-{preview}" if preview else "")  # a preview never supersedes the app
+    fields = dict(app=app["name"], rule=rule["name"], group=group, target=target, preview=preview,
                   pool=target.get("pool") or DEFAULT_POOL, repository=repository, ref=ref, sha=sha,
                   event_id=event_id, trigger=trigger,
                   not_before=now() + int(target.get("quiet_period") or 0) if quiet else 0)
     job, created = _take(key, fields)
-    if job.state == "queued":
+    if job.state == "queued" and send:
         queue.send(job.id, job.group, job.target["type"], job.pool)
     return job, created
 

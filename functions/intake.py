@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import app_store, dispatch, events, providers, refs, rules
+from . import app_store, dispatch, events, previews, providers, refs, rules
 from .config import settings
 from .errors import BadSignature, PayloadTooLarge
 from .providers.base import Action, WebhookEvent, decode_body
@@ -58,6 +58,10 @@ def decide(event: WebhookEvent, event_id: str) -> tuple[list[dict], str]:
         return [], f"no app uses repository {event.repository or (event.repo_urls or ['?'])[0]}"
     if event.action == Action.DELETED:
         return _forget(event, found), event.reason + "; nothing to deploy"
+    if event.action in (Action.PR_OPENED, Action.PR_CLOSED):
+        decision = previews.decide(event, event_id, found)
+        return decision, (f"pull request #{event.pr_number}: {len(decision)} preview rule(s) matched" if decision else
+                          f"no preview rule matches pull requests into {event.base_branch or '?'}")
     decision = []
     for app in found:
         for rule in app["rules"]:

@@ -173,7 +173,7 @@ def to_dict(job: JobModel, waiting=None) -> dict:
     """The job as the API shows it; `waiting(pool, target_type)` explains a queued job's wait."""
     keys = ("id", "app", "rule", "group", "pool", "target", "repository", "ref", "sha", "state", "reason",
             "reason_code", "detail", "exit_code", "attempts", "resent", "agent_id", "cancel_requested", "event_id",
-            "trigger", "created_at", "updated_at", "started_at", "finished_at", "log_lines", "phases")
+            "trigger", "created_at", "updated_at", "started_at", "finished_at", "log_lines", "phases", "preview")
     out = {k: getattr(job, k) for k in keys}
     out["target"] = dict(out["target"] or {})
     out["not_before"] = float(job.not_before or 0)

@@ -97,6 +97,7 @@ class JobModel(Model):
     finished_at = UnicodeAttribute(null=True)
     log_lines = NumberAttribute(default=0)
     phases = JSONAttribute(default=dict)                     # step -> epoch seconds, as the agent saw them
+    preview = NumberAttribute(default=0)                     # the pull request a preview/teardown job is for
     by_app = _index("by_app", "app", "id")
     by_group = _index("by_group", "group", "id")
     by_time = _index("by_time", "kind", "id")
@@ -202,5 +203,25 @@ class OutboxModel(Model):
     by_job = _index("by_job", "job_id", "seq")
 
 
+
+class PreviewModel(Model):
+    """One pull request's preview of one app: where it is served and what it runs. Kept apart from
+    releases, so a preview never becomes the app's rollback history; a closed one stays, as `closed`."""
+
+    Meta = _meta("previews")
+    app = UnicodeAttribute(hash_key=True)
+    number = NumberAttribute(range_key=True)                 # the pull request
+    rule = UnicodeAttribute()
+    hostname = UnicodeAttribute(default="")
+    sha = UnicodeAttribute(default="")
+    head_ref = UnicodeAttribute(default="")
+    state = UnicodeAttribute(default="queued")               # queued | live | failed | closing | closed
+    job_id = UnicodeAttribute(default="")                    # the last deploy or teardown job
+    since = UnicodeAttribute()                               # opened (or reopened) at
+    deployed_at = NumberAttribute(default=0)                 # epoch seconds of the last deploy: expiry counts from it
+    expire_after_days = NumberAttribute(default=0)           # 0: never
+    release = JSONAttribute(default=dict)                    # image, container, upstream of the live one
+
+
 ALL_MODELS = (AppModel, EventModel, JobModel, LogModel, DedupModel, TokenModel, AuditModel, AgentModel,
-              ReleaseModel, OutboxModel)
+              ReleaseModel, OutboxModel, PreviewModel)

@@ -109,7 +109,7 @@ def wire_schema(cls) -> dict:
 
 
 WIRE = (wire.AgentHello, wire.AgentSession, wire.AgentBeat, wire.AgentBeatAnswer, wire.ClaimAnswer,
-        wire.JobBeatAnswer, wire.WaitAnswer, wire.LogBatch, wire.Finish, wire.Handback)
+        wire.JobBeatAnswer, wire.WaitAnswer, wire.LogBatch, wire.Finish, wire.Handback, wire.PreviewList)
 ROLES = ("admin", "agent", "session")
 
 
@@ -131,13 +131,17 @@ def schemas() -> dict:
                    repository=S, ref=S, sha=S, state={"type": "string", "enum": job_states}, reason=S,
                    reason_code={"type": "string", "enum": [r.value for r in Reason]}, detail=S,
                    exit_code=_nullable("integer"), attempts=I, resent=I, agent_id=S, cancel_requested=S,
-                   event_id=S, trigger=S, created_at=S, updated_at=S, started_at=_nullable("string"),
+                   event_id=S, trigger=S, preview={**I, "description": "the pull request of a preview job"},
+                   created_at=S, updated_at=S, started_at=_nullable("string"),
                    finished_at=_nullable("string"), log_lines=I,
                    phases={"type": "object", "additionalProperties": {"type": "number"}},
                    not_before={"type": "number", "description": "epoch seconds: the end of its quiet period"},
                    reports={**O, "description": "how its GitHub statuses and notifications went (one job's page)"},
                    waiting={**S, "description": "why a queued job waits (quiet period, no live agent of its pool)"}),
         "Jobs": obj(("jobs",), jobs={"type": "array", "items": ref("Job")}),
+        "Preview": obj(("app", "number", "hostname", "state", "since"), app=S, number=I, rule=S, hostname=S, sha=S,
+                       head_ref=S, job_id=S, since=S, expire_after_days=I,
+                       state={"type": "string", "enum": ["queued", "live", "failed", "closing", "closed"]}),
         "LogLine": obj(("seq", "line", "at"), seq=I, line=S, at=S),
         "JobLogs": obj(("job", "state", "lines"), job=S, state=S, lines={"type": "array", "items": ref("LogLine")}),
         "Agent": obj(("id", "pool", "status"), id=S, pool=S, targets=STRS, version=S, host=S, concurrency=I,
@@ -149,7 +153,8 @@ def schemas() -> dict:
                           job_id=S, state=S, reason=S, app=S, rule=S, ref=S),
         "Replayed": obj(("replayed", "job"), replayed=S, job=ref("Job"), reason_code=S),
         "SweepReport": obj(("dead_lettered", "resent", "failed"), dead_lettered=STRS, resent=STRS, failed=STRS,
-                           webhooks={**O, "description": "failed GitHub deliveries redelivered (opt-in)"}),
+                           webhooks={**O, "description": "failed GitHub deliveries redelivered (opt-in)"},
+                           expired={**STRS, "description": "teardown jobs of expired previews"}),
         "OutboxReport": obj(("sent", "retrying", "gave_up"), sent=I, retrying=I, gave_up=I),
         "Token": obj(("id", "name", "role", "created_at", "expires_at", "expired"), id=S, name=S,
                      role={"type": "string", "enum": ["admin", "agent", "session"]}, created_at=S,
@@ -247,6 +252,9 @@ OPERATIONS = (
     Operation("GET", "/audit", "Changes of apps and tokens, newest first", answer=_list("audit", "Audit"),
               query={"limit": LIMIT}, errors=(400, 401, 403, 503)),
     Operation("GET", "/pools", "Pools: queue depth and agents", answer=_list("pools", "Pool")),
+    Operation("GET", "/previews", "Pull-request previews (closed ones with closed=1)",
+              answer=_list("previews", "Preview"), query={"app": S, "closed": {"type": "string", "enum": ["1"]}},
+              errors=(400, 401, 403, 503)),
     Operation("GET", "/agents", "Registered agents", answer=_list("agents", "Agent"), query={"pool": S}),
     Operation("GET", "/dlq", "Dead letters", answer=_list("dead_letters", "DeadLetter"), query={"pool": S},
               errors=(400, 401, 403, 503)),
@@ -269,6 +277,8 @@ OPERATIONS = (
               answer=ref("LogAck"), body=ref("LogBatch"), errors=_SESSION),
     Operation("POST", "/agent/jobs/{job_id}/finish", "End a job", role="session", answer=ref("Job"),
               body=ref("Finish"), errors=_SESSION),
+    Operation("GET", "/agent/previews", "The previews the agent's reconciler keeps", role="session",
+              answer=ref("PreviewList"), errors=(401, 403, 503)),
     Operation("POST", "/agent/jobs/{job_id}/release", "Hand a job back to the queue", role="session",
               answer=ref("Job"), body=ref("Handback"), errors=_SESSION),
 )

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import re
 
-from . import patterns, targets
+from . import patterns, previews, targets
 from .errors import InvalidInput
 from .fields import Field, check
 from .github import WebhookEvent
 
 MATCH_KEYS = {"branch": "branch", "tag": "tag", "branch_regex": "branch", "tag_regex": "tag"}
-MATCH_FIELDS = tuple(Field(k, "str") for k in MATCH_KEYS) + (Field("on_branch", "str"),)
+MATCH_FIELDS = tuple(Field(k, "str") for k in MATCH_KEYS) + (
+    Field("on_branch", "str"),
+    Field("pull_request", "map", doc="{base: GLOB}: pull requests into a matching branch get a preview"))
 RULE_FIELDS = (Field("name", "str"), Field("match", "map", required=True),
                # the GitHub Deployment of a docker/heroku/aws-ecs job (functions/notify): default <app>-<rule>
                Field("environment", "str", doc="GitHub deployment environment; default <app>-<rule>"),
                Field("production_environment", "bool", doc="GitHub marks the environment as production"),
-               Field("target", "map", required=True))
+               Field("target", "map", required=True),
+               Field("preview", "map", doc="options of a pull_request rule (functions/previews.py)"))
+_OWN_FIELDS = tuple(f for f in RULE_FIELDS if f.name not in ("target", "preview"))  # the blocks check themselves
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -29,11 +33,14 @@ def validate(path: str, doc, index: int) -> dict:
     if not isinstance(doc, dict):
         raise InvalidInput(path, "must be a mapping with match and target")
     raw_target = doc.get("target")
-    rule = check(path, {k: v for k, v in doc.items() if k != "target"}, RULE_FIELDS[:-1], allow_extra=("target",))
+    rule = check(path, {k: v for k, v in doc.items() if k not in ("target", "preview")}, _OWN_FIELDS,
+                 allow_extra=("target", "preview"))
     rule["name"] = rule.get("name") or f"rule-{index + 1}"
     if not _NAME.match(rule["name"]):
         raise InvalidInput(f"{path}.name", "letters, digits, '_', '.', '-' only, at most 64")
     match = check(f"{path}.match", doc.get("match"), MATCH_FIELDS)
+    if "pull_request" in match or "preview" in doc:
+        return previews.validate_rule(path, rule, doc, match)
     chosen = [k for k in MATCH_KEYS if k in match]
     if len(chosen) != 1:
         raise InvalidInput(f"{path}.match", "needs exactly one of branch, tag, branch_regex, tag_regex")
@@ -52,6 +59,8 @@ def validate(path: str, doc, index: int) -> dict:
 
 def evaluate(rule: dict, event: WebhookEvent) -> bool:
     """True when `rule` deploys `event`. Anything missing means no match."""
+    if "pull_request" in (rule.get("match") or {}):
+        return previews.matches(rule, event)
     if not event.deployable:
         return False
     match = rule.get("match") or {}

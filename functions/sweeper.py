@@ -4,14 +4,15 @@ Run every minute (a scheduled function on AWS, a loop in `make run`, `POST /api/
 - a dead letter ends its job as failed, saying it was dead-lettered and how to replay it;
 - queued jobs of a pool whose queue holds no message at all (a send that never happened, a
   message that expired) get their message again, at most `MAX_RESENDS` times, then fail;
-- a job queued longer than `max_queued` fails, saying which pool it waited for and why.
+- a job queued longer than `max_queued` fails, saying which pool it waited for and why;
+- a pull-request preview idle longer than its rule's `expire_after_days` gets its teardown job.
 A job waiting for an agent of its pool is left alone: its listing says why it waits.
 """
 from __future__ import annotations
 
 from contract.states import Reason
 
-from . import agents, jobs, queue
+from . import agents, jobs, previews, queue
 from .clock import now
 from .config import settings
 from .errors import IllegalTransition, NotFound
@@ -46,7 +47,7 @@ def dead_lettered(letter: dict) -> str | None:
 
 def sweep() -> dict:
     s, at = settings(), now()
-    report: dict = {"dead_lettered": [], "resent": [], "failed": []}
+    report: dict = {"dead_lettered": [], "resent": [], "failed": [], "expired": previews.expire()}
     for pool in s.pools:
         for letter in queue.dead_letters(pool):
             ended = dead_lettered(letter)

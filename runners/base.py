@@ -85,6 +85,12 @@ class JobSpec:
         return self.ref
 
     @property
+    def preview(self) -> int:
+        """The pull request a preview or teardown job is for (0: not a preview); the API puts
+        {number, hostname, seed} in its target (functions/previews.py)."""
+        return int((self.target.get("preview") or {}).get("number") or 0)
+
+    @property
     def tag(self) -> str:
         return self.ref_name if self.ref.startswith("refs/tags/") else ""
 

@@ -18,6 +18,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from . import docker_convert as convert
+from . import docker_previews
 from . import image as image_build
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError, Status
 from .proxy import Caddy, ProxyError, route
@@ -92,20 +93,28 @@ class DockerRunner:
         except ProxyError as exc:
             say(f"proxy: {exc}")
 
+    @staticmethod
+    def reconcile_previews(settings, workdir: Path, kept: set, say) -> list[str]:
+        """Remove the preview containers, routes, images and volumes the store does not keep."""
+        return docker_previews.reconcile(_client(timeout=60), caddy_for(settings, workdir), workdir, kept, say)
+
     def prepare(self, spec: JobSpec, ctx: RunContext) -> None:
         client = _client()
         ctx.scratch["client"] = client
+        if spec.trigger == "teardown":
+            return
+        name = convert.network(spec.app, spec.preview)
         try:
-            client.networks.get(convert.network(spec.app))
+            client.networks.get(name)
         except NotFound:
-            client.networks.create(convert.network(spec.app), driver="bridge",
-                                   labels={"tahobuddy.app": spec.app})
+            client.networks.create(name, driver="bridge", labels=convert.preview_labels(spec.app, spec.preview))
         ctx.scratch["env"] = self._database(client, spec, ctx) if spec.app_spec.get("database") else {}
 
     def _database(self, client, spec: JobSpec, ctx: RunContext) -> dict:
         db = spec.app_spec["database"]
-        kind = db["kind"]
-        secret_file = ctx.workdir / "apps" / spec.app / "db-password"
+        kind, preview = db["kind"], spec.preview
+        secret_file = (docker_previews.password_dir(ctx.workdir, spec.app, preview) if preview
+                       else ctx.workdir / "apps" / spec.app) / "db-password"
         if not secret_file.is_file():
             secret_file.parent.mkdir(parents=True, exist_ok=True)
             secret_file.write_text(secrets.token_urlsafe(24))
@@ -114,21 +123,32 @@ class DockerRunner:
         if hasattr(ctx.secrets, "register"):
             ctx.secrets.register(password)
         try:
-            container = client.containers.get(convert.db_name(spec.app))
+            container = client.containers.get(convert.db_name(spec.app, preview))
             if container.status != "running":
                 container.start()
         except NotFound:
             image = db.get("image") or ctx.settings.db_images.get(kind)
+            if preview:  # made here with the preview's labels, so teardown and the reconciler find it
+                client.volumes.create(convert.db_volume(spec.app, preview),
+                                      labels=convert.preview_labels(spec.app, preview))
+                ctx.scratch["new_database"] = True
             try:
-                client.containers.run(**convert.database_kwargs(spec.app, kind, image, password))
+                client.containers.run(**convert.database_kwargs(spec.app, kind, image, password, preview))
             except ImageNotFound as exc:
                 raise RunnerError(f"database image {image} is not on this machine (set database.image or "
                                   f"TAHOBUDDY_DB_IMAGES)", exc) from exc
-        return {"DATABASE_URL": convert.database_url(spec.app, kind, password)}
+        return {"DATABASE_URL": convert.database_url(spec.app, kind, password, preview)}
 
     # ---- run ---------------------------------------------------------------------
     def run(self, spec: JobSpec, ctx: RunContext, log: Log) -> JobResult:
         client, history = ctx.scratch["client"], History(spec.releases)
+        if spec.trigger == "teardown":
+            removed = docker_previews.remove(client, caddy_for(ctx.settings, ctx.workdir), ctx.workdir, spec.app,
+                                             spec.preview, log)
+            return JobResult.ok(f"preview #{spec.preview} of {spec.app} torn down: {len(removed)} thing(s) removed")
+        if spec.preview:
+            spec = convert.preview_spec(spec)
+            log(f"preview #{spec.preview} at {spec.app_spec['hostname']}: no secret is resolved for it")
         if spec.trigger == "rollback":
             entry = history.pick(spec.ref)
             if entry is None:
@@ -149,6 +169,10 @@ class DockerRunner:
             if isinstance(built, JobResult):
                 return built
             image, spec_for_run = built, spec
+        if spec.preview and ctx.scratch.get("new_database") and spec.target["preview"].get("seed"):
+            seeded = self._seed(client, spec, ctx, log, image)
+            if seeded is not None:
+                return seeded
         return self._swap(client, spec_for_run, ctx, log, image, history)
 
     def _swap(self, client, spec: JobSpec, ctx: RunContext, log: Log, image: str, history: History) -> JobResult:
@@ -179,7 +203,7 @@ class DockerRunner:
         caddy = caddy_for(ctx.settings, ctx.workdir)
         if caddy is not None:
             try:
-                caddy.apply({spec.app: route(spec.app_spec, upstream)})
+                caddy.apply({convert.route_key(spec.app, spec.preview): route(spec.app_spec, upstream)})
             except ProxyError as exc:
                 return JobResult.failed(f"could not point the route at the new container: {exc}", 1,
                                         Reason.SETUP_ERROR)
@@ -193,8 +217,28 @@ class DockerRunner:
         if old_entry and old_entry.get("container") and old_entry.get("container") != container.id:
             self._retire(client, old_entry, float(spec.target.get("drain_seconds", 2)), log)
             ctx.phases.mark("old_retired")
-        self._prune(client, spec.app, history, int(spec.target.get("keep_images", ctx.settings.keep_images)), log)
+        keep = 1 if spec.preview else int(spec.target.get("keep_images", ctx.settings.keep_images))
+        self._prune(client, spec, history, keep, log)
         return JobResult.ok(f"{spec.app} serving {spec.ref_name} ({spec.sha[:12]}) on {upstream}", release)
+
+    def _seed(self, client, spec: JobSpec, ctx: RunContext, log: Log, image: str) -> JobResult | None:
+        """Run the rule's seed command once, in the preview's image beside its new, empty database."""
+        argv = list(spec.target["preview"]["seed"])
+        log(f"seeding the preview's database: {' '.join(argv)}")
+        kwargs = convert.run_kwargs(spec, image, ctx.scratch.get("env", {}))
+        container = client.containers.run(image, argv, detach=True, environment=kwargs["environment"],
+                                          network=kwargs["network"], labels=kwargs["labels"],
+                                          name=f"tahobuddy-{spec.app}-{spec.job_id}-seed")
+        try:
+            code = container.wait(timeout=max(1.0, ctx.timeout))["StatusCode"]
+            for line in container.logs().decode(errors="replace").splitlines()[-50:]:
+                log(f"[seed] {line}")
+        finally:
+            container.remove(force=True)
+        if code != 0:
+            return JobResult.failed(f"the seed command exited {code}; the preview is not served", code)
+        ctx.phases.mark("seeded")
+        return None
 
     def _wait_healthy(self, container, upstream: str, target: dict, ctx: RunContext) -> tuple[bool, str]:
         host, port = upstream.split(":")
@@ -228,12 +272,15 @@ class DockerRunner:
         except NotFound:
             pass
 
-    def _prune(self, client, app: str, history: History, keep: int, log: Log) -> None:
+    def _prune(self, client, spec: JobSpec, history: History, keep: int, log: Log) -> None:
+        """Old images of the app, or of one preview; the app's pruning never touches a preview's."""
         wanted = []
         for e in reversed(history.entries()):
             if e["image"] not in wanted:
                 wanted.append(e["image"])
-        for image in client.images.list(filters={"label": f"tahobuddy.app={app}"}):
+        for image in client.images.list(filters={"label": convert.preview_filter(spec.app, spec.preview)}):
+            if not spec.preview and "tahobuddy.preview" in (image.labels or {}):
+                continue
             if image.id not in wanted[:max(1, keep)]:
                 try:
                     client.images.remove(image.id, force=True)

@@ -2,9 +2,11 @@
 (Woodpecker's docker/convert.go)."""
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 
+from contract.wire import SECRET_REF
 from functions.fields import BUILD_SECRET_ID  # the same rule the API checks when an app is saved
 
 from .base import JobSpec
@@ -19,20 +21,56 @@ def safe_tag(text: str) -> str:
     return tag or "untagged"
 
 
-def network(app: str) -> str:
-    return f"tahobuddy-{app}"
+def network(app: str, preview: int = 0) -> str:
+    """A preview's own network: its code can reach its own database, never the app's."""
+    return f"tahobuddy-{app}-pr-{preview}" if preview else f"tahobuddy-{app}"
 
 
 def repository(app: str) -> str:
     return f"tahobuddy/{app}"
 
 
-def db_name(app: str) -> str:
-    return f"tahobuddy-{app}-db"
+def db_name(app: str, preview: int = 0) -> str:
+    return f"tahobuddy-{app}-pr-{preview}-db" if preview else f"tahobuddy-{app}-db"
+
+
+def db_volume(app: str, preview: int = 0) -> str:
+    return f"{db_name(app, preview)}-data"
+
+
+def preview_labels(app: str, preview: int) -> dict[str, str]:
+    """What marks everything of one preview (container, image, volume, network): teardown and the
+    reconciler find them by these two labels."""
+    return {"tahobuddy.app": app, "tahobuddy.preview": str(preview)} if preview else {"tahobuddy.app": app}
+
+
+def preview_filter(app: str, preview: int) -> list[str]:
+    return [f"{k}={v}" for k, v in preview_labels(app, preview).items()]
+
+
+def route_key(app: str, preview: int = 0) -> str:
+    """The agent's name for a route (routes.json): the app's, or one preview's."""
+    return f"{app}#pr-{preview}" if preview else app
+
+
+def without_secrets(env: dict | None) -> dict:
+    """An environment with every `secret:NAME` value dropped: a preview runs a pull request's code."""
+    return {k: v for k, v in (env or {}).items() if not (isinstance(v, str) and SECRET_REF.match(v))}
+
+
+def preview_spec(spec: JobSpec) -> JobSpec:
+    """A preview job as the runner runs it: served at its own hostname under its own route name, with no
+    build secrets and no `secret:` values in its environment (the agent resolves none for it)."""
+    preview = spec.target.get("preview") or {}
+    target = {k: v for k, v in spec.target.items() if k != "build_secrets"}
+    target["env"] = without_secrets(target.get("env"))
+    app = {**spec.app_spec, "name": f"{spec.app}-pr-{spec.preview}", "hostname": preview.get("hostname", ""),
+           "env": without_secrets(spec.app_spec.get("env"))}
+    return dataclasses.replace(spec, target=target, app_spec=app)
 
 
 def labels(spec: JobSpec) -> dict[str, str]:
-    return {"tahobuddy.app": spec.app, "tahobuddy.job": spec.job_id, "tahobuddy.sha": spec.sha,
+    return {**preview_labels(spec.app, spec.preview), "tahobuddy.job": spec.job_id, "tahobuddy.sha": spec.sha,
             "tahobuddy.ref": spec.ref, "tahobuddy.rule": spec.rule}
 
 
@@ -103,25 +141,25 @@ def run_kwargs(spec: JobSpec, image: str, extra_env: dict[str, str]) -> dict:
     return {"image": image, "name": f"tahobuddy-{spec.app}-{spec.job_id}", "detach": True,
             "labels": {**labels(spec), "tahobuddy.role": "app"}, "environment": env,
             "ports": {f"{port}/tcp": ("127.0.0.1", None)}, "restart_policy": {"Name": "unless-stopped"},
-            "network": network(spec.app),
+            "network": network(spec.app, spec.preview),
             # docker-init as PID 1 forwards SIGTERM, so an app that never installed a handler still stops
             # at once when it is retired (busybox httpd as PID 1 ignored it: a 10 s stop per deploy)
             "init": True}
 
 
-def database_kwargs(app: str, kind: str, image: str, password: str) -> dict:
+def database_kwargs(app: str, kind: str, image: str, password: str, preview: int = 0) -> dict:
     env = {"postgres": {"POSTGRES_USER": "tahobuddy", "POSTGRES_PASSWORD": password, "POSTGRES_DB": app},
            "mysql": {"MYSQL_USER": "tahobuddy", "MYSQL_PASSWORD": password, "MYSQL_DATABASE": app,
                      "MYSQL_RANDOM_ROOT_PASSWORD": "yes"},
            "redis": {}}[kind]
-    return {"image": image, "name": db_name(app), "detach": True, "environment": env,
-            "labels": {"tahobuddy.app": app, "tahobuddy.role": "database"},
-            "volumes": {f"{db_name(app)}-data": {"bind": DB_DATA[kind], "mode": "rw"}},
-            "restart_policy": {"Name": "unless-stopped"}, "network": network(app)}
+    return {"image": image, "name": db_name(app, preview), "detach": True, "environment": env,
+            "labels": {**preview_labels(app, preview), "tahobuddy.role": "database"},
+            "volumes": {db_volume(app, preview): {"bind": DB_DATA[kind], "mode": "rw"}},
+            "restart_policy": {"Name": "unless-stopped"}, "network": network(app, preview)}
 
 
-def database_url(app: str, kind: str, password: str) -> str:
-    host, port = db_name(app), DB_PORT[kind]
+def database_url(app: str, kind: str, password: str, preview: int = 0) -> str:
+    host, port = db_name(app, preview), DB_PORT[kind]
     if kind == "redis":
         return f"redis://{host}:{port}/0"
     scheme = "postgres" if kind == "postgres" else "mysql"

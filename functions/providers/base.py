@@ -30,6 +30,8 @@ class Action(str, Enum):
     TAG_CREATED = "tag_created"      # deploy rules with `tag:`
     TAG_MOVED = "tag_moved"          # a force-pushed tag: deploy its new commit
     DELETED = "deleted"              # a branch or tag went away: nothing to deploy
+    PR_OPENED = "pr_opened"          # a pull request opened, reopened or pushed to: deploy its preview
+    PR_CLOSED = "pr_closed"          # closed, merged or not: tear its preview down
     PING = "ping"
     IGNORED = "ignored"
 
@@ -46,12 +48,18 @@ class WebhookEvent:
     sha: str = ""                               # "" when the event does not say (create)
     base_branch: str = ""                       # a tag pushed at a branch's head
     sender: str = ""
+    # pull requests (previews): the head commit is `sha`, its ref in the base repository `ref_name`
+    # (`pull/2/head`, ref_type "pull"), the branch it merges into `base_branch`
+    pr_number: int = 0
+    head_ref: str = ""                          # the PR's branch name (in the fork, for a fork)
+    head_repo_is_fork: bool = False
+    author_association: str = ""                # GitHub: OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, NONE...
 
     @property
     def ref(self) -> str:
         if not self.ref_type:
             return ""
-        return ("refs/heads/" if self.ref_type == "branch" else "refs/tags/") + self.ref_name
+        return {"branch": "refs/heads/", "tag": "refs/tags/", "pull": "refs/"}[self.ref_type] + self.ref_name
 
     @property
     def deployable(self) -> bool:

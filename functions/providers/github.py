@@ -103,6 +103,36 @@ def _create_or_delete(kind: str, doc: dict) -> WebhookEvent:
     return WebhookEvent(kind, Action.TAG_CREATED, "", **fields)
 
 
+PR_OPEN_ACTIONS = ("opened", "reopened", "synchronize")
+
+
+def _pull_request(doc: dict) -> WebhookEvent:
+    """opened/reopened/synchronize deploy the head commit as a preview; closed (merged or not) tears
+    it down; every other action (labeled, assigned...) is inert. The head is fetched as
+    `refs/pull/N/head`, which GitHub keeps in the base repository, forks included."""
+    common = _repo_fields(doc)
+    pr = doc.get("pull_request") if isinstance(doc.get("pull_request"), dict) else {}
+    action, number = str(doc.get("action") or "no action"), get(doc, "number", default=0)
+    if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
+        return WebhookEvent("pull_request", Action.IGNORED, "pull request without a number", **common)
+    head_sha, head_ref, base = str(get(pr, "head", "sha")), str(get(pr, "head", "ref")), str(get(pr, "base", "ref"))
+    head_repo = str(get(pr, "head", "repo", "full_name"))
+    fields = dict(ref_type="pull", ref_name=f"pull/{number}/head", pr_number=number, head_ref=head_ref,
+                  base_branch=base if not refs.name_problem(base) else "",
+                  head_repo_is_fork=bool(get(pr, "head", "repo", "fork", default=False)) or (
+                      bool(head_repo) and head_repo != common["repository"]),
+                  author_association=str(get(pr, "author_association")), **common)
+    if action == "closed":
+        return WebhookEvent("pull_request", Action.PR_CLOSED, f"pull request #{number} closed",
+                            sha=head_sha if refs.valid_sha(head_sha) else "", **fields)
+    if action not in PR_OPEN_ACTIONS:
+        return WebhookEvent("pull_request", Action.IGNORED, f"pull request #{number} {action}: not acted on", **fields)
+    if not refs.valid_sha(head_sha):
+        return WebhookEvent("pull_request", Action.IGNORED, f"pull request #{number} has no valid head commit",
+                            **fields)
+    return WebhookEvent("pull_request", Action.PR_OPENED, "", sha=head_sha, **fields)
+
+
 def normalise(kind: str, doc: dict) -> WebhookEvent:
     """Turn one GitHub delivery into a WebhookEvent; unknown types are inert."""
     if kind == "ping":
@@ -111,6 +141,8 @@ def normalise(kind: str, doc: dict) -> WebhookEvent:
         return _push(doc)
     if kind in ("create", "delete"):
         return _create_or_delete(kind, doc)
+    if kind == "pull_request":
+        return _pull_request(doc)
     return WebhookEvent(kind, Action.IGNORED, f"event type {kind!r} is not acted on", **_repo_fields(doc))
 
 
