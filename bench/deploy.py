@@ -67,20 +67,21 @@ def until(url: str, body: str, host: str | None = None, timeout: float = 180) ->
     raise TimeoutError(f"{url} never answered {body!r}")
 
 
-def raw_build_and_start(context, version: str, path: str = "/", tag: str = "bench-raw:latest") -> float:
-    """The same work alone: a BuildKit build of `context`, run it, wait until `path` answers `version`."""
+def raw_build_and_start(context, version: str, path: str = "/", tag: str = "bench-raw:latest") -> tuple[float, str]:
+    """The same work alone: a BuildKit build of `context` (plain progress, as the agent asks for), run it,
+    wait until `path` answers `version`. Returns the seconds and the build's output."""
     import os
     import subprocess
     import docker
     client = docker.from_env()
     port = procs.free_port()
     t0 = time.monotonic()
-    subprocess.run(["/usr/bin/docker", "build", "-q", "-t", tag, str(context)], check=True,
-                   env={**os.environ, "DOCKER_BUILDKIT": "1"}, capture_output=True)
+    built = subprocess.run(["/usr/bin/docker", "build", "--progress=plain", "-t", tag, str(context)], check=True,
+                           env={**os.environ, "DOCKER_BUILDKIT": "1"}, capture_output=True, text=True)
     c = client.containers.run(tag, detach=True, ports={"8080/tcp": ("127.0.0.1", port)})
     try:
         until(f"http://127.0.0.1:{port}{path}", version)
-        return time.monotonic() - t0
+        return time.monotonic() - t0, built.stdout + built.stderr
     finally:
         c.remove(force=True)
 
@@ -226,7 +227,8 @@ docker run -d --name bench-baseline -p 127.0.0.1:{baseline_port}:8080 bench-base
                     if system == "tahobuddy":
                         report[system][-1]["phases"] = job_phases(api, job_id)
             if version != "v1":
-                report["raw"].append({"version": version, "seconds": round(raw_build_and_start(repo.work, version), 2)})
+                seconds, _ = raw_build_and_start(repo.work, version)
+                report["raw"].append({"version": version, "seconds": round(seconds, 2)})
         report["agent_idle"] = idle_usage(agent.proc.pid)
         agent.stop()  # a docker-only agent would hand the shell jobs back: measure pickup without it
         for count in (1, 3):

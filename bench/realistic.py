@@ -15,17 +15,22 @@ SQS -> agent -> BuildKit build -> health -> Caddy route -> new version answering
   code   a one-line change in `src/index.html` (deps layer cached)
   deps   one package's version changes in `requirements.txt` (deps layer rebuilt, the others'
          downloads come from the cache mount)
-  cold   nothing cached: a new cache namespace in the Dockerfile (every stage's `ENV BENCH_CACHE`
-         and the cache mount's id) plus a code change. The base image stays local, as a pulled
-         base would on a host that deployed before. Prune is not used: dockerd is shared.
+  cold   nothing cached: a new cache namespace (a file every stage copies first, so every later
+         step's cache key changes, and the cache mount's id) plus a code change. The base image
+         stays local, as a pulled base would on a host that deployed before. `docker builder prune`
+         is not used: dockerd is shared with other work.
 
 Both sides share dockerd, so each builds its own copy of the Dockerfile whose only difference is
-the cache namespace (`tahobuddy-N` or `raw-N`): neither side can reuse the other's layers, and both
-do the same work. A request loop runs through every Tahobuddy swap and counts failures.
+the cache namespace (`tahobuddy-RUN-N` or `raw-RUN-N`): neither side can reuse the other's layers, and both
+do the same work. The bench checks each build's plain progress output: the deps step is CACHED in
+the code case, and the install downloads one package in the deps case and all of them when cold.
+A request loop on the serving app runs through every Tahobuddy swap and counts failures, and runs
+during each raw build too, so both sides share the machine with the same load.
 """
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import sys
 import time
@@ -42,18 +47,18 @@ CASES = ("code", "deps", "cold")
 PACKAGES = ("alpha", "beta", "gamma", "delta", "epsilon")
 
 DOCKERFILE = """FROM {base} AS deps
-ENV BENCH_CACHE={namespace}
+COPY cache-namespace /etc/cache-namespace
 WORKDIR /deps
 COPY requirements.txt install-deps.sh ./
 RUN --mount=type=cache,id=bench-deps-{namespace},target=/cache sh install-deps.sh requirements.txt /cache /deps/site
 
 FROM {base} AS build
-ENV BENCH_CACHE={namespace}
+COPY cache-namespace /etc/cache-namespace
 COPY src /src
 RUN sh /src/build.sh /src /out/www
 
 FROM {base}
-ENV BENCH_CACHE={namespace}
+COPY cache-namespace /etc/cache-namespace
 COPY --from=deps /deps/site /app/site
 COPY --from=build /out/www /www
 COPY --from=deps /deps/site/installed.txt /www/deps.txt
@@ -73,6 +78,7 @@ while read -r line; do
   version=${line#*==}
   archive="$cache/$name-$version.gz"
   if [ ! -f "$archive" ]; then
+    echo "downloading $name $version"
     seq 1 150000 | sed "s/^/$name-$version /" | gzip -9 > "$archive.part"
     mv "$archive.part" "$archive"
   fi
@@ -94,12 +100,14 @@ seq 1 60000 | sed "s/^/export const m/" | gzip -6 > "$2/bundle.js.gz"
 class AppState:
     """What the repository holds: the code line, the pinned packages and the cache namespace."""
 
-    def __init__(self):
-        self.code, self.versions, self.epoch = 0, {name: "1.0" for name in PACKAGES}, 0
+    def __init__(self, run: str):
+        self.run, self.code, self.versions, self.epoch = run, 0, {name: "1.0" for name in PACKAGES}, 0
 
     def files(self, side: str) -> dict[str, str]:
         from tests.realparts import BASE_IMAGE
-        return {"Dockerfile": DOCKERFILE.format(base=BASE_IMAGE, namespace=f"{side}-{self.epoch}"),
+        namespace = f"{side}-{self.run}-{self.epoch}"  # unique per run: a second run starts cold too
+        return {"Dockerfile": DOCKERFILE.format(base=BASE_IMAGE, namespace=namespace),
+                "cache-namespace": namespace + "\n",
                 "install-deps.sh": INSTALL_DEPS, "src/build.sh": BUILD, "src/index.html": self.page() + "\n",
                 "requirements.txt": self.requirements()}
 
@@ -121,6 +129,30 @@ class AppState:
         return "/", self.page()
 
 
+EXPECTED_DOWNLOADS = {"code": None, "deps": 1, "cold": len(PACKAGES)}  # None: the deps step is CACHED
+
+
+def downloads(build_output: str) -> int | None:
+    """Packages the deps step downloaded, or None when BuildKit reused the step (`#N CACHED`)."""
+    step = re.search(r"^#(\d+) \[deps \d+/\d+\] RUN .*install-deps\.sh", build_output, re.MULTILINE)
+    if not step:
+        raise RuntimeError("the build output names no deps install step:\n" + build_output[-2000:])
+    if re.search(rf"^#{step.group(1)} CACHED", build_output, re.MULTILINE):
+        return None
+    return len(re.findall(rf"^#{step.group(1)} .*downloading ", build_output, re.MULTILINE))
+
+
+def check_case(case: str, side: str, build_output: str) -> None:
+    """The case did what it says (else the figures would measure something else)."""
+    bases = set(re.findall(r"^#(\d+) \[[^\]]+\] FROM ", build_output, re.MULTILINE))  # the local base image
+    if case == "cold" and set(re.findall(r"^#(\d+) CACHED", build_output, re.MULTILINE)) - bases:
+        raise RuntimeError(f"{side} cold build reused a cached step:\n" + build_output[-3000:])
+    got = downloads(build_output)
+    if got != EXPECTED_DOWNLOADS[case]:
+        raise RuntimeError(f"{side} {case} build: deps step downloaded {got} packages (None = cached), "
+                           f"expected {EXPECTED_DOWNLOADS[case]}:\n" + build_output[-3000:])
+
+
 def write(root: Path, files: dict[str, str]) -> None:
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +164,7 @@ def tahobuddy_deploy(api, caddy, host: str, repo, message: str, path: str, body:
     on `/` runs until the job (old container retired included) has finished."""
     from cli.phases import durations
     from tests.helpers import deliver
-    from tests.realparts import wait_job
+    from tests.realparts import job_log, wait_job
     sha = repo.commit_and_tag(message)
     loop = Loop(caddy.url + "/", host)
     loop.start()
@@ -151,18 +183,30 @@ def tahobuddy_deploy(api, caddy, host: str, repo, message: str, path: str, body:
         raise RuntimeError(f"job {job_id} ended {job['state']}: {job.get('reason')}")
     event = requests.get(f"{api.url}/api/v1/events/{job['event_id']}", headers=api.headers(), timeout=10).json()
     return {"seconds": round(seconds, 2), "failed_requests": loop.failed, "ok_requests": loop.ok,
-            "phases": durations(job, event)}
+            "phases": durations(job, event), "log": job_log(api, job_id)}
+
+
+def raw_deploy(caddy, host: str, context: Path, path: str, body: str, tag: str) -> tuple[float, str]:
+    """The raw build + start, with the same request loop running against the app Tahobuddy serves."""
+    loop = Loop(caddy.url + "/", host)
+    loop.start()
+    try:
+        return raw_build_and_start(context, body, path, tag=tag)
+    finally:
+        loop.halt.set()
+        loop.join()
 
 
 def main() -> int:
     from tests.realparts import GitRepo, remove_app_resources
     daemons, rows = Daemons(), []
     report = {"load_average": {"start": load_average()}, "rows": rows}
-    name = f"bench-real-{uuid.uuid4().hex[:6]}"
+    run = uuid.uuid4().hex[:6]
+    name = f"bench-real-{run}"
     host, raw_tag, caddy, agent = f"{name}.localhost", f"bench-realistic-raw-{name}:latest", None, None
     try:
         api, caddy, agent = start_stack(daemons)
-        repo, raw_context, state = GitRepo(WORK / "realistic"), WORK / "realistic-raw", AppState()
+        repo, raw_context, state = GitRepo(WORK / "realistic"), WORK / "realistic-raw", AppState(run)
         repo.write(state.files("tahobuddy"))
         repo.commit_and_tag("first deploy")
         requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
@@ -179,8 +223,11 @@ def main() -> int:
                 repo.write(state.files("tahobuddy"))
                 row = {"round": round_ + 1, "case": case,
                        **tahobuddy_deploy(api, caddy, host, repo, f"{case} {round_}", path, body)}
+                check_case(case, "Tahobuddy", row.pop("log"))
                 write(raw_context, state.files("raw"))
-                row["raw_seconds"] = round(raw_build_and_start(raw_context, body, path, tag=raw_tag), 2)
+                seconds, output = raw_deploy(caddy, host, raw_context, path, body, raw_tag)
+                check_case(case, "raw", output)
+                row["raw_seconds"] = round(seconds, 2)
                 rows.append(row)
                 print(f"  round {row['round']} {case}: Tahobuddy {row['seconds']:.2f} s, "
                       f"raw {row['raw_seconds']:.2f} s", flush=True)
