@@ -67,22 +67,47 @@ def until(url: str, body: str, host: str | None = None, timeout: float = 180) ->
     raise TimeoutError(f"{url} never answered {body!r}")
 
 
-def raw_build_and_start(repo, version: str) -> float:
-    """The same work alone: a BuildKit build of the worktree, run it, wait until it answers."""
+def raw_build_and_start(context, version: str, path: str = "/", tag: str = "bench-raw:latest") -> tuple[float, str]:
+    """The same work alone: a BuildKit build of `context` (plain progress, as the agent asks for), run it,
+    wait until `path` answers `version`. Returns the seconds and the build's output."""
     import os
     import subprocess
     import docker
     client = docker.from_env()
     port = procs.free_port()
     t0 = time.monotonic()
-    subprocess.run(["/usr/bin/docker", "build", "-q", "-t", "bench-raw:latest", str(repo.work)], check=True,
-                   env={**os.environ, "DOCKER_BUILDKIT": "1"}, capture_output=True)
-    c = client.containers.run("bench-raw:latest", detach=True, ports={"8080/tcp": ("127.0.0.1", port)})
+    built = subprocess.run(["/usr/bin/docker", "build", "--progress=plain", "-t", tag, str(context)], check=True,
+                           env={**os.environ, "DOCKER_BUILDKIT": "1"}, capture_output=True, text=True)
+    c = client.containers.run(tag, detach=True, ports={"8080/tcp": ("127.0.0.1", port)})
     try:
-        until(f"http://127.0.0.1:{port}/", version)
-        return time.monotonic() - t0
+        until(f"http://127.0.0.1:{port}{path}", version)
+        return time.monotonic() - t0, built.stdout + built.stderr
     finally:
         c.remove(force=True)
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages: the bench shares 2 cores with other work."""
+    return " ".join(open("/proc/loadavg").read().split()[:3])
+
+
+def start_stack(daemons: Daemons):
+    """moto, the API under `chalice local`, Caddy and one docker agent: the real parts a push goes
+    through. Returns (api, caddy, agent); whatever started is stopped by the caller (or here, on failure)."""
+    from functions import tokens
+    from tests.realparts import AgentProcess, Caddy, build_base_images
+    start_aws(daemons)
+    build_base_images(WORK)
+    api_port = procs.free_port()
+    daemons.start("api", [sys.executable, "-m", "local.api", "--host", "127.0.0.1", "--port", str(api_port),
+                          "--no-autoreload"], f"http://127.0.0.1:{api_port}/api/v1/health")
+    api = Api(f"http://127.0.0.1:{api_port}", tokens.issue("admin", "bench"), "bench-secret")
+    caddy = Caddy(WORK / "caddy")
+    try:
+        return api, caddy, AgentProcess(api, tokens.issue("agent", "bench"), WORK, caddy, targets="docker")
+    except BaseException:
+        caddy.stop()
+        raise
 
 
 def idle_usage(pid: int, seconds: int = 60) -> dict:
@@ -128,20 +153,14 @@ def pickup_latency(api, repo, name: str, agents: int) -> dict:
 def main() -> int:
     from functions import tokens
     from tests.helpers import deliver
-    from tests.realparts import BASE_IMAGE, AgentProcess, Caddy, GitRepo, build_base_images, remove_app_resources
+    from tests.realparts import BASE_IMAGE, AgentProcess, GitRepo, remove_app_resources
     daemons, report = Daemons(), {"tahobuddy": [], "baseline": [], "raw": [], "pickup": []}
+    report["load_average"] = {"start": load_average()}
     name = f"bench-{uuid.uuid4().hex[:6]}"
     baseline_port = procs.free_port()
     caddy = agent = None
     try:
-        start_aws(daemons)
-        build_base_images(WORK)
-        api_port = procs.free_port()
-        daemons.start("api", [sys.executable, "-m", "local.api", "--host", "127.0.0.1", "--port", str(api_port),
-                              "--no-autoreload"], f"http://127.0.0.1:{api_port}/api/v1/health")
-        api = Api(f"http://127.0.0.1:{api_port}", tokens.issue("admin", "bench"), "bench-secret")
-        caddy = Caddy(WORK / "caddy")
-        agent = AgentProcess(api, tokens.issue("agent", "bench"), WORK, caddy, targets="docker")
+        api, caddy, agent = start_stack(daemons)
         repo = GitRepo(WORK / "repo")
         repo.write({"Dockerfile": f'FROM {BASE_IMAGE}\nCOPY www /www\nCMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n',
                     "www/index.html": "v0\n"})
@@ -152,7 +171,7 @@ def main() -> int:
                 {"name": "main", "match": {"branch": "main"},
                  "target": {"type": "docker", "health_path": "/", "drain_seconds": 1}},
                 {"name": "pickup", "match": {"branch": "pickup"},
-                 "target": {"type": "shell", "commands": [["true"]]}}]}).raise_for_status()
+                 "target": {"type": "shell", "commands": [["true"]], "quiet_period": 0}}]}).raise_for_status()
         script = WORK / "baseline.sh"
         script.write_text(f"""#!/bin/sh
 set -e
@@ -208,7 +227,8 @@ docker run -d --name bench-baseline -p 127.0.0.1:{baseline_port}:8080 bench-base
                     if system == "tahobuddy":
                         report[system][-1]["phases"] = job_phases(api, job_id)
             if version != "v1":
-                report["raw"].append({"version": version, "seconds": round(raw_build_and_start(repo, version), 2)})
+                seconds, _ = raw_build_and_start(repo.work, version)
+                report["raw"].append({"version": version, "seconds": round(seconds, 2)})
         report["agent_idle"] = idle_usage(agent.proc.pid)
         agent.stop()  # a docker-only agent would hand the shell jobs back: measure pickup without it
         for count in (1, 3):
@@ -219,6 +239,7 @@ docker run -d --name bench-baseline -p 127.0.0.1:{baseline_port}:8080 bench-base
             finally:
                 for p in pickers:
                     p.stop()
+        report["load_average"]["end"] = load_average()
     finally:
         if agent:
             agent.stop()
@@ -238,6 +259,8 @@ def print_report(r: dict) -> None:
     med = lambda rows, key: statistics.median(x[key] for x in rows)  # noqa: E731
     t, b, raw = med(r["tahobuddy"], "seconds"), med(r["baseline"], "seconds"), med(r["raw"], "seconds")
     t_failed = sum(x["failed_requests"] for x in r["tahobuddy"])
+    print(f"Load average (1, 5, 15 min) at the start: {r['load_average']['start']}, "
+          f"at the end: {r['load_average']['end']}")
     print(f"One-line-change redeploys, warm layer cache, median of {ROUNDS} (push -> new version answering):")
     print(f"  Tahobuddy (webhook, SQS, agent, build, health, Caddy swap): {t:.2f} s   "
           f"failed requests during swaps: {t_failed} of "
@@ -255,7 +278,7 @@ def print_report(r: dict) -> None:
         print("  " + row["version"].ljust(9) + "".join(
             (f"{row['phases'][label]:.3f}" if label in row["phases"] else "-").rjust(17) for label in labels))
     for p in r["pickup"]:
-        print(f"Pickup, webhook accepted -> job running, {p['agents']} agent(s), n={p['n']}: "
+        print(f"Pickup (quiet_period 0), webhook accepted -> job running, {p['agents']} agent(s), n={p['n']}: "
               f"p50 {p['p50_ms']:.0f} ms, p99 {p['p99_ms']:.0f} ms")
     a = r["agent_idle"]
     print(f"Agent idle over {a['seconds']} s: RSS {a['rss_mib']} MiB, CPU {a['cpu_percent']} %")
