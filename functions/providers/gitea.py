@@ -16,8 +16,9 @@ from typing import Mapping
 from contract.states import JobState
 
 from .. import refs
+from . import shapes
 from ..errors import BadSignature
-from .base import (ZERO_SHA, Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path, required_header,
+from .base import (Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path, required_header,
                    short_description, url_fields)
 
 REPO_URLS = ("clone_url", "ssh_url", "html_url")
@@ -40,40 +41,15 @@ def _repo_fields(doc: dict) -> dict:
 
 def _push(doc: dict) -> WebhookEvent:
     common = _repo_fields(doc)
-    ref = get(doc, "ref")
-    ref_type, ref_name = refs.split(ref if isinstance(ref, str) else "")
-    if not ref_type:
-        return WebhookEvent("push", Action.IGNORED, f"ref {refs.shown(str(ref))} is neither a branch nor a tag",
-                            **common)
-    if refs.name_problem(ref_name):
-        return WebhookEvent("push", Action.IGNORED, f"ref {refs.shown(ref)}: {refs.name_problem(ref_name)}", **common)
-    fields = dict(ref_type=ref_type, ref_name=ref_name, **common)
-    after = str(get(doc, "after"))
-    if after == ZERO_SHA:
-        return WebhookEvent("push", Action.DELETED, f"{ref_type} {ref_name} was deleted", **fields)
-    if not refs.valid_sha(after):
-        return WebhookEvent("push", Action.IGNORED, "push has no valid 'after' commit", **fields)
-    if ref_type == "branch":
-        return WebhookEvent("push", Action.BRANCH_PUSH, "", sha=after, **fields)
-    created = str(get(doc, "before")) == ZERO_SHA
-    return WebhookEvent("push", Action.TAG_CREATED if created else Action.TAG_MOVED, "", sha=after, **fields)
+    split = shapes.split_ref("push", get(doc, "ref"), common)
+    if isinstance(split, WebhookEvent):
+        return split
+    fields = dict(ref_type=split[0], ref_name=split[1], **common)
+    return shapes.pushed(fields, str(get(doc, "after")), False, str(get(doc, "before")) == shapes.ZERO_SHA)
 
 
 def _create_or_delete(kind: str, doc: dict) -> WebhookEvent:
-    common = _repo_fields(doc)
-    ref_type, ref_name = get(doc, "ref_type"), get(doc, "ref")
-    if ref_type not in ("branch", "tag"):
-        return WebhookEvent(kind, Action.IGNORED, "no valid ref_type (branch or tag)", **common)
-    if refs.name_problem(ref_name):
-        return WebhookEvent(kind, Action.IGNORED, f"ref {refs.shown(str(ref_name))}: {refs.name_problem(ref_name)}",
-                            **common)
-    fields = dict(ref_type=ref_type, ref_name=ref_name, **common)
-    if kind == "delete":
-        return WebhookEvent(kind, Action.DELETED, f"{ref_type} {ref_name} was deleted", **fields)
-    if ref_type == "branch":
-        return WebhookEvent(kind, Action.IGNORED, "a new branch deploys from its push event", **fields)
-    sha = str(get(doc, "sha"))
-    return WebhookEvent(kind, Action.TAG_CREATED, "", sha=sha if refs.valid_sha(sha) else "", **fields)
+    return shapes.create_or_delete(kind, doc, _repo_fields(doc), sha=str(get(doc, "sha")))
 
 
 def _pull_request(doc: dict) -> WebhookEvent:

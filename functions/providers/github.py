@@ -14,8 +14,9 @@ from typing import Mapping
 from contract.states import JobState
 
 from .. import refs
+from . import shapes
 from ..errors import BadSignature, InvalidInput
-from .base import (MAX_DELIVERY_ID, ZERO_SHA, Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path,
+from .base import (MAX_DELIVERY_ID, Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path,
                    required_header, short_description, url_fields)
 
 name = "github"
@@ -65,42 +66,18 @@ def _repo_fields(doc: dict) -> dict:
 
 
 def _push(doc: dict) -> WebhookEvent:
-    ref = get(doc, "ref")
     common = _repo_fields(doc)
-    kind, ref_name = refs.split(ref if isinstance(ref, str) else "")
-    if not kind:
-        return WebhookEvent("push", Action.IGNORED, f"ref {refs.shown(str(ref))} is neither a branch nor a tag",
-                            **common)
-    if refs.name_problem(ref_name):
-        return WebhookEvent("push", Action.IGNORED, f"ref {refs.shown(ref)}: {refs.name_problem(ref_name)}",
-                            **common)
-    after = str(get(doc, "after"))
+    split = shapes.split_ref("push", get(doc, "ref"), common)
+    if isinstance(split, WebhookEvent):
+        return split
     base = refs.split(str(get(doc, "base_ref")))
-    fields = dict(ref_type=kind, ref_name=ref_name, base_branch=base[1] if base[0] == "branch" else "", **common)
-    if get(doc, "deleted", default=False) is True or after == ZERO_SHA:
-        return WebhookEvent("push", Action.DELETED, f"{kind} {ref_name} was deleted", **fields)
-    if not refs.valid_sha(after):
-        return WebhookEvent("push", Action.IGNORED, "push has no valid 'after' commit", **fields)
-    if kind == "branch":
-        return WebhookEvent("push", Action.BRANCH_PUSH, "", sha=after, **fields)
-    created = get(doc, "created", default=False) is True
-    return WebhookEvent("push", Action.TAG_CREATED if created else Action.TAG_MOVED, "", sha=after, **fields)
+    fields = dict(ref_type=split[0], ref_name=split[1], base_branch=base[1] if base[0] == "branch" else "", **common)
+    return shapes.pushed(fields, str(get(doc, "after")), get(doc, "deleted", default=False) is True,
+                         get(doc, "created", default=False) is True)
 
 
 def _create_or_delete(kind: str, doc: dict) -> WebhookEvent:
-    common = _repo_fields(doc)
-    ref_type, ref_name = get(doc, "ref_type"), get(doc, "ref")
-    if ref_type not in ("branch", "tag"):
-        return WebhookEvent(kind, Action.IGNORED, "no valid ref_type (branch or tag)", **common)
-    if refs.name_problem(ref_name):
-        return WebhookEvent(kind, Action.IGNORED, f"ref {refs.shown(str(ref_name))}: {refs.name_problem(ref_name)}",
-                            **common)
-    fields = dict(ref_type=ref_type, ref_name=ref_name, **common)
-    if kind == "delete":
-        return WebhookEvent(kind, Action.DELETED, f"{ref_type} {ref_name} was deleted", **fields)
-    if ref_type == "branch":
-        return WebhookEvent(kind, Action.IGNORED, "a new branch deploys from its push event", **fields)
-    return WebhookEvent(kind, Action.TAG_CREATED, "", **fields)
+    return shapes.create_or_delete(kind, doc, _repo_fields(doc))  # GitHub's `create` names no commit
 
 
 PR_OPEN_ACTIONS = ("opened", "reopened", "synchronize")

@@ -1,5 +1,4 @@
 """The agent with the shell runner, as a process, against the running API and moto server."""
-import os
 import signal
 import subprocess
 import sys
@@ -35,13 +34,6 @@ def send(api, repo: GitRepo, ref: str, sha: str, created=False) -> str:
 
 def ticks(api, job_id: str) -> int:
     return sum(1 for line in job_log(api, job_id).splitlines() if line.startswith("tick "))
-
-
-@pytest.fixture
-def repo(tmp_path):
-    repo = GitRepo(tmp_path / "repo")
-    repo.write({"hello.txt": "hello\n"})
-    return repo
 
 
 @pytest.fixture

@@ -158,13 +158,6 @@ def test_more_cpus_than_the_host_has_is_a_setup_error_with_dockers_explanation(t
 
 # ---- through the agent, as a user runs it -------------------------------------------------------
 @pytest.fixture
-def repo(tmp_path):
-    repo = GitRepo(tmp_path / "repo")
-    repo.write({"hello.txt": "hello\n"})
-    return repo
-
-
-@pytest.fixture
 def agent(api, agent_token, tmp_path, empty_queue, docker_images):
     proc = AgentProcess(api, agent_token, tmp_path, targets="shell", extra={"BUILD_TOKEN": SECRET})
     yield proc

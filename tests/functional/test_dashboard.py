@@ -82,13 +82,6 @@ def push(api, repo, ref, sha, created=False) -> requests.Response:
 
 
 @pytest.fixture
-def repo(tmp_path):
-    repo = GitRepo(tmp_path / "repo")
-    repo.write({"hello.txt": "hello\n"})
-    return repo
-
-
-@pytest.fixture
 def agent(api, agent_token, tmp_path, empty_queue):
     proc = AgentProcess(api, agent_token, tmp_path, targets="shell", name="dash")
     yield proc

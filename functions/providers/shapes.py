@@ -1,0 +1,48 @@
+"""What every forge's push and create/delete deliveries have in common, read once: a ref that
+must be a valid branch or tag, a commit that must be a full SHA, a deletion, a new tag. Each
+provider reads its own field names and hands the values here."""
+from __future__ import annotations
+
+from .. import refs
+from .base import ZERO_SHA, Action, WebhookEvent, get
+
+
+
+def split_ref(event_type: str, ref, common: dict) -> tuple[str, str] | WebhookEvent:
+    """(branch|tag, name) of a full ref, or the inert event saying why it can't be deployed."""
+    ref_type, ref_name = refs.split(ref if isinstance(ref, str) else "")
+    if not ref_type:
+        return WebhookEvent(event_type, Action.IGNORED, f"ref {refs.shown(str(ref))} is neither a branch nor a tag",
+                            **common)
+    if refs.name_problem(ref_name):
+        return WebhookEvent(event_type, Action.IGNORED, f"ref {refs.shown(ref)}: {refs.name_problem(ref_name)}",
+                            **common)
+    return ref_type, ref_name
+
+
+def pushed(fields: dict, after: str, deleted: bool, created: bool) -> WebhookEvent:
+    """A push of `fields` (ref_type, ref_name, repository ...) to commit `after`."""
+    kind, name = fields["ref_type"], fields["ref_name"]
+    if deleted or after == ZERO_SHA:
+        return WebhookEvent("push", Action.DELETED, f"{kind} {name} was deleted", **fields)
+    if not refs.valid_sha(after):
+        return WebhookEvent("push", Action.IGNORED, "push has no valid 'after' commit", **fields)
+    if kind == "branch":
+        return WebhookEvent("push", Action.BRANCH_PUSH, "", sha=after, **fields)
+    return WebhookEvent("push", Action.TAG_CREATED if created else Action.TAG_MOVED, "", sha=after, **fields)
+
+
+def create_or_delete(kind: str, doc: dict, common: dict, sha: str = "") -> WebhookEvent:
+    """GitHub's and Gitea's `create` / `delete`: `ref_type` plus a short `ref` name."""
+    ref_type, ref_name = get(doc, "ref_type"), get(doc, "ref")
+    if ref_type not in ("branch", "tag"):
+        return WebhookEvent(kind, Action.IGNORED, "no valid ref_type (branch or tag)", **common)
+    if refs.name_problem(ref_name):
+        return WebhookEvent(kind, Action.IGNORED, f"ref {refs.shown(str(ref_name))}: {refs.name_problem(ref_name)}",
+                            **common)
+    fields = dict(ref_type=ref_type, ref_name=ref_name, **common)
+    if kind == "delete":
+        return WebhookEvent(kind, Action.DELETED, f"{ref_type} {ref_name} was deleted", **fields)
+    if ref_type == "branch":
+        return WebhookEvent(kind, Action.IGNORED, "a new branch deploys from its push event", **fields)
+    return WebhookEvent(kind, Action.TAG_CREATED, "", sha=sha if refs.valid_sha(sha) else "", **fields)
