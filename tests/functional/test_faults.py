@@ -51,7 +51,15 @@ class TcpProxy:
         threading.Thread(target=self._accept, args=(s,), daemon=True).start()
 
     def pause(self) -> None:
-        self.listener.close()
+        # close() alone does not wake a thread blocked in accept() on Linux: that accept would still take
+        # one more connection, and as a keep-alive connection it would carry the client's later calls
+        # through the "outage". shutdown() wakes it; _accept drops anything accepted on an old listener.
+        listener, self.listener = self.listener, None
+        try:
+            listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        listener.close()
         with self.lock:
             for c in self.conns:
                 try:
@@ -69,6 +77,9 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # paused
+            if listener is not self.listener:  # accepted as the pause began: refuse it
+                client.close()
+                return
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
             except OSError:
@@ -159,6 +170,9 @@ def test_api_unreachable_while_the_agent_streams_logs_and_finishes(api, agent_to
         job_id = push(api, repo, "main", sha).json()["jobs"][0]
         wait_log(api, job_id, "line 3", timeout=60)
         proxy.pause()
+        # a second agent of the pool polls the API directly through the outage, which outlasts the lease; yet
+        # the finished job is not run again: its message stays hidden while the finish is retried
+        other = AgentProcess(api, agent_token, tmp_path, targets="shell", name="bystander")
         t0 = time.monotonic()
         wait_for(marker.exists, "the job to run to its end while the API is unreachable", timeout=60)
         assert wait_job(api, job_id, timeout=1, states={"running"})  # the API has not heard the end yet
@@ -171,6 +185,8 @@ def test_api_unreachable_while_the_agent_streams_logs_and_finishes(api, agent_to
     assert job["state"] == "succeeded", job
     assert [ln for ln in lines if ln.startswith("line ")] == [f"line {i}" for i in range(1, 41)]  # none lost/twice
     assert lines.count("last") == 1
+    assert (job["attempts"], job["agent_id"]) == (1, f"cutoff-{os.getpid()}"), job
+    assert f"job {job_id}: received" not in other.output()
     assert agent.proc.poll() is None  # it carries on
 
 
@@ -204,3 +220,57 @@ def test_deliveries_while_aws_is_unreachable_get_a_503_and_a_redelivery_lands_on
     assert sorted(j["sha"] for j in jobs["jobs"]) == shas  # none lost, none twice
 
 
+
+
+# ---- the agent cut off from the API for longer than the lease ---------------------------------------
+def _alive(pid: int) -> bool:
+    try:
+        return "sh" in open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace") and \
+            open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_an_agent_cut_off_past_its_lease_loses_the_job_to_another_and_stops_its_copy(
+        api, agent_token, repo, tmp_path, empty_queue):
+    ticks, stop = tmp_path / "ticks", tmp_path / "stop"
+    ticks.mkdir()
+    sha = repo.commit_and_tag("long")
+    # each copy records its pid, then ticks into a file named after its agent until the test says stop
+    shell_app(api, repo, [["sh", "-c", f'echo $$ > "{ticks}/$TAHOBUDDY_AGENT_ID.pid"; '
+                                       f'for i in $(seq 1 900); do [ -e "{stop}" ] && exit 0; echo tick $i; '
+                                       f'echo $i >> "{ticks}/$TAHOBUDDY_AGENT_ID"; sleep 0.2; done; exit 1']])
+    proxy = TcpProxy(api.url)
+    try:
+        a = AgentProcess(SimpleNamespace(url=proxy.url), agent_token, tmp_path, targets="shell", name="cut")
+        a_id = f"cut-{os.getpid()}"
+        job_id = push(api, repo, "main", sha).json()["jobs"][0]
+        wait_for(lambda: (ticks / a_id).is_file(), "agent A's copy to tick", timeout=60)
+        b = AgentProcess(api, agent_token, tmp_path, targets="shell", name="direct")  # B reaches the API directly
+        b_id = f"direct-{os.getpid()}"
+        proxy.pause()
+        t0 = time.monotonic()
+        wait_for(lambda: (ticks / b_id).is_file(), "agent B to reclaim the job and run it", timeout=60)
+        reclaimed_after = time.monotonic() - t0
+        taken = requests.get(f"{api.url}/api/v1/jobs/{job_id}", headers=api.headers(), timeout=10).json()
+        a_pid = int((ticks / f"{a_id}.pid").read_text())
+        assert _alive(a_pid)  # A, cut off, still runs its copy
+        proxy.resume()
+        wait_for(lambda: "lease lost" in a.output(), "agent A's late heartbeat to be refused", timeout=60)
+        wait_for(lambda: not _alive(a_pid), "agent A's copy to stop", timeout=30)
+        a_ticks = (ticks / a_id).read_text().split()
+        b_before = len((ticks / b_id).read_text().split())
+        wait_for(lambda: len((ticks / b_id).read_text().split()) >= b_before + 10, "B to tick 10 more", timeout=30)
+        assert (ticks / a_id).read_text().split() == a_ticks  # A wrote nothing while B ticked 10 more
+        stop.touch()
+        job = wait_job(api, job_id, timeout=60)
+        wait_for(lambda: f"job {job_id}: stopped its copy" in a.output() and "Traceback" not in a.output(), "A to say it stopped", timeout=30)
+    finally:
+        proxy.stop()
+    assert (taken["attempts"], taken["agent_id"]) == (2, b_id), taken
+    assert (job["state"], job["agent_id"], job["attempts"]) == ("succeeded", b_id, 2), job
+    log = job_log(api, job_id)
+    assert log.count(f"on agent {b_id}, attempt 2") == 1 and log.count(f"on agent {a_id}, attempt 1") == 1
+    assert f"job {job_id}: received" in b.output()
+    assert a.proc.poll() is None and b.proc.poll() is None  # both carry on
+    print(f"reclaimed {reclaimed_after:.1f}s after the cut-off; A ticked {len(a_ticks)}")
