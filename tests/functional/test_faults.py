@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -274,3 +275,32 @@ def test_an_agent_cut_off_past_its_lease_loses_the_job_to_another_and_stops_its_
     assert f"job {job_id}: received" in b.output()
     assert a.proc.poll() is None and b.proc.poll() is None  # both carry on
     print(f"reclaimed {reclaimed_after:.1f}s after the cut-off; A ticked {len(a_ticks)}")
+
+
+# ---- the disk full in the agent's workdir ------------------------------------------------------------
+def test_a_full_disk_in_the_agent_workdir_fails_the_job_with_a_reason_naming_it_and_the_agent_carries_on(
+        api, agent_token, tmp_path, empty_queue):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)  # 2 MB, as root
+    agent = None
+    try:
+        big, small = GitRepo(tmp_path / "big"), GitRepo(tmp_path / "small")
+        (big.work / "noise.bin").write_bytes(os.urandom(3_000_000))  # 3 MB that git cannot compress
+        big_sha, small_sha = big.commit_and_tag("big"), small.commit_and_tag("small")
+        shell_app(api, big, [["true"]])
+        shell_app(api, small, [["sh", "-c", "echo small ran"]])
+        agent = AgentProcess(api, agent_token, tmp_path, targets="shell", name="full",
+                             extra={"TAHOBUDDY_WORKDIR": str(disk)})
+        failed = wait_job(api, push(api, big, "main", big_sha).json()["jobs"][0], timeout=60)
+        ran = wait_job(api, push(api, small, "main", small_sha).json()["jobs"][0], timeout=60)
+        assert agent.proc.poll() is None  # it carries on
+    finally:
+        if agent:
+            agent.stop()
+        subprocess.run(["umount", str(disk)], check=True)
+    assert (failed["state"], failed["reason_code"]) == ("failed", "setup_error"), failed
+    assert f"no space left in the agent's workdir {disk}: free space there" in failed["reason"], failed
+    assert f"no space left in the agent's workdir {disk}" in job_log(api, failed["id"])
+    assert ran["state"] == "succeeded", ran  # the failed clone left no partial mirror behind: space for the next
+    assert "small ran" in job_log(api, ran["id"])
