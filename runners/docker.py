@@ -20,7 +20,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from . import docker_convert as convert
 from . import image as image_build
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError, Status
-from .proxy import Caddy, ProxyError, route
+from .proxy import RESTART_WAIT, Caddy, ProxyError, route
 
 
 def _client(timeout: int = 600) -> docker.DockerClient:
@@ -30,7 +30,8 @@ def _client(timeout: int = 600) -> docker.DockerClient:
 def caddy_for(settings, workdir: Path) -> Caddy | None:
     if not settings.proxy_admin:
         return None
-    return Caddy(settings.proxy_admin, settings.proxy_server, workdir / "routes.json")
+    return Caddy(settings.proxy_admin, settings.proxy_server, workdir / "routes.json", settings.proxy_listen,
+                 settings.proxy_https)
 
 
 class History:
@@ -91,6 +92,7 @@ class DockerRunner:
             say(f"proxy: {len(caddy.routes())} route(s) applied to Caddy at {settings.proxy_admin}")
         except ProxyError as exc:
             say(f"proxy: {exc}")
+        caddy.watch(say)  # a Caddy restarted while the agent runs gets its routes back
 
     def prepare(self, spec: JobSpec, ctx: RunContext) -> None:
         client = _client()
@@ -179,7 +181,7 @@ class DockerRunner:
         caddy = caddy_for(ctx.settings, ctx.workdir)
         if caddy is not None:
             try:
-                caddy.apply({spec.app: route(spec.app_spec, upstream)})
+                caddy.apply({spec.app: route(spec.app_spec, upstream)}, wait=RESTART_WAIT)  # through a restart
             except ProxyError as exc:
                 return JobResult.failed(f"could not point the route at the new container: {exc}", 1,
                                         Reason.SETUP_ERROR)

@@ -23,7 +23,8 @@ import requests
 
 from local import procs
 from tests.helpers import deliver, unique
-from tests.realparts import AgentProcess, GitRepo, job_log, wait_for, wait_job, wait_log
+from tests.realparts import (BASE_IMAGE, AgentProcess, Caddy, GitRepo, job_log, remove_app_resources, wait_for,
+                              wait_job, wait_log)
 
 pytestmark = pytest.mark.functional
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -304,3 +305,74 @@ def test_a_full_disk_in_the_agent_workdir_fails_the_job_with_a_reason_naming_it_
     assert f"no space left in the agent's workdir {disk}" in job_log(api, failed["id"])
     assert ran["state"] == "succeeded", ran  # the failed clone left no partial mirror behind: space for the next
     assert "small ran" in job_log(api, ran["id"])
+
+
+# ---- Caddy restarting mid-swap -------------------------------------------------------------------------
+SLOW_SITE = f"""FROM {BASE_IMAGE}
+COPY www /www
+EXPOSE 8080
+CMD ["sh", "-c", "sleep 2; exec httpd -f -p 8080 -h /www"]
+"""
+
+
+def test_caddy_restarting_mid_swap_serves_old_or_new_and_the_routes_come_back(
+        api, agent_token, tmp_path, docker_images, empty_queue):
+    repo, name = GitRepo(tmp_path / "site"), unique("fault")
+    host = f"{name}.localhost"
+    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+        "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
+        "rules": [{"name": "release", "match": {"branch": "*"},
+                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 1}}]})
+    assert r.status_code == 201, r.text
+    caddy = Caddy(tmp_path / "caddy")
+    answers: list[tuple[float, str]] = []
+    done = threading.Event()
+
+    def poll():  # bounded: stops when told, or after 120 s
+        deadline = time.monotonic() + 120
+        while not done.is_set() and time.monotonic() < deadline:
+            try:
+                answers.append((time.monotonic(), caddy.get(host, timeout=2).text.strip()))
+            except requests.RequestException as exc:
+                answers.append((time.monotonic(), exc.__class__.__name__))
+            time.sleep(0.02)
+    try:
+        agent = AgentProcess(api, agent_token, tmp_path, caddy, targets="docker", name="swap")
+        repo.write({"Dockerfile": SLOW_SITE, "www/index.html": "v1\n"})
+        assert wait_job(api, push(api, repo, "main", repo.commit_and_tag("v1")).json()["jobs"][0])["state"] == \
+            "succeeded"
+        assert caddy.get(host).text.strip() == "v1"
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        repo.write({"www/index.html": "v2\n"})
+        job_id = push(api, repo, "main", repo.commit_and_tag("v2")).json()["jobs"][0]
+        wait_log(api, job_id, "waiting for its health check", timeout=60)
+        down = time.monotonic()
+        caddy.stop()  # mid-swap: the new container answers 2 s after it starts, Caddy is away for 4 s
+        time.sleep(4)
+        caddy.start()  # the same ports, its base config: no server, no routes
+        up = time.monotonic()
+        job = wait_job(api, job_id, timeout=60)
+        wait_for(lambda: answers and answers[-1][1] == "v2", "v2 to serve after the swap", timeout=10)
+        caddy.stop()  # and restarted while the agent is idle: its watch puts the routes back
+        caddy.start()
+        again = time.monotonic()
+        wait_for(lambda: answers[-1][0] > again and answers[-1][1] == "v2", "the routes to come back", timeout=15)
+        back_after = answers[-1][0] - again
+        done.set()
+        poller.join(timeout=10)
+    finally:
+        done.set()
+        caddy.stop()
+        remove_app_resources(name)
+    assert job["state"] == "succeeded", job
+    phases = job["phases"]
+    assert phases["route_switched"] >= phases["healthy"] + 1  # the switch waited for Caddy to come back
+    bodies = [b for _, b in answers]
+    assert set(bodies) <= {"v1", "v2", "ConnectionError"}, set(bodies)
+    assert bodies.index("v2") > max(i for i, b in enumerate(bodies) if b == "v1")  # never back to v1
+    first_restart = [t for t, b in answers if t < again and b == "ConnectionError"]
+    assert first_restart and min(first_restart) >= down and max(first_restart) <= up + 5, (down, up, first_restart)
+    assert "had lost routes" in agent.output()
+    print(f"Caddy away {up - down:.1f}s mid-swap: unanswered {max(first_restart) - min(first_restart):.1f}s; "
+          f"idle restart: routes back in {back_after:.1f}s")
