@@ -68,12 +68,15 @@ class Caddy:
             raise ProxyError(f"Caddy refused {method} {path}: {r.status_code} {r.text[:300]}")
         return r
 
-    def ensure_server(self, listen: list[str], https: bool) -> None:
+    def ensure_server(self, listen: list[str], https: bool, routes: list[dict] | None = None) -> bool:
+        """Add the server (with `routes`, in one load: never a moment of no routes) if Caddy lacks it."""
         config = self._call("GET", "/config/").json() or {}
         servers = config.setdefault("apps", {}).setdefault("http", {}).setdefault("servers", {})
-        if self.server not in servers:
-            servers[self.server] = server(listen, https)
-            self._call("POST", "/load", config)
+        if self.server in servers:
+            return False
+        servers[self.server] = {**server(listen, https), "routes": list(routes or [])}
+        self._call("POST", "/load", config)
+        return True
 
     def routes(self) -> dict[str, dict]:
         return json.loads(self.state.read_text()) if self.state.is_file() else {}
@@ -106,8 +109,8 @@ class Caddy:
         except ProxyError:
             if self.listen is None:
                 raise
-            self.ensure_server(self.listen, self.https)  # a restarted Caddy: its base config has no server
-            self._call("PATCH", f"/config/apps/http/servers/{self.server}/routes", routes)
+            if not self.ensure_server(self.listen, self.https, routes):  # a restarted Caddy has no server
+                self._call("PATCH", f"/config/apps/http/servers/{self.server}/routes", routes)
 
     def in_sync(self) -> bool:
         """Caddy has every route of routes.json, to the same upstream (False after a restart). Routes
