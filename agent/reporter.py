@@ -103,9 +103,9 @@ class Reporter:
     def heartbeat(self, job_id: str) -> JobBeatAnswer:
         return JobBeatAnswer.from_dict(self._post(job_id, "heartbeat"))
 
-    def logs(self, job_id: str, first_seq: int, lines: list[str]) -> None:
+    def logs(self, job_id: str, first_seq: int, lines: list[str], between=None) -> None:
         self._call(f"{self.base}/{job_id}/logs", "logs", LogBatch(first_seq, lines).to_dict(),
-                   budget=self.OUTAGE_BUDGET)
+                   budget=self.OUTAGE_BUDGET, between=between)
 
     def finish(self, job_id: str, finish: Finish, between=None) -> dict:
         return self._call(f"{self.base}/{job_id}/finish", "finish", finish.to_dict(), budget=self.OUTAGE_BUDGET,
@@ -125,19 +125,23 @@ class Reporter:
 
 class LogStream:
     """Numbered log lines, sent in batches every half second while the job runs; every line
-    passes `mask` first, so a secret never leaves the agent."""
+    passes `mask` first, so a secret never leaves the agent. When the API refuses a batch because
+    another agent now holds the job (its lease lapsed while this one was cut off), this copy's lines
+    are dropped: they are not the job's log any more, and the copy is being stopped."""
 
     FLUSH_EVERY = 0.5
     BATCH = 200
 
     def __init__(self, reporter: Reporter, job_id: str, mask=lambda s: s, echo: Log | None = None,
-                 after: int = 0):
+                 after: int = 0, between=None):
         self.reporter, self.job_id, self.mask, self.echo = reporter, job_id, mask, echo
+        self.between = between  # keeps the job's message hidden, once the work is done
         self.pending: list[str] = []
         self.next_seq = after + 1  # a retried job's log goes on after the earlier attempt's lines
         self.lock = threading.Lock()
         self.sending = threading.Lock()  # one flush at a time: close() must not resend or drop a batch
         self.done = threading.Event()
+        self.refused = False  # the API gave the job to another agent: nothing more is sent
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
 
@@ -153,14 +157,26 @@ class LogStream:
         with self.sending:
             self._send_pending()
 
+    def _closing(self) -> None:
+        """Between retries of a batch: once the job's work is done (closed), keep its message hidden. A batch
+        sent while the job still runs does not: an outage then may cost the lease, as it should."""
+        if self.done.is_set() and self.between:
+            self.between()
+
     def _send_pending(self) -> None:
         while True:
             with self.lock:
                 batch = self.pending[:self.BATCH]
                 first = self.next_seq
-            if not batch:
+            if not batch or self.refused:
                 return
-            self.reporter.logs(self.job_id, first, batch)
+            try:
+                self.reporter.logs(self.job_id, first, batch, self._closing)
+            except Conflict:
+                with self.lock:
+                    self.refused = True
+                    self.pending.clear()
+                return
             with self.lock:
                 del self.pending[:len(batch)]
                 self.next_seq += len(batch)
@@ -174,5 +190,5 @@ class LogStream:
 
     def close(self) -> None:
         self.done.set()
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=10)  # a batch it retries through an outage now keeps the message hidden
         self._flush()

@@ -18,6 +18,7 @@ class FetchError(Exception):
 
 class Source:
     def __init__(self, workdir: Path, git_token: str = "", git_ssh_key: str = ""):
+        self.workdir = workdir
         self.mirrors = workdir / "mirrors"
         self.worktrees = workdir / "worktrees"
         self.token, self.ssh_key = git_token, git_ssh_key
@@ -35,6 +36,9 @@ class Source:
         run = subprocess.run(argv + list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
         if run.returncode != 0:
             message = run.stderr.strip().replace(self.token, "***") if self.token else run.stderr.strip()
+            if "No space left on device" in message:  # say which disk, and what to do, before git's words
+                raise FetchError(f"no space left in the agent's workdir {self.workdir}: free space there or move "
+                                 f"TAHOBUDDY_WORKDIR to a larger disk (git {args[0]}: {message.splitlines()[-1][-300:]})")
             raise FetchError(f"git {args[0]} failed: {message[-500:]}")
         return run.stdout.strip()
 

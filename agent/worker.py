@@ -222,8 +222,12 @@ class Agent:
         beat = threading.Thread(target=self._heartbeat, daemon=True,
                                 args=(spec.job_id, receipt, claim.lease_seconds, cancel, ended))
         beat.start()
+
+        def keep_hidden() -> None:  # while the last log lines and the finish are retried: the work is done,
+            self.sqs.change_message_visibility(  # and another agent must not run it again meanwhile
+                QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=claim.lease_seconds)
         try:
-            spec, result = self.execute(spec, cancel, int(claim.job.get("log_lines") or 0), phases)
+            spec, result = self.execute(spec, cancel, int(claim.job.get("log_lines") or 0), phases, keep_hidden)
         finally:
             with self.lock:
                 self.busy.pop(job_id, None)
@@ -233,14 +237,16 @@ class Agent:
             self.reporter.release(job_id, AGENT_STOPPING)
             self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=0)
             return
+        if cancel.reason == LEASE_LOST:  # a finish would be refused; the message is the new holder's now
+            self.say(f"job {job_id}: stopped its copy ({LEASE_LOST}); nothing reported")
+            return
         reason = result.reason.value or ("" if result.status == Status.SUCCEEDED else "failed")
         try:
             self.reporter.finish(job_id, Finish(
                 result.status.value, reason_code=result.reason.value,
                 reason=f"{reason}: {result.detail}" if reason else result.detail, exit_code=result.exit_code,
                 detail=result.detail, sha=spec.sha, release=dict(result.release), phases=dict(phases.marks)),
-                between=lambda: self.sqs.change_message_visibility(  # no other agent reruns it meanwhile
-                    QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=claim.lease_seconds))
+                between=keep_hidden)
         except Conflict as exc:  # the lease lapsed and another agent took the job over: its result counts
             self.say(f"job {job_id}: finish refused ({exc}); another agent owns it now")
             return
@@ -262,13 +268,15 @@ class Agent:
             except Conflict as exc:  # the lease lapsed and the job was reclaimed elsewhere: stop our copy
                 self.say(f"job {job_id}: lease lost ({exc}); stopping this agent's copy")
                 cancel.request(LEASE_LOST)
+                return  # every later beat would be refused the same way
             except Exception as exc:  # a missed beat is retried on the next one; the lease has slack
                 self.say(f"job {job_id}: heartbeat failed: {exc}")
 
     def execute(self, spec: JobSpec, cancel: Cancel, log_after: int = 0,
-                phases: Phases | None = None) -> tuple[JobSpec, JobResult]:
-        """Fetch, then the runner's lifecycle. Never raises for a failed build."""
-        log = LogStream(self.reporter, spec.job_id, mask=self.secrets.mask, after=log_after)
+                phases: Phases | None = None, keep_hidden=None) -> tuple[JobSpec, JobResult]:
+        """Fetch, then the runner's lifecycle. Never raises for a failed build. `keep_hidden` runs between
+        retries of the last log batch, once the work is done (an outage must not hand it to another agent)."""
+        log = LogStream(self.reporter, spec.job_id, mask=self.secrets.mask, after=log_after, between=keep_hidden)
         try:
             runner = registry.find(spec.target_type)
         except KeyError as exc:  # no agent of this version can run it: end it, never leave it queued

@@ -20,8 +20,8 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from . import docker_convert as convert
 from . import docker_previews
 from . import image as image_build
-from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError, Status
-from .proxy import Caddy, ProxyError, route
+from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError
+from .proxy import RESTART_WAIT, Caddy, ProxyError, route
 
 
 def _client(timeout: int = 600) -> docker.DockerClient:
@@ -31,7 +31,8 @@ def _client(timeout: int = 600) -> docker.DockerClient:
 def caddy_for(settings, workdir: Path) -> Caddy | None:
     if not settings.proxy_admin:
         return None
-    return Caddy(settings.proxy_admin, settings.proxy_server, workdir / "routes.json")
+    return Caddy(settings.proxy_admin, settings.proxy_server, workdir / "routes.json", settings.proxy_listen,
+                 settings.proxy_https)
 
 
 class History:
@@ -92,6 +93,7 @@ class DockerRunner:
             say(f"proxy: {len(caddy.routes())} route(s) applied to Caddy at {settings.proxy_admin}")
         except ProxyError as exc:
             say(f"proxy: {exc}")
+        caddy.watch(say)  # a Caddy restarted while the agent runs gets its routes back
 
     @staticmethod
     def reconcile_previews(settings, workdir: Path, kept: set, say) -> list[str]:
@@ -203,7 +205,8 @@ class DockerRunner:
         caddy = caddy_for(ctx.settings, ctx.workdir)
         if caddy is not None:
             try:
-                caddy.apply({convert.route_key(spec.app, spec.preview): route(spec.app_spec, upstream)})
+                caddy.apply({convert.route_key(spec.app, spec.preview): route(spec.app_spec, upstream)},
+                            wait=RESTART_WAIT)  # through a Caddy restart
             except ProxyError as exc:
                 return JobResult.failed(f"could not point the route at the new container: {exc}", 1,
                                         Reason.SETUP_ERROR)

@@ -3,12 +3,16 @@
 Routes are plain values built by `route()`; `Caddy.apply()` writes the whole
 list at once (a graceful config change: requests in flight finish on the old
 upstream), and the agent re-applies them from routes.json when it starts, so
-a restarted Caddy serves again.
+a restarted Caddy serves again. Caddy started from its own config file forgets routes written
+through the admin API when it restarts; so while the agent runs, `watch()` compares Caddy's routes
+with routes.json every few seconds and puts them back, and a swap that meets Caddy restarting waits
+for it (RESTART_WAIT) and re-creates the server before writing the routes.
 """
 from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import requests
@@ -44,9 +48,15 @@ class ProxyError(Exception):
     pass
 
 
+RESTART_WAIT = 30.0   # seconds a swap waits for a restarting Caddy before the job fails
+WATCH_EVERY = 3.0     # seconds between checks that Caddy still has the agent's routes
+
+
 class Caddy:
-    def __init__(self, admin_url: str, server_name: str, state: Path):
+    def __init__(self, admin_url: str, server_name: str, state: Path, listen: list[str] | None = None,
+                 https: bool = True):
         self.admin, self.server, self.state = admin_url.rstrip("/"), server_name, state
+        self.listen, self.https = listen, https  # known: a Caddy that lost the server gets it back
         self.lock = threading.Lock()
 
     def _call(self, method: str, path: str, body=None) -> requests.Response:
@@ -58,18 +68,22 @@ class Caddy:
             raise ProxyError(f"Caddy refused {method} {path}: {r.status_code} {r.text[:300]}")
         return r
 
-    def ensure_server(self, listen: list[str], https: bool) -> None:
+    def ensure_server(self, listen: list[str], https: bool, routes: list[dict] | None = None) -> bool:
+        """Add the server (with `routes`, in one load: never a moment of no routes) if Caddy lacks it."""
         config = self._call("GET", "/config/").json() or {}
         servers = config.setdefault("apps", {}).setdefault("http", {}).setdefault("servers", {})
-        if self.server not in servers:
-            servers[self.server] = server(listen, https)
-            self._call("POST", "/load", config)
+        if self.server in servers:
+            return False
+        servers[self.server] = {**server(listen, https), "routes": list(routes or [])}
+        self._call("POST", "/load", config)
+        return True
 
     def routes(self) -> dict[str, dict]:
         return json.loads(self.state.read_text()) if self.state.is_file() else {}
 
-    def apply(self, changes: dict[str, dict | None] | None = None) -> None:
-        """Set (or with None, drop) app routes, then write the whole list to Caddy."""
+    def apply(self, changes: dict[str, dict | None] | None = None, wait: float = 0.0) -> None:
+        """Set (or with None, drop) app routes, then write the whole list to Caddy, retrying for up
+        to `wait` seconds while Caddy does not answer or has come back without the server."""
         with self.lock:
             current = self.routes()
             for app, r in (changes or {}).items():
@@ -77,9 +91,53 @@ class Caddy:
                     current.pop(app, None)
                 else:
                     current[app] = r
-            self._call("PATCH", f"/config/apps/http/servers/{self.server}/routes", order(list(current.values())))
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    self._write(order(list(current.values())))
+                    break
+                except ProxyError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.5)
             self.state.parent.mkdir(parents=True, exist_ok=True)
             self.state.write_text(json.dumps(current, indent=2))
+
+    def _write(self, routes: list[dict]) -> None:
+        try:
+            self._call("PATCH", f"/config/apps/http/servers/{self.server}/routes", routes)
+        except ProxyError:
+            if self.listen is None:
+                raise
+            if not self.ensure_server(self.listen, self.https, routes):  # a restarted Caddy has no server
+                self._call("PATCH", f"/config/apps/http/servers/{self.server}/routes", routes)
+
+    def in_sync(self) -> bool:
+        """Caddy has every route of routes.json, to the same upstream (False after a restart). Routes
+        it has beyond those are not this agent's business."""
+        try:
+            live = self._call("GET", f"/config/apps/http/servers/{self.server}/routes").json() or []
+        except (ProxyError, ValueError):
+            live = []  # no such server (a restarted Caddy answers 4xx), or not JSON
+        def key(r):
+            return r.get("@id", ""), json.dumps(r.get("handle"), sort_keys=True)
+        return {key(r) for r in self.routes().values()} <= {key(r) for r in live}
+
+    def watch(self, say, every: float = WATCH_EVERY) -> threading.Thread:
+        """A daemon thread that puts the routes back whenever Caddy has lost them (restarted)."""
+        def loop():
+            while True:
+                time.sleep(every)
+                try:
+                    if not self.in_sync():
+                        self.apply()
+                        say(f"proxy: Caddy at {self.admin} had lost routes (restarted?); "
+                            f"{len(self.routes())} route(s) applied again")
+                except ProxyError:
+                    pass  # Caddy is down or restarting: the next round tries again
+        thread = threading.Thread(target=loop, daemon=True, name="caddy-watch")
+        thread.start()
+        return thread
 
     def upstream(self, app: str) -> str | None:
         r = self.routes().get(app)

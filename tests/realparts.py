@@ -43,11 +43,16 @@ class Caddy:
         self.admin_port, self.port = procs.free_port(), procs.free_port()
         self.admin = f"http://127.0.0.1:{self.admin_port}"
         self.url = f"http://127.0.0.1:{self.port}"
-        config = workdir / "caddy.json"
-        config.write_text(json.dumps({"admin": {"listen": f"127.0.0.1:{self.admin_port}"}}))
-        env = {**os.environ, "HOME": str(workdir), "XDG_DATA_HOME": str(workdir / "data"),
-               "XDG_CONFIG_HOME": str(workdir / "config")}
-        self.proc = procs.start(["caddy", "run", "--config", str(config)], str(workdir / "caddy.log"), env=env)
+        self.workdir, self.config = workdir, workdir / "caddy.json"
+        self.config.write_text(json.dumps({"admin": {"listen": f"127.0.0.1:{self.admin_port}"}}))
+        self.start()
+
+    def start(self) -> None:
+        """Run Caddy from its base config (admin API only): a restart forgets every route, as a real one does."""
+        env = {**os.environ, "HOME": str(self.workdir), "XDG_DATA_HOME": str(self.workdir / "data"),
+               "XDG_CONFIG_HOME": str(self.workdir / "config")}
+        self.proc = procs.start(["caddy", "run", "--config", str(self.config)], str(self.workdir / "caddy.log"),
+                                env=env)
         procs.wait_http(self.admin + "/config/", proc=self.proc)
 
     def get(self, host: str, path: str = "/", timeout: float = 5) -> requests.Response:
