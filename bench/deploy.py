@@ -94,7 +94,7 @@ def load_average() -> str:
 def start_stack(daemons: Daemons):
     """moto, the API under `chalice local`, Caddy and one docker agent: the real parts a push goes
     through. Returns (api, caddy, agent); whatever started is stopped by the caller (or here, on failure)."""
-    from functions import tokens
+    from functions.store import tokens
     from tests.realparts import AgentProcess, Caddy, build_base_images
     start_aws(daemons)
     build_base_images(WORK)
@@ -151,7 +151,7 @@ def pickup_latency(api, repo, name: str, agents: int) -> dict:
 
 
 def main() -> int:
-    from functions import tokens
+    from functions.store import tokens
     from tests.helpers import deliver
     from tests.realparts import BASE_IMAGE, AgentProcess, GitRepo, remove_app_resources
     daemons, report = Daemons(), {"tahobuddy": [], "baseline": [], "raw": [], "pickup": []}
@@ -214,7 +214,7 @@ docker run -d --name bench-baseline -p 127.0.0.1:{baseline_port}:8080 bench-base
                 else:
                     requests.post(f"{HookApi.url}/hooks/deploy", data=json.dumps(push(sha)).encode(), timeout=120,
                                   headers={"Content-Type": "application/json", "X-Hub-Signature-256":
-                                           __import__("functions.signature", fromlist=["x"]).sign(api.secret,
+                                           __import__("functions.providers.github", fromlist=["x"]).sign(api.secret,
                                            json.dumps(push(sha)).encode())})
                 until(url, version, host if system == "tahobuddy" else None)
                 seconds = time.monotonic() - t0

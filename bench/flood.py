@@ -62,7 +62,7 @@ def flood(url: str, run: str, stop: threading.Event) -> dict:
 
 
 def stored_flood_events(run: str) -> int:
-    from functions.models import EventModel
+    from functions.store.models import EventModel
     return sum(1 for _ in EventModel.scan(EventModel.id.contains(f"flood-{run}-")))
 
 

@@ -33,20 +33,20 @@ def payload(i: int, run: str) -> bytes:
 
 
 def headers(body: bytes, delivery: str) -> dict:
-    from functions.signature import sign
+    from functions.providers.github import sign
     return {"Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": delivery,
             "X-GitHub-Hook-ID": "bench", "X-Hub-Signature-256": sign(SECRET, body)}
 
 
 def make_app(run: str) -> None:
-    from functions import app_store
+    from functions.store import app_store
     app_store.save({"name": run, "repository": f"https://github.com/bench/{run}.git",
                     "rules": [{"name": "main", "match": {"branch": "main"}, "target": {"type": "docker"}}]})
 
 
 def lost(run: str, sent: int) -> int:
     """Deliveries answered 200 that did not become a stored event with a job."""
-    from functions.models import EventModel, JobModel
+    from functions.store.models import EventModel, JobModel
     jobs = {j.event_id for j in JobModel.by_app.query(run)}
     events = {e.id for e in EventModel.scan(EventModel.id.startswith(f"bench:{run}-"))}
     return sent - len(jobs & events)
@@ -54,7 +54,7 @@ def lost(run: str, sent: int) -> int:
 
 def queued_messages() -> int:
     import boto3
-    from functions import queue
+    from functions.dispatch import queue
     from functions.config import boto_kwargs
     attrs = boto3.client("sqs", **boto_kwargs()).get_queue_attributes(
         QueueUrl=queue.url(), AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
@@ -124,7 +124,7 @@ def main() -> int:
             report["chalice_local"][rate] = {**result, "lost": lost(run, result["n"])}
             report["baseline_webhook"][rate] = over_http(f"http://127.0.0.1:{hook_port}", "/hooks/deploy", None,
                                                          rate, PER_RATE)
-        from functions.models import JobModel
+        from functions.store.models import JobModel
         report["messages_on_queue"], report["jobs_made"] = queued_messages(), JobModel.count()
     finally:
         daemons.stop_all()

@@ -7,9 +7,9 @@ import uuid
 
 import requests
 
-from functions import refs
-from functions.github import ZERO_SHA
-from functions.signature import sign
+from functions.domain import refs
+from functions.providers.base import ZERO_SHA
+from functions.providers.github import sign
 
 
 def resolve_sha(repository: str, ref: str) -> str:

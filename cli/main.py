@@ -182,7 +182,7 @@ def cmd_audit(args) -> int:
 def cmd_bootstrap(args) -> int:
     """The first admin token, written straight to DynamoDB (no API token exists yet)."""
     try:
-        from functions import tokens
+        from functions.store import tokens
     except ModuleNotFoundError as exc:  # the agent package has no pynamodb
         raise ApiError(f"bootstrap-token writes to DynamoDB and needs {exc.name}: pip install 'tahobuddy[api]'") from exc
     print(tokens.issue(args.role, args.name))

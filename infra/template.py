@@ -25,7 +25,7 @@ STREAMED = {"OutboxTable": "NEW_IMAGE"}   # functions/notify: the outbox's strea
 
 def _models():
     os.environ["TAHOBUDDY_PREFIX"] = PREFIX
-    from functions.models import ALL_MODELS
+    from functions.store.models import ALL_MODELS
     return ALL_MODELS
 
 

@@ -10,7 +10,7 @@ import json
 import boto3
 
 from functions.config import boto_kwargs, settings
-from functions.models import ALL_MODELS
+from functions.store.models import ALL_MODELS
 
 VISIBILITY_TIMEOUT = 120
 MAX_RECEIVES = 5

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import boto3
 
-from functions import queue
+from functions.dispatch import queue
 from functions.config import boto_kwargs, settings
-from functions.models import ALL_MODELS, JobModel
+from functions.store.models import ALL_MODELS, JobModel
 
 
 def _tables() -> list[str]:

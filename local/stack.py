@@ -115,7 +115,7 @@ def main() -> int:
                     "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1")})
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # even when started with SIGINT ignored (a background job)
-    from functions import tokens
+    from functions.store import tokens
     from . import provision, snapshot
     try:
         for done in pidfile.reap_stale(HOME):

@@ -87,7 +87,7 @@ class JobSpec:
     @property
     def preview(self) -> int:
         """The pull request a preview or teardown job is for (0: not a preview); the API puts
-        {number, hostname, seed} in its target (functions/previews.py)."""
+        {number, hostname, seed} in its target (functions/domain/previews.py)."""
         return int((self.target.get("preview") or {}).get("number") or 0)
 
     @property

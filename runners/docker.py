@@ -37,7 +37,7 @@ def caddy_for(settings, workdir: Path) -> Caddy | None:
 
 class History:
     """Images an app served, oldest first: what rollback picks from. It comes from the store with the
-    claim (functions/releases.py), so any agent of the pool sees what every other one deployed."""
+    claim (functions/store/releases.py), so any agent of the pool sees what every other one deployed."""
 
     def __init__(self, entries=()):
         self._entries = [dict(e) for e in entries]

@@ -7,7 +7,7 @@ import posixpath
 import re
 
 from contract.wire import SECRET_REF
-from functions.fields import BUILD_SECRET_ID  # the same rule the API checks when an app is saved
+from functions.domain.fields import BUILD_SECRET_ID  # the same rule the API checks when an app is saved
 
 from .base import JobSpec
 

@@ -51,13 +51,13 @@ def moto(workdir):
 
 @pytest.fixture(scope="session")
 def admin_token(moto):
-    from functions import tokens
+    from functions.store import tokens
     return tokens.issue("admin", "tests")
 
 
 @pytest.fixture(scope="session")
 def agent_token(moto):
-    from functions import tokens
+    from functions.store import tokens
     return tokens.issue("agent", "tests")
 
 
@@ -110,7 +110,7 @@ def empty_queue(moto):
     """Drop messages other tests left in every pool's queue (their repositories do not exist), so an
     agent sees only ours."""
     import boto3
-    from functions import queue
+    from functions.dispatch import queue
     from functions.config import boto_kwargs, settings
     sqs = boto3.client("sqs", **boto_kwargs())
     for pool in settings().pools:

@@ -6,7 +6,7 @@ import uuid
 
 import requests
 
-from functions.signature import sign
+from functions.providers.github import sign
 
 SHA1 = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 SHA2 = "b" * 40

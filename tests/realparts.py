@@ -259,7 +259,7 @@ class PrivateGitServer:
 def queue_counts(pool: str, dead: bool = False) -> tuple[int, int]:
     """(visible, in flight) messages of a pool's queue, or of its dead-letter queue."""
     import boto3
-    from functions import queue
+    from functions.dispatch import queue
     from functions.config import boto_kwargs
     sqs = boto3.client("sqs", **boto_kwargs())
     url = queue.dead_letter_url(pool) if dead else queue.url(pool)

@@ -3,9 +3,11 @@ the API's routes (never HTTP to itself). Each answers with a redirect to the pag
 result (post/redirect/get), or with a page that says why not."""
 from __future__ import annotations
 
-from .. import app_store, apps, dispatch, jobs, refs, releases
-from ..errors import TahobuddyError
-from . import layout, web
+from functions.store import app_store, jobs, releases
+from functions.domain import apps, refs
+from functions.dispatch import enqueue
+from functions.errors import TahobuddyError
+from functions.dashboard import layout, web
 
 
 @web.mutating
@@ -23,7 +25,7 @@ def redeploy(p: web.Page, form: dict, job_id: str):
     try:
         old = jobs.get(job_id)
         spec = app_store.get(old.app)
-        new = dispatch.manual(spec, apps.rule(spec, old.rule), old.ref, old.sha)
+        new = enqueue.manual(spec, apps.rule(spec, old.rule), old.ref, old.sha)
     except TahobuddyError as exc:
         return layout.problem(p, 409, str(exc))
     return web.redirect(p.url(f"/jobs/{new.id}"))
@@ -44,7 +46,7 @@ def rollback(p: web.Page, form: dict, name: str):
         if not docker_rules:
             return layout.problem(p, 400, f"App {name} has no docker rule to roll back: only docker targets keep "
                                           "images.")
-        job = dispatch.manual(spec, docker_rules[0], to, "", trigger="rollback")
+        job = enqueue.manual(spec, docker_rules[0], to, "", trigger="rollback")
     except TahobuddyError as exc:
         return layout.problem(p, 409, str(exc))
     return web.redirect(p.url(f"/jobs/{job.id}"))

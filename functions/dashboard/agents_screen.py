@@ -2,10 +2,11 @@
 jobs ended in a dead-letter queue (with how to replay them)."""
 from __future__ import annotations
 
-from .. import agents, dead_letters, queue
-from ..config import settings
-from . import layout, web
-from .markup import Markup, join, render, when
+from functions.store import agents
+from functions.dispatch import dead_letters, queue
+from functions.config import settings
+from functions.dashboard import layout, web
+from functions.dashboard.markup import Markup, join, render, when
 from datetime import datetime, timezone
 
 

@@ -2,9 +2,9 @@
 or for rules that keep no image, the newest job that succeeded)."""
 from __future__ import annotations
 
-from .. import app_store, jobs, releases
-from . import layout, web
-from .markup import Markup, join, render, short_sha, when
+from functions.store import app_store, jobs, releases
+from functions.dashboard import layout, web
+from functions.dashboard.markup import Markup, join, render, short_sha, when
 
 
 def _match(rule: dict) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from .. import events
-from ..errors import NotFound
-from . import layout, web
-from .markup import Markup, join, render, when
+from functions.store import events
+from functions.errors import NotFound
+from functions.dashboard import layout, web
+from functions.dashboard.markup import Markup, join, render, when
 
 
 def _decision(p: web.Page, decision: list) -> Markup:

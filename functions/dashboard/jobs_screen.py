@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from contract.states import JobState
 
-from .. import agents, app_store, jobs, logs, releases
-from ..errors import NotFound
-from . import layout, web
-from .markup import Markup, join, render, short_sha, when
+from functions.store import agents, app_store, jobs, logs, releases
+from functions.errors import NotFound
+from functions.dashboard import layout, web
+from functions.dashboard.markup import Markup, join, render, short_sha, when
 
 STATES = [s.value for s in JobState]
 LOG_PAGE = 1000

@@ -1,8 +1,8 @@
 """The page shell every screen shares: header, navigation, sign-out, and the one script."""
 from __future__ import annotations
 
-from . import web
-from .markup import Markup, join, render
+from functions.dashboard import web
+from functions.dashboard.markup import Markup, join, render
 
 NAV = (("/apps", "Apps"), ("/jobs", "Jobs"), ("/events", "Events"), ("/agents", "Agents"))
 
@@ -31,7 +31,7 @@ SHELL = """<!doctype html>
 
 
 def asset(page: "web.Page", name: str) -> str:
-    from .assets import VERSION
+    from functions.dashboard.assets import VERSION
     return page.url(f"/assets/{name}", v=VERSION)
 
 

@@ -15,10 +15,10 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from .. import audit
-from ..config import settings
-from ..errors import NotAuthorized
-from ..models import TokenModel
+from functions.store import audit
+from functions.config import settings
+from functions.errors import NotAuthorized
+from functions.store.models import TokenModel
 
 COOKIE = "tahobuddy_session"
 LIFETIME = 12 * 3600

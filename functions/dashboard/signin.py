@@ -2,8 +2,8 @@
 names its public id and is signed by the server (session.py)."""
 from __future__ import annotations
 
-from . import layout, session, web
-from .markup import render
+from functions.dashboard import layout, session, web
+from functions.dashboard.markup import render
 
 FORM = ('<form method="post" action="{action}" class="signin">{error}<input type="hidden" name="next" value="{next}">'
         '<p><label for="token">API token (admin role)</label><br>'

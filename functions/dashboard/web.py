@@ -8,10 +8,10 @@ import urllib.parse
 
 from chalice import Response
 
-from .. import audit, tokens
-from ..errors import TahobuddyError
-from . import session
-from .markup import Markup
+from functions.store import audit, tokens
+from functions.errors import TahobuddyError
+from functions.dashboard import session
+from functions.dashboard.markup import Markup
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
@@ -79,7 +79,7 @@ def mutating(view):
     def check(page: Page, *args, **kwargs):
         form = page.form()
         if not page.session.csrf_ok(form.get("csrf")):
-            from .layout import problem
+            from functions.dashboard.layout import problem
             return problem(page, 403, "This form is out of date or came from another site (no valid CSRF token). "
                                       "Reload the page and try again.")
         return view(page, form, *args, **kwargs)

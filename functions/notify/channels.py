@@ -22,9 +22,9 @@ import urllib.request
 from contract.states import JobState
 from contract.wire import SECRET_REF
 
-from ..errors import InvalidInput
-from .github import GitHubError as DeliveryError
-from .github import job_link, outcome
+from functions.errors import InvalidInput
+from functions.notify.github import GitHubError as DeliveryError
+from functions.notify.github import job_link, outcome
 
 TYPES = ("slack", "discord", "webhook")
 STATES = tuple(s.value for s in JobState)
@@ -115,7 +115,7 @@ def resolve(ref: str) -> str:
     if os.environ.get(f"TAHOBUDDY_SECRET_{name}"):
         return os.environ[f"TAHOBUDDY_SECRET_{name}"]
     import boto3
-    from ..config import boto_kwargs
+    from functions.config import boto_kwargs
     secret_id = os.environ.get("TAHOBUDDY_NOTIFY_SECRETS_PREFIX", "tahobuddy/") + name
     try:
         return boto3.client("secretsmanager", **boto_kwargs()).get_secret_value(SecretId=secret_id)["SecretString"]

@@ -59,7 +59,7 @@ def web_host(api_url: str) -> str:
 def _secret(name: str) -> dict:
     """Production: a Secrets Manager secret (JSON: token, or app_id + private_key) named by the stack."""
     import boto3
-    from ..config import boto_kwargs
+    from functions.config import boto_kwargs
     raw = boto3.client("secretsmanager", **boto_kwargs()).get_secret_value(SecretId=name)["SecretString"]
     doc = json.loads(raw) if raw.strip().startswith("{") else {"token": raw.strip()}
     return doc if isinstance(doc, dict) else {}

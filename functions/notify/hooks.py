@@ -10,7 +10,7 @@ import os
 import time
 import urllib.parse
 
-from . import github
+from functions.notify import github
 
 EVENTS = ["push", "create", "delete", "pull_request"]
 

@@ -12,11 +12,11 @@ import logging
 import os
 import re
 
-from ..clock import sortable_id
-from ..models import EventModel, JobModel, OutboxModel
-from ..refs import repo_key
-from . import channels
-from .github import web_host
+from functions.clock import sortable_id
+from functions.store.models import EventModel, JobModel, OutboxModel
+from functions.domain.refs import repo_key
+from functions.notify import channels
+from functions.notify.github import web_host
 
 log = logging.getLogger(__name__)
 PENDING = "pending"
@@ -70,7 +70,7 @@ def record(job: JobModel) -> None:
     try:
         reports = enabled() and bool(_SHA.match(job.sha or ""))
         repo = github_repo(job.repository, job.event_id) if reports else ""
-        from .. import app_store
+        from functions.store import app_store
         try:
             app = app_store.get(job.app)
         except Exception:  # noqa: BLE001 - a deleted app still reports its job's end to GitHub

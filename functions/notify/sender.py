@@ -19,9 +19,9 @@ import time
 
 from pynamodb.exceptions import UpdateError
 
-from ..models import OutboxModel
-from . import channels, github
-from .github import GitHubError
+from functions.store.models import OutboxModel
+from functions.notify import channels, github
+from functions.notify.github import GitHubError
 
 log = logging.getLogger(__name__)
 LEASE_SECONDS = 60

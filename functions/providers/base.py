@@ -15,8 +15,8 @@ from typing import Mapping, Protocol
 
 from contract.states import JobState, Reason
 
-from .. import refs
-from ..errors import InvalidInput
+from functions.domain import refs
+from functions.errors import InvalidInput
 
 ZERO_SHA = "0" * 40
 CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")

@@ -8,7 +8,7 @@ import json
 import urllib.error
 import urllib.request
 
-from ..errors import TahobuddyError
+from functions.errors import TahobuddyError
 
 AUTH_HEADERS = {"github": ("Authorization", "Bearer {}"), "gitlab": ("PRIVATE-TOKEN", "{}"),
                 "gitea": ("Authorization", "token {}"), "forgejo": ("Authorization", "token {}")}

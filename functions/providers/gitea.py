@@ -15,10 +15,10 @@ from typing import Mapping
 
 from contract.states import JobState
 
-from .. import refs
-from . import shapes
-from ..errors import BadSignature
-from .base import (Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path, required_header,
+from functions.domain import refs
+from functions.providers import shapes
+from functions.errors import BadSignature
+from functions.providers.base import (Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path, required_header,
                    short_description, url_fields)
 
 REPO_URLS = ("clone_url", "ssh_url", "html_url")

@@ -13,10 +13,10 @@ from typing import Mapping
 
 from contract.states import JobState
 
-from .. import refs
-from . import shapes
-from ..errors import BadSignature, InvalidInput
-from .base import (MAX_DELIVERY_ID, Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path,
+from functions.domain import refs
+from functions.providers import shapes
+from functions.errors import BadSignature, InvalidInput
+from functions.providers.base import (MAX_DELIVERY_ID, Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path,
                    required_header, short_description, url_fields)
 
 name = "github"

@@ -14,9 +14,9 @@ from typing import Mapping
 
 from contract.states import JobState
 
-from .. import refs
-from ..errors import BadSignature, InvalidInput
-from .base import (MAX_DELIVERY_ID, ZERO_SHA, Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path,
+from functions.domain import refs
+from functions.errors import BadSignature, InvalidInput
+from functions.providers.base import (MAX_DELIVERY_ID, ZERO_SHA, Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path,
                    required_header, short_description, url_fields)
 
 name = "gitlab"

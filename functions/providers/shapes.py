@@ -3,8 +3,8 @@ must be a valid branch or tag, a commit that must be a full SHA, a deletion, a n
 provider reads its own field names and hands the values here."""
 from __future__ import annotations
 
-from .. import refs
-from .base import ZERO_SHA, Action, WebhookEvent, get
+from functions.domain import refs
+from functions.providers.base import ZERO_SHA, Action, WebhookEvent, get
 
 
 

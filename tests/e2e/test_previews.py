@@ -8,7 +8,7 @@ import docker
 import pytest
 import requests
 
-from functions.signature import sign
+from functions.providers.github import sign
 from tests.e2e.test_tag_to_serving import DOCKERFILE, Loop, deploy
 from tests.helpers import deliver, jobs_of, unique
 from tests.realparts import (FAKEDB_IMAGE, AgentProcess, GitRepo, job_log, remove_app_resources, wait_for,
@@ -121,7 +121,7 @@ def test_an_opened_pr_is_served_at_its_hostname_and_the_main_app_is_untouched(ap
     assert {c.id for c in main} < {c.id for c in now} and len(now) == 2  # the app's container kept running
     preview = s.previews()[7]
     assert (preview["state"], preview["hostname"], preview["sha"]) == ("live", f"pr-7.{s.host}", job["sha"])
-    from functions import releases
+    from functions.store import releases
     assert [r["ref"] for r in releases.history(s.name)] == ["refs/tags/release-1"]  # not rollback history
     assert agent.stop() == 0
 
@@ -192,7 +192,7 @@ def test_an_idle_preview_expires_through_the_sweeper(api, agent_token, caddy, si
     agent = AgentProcess(api, agent_token, tmp_path, caddy)
     assert opened(s, 4, "v-old")["state"] == "succeeded" and s.things(4)["containers"]
     from functions.clock import now
-    from functions.models import PreviewModel
+    from functions.store.models import PreviewModel
     row = PreviewModel.get(s.name, 4)
     row.update(actions=[PreviewModel.deployed_at.set(now() - 3 * 86400)])  # its last push, three days ago
     report = requests.post(f"{api.url}/api/v1/sweep", headers=api.headers(), timeout=30).json()

@@ -42,7 +42,7 @@ def test_the_contract_needs_only_the_standard_library():
 
 
 AGENT_TESTS = ("test_runners_pure.py", "test_heroku_convert.py", "test_signature.py", "test_production_pure.py")
-NEEDS_API = "not test_the_api_keeps_only_well_formed_phase_marks"   # imports functions.agent_api (pynamodb)
+NEEDS_API = "not test_the_api_keeps_only_well_formed_phase_marks"   # imports functions.dispatch.agent_api (pynamodb)
 
 
 def test_the_agent_wheel_installs_and_runs_without_the_api_frameworks(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from functions.signature import sign
+from functions.providers.github import sign
 from tests.helpers import jobs_of, put_app, unique
 
 pytestmark = pytest.mark.functional

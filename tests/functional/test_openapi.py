@@ -10,7 +10,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                status_code_conformance)
 
-from functions import openapi
+from functions.api import openapi
 
 pytestmark = pytest.mark.functional
 
@@ -30,9 +30,9 @@ def _routed() -> set[tuple[str, str]]:
 
 def test_every_api_v1_route_is_documented_and_nothing_more():
     missing, extra = sorted(_routed() - _documented()), sorted(_documented() - _routed())
-    assert not missing, "routes with no entry in functions/openapi.py OPERATIONS (document them there): " + \
+    assert not missing, "routes with no entry in functions/api/openapi.py OPERATIONS (document them there): " + \
         ", ".join(f"{m} {p}" for p, m in missing)
-    assert not extra, "functions/openapi.py documents routes functions/app.py does not have: " + \
+    assert not extra, "functions/api/openapi.py documents routes functions/api/ does not have: " + \
         ", ".join(f"{m} {p}" for p, m in extra)
 
 

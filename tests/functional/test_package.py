@@ -32,7 +32,7 @@ def test_zip_imports_the_app_in_a_clean_interpreter(package, tmp_path):
              "[__import__('functions.' + m) for m in mods]; import contract; "
              "[__import__('contract.' + m.name) for m in pkgutil.iter_modules(contract.__path__)]; "
              "assert sys.modules['contract'].__file__.startswith(sys.argv[1]); "
-             "import functions.patterns as p; import jwt, cryptography, functions.notify.sender; assert p.regex('(a+)+b').fullmatch('a' * 40 + 'c') is None; "
+             "import functions.domain.patterns as p; import jwt, cryptography, functions.notify.sender; assert p.regex('(a+)+b').fullmatch('a' * 40 + 'c') is None; "
              "assert '/api/v1/hooks/github' in app.app.routes and '/api/v1/hooks/forgejo' in app.app.routes; print(len(app.app.routes), sorted(mods)); assert all(p.startswith(sys.argv[1]) for p in "
              "[app.__file__, f.__file__, sys.modules['pynamodb'].__file__, sys.modules['boto3'].__file__])")
     # -I: no user site, no PYTHON* variables; -S: no site-packages. Only the unzipped folder.

@@ -12,7 +12,7 @@ import boto3
 import pytest
 import requests
 
-from functions import queue
+from functions.dispatch import queue
 from functions.config import boto_kwargs
 from tests.helpers import deliver, unique
 from tests.realparts import AgentProcess, GitRepo, job_log, queue_counts, wait_for, wait_job

@@ -5,7 +5,7 @@ import boto3
 import pytest
 import requests
 
-from functions import queue
+from functions.dispatch import queue
 from functions.config import boto_kwargs, settings
 from tests.helpers import deliver, docker_app, push, put_app, unique
 

@@ -3,7 +3,7 @@ import subprocess
 
 import pytest
 
-from functions import refs
+from functions.domain import refs
 from tests.unit.test_refs_and_states import NAMES
 
 pytestmark = pytest.mark.functional

@@ -2,8 +2,10 @@
 complete across shards (moto server over HTTP)."""
 import pytest
 
-from functions import apps, dispatch, events, jobs, shards
-from functions.models import JobModel
+from functions.domain import apps
+from functions.dispatch import enqueue
+from functions.store import events, jobs, shards
+from functions.store.models import JobModel
 from tests.helpers import docker_app, unique
 
 pytestmark = pytest.mark.functional
@@ -12,7 +14,7 @@ pytestmark = pytest.mark.functional
 def test_jobs_spread_over_the_shards_and_list_newest_first_across_them(moto):
     app = apps.validate(docker_app(unique("shard")))
     rule = app["rules"][0]
-    made = [dispatch.manual(app, rule, "refs/heads/development", "", now=True) for _ in range(40)]
+    made = [enqueue.manual(app, rule, "refs/heads/development", "", now=True) for _ in range(40)]
     used = {JobModel.get(j.id).kind for j in made}
     assert len(used) >= 8 and all(k.startswith("job#") for k in used)  # 40 jobs over 16 shards
     newest = jobs.listing(limit=500)

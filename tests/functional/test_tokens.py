@@ -5,9 +5,9 @@ import time
 import pytest
 import requests
 
-from functions import tokens
+from functions.store import tokens
 from functions.clock import now_iso
-from functions.models import TokenModel
+from functions.store.models import TokenModel
 from tests.helpers import docker_app, unique
 
 pytestmark = pytest.mark.functional

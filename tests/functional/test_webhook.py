@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from functions.models import EventModel
+from functions.store.models import EventModel
 from tests.helpers import SHA1, SHA2, create, deliver, docker_app, jobs_of, push, put_app, unique
 
 pytestmark = pytest.mark.functional
@@ -137,7 +137,7 @@ def test_malformed_bodies_get_a_clear_4xx(api, body, ctype, status, words):
 def test_missing_event_header_is_400(api):
     r = requests.post(f"{api.url}/api/v1/hooks/github", data=b"{}", headers={
         "Content-Type": "application/json", "X-GitHub-Delivery": "x", "X-Hub-Signature-256":
-        __import__("functions.signature", fromlist=["sign"]).sign(api.secret, b"{}")})
+        __import__("functions.providers.github", fromlist=["sign"]).sign(api.secret, b"{}")})
     assert r.status_code == 400 and "X-GitHub-Event" in r.json()["Message"]
 
 

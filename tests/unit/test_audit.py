@@ -1,6 +1,6 @@
 import pytest
 
-from functions import audit, tokens
+from functions.store import audit, tokens
 from functions.errors import InvalidInput
 
 pytestmark = pytest.mark.unit

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from functions import targets
+from functions.domain import targets
 from functions.errors import InvalidInput
 from runners import builder_convert as convert
 from runners.base import JobSpec, Reason, RunnerError

@@ -3,7 +3,8 @@ import json
 import pytest
 
 from functions.errors import InvalidInput
-from functions.github import Action, decode_body, normalise
+from functions.providers.base import Action, decode_body
+from functions.providers.github import normalise
 
 SHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 REPO = {"full_name": "me/blog", "clone_url": "https://github.com/me/blog.git"}

@@ -5,9 +5,9 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from functions import patterns, rules
+from functions.domain import patterns, rules
 from functions.errors import InvalidInput
-from functions.github import Action, WebhookEvent
+from functions.providers.base import Action, WebhookEvent
 
 pytestmark = pytest.mark.unit
 

@@ -1,7 +1,7 @@
 """Preview rules, who may get a preview, and what a preview job runs with: pure functions."""
 import pytest
 
-from functions import apps, previews, rules
+from functions.domain import apps, previews, rules
 from functions.errors import InvalidInput
 from functions.providers import github
 from functions.providers.base import Action

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from contract.states import JobState, Reason
-from functions import config, providers, refs
+from functions import config, providers
+from functions.domain import refs
 from functions.errors import BadSignature, InvalidInput
 from functions.providers import gitea, github, gitlab
 from functions.providers.base import Action, JobStatus

@@ -1,7 +1,7 @@
 import pytest
 
-from functions import refs
-from functions.jobs import TERMINAL, TRANSITIONS, JobState, allowed
+from functions.domain import refs
+from functions.store.jobs import TERMINAL, TRANSITIONS, JobState, allowed
 
 
 NAMES = [

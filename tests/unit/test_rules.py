@@ -1,8 +1,8 @@
 import pytest
 
-from functions import apps, rules
+from functions.domain import apps, rules
 from functions.errors import InvalidInput
-from functions.github import Action, WebhookEvent
+from functions.providers.base import Action, WebhookEvent
 
 SHA = "a" * 40
 

@@ -211,7 +211,7 @@ def test_ecr_auth_and_stability():
 
 
 def test_the_api_keeps_only_well_formed_phase_marks():
-    from functions.agent_api import checked_phases
+    from functions.dispatch.agent_api import checked_phases
     from functions.errors import InvalidInput
     assert checked_phases({"built": 1795600800, "fetched": 1795600799.5}) == {"built": 1795600800.0,
                                                                               "fetched": 1795600799.5}

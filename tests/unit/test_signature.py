@@ -1,7 +1,8 @@
 import pytest
 
 from functions.errors import BadSignature
-from functions.signature import sign, verify
+from functions.providers.github import sign
+from functions.providers.github import verify_signature as verify
 
 BODY = b'{"zen": "Keep it logically awesome."}'
 

@@ -1,0 +1,55 @@
+"""Apps and their rules, and deploys and rollbacks by hand (chosen in functions/dispatch/manual.py)."""
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from functions.api import http
+from functions.dispatch import manual
+from functions.store import app_store
+
+bp = Blueprint(__name__)
+
+
+@bp.route(f"{http.V1}/apps", methods=["GET"])
+@http.api("admin")
+def list_apps():
+    return {"apps": app_store.listing()}
+
+
+@bp.route(f"{http.V1}/apps", methods=["POST"])
+@http.api("admin")
+def create_app():
+    spec, _ = app_store.save(http.body(), create_only=True)
+    return Response(body=spec, status_code=201)
+
+
+@bp.route(f"{http.V1}/apps/{{name}}", methods=["PUT"])
+@http.api("admin")
+def put_app(name):
+    spec, created = app_store.save(http.body(), name=name)
+    return Response(body=spec, status_code=201 if created else 200)
+
+
+@bp.route(f"{http.V1}/apps/{{name}}", methods=["GET"])
+@http.api("admin")
+def get_app(name):
+    return app_store.get(name)
+
+
+@bp.route(f"{http.V1}/apps/{{name}}", methods=["DELETE"])
+@http.api("admin")
+def delete_app(name):
+    app_store.delete(name)
+    return {"deleted": name}
+
+
+@bp.route(f"{http.V1}/apps/{{name}}/deploy", methods=["POST"])
+@http.api("admin")
+def deploy_app(name):
+    return Response(body={"jobs": manual.deploy(name, http.body())}, status_code=201)
+
+
+@bp.route(f"{http.V1}/apps/{{name}}/rollback", methods=["POST"])
+@http.api("admin")
+def rollback_app(name):
+    return Response(body={"jobs": manual.rollback(name, http.body())}, status_code=201)

@@ -1,0 +1,56 @@
+"""Events (deliveries), jobs, their logs, and cancel."""
+from __future__ import annotations
+
+import urllib.parse
+
+from chalice import Blueprint
+
+from functions.api import http
+from functions.domain import inputs
+from functions.notify import outbox
+from functions.store import agents, events, jobs, logs
+
+bp = Blueprint(__name__)
+
+
+@bp.route(f"{http.V1}/events", methods=["GET"])
+@http.api("admin")
+def list_events():
+    return {"events": events.listing(http.int_query("limit", 50, 500))}
+
+
+@bp.route(f"{http.V1}/events/{{event_id}}", methods=["GET"])
+@http.api("admin")
+def get_event(event_id):
+    row = events.get(urllib.parse.unquote(event_id))
+    return events.to_dict(row, with_payload=http.query("payload") == "1")
+
+
+@bp.route(f"{http.V1}/jobs", methods=["GET"])
+@http.api("admin")
+def list_jobs():
+    return {"jobs": jobs.listing(http.query("app"), http.query("state"), http.int_query("limit", 50, 500),
+                                 waiting=agents.explainer())}
+
+
+@bp.route(f"{http.V1}/jobs/{{job_id}}", methods=["GET"])
+@http.api("admin")
+def get_job(job_id):
+    job = jobs.to_dict(jobs.get(job_id), waiting=agents.explainer())
+    reports = outbox.for_job(job_id)  # how its GitHub statuses went: a delivery that gave up shows here
+    return {**job, "reports": reports} if reports else job
+
+
+@bp.route(f"{http.V1}/jobs/{{job_id}}/logs", methods=["GET"])
+@http.api("admin")
+def job_logs(job_id):
+    job = jobs.get(job_id)
+    lines = logs.read(job_id, http.int_query("after", 0, 10**9), http.int_query("limit", 1000, 5000))
+    return {"job": job_id, "state": job.state, "lines": lines}
+
+
+@bp.route(f"{http.V1}/jobs/{{job_id}}/cancel", methods=["POST"])
+@http.api("admin")
+def cancel_job(job_id):
+    body = http.request().json_body if http.request().raw_body else None
+    return jobs.to_dict(jobs.cancel(job_id, inputs.cancel_reason(body)))

@@ -1,0 +1,50 @@
+"""Deploys and rollbacks asked for by hand (the API, the CLI, the dashboard): which rules a ref
+selects, checked input, and the jobs queued for them."""
+from __future__ import annotations
+
+from functions.dispatch import enqueue
+from functions.domain import refs, rules
+from functions.errors import InvalidInput
+from functions.providers.base import Action, WebhookEvent
+from functions.store import app_store, jobs
+
+
+def deploy(name: str, body: dict) -> list[dict]:
+    """Queue jobs for `body["ref"]`: every rule of the app that matches it, or the named `rule`.
+    A bare name tries the rules of a tag first, then of a branch."""
+    spec = app_store.get(name)
+    ref, sha = body.get("ref"), body.get("sha") or ""
+    if not isinstance(ref, str) or not ref:
+        raise InvalidInput("ref", "is required: a branch, a tag, or refs/heads/... or refs/tags/...")
+    if sha and not refs.valid_sha(sha):
+        raise InvalidInput("sha", "must be a full 40-hex commit SHA")
+    candidates = [refs.split(ref)] if ref.startswith("refs/") else [("tag", ref), ("branch", ref)]
+    if not all(kind and refs.valid_name(n) for kind, n in candidates):
+        raise InvalidInput("ref", f"{ref!r} is not a valid git ref")
+    chosen = []
+    for kind, ref_name in candidates:
+        event = WebhookEvent("manual", Action.TAG_MOVED if kind == "tag" else Action.BRANCH_PUSH,
+                             ref_type=kind, ref_name=ref_name, sha=sha)
+        chosen = [(r, event.ref) for r in spec["rules"]
+                  if (r["name"] == body["rule"] if body.get("rule") else rules.evaluate(r, event))]
+        if chosen:
+            break
+    if not chosen:
+        raise InvalidInput("ref", f"no rule of app {name} matches {ref!r}; name one with \"rule\"")
+    now = body.get("now", False)
+    if not isinstance(now, bool):
+        raise InvalidInput("now", "must be true or false (true skips the targets' quiet period)")
+    return [jobs.to_dict(enqueue.manual(spec, r, full_ref, sha, now=now)) for r, full_ref in chosen]
+
+
+def rollback(name: str, body: dict) -> list[dict]:
+    """Queue a rollback of the app's (first, or named) docker rule to `to` (default: the one before live)."""
+    spec = app_store.get(name)
+    to = body.get("to") or ""
+    if not isinstance(to, str) or (to and not refs.valid_name(to.split("/", 2)[-1])):
+        raise InvalidInput("to", "must be a tag, branch or commit the app was deployed at")
+    docker_rules = [r for r in spec["rules"] if r["target"]["type"] == "docker"
+                    and (not body.get("rule") or r["name"] == body["rule"])]
+    if not docker_rules:
+        raise InvalidInput("rule", f"app {name} has no docker rule to roll back")
+    return [jobs.to_dict(enqueue.manual(spec, docker_rules[0], to, "", trigger="rollback"))]

@@ -1,0 +1,69 @@
+"""Apps in DynamoDB: save (validated), get, list, delete, and lookup by repository.
+
+Every change is written to the audit log; a replace that changes nothing is not a change.
+"""
+from __future__ import annotations
+
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from functions.domain import apps, refs
+from functions.store import audit
+from functions.clock import now_iso
+from functions.errors import Conflict, InvalidInput, NotFound
+from functions.store.models import AppModel
+
+
+def save(doc: dict, *, name: str | None = None, create_only: bool = False) -> tuple[dict, bool]:
+    """Validate and store an app; returns (spec, created)."""
+    if name is not None:
+        if isinstance(doc, dict) and doc.get("name", name) != name:
+            raise InvalidInput("name", f"does not match the URL ({name})")
+        doc = {**doc, "name": name} if isinstance(doc, dict) else doc
+    spec = apps.validate(doc)
+    try:
+        row = AppModel.get(spec["name"])
+        if create_only:
+            raise Conflict(f"app {spec['name']} exists; use PUT /api/v1/apps/{spec['name']} to replace it")
+        created, before = False, row.spec
+    except DoesNotExist:
+        row = AppModel(spec["name"], created_at=now_iso())
+        created, before = True, {}
+    row.spec, row.repo_key, row.updated_at = spec, refs.repo_key(spec["repository"]), now_iso()
+    try:
+        row.save()  # VersionAttribute: a concurrent writer makes this fail instead of losing an update
+    except PutError as exc:
+        raise Conflict(f"app {spec['name']} changed while saving; try again") from exc
+    if created:
+        audit.record("created", f"app/{spec['name']}", {"repository": spec["repository"],
+                                                         "rules": {"added": [r["name"] for r in spec["rules"]]}})
+    elif before != spec:
+        audit.record("replaced", f"app/{spec['name']}", audit.app_diff(before, spec))
+    return spec, created
+
+
+def get(name: str) -> dict:
+    try:
+        return AppModel.get(name).spec
+    except DoesNotExist as exc:
+        raise NotFound(f"no app named {name!r}; see `tahobuddy apps`") from exc
+
+
+def listing() -> list[dict]:
+    return sorted((row.spec for row in AppModel.scan()), key=lambda a: a["name"])
+
+
+def delete(name: str) -> None:
+    try:
+        row = AppModel.get(name)
+    except DoesNotExist as exc:
+        raise NotFound(f"no app named {name!r}") from exc
+    row.delete()
+    audit.record("deleted", f"app/{name}", {"rules": {"removed": [r["name"] for r in row.spec.get("rules", [])]}})
+
+
+def for_repository(keys: set[str]) -> list[dict]:
+    found: dict[str, dict] = {}
+    for key in sorted(keys):
+        for row in AppModel.by_repo.query(key):
+            found[row.name] = row.spec
+    return [found[n] for n in sorted(found)]

@@ -1,0 +1,52 @@
+"""Webhook deliveries as stored events: recorded once, then marked with the decision."""
+from __future__ import annotations
+
+import dataclasses
+
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from functions.store import payloads, shards
+from functions.clock import now_iso
+from functions.errors import NotFound
+from functions.providers.base import WebhookEvent
+from functions.store.models import EventModel
+
+
+def record(event_id: str, event: WebhookEvent, body: bytes) -> tuple[EventModel, bool]:
+    """Store a delivery once (conditional put). Returns (row, first_time)."""
+    summary = dataclasses.asdict(event)
+    summary["action"], summary["ref"] = event.action.value, event.ref
+    row = EventModel(event_id, kind=shards.key("event", event_id), received_at=now_iso(), event_type=event.event_type, summary=summary,
+                     **payloads.store(event_id, body))
+    try:
+        row.save(condition=EventModel.id.does_not_exist())
+        return row, True
+    except PutError as exc:
+        if "ConditionalCheckFailed" not in str(exc):
+            raise
+    return EventModel.get(event_id), False
+
+
+def finish(row: EventModel, decision: list[dict], reason: str) -> None:
+    row.update(actions=[EventModel.status.set("processed"), EventModel.decision.set(decision),
+                        EventModel.reason.set(reason)])
+
+
+def to_dict(row: EventModel, with_payload: bool = False) -> dict:
+    out = {"id": row.id, "event_type": row.event_type, "received_at": row.received_at, "status": row.status,
+           "summary": row.summary, "decision": row.decision, "reason": row.reason,
+           "payload_size": row.payload_size, "payload_in_s3": bool(row.payload_s3_key)}
+    if with_payload:
+        out["payload"] = payloads.load(row).decode("utf-8", errors="replace")
+    return out
+
+
+def get(event_id: str) -> EventModel:
+    try:
+        return EventModel.get(event_id)
+    except DoesNotExist as exc:
+        raise NotFound(f"no event {event_id!r}") from exc
+
+
+def listing(limit: int = 50) -> list[dict]:
+    return [to_dict(r) for r in shards.newest(EventModel.by_time, "event", "received_at", limit)]

@@ -1,0 +1,200 @@
+"""Job states, their transition table, and every change as a conditional update.
+
+Two agents can never both claim a job: each change is a DynamoDB update whose
+condition is the state (and owner) it starts from (rq JobStatus + PynamoDB
+conditional writes).
+"""
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timezone
+
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from contract.states import JobState, Reason
+
+from functions.store import shards
+from functions.clock import now, now_iso
+from functions.config import settings
+from functions.errors import Conflict, IllegalTransition, NotFound
+from functions.store.models import JobModel
+from functions.notify import outbox
+
+
+S = JobState
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    # QUEUED -> FAILED: it never ran and never will (attempts used up, app deleted); the reason says so.
+    S.QUEUED: frozenset({S.RUNNING, S.FAILED, S.CANCELED, S.SUPERSEDED}),
+    # RUNNING -> RUNNING: another agent reclaims a job whose lease lapsed (its agent died);
+    # RUNNING -> QUEUED: a stopping agent hands the job back for redelivery.
+    S.RUNNING: frozenset({S.RUNNING, S.QUEUED, S.SUCCEEDED, S.FAILED, S.CANCELED, S.SUPERSEDED}),
+    S.SUCCEEDED: frozenset(),
+    S.FAILED: frozenset(),
+    S.CANCELED: frozenset(),
+    S.SUPERSEDED: frozenset(),
+}
+TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+FINISHED_BY_AGENT = frozenset({S.SUCCEEDED, S.FAILED, S.CANCELED, S.SUPERSEDED})
+
+
+def allowed(src: JobState, dst: JobState) -> bool:
+    return dst in TRANSITIONS[src]
+
+
+def get(job_id: str) -> JobModel:
+    try:
+        return JobModel.get(job_id)
+    except DoesNotExist as exc:
+        raise NotFound(f"no job {job_id!r}") from exc
+
+
+def _update(job: JobModel, dst: JobState, condition, actions: list, why: str) -> JobModel:
+    sources = [s.value for s, nxt in TRANSITIONS.items() if dst in nxt]
+    cond = JobModel.state.is_in(*sources)
+    if condition is not None:
+        cond = cond & condition
+    try:
+        job.update(actions=[JobModel.state.set(dst.value), JobModel.updated_at.set(now_iso())] + actions,
+                   condition=cond)
+    except UpdateError as exc:
+        if "ConditionalCheckFailed" in str(exc):
+            current = get(job.id)
+            raise IllegalTransition(f"job {job.id} is {current.state}: cannot {why}") from exc
+        raise
+    outbox.record(job)  # GitHub and notifications hear of every state change (functions/notify); never raises
+    return job
+
+
+def claim(job_id: str, agent_id: str) -> JobModel:
+    """queued -> running, or reclaim a running job whose lease lapsed."""
+    job = get(job_id)
+    t = now()
+    free = (JobModel.state == S.QUEUED.value) | (JobModel.lease_until < int(t))
+    return _update(job, S.RUNNING, free, [
+        JobModel.agent_id.set(agent_id),
+        JobModel.lease_until.set(int(t) + settings().lease_seconds),
+        JobModel.attempts.add(1),
+        JobModel.started_at.set(now_iso()),
+    ], "claim it")
+
+
+def heartbeat(job_id: str, agent_id: str) -> JobModel:
+    job = get(job_id)
+    try:
+        job.update(actions=[JobModel.lease_until.set(int(now()) + settings().lease_seconds)],
+                   condition=(JobModel.state == S.RUNNING.value) & (JobModel.agent_id == agent_id))
+    except UpdateError as exc:
+        raise IllegalTransition(f"job {job_id} is no longer running on agent {agent_id}") from exc
+    return job
+
+
+def finish(job_id: str, agent_id: str, dst: JobState, reason: str = "", exit_code: int | None = None,
+           detail: str = "", sha: str = "", reason_code: Reason = Reason.NONE,
+           phases: dict | None = None) -> JobModel:
+    if dst not in FINISHED_BY_AGENT:
+        raise Conflict(f"an agent cannot end a job as {dst.value}")
+    job = get(job_id)
+    actions = [JobModel.reason.set(reason[:1000]), JobModel.detail.set(detail[:4000]),
+               JobModel.reason_code.set(reason_code.value),
+               JobModel.finished_at.set(now_iso()), JobModel.lease_until.set(0)]
+    if exit_code is not None:
+        actions.append(JobModel.exit_code.set(exit_code))
+    if sha:
+        actions.append(JobModel.sha.set(sha))
+    if phases:
+        actions.append(JobModel.phases.set(phases))
+    return _update(job, dst, (JobModel.agent_id == agent_id), actions, f"end it as {dst.value}")
+
+
+def supersede(job: JobModel, newer_id: str) -> JobModel:
+    return _update(job, S.SUPERSEDED, None, [
+        JobModel.reason.set(f"superseded by newer job {newer_id}"), JobModel.finished_at.set(now_iso()),
+        JobModel.reason_code.set(Reason.SUPERSEDED.value), JobModel.lease_until.set(0)], "supersede it")
+
+
+def give_up(job: JobModel, reason: str, code: Reason = Reason.GAVE_UP) -> JobModel:
+    """queued/lapsed -> failed, for a job that will never run here: attempts used up, refused by its
+    agent, dead-lettered, or never picked up. The reason says which, and what to do."""
+    return _update(job, S.FAILED, (JobModel.state == S.QUEUED.value) | (JobModel.lease_until < int(now())), [
+        JobModel.reason.set(reason[:1000]), JobModel.reason_code.set(code.value), JobModel.finished_at.set(now_iso()),
+        JobModel.lease_until.set(0)], "fail it")
+
+
+def note_resent(job: JobModel, why: str) -> int:
+    """Count one more message sent for a still-queued job; returns the new count (the dedup suffix)."""
+    job.update(actions=[JobModel.resent.add(1), JobModel.reason.set(why[:1000])],
+               condition=JobModel.state == S.QUEUED.value)
+    return int(job.resent)
+
+
+def release(job_id: str, agent_id: str, reason: str) -> JobModel:
+    """running -> queued: the agent stops; SQS redelivers the message."""
+    job = get(job_id)
+    return _update(job, S.QUEUED, (JobModel.agent_id == agent_id) & (JobModel.state == S.RUNNING.value), [
+        JobModel.reason.set(reason), JobModel.lease_until.set(0), JobModel.agent_id.set("")], "release it")
+
+
+def cancel(job_id: str, reason: str) -> JobModel:
+    """Idempotent: a queued job ends now; a running one is asked to stop (the agent escalates)."""
+    job = get(job_id)
+    if job.state == S.CANCELED.value:
+        return job
+    if job.state in {s.value for s in TERMINAL}:
+        raise Conflict(f"job {job_id} already ended as {job.state}")
+    if job.state == S.QUEUED.value:
+        try:
+            return _update(job, S.CANCELED, JobModel.state == S.QUEUED.value, [
+                JobModel.reason.set(f"canceled: {reason}"), JobModel.finished_at.set(now_iso())], "cancel it")
+        except IllegalTransition:
+            job = get(job_id)          # it started meanwhile: ask the agent instead
+    try:
+        job.update(actions=[JobModel.cancel_requested.set(reason or "canceled by user")],
+                   condition=JobModel.state == S.RUNNING.value)
+    except UpdateError as exc:
+        raise Conflict(f"job {job_id} ended before it could be canceled") from exc
+    return job
+
+
+def newer_in_group(job: JobModel) -> JobModel | None:
+    """The newest job of the same app and target that was created after `job` and still counts."""
+    counted = {S.QUEUED.value, S.RUNNING.value, S.SUCCEEDED.value, S.FAILED.value}
+    for other in JobModel.by_group.query(job.group, JobModel.id > job.id, scan_index_forward=False):
+        if other.state in counted:
+            return other
+    return None
+
+
+def quiet_reason(job: JobModel) -> str:
+    until = datetime.fromtimestamp(float(job.not_before), timezone.utc).isoformat(timespec="seconds")
+    return f"waiting for quiet period until {until.replace('+00:00', 'Z')}"
+
+
+def to_dict(job: JobModel, waiting=None) -> dict:
+    """The job as the API shows it; `waiting(pool, target_type)` explains a queued job's wait."""
+    keys = ("id", "app", "rule", "group", "pool", "target", "repository", "ref", "sha", "state", "reason",
+            "reason_code", "detail", "exit_code", "attempts", "resent", "agent_id", "cancel_requested", "event_id",
+            "trigger", "created_at", "updated_at", "started_at", "finished_at", "log_lines", "phases", "preview")
+    out = {k: getattr(job, k) for k in keys}
+    out["target"] = dict(out["target"] or {})
+    out["not_before"] = float(job.not_before or 0)
+    if job.state == S.QUEUED.value and now() < out["not_before"]:
+        out["waiting"] = quiet_reason(job)
+    elif waiting is not None and job.state == S.QUEUED.value:
+        out["waiting"] = waiting(job.pool, out["target"].get("type", ""))
+    return out
+
+
+def listing(app: str | None = None, state: str | None = None, limit: int = 50, waiting=None) -> list[dict]:
+    wanted = (lambda job: job.state == state) if state else (lambda job: True)
+    if app:
+        rows = [j for j in itertools.islice(filter(wanted, JobModel.by_app.query(app, scan_index_forward=False)),
+                                            limit)]
+    else:
+        rows = shards.newest(JobModel.by_time, "job", "id", limit, keep=wanted)
+    return [to_dict(job, waiting) for job in rows]
+
+
+def queued(limit: int = 1000) -> list[JobModel]:
+    """Jobs still queued, oldest first (the sweeper's work list)."""
+    rows = [j for j in JobModel.scan(JobModel.state == S.QUEUED.value, limit=limit * 4)]
+    return sorted(rows, key=lambda j: j.id)[:limit]

@@ -1,0 +1,34 @@
+"""Job log lines, numbered by the agent so a retried upload never doubles a line."""
+from __future__ import annotations
+
+from pynamodb.exceptions import UpdateError
+
+from functions.clock import now_iso
+from functions.errors import InvalidInput
+from functions.store.models import JobModel, LogModel
+
+MAX_BATCH = 500
+MAX_LINE = 8192
+
+
+def append(job: JobModel, first_seq: int, lines: list) -> int:
+    if not isinstance(first_seq, int) or first_seq < 1:
+        raise InvalidInput("first_seq", "must be a whole number >= 1")
+    if not isinstance(lines, list) or len(lines) > MAX_BATCH or not all(isinstance(x, str) for x in lines):
+        raise InvalidInput("lines", f"must be a list of at most {MAX_BATCH} strings")
+    stamp = now_iso()
+    with LogModel.batch_write() as batch:
+        for i, line in enumerate(lines):
+            batch.save(LogModel(job.id, first_seq + i, line=line[:MAX_LINE], at=stamp))
+    last = first_seq + len(lines) - 1
+    if lines and last > (job.log_lines or 0):
+        try:
+            job.update(actions=[JobModel.log_lines.set(last)], condition=JobModel.log_lines < last)
+        except UpdateError:
+            pass  # a later batch already moved the count past this one
+    return last
+
+
+def read(job_id: str, after: int = 0, limit: int = 1000) -> list[dict]:
+    rows = LogModel.query(job_id, LogModel.seq > after, limit=limit)
+    return [{"seq": int(r.seq), "line": r.line, "at": r.at} for r in rows]
