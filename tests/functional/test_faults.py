@@ -248,6 +248,7 @@ def test_an_agent_cut_off_past_its_lease_loses_the_job_to_another_and_stops_its_
         a_id = f"cut-{os.getpid()}"
         job_id = push(api, repo, "main", sha).json()["jobs"][0]
         wait_for(lambda: (ticks / a_id).is_file(), "agent A's copy to tick", timeout=60)
+        wait_log(api, job_id, f"on agent {a_id}, attempt 1")  # A's first lines reached the API before the cut
         b = AgentProcess(api, agent_token, tmp_path, targets="shell", name="direct")  # B reaches the API directly
         b_id = f"direct-{os.getpid()}"
         proxy.pause()
