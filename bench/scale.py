@@ -44,6 +44,8 @@ def arguments(argv=None):
     p.add_argument("--checkpoint", type=int, default=1_000, help="deliveries of the first stage")
     p.add_argument("--senders", type=int, default=8, help="concurrent webhook senders")
     p.add_argument("--budget-minutes", type=float, default=25.0, help="the whole run stops by then")
+    p.add_argument("--cold-mirrors", action="store_true",
+                   help="agents start without mirrors: each clones every repository it is first sent")
     args = p.parse_args(argv)
     if not 0 < args.checkpoint <= args.deliveries or args.apps < 1 or args.agents < 1:
         p.error("need apps >= 1, agents >= 1 and 0 < checkpoint <= deliveries")
@@ -79,6 +81,26 @@ def make_origin(root: Path, apps: int, rounds: int) -> tuple[list[Path], list[st
     for i in range(apps):
         (links / f"app-{i:04d}.git").symlink_to(origin)
     return [links / f"app-{i:04d}.git" for i in range(apps)], shas
+
+
+def warm_mirrors(agent_dirs: list[Path], links: list[Path]) -> float:
+    """Give every agent the bare mirror of every app's repository, as after its first deploy of each:
+    one `git clone --mirror`, then hard-linked copies with each app's own URL in their config. The
+    bench then measures the steady state (an incremental fetch per job), not 10 x apps cold clones."""
+    import hashlib
+    import os
+    import shutil
+    t0 = time.monotonic()
+    template = links[0].parent.parent / "mirror-template.git"
+    git("clone", "--mirror", "--quiet", "--", str(links[0]), str(template))
+    config = (template / "config").read_text()
+    for workdir in agent_dirs:
+        for link in links:
+            dest = workdir / "mirrors" / (hashlib.sha256(str(link).encode()).hexdigest()[:24] + ".git")
+            shutil.copytree(template, dest, copy_function=os.link)
+            (dest / "config").unlink()
+            (dest / "config").write_text(config.replace(str(links[0]), str(link)))
+    return time.monotonic() - t0
 
 
 def make_apps(links: list[Path], ran: Path) -> float:
@@ -187,7 +209,7 @@ def moto_query_ms(samples: int = 20) -> float:
 
 
 def measure(sender: Sender, numbers: range, ran_ids: collections.Counter, jobs: dict, events: dict,
-            sent: dict, seconds: float) -> dict:
+            sent: dict, seconds: float, queued: int = 0) -> dict:
     """The figures of the deliveries `numbers` (their jobs as stored now)."""
     accepted = [n for n in numbers if n in sender.jobs]
     mine = [jobs.get(sender.jobs[n]) for n in accepted]
@@ -199,13 +221,16 @@ def measure(sender: Sender, numbers: range, ran_ids: collections.Counter, jobs: 
             if received is not None:
                 pickups.append((epoch(job["started_at"]) - received) * 1000)
     ids = {sender.jobs[n] for n in accepted}
+    not_ended = sum(v for s, v in states.items() if s not in ENDED)
     lat = [sender.latency[n] for n in numbers if n in sender.latency]
     return {
         "deliveries": len(numbers), "sent": len(lat), "accepted": len(accepted),
         "refused": sum(1 for n in numbers if n in sender.refused),
         "webhook": figures(lat) if lat else {}, "pickup": figures(pickups) if pickups else {},
         "states": dict(states),
-        "lost": sum(v for s, v in states.items() if s not in ENDED) + sum(1 for n in numbers if n in sender.refused),
+        # not ended while the queue still holds that many messages: waiting, not lost (the budget ran out)
+        "unfinished": min(not_ended, queued),
+        "lost": max(0, not_ended - queued) + sum(1 for n in numbers if n in sender.refused),
         "run_twice": sum(1 for i in ids if ran_ids[i] > 1),
         "reclaimed": sum(1 for j in mine if j and int(j.get("attempts") or 0) > 1),
         "succeeded_not_run": sum(1 for j in mine if j and j["state"] == "succeeded" and not ran_ids[j["id"]]),
@@ -226,9 +251,10 @@ def snapshot(ran: Path) -> tuple[collections.Counter, dict, dict]:
 
 
 def stage(sender: Sender, numbers: range, senders: int, deadline: float) -> dict:
+    """Send `numbers` (for at most 60 % of the time left, so the queue can drain), then drain."""
     t0 = time.monotonic()
     result = load(lambda i: sender.send(numbers.start + i), len(numbers), senders,
-                  budget_s=max(1.0, deadline - time.monotonic()))
+                  budget_s=max(1.0, 0.6 * (deadline - time.monotonic())))
     sending = time.monotonic() - t0
     waited, backlog = drain(deadline)
     return {"send_seconds": round(sending, 1), "webhooks_per_second": result["per_second"],
@@ -254,8 +280,11 @@ def main(argv=None) -> int:
         links, shas = make_origin(WORK / "git", args.apps, rounds)
         report["apps_seconds"] = round(make_apps(links, ran), 1)
         agent_token = tokens.issue("agent", "bench")
+        names = [f"scale-{i:02d}" for i in range(args.agents)]
+        if not args.cold_mirrors:
+            report["mirrors_seconds"] = round(warm_mirrors([WORK / n for n in names], links), 1)
         for i in range(args.agents):
-            agents.append(AgentProcess(api, agent_token, WORK, targets="shell", name=f"scale-{i:02d}", extra={
+            agents.append(AgentProcess(api, agent_token, WORK, targets="shell", name=names[i], extra={
                 "TAHOBUDDY_CONCURRENCY": str(1 + i % 2), "TAHOBUDDY_POLL_WAIT": "1"}))
         sender = Sender(api, links, shas, args.senders)
         sender.warm_up()
@@ -265,12 +294,14 @@ def main(argv=None) -> int:
                 continue
             timing = stage(sender, numbers, args.senders, deadline - 90)  # 90 s kept for the figures
             ran_ids, jobs, events = snapshot(ran)
+            queued, dead = queue_depth()
+            timing["dead_letters"] = dead
             timing["moto_query_ms"] = moto_query_ms()
             upto = range(0, numbers.stop)
             report["stages"].append({
                 "upto": numbers.stop,
                 "stage": measure(sender, numbers, ran_ids, jobs, events, timing, timing["total_seconds"]),
-                "all": measure(sender, upto, ran_ids, jobs, events, {}, 0),
+                "all": measure(sender, upto, ran_ids, jobs, events, {}, 0, queued),
                 "last": measure(sender, range(max(0, numbers.stop - args.checkpoint), numbers.stop), ran_ids, jobs,
                                 events, {}, 0)})
         report["run_minutes"] = round((time.monotonic() - started) / 60, 1)
@@ -303,7 +334,8 @@ def print_report(r: dict) -> None:
               f"moto GSI query {st['moto_query_ms']} ms")
         print(f"    all {every['deliveries']}: accepted {every['accepted']}, refused {every['refused']}, "
               f"states {every['states']}")
-        print(f"    jobs lost {every['lost']}, run twice {every['run_twice']}, reclaimed {every['reclaimed']}, "
+        print(f"    jobs lost {every['lost']} (dead letters {st['dead_letters']}), still queued when the budget ran "
+              f"out {every['unfinished']}, run twice {every['run_twice']}, reclaimed {every['reclaimed']}, "
               f"succeeded without running {every['succeeded_not_run']}, ran but not succeeded "
               f"{every['ran_not_succeeded']}")
     if len(r["stages"]) == 2:
