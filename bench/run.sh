@@ -3,4 +3,5 @@
 # again by its pid (local/with-docker.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec local/with-docker.sh sh -c '.venv/bin/python bench/webhook.py && .venv/bin/python bench/deploy.py'
+exec local/with-docker.sh sh -c '.venv/bin/python bench/webhook.py && .venv/bin/python bench/deploy.py \
+    && .venv/bin/python bench/scale.py'
