@@ -106,7 +106,7 @@ def warm_mirrors(agent_dirs: list[Path], links: list[Path]) -> float:
 def make_apps(links: list[Path], ran: Path) -> float:
     """The apps, saved in-process (the same validation as PUT /api/v1/apps): seconds taken."""
     from concurrent.futures import ThreadPoolExecutor
-    from functions import app_store
+    from functions.store import app_store
     command = ["sh", "-c", f'echo "$TAHOBUDDY_JOB" >> {ran}']
 
     def save(i):
@@ -132,7 +132,7 @@ class Sender:
 
     def warm_up(self, count: int = 20) -> None:
         """Signed pings (stored, match nothing): the API's first requests import and connect, not measured."""
-        from functions.signature import sign
+        from functions.providers.github import sign
         for i in range(count):
             body = json.dumps({"zen": "warm", "hook_id": 1}).encode()
             self.session.post(f"{self.api.url}/api/v1/hooks/github", data=body, timeout=60, headers={
@@ -140,7 +140,7 @@ class Sender:
                 "X-GitHub-Delivery": f"warm-{i}", "X-Hub-Signature-256": sign(SECRET, body)}).raise_for_status()
 
     def send(self, n: int) -> bool:
-        from functions.signature import sign
+        from functions.providers.github import sign
         i, k = n % len(self.links), n // len(self.links)
         body = json.dumps({"ref": f"refs/heads/app-{i:04d}", "after": self.shas[k], "created": False,
                            "deleted": False, "repository": {"full_name": f"bench/scale-{i:04d}",
@@ -199,7 +199,7 @@ def epoch(iso: str | None) -> float | None:
 def moto_query_ms(samples: int = 20) -> float:
     """Median time moto takes to answer one small GSI query (one group's jobs) at the current size."""
     import statistics
-    from functions.models import JobModel
+    from functions.store.models import JobModel
     times = []
     for i in range(samples):
         t0 = time.perf_counter()
@@ -242,7 +242,7 @@ def measure(sender: Sender, numbers: range, ran_ids: collections.Counter, jobs: 
 
 def snapshot(ran: Path) -> tuple[collections.Counter, dict, dict]:
     """Every job and event as stored now (scans, in-process), and how often each job id ran."""
-    from functions.models import EventModel, JobModel
+    from functions.store.models import EventModel, JobModel
     jobs = {j.id: {"id": j.id, "state": j.state, "started_at": j.started_at, "event_id": j.event_id,
                    "attempts": j.attempts} for j in JobModel.scan()}
     events = {e.id: epoch(e.received_at) for e in EventModel.scan()}
@@ -264,7 +264,7 @@ def stage(sender: Sender, numbers: range, senders: int, deadline: float) -> dict
 
 def main(argv=None) -> int:
     args = arguments(argv)
-    from functions import tokens
+    from functions.store import tokens
     from tests.realparts import AgentProcess
     started = time.monotonic()
     deadline = started + args.budget_minutes * 60
