@@ -29,7 +29,8 @@ def _conditional_failed(exc: Exception) -> bool:
 
 def _save_job(job_id: str, fields: dict) -> JobModel:
     stamp = now_iso()
-    job = JobModel(job_id, kind=shards.key("job", job_id), created_at=stamp, updated_at=stamp, **fields)
+    job = JobModel(job_id, kind=shards.key("job", job_id), created_at=stamp, updated_at=stamp,
+                   queued_in=fields.get("pool") or "default", **fields)
     try:
         job.save(condition=JobModel.id.does_not_exist())
         outbox.record(job)  # queued: GitHub and notifications hear of it (functions/notify)

@@ -57,7 +57,7 @@ def sweep() -> dict:
                 report["dead_lettered"].append(ended)
     waiting = agents.explainer()
     empty: dict[str, bool] = {}
-    for job in jobs.queued():
+    for job in jobs.queued(s.pools):
         age = at - created_epoch(job.id)
         why_waiting = waiting(job.pool, (job.target or {}).get("type", ""))
         if age > s.max_queued:

@@ -54,7 +54,9 @@ def _update(job: JobModel, dst: JobState, condition, actions: list, why: str) ->
     if condition is not None:
         cond = cond & condition
     try:
-        job.update(actions=[JobModel.state.set(dst.value), JobModel.updated_at.set(now_iso())] + actions,
+        queued = (JobModel.queued_in.set(job.pool or "default") if dst == S.QUEUED
+                  else JobModel.queued_in.remove())  # the sparse index holds queued jobs only
+        job.update(actions=[JobModel.state.set(dst.value), JobModel.updated_at.set(now_iso()), queued] + actions,
                    condition=cond)
     except UpdateError as exc:
         if "ConditionalCheckFailed" in str(exc):
@@ -194,7 +196,10 @@ def listing(app: str | None = None, state: str | None = None, limit: int = 50, w
     return [to_dict(job, waiting) for job in rows]
 
 
-def queued(limit: int = 1000) -> list[JobModel]:
-    """Jobs still queued, oldest first (the sweeper's work list)."""
-    rows = [j for j in JobModel.scan(JobModel.state == S.QUEUED.value, limit=limit * 4)]
+def queued(pools, limit: int = 1000) -> list[JobModel]:
+    """Jobs still queued in `pools`, oldest first (the sweeper's work list): a query of the sparse
+    `by_queued` index per pool, never a scan of the table. Jobs queued before the index existed
+    (no `queued_in`) are not listed; the claim path still serves them."""
+    rows = [j for pool in pools for j in itertools.islice(JobModel.by_queued.query(pool), limit)
+            if j.state == S.QUEUED.value]
     return sorted(rows, key=lambda j: j.id)[:limit]

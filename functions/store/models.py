@@ -74,6 +74,7 @@ class JobModel(Model):
     rule = UnicodeAttribute()
     group = UnicodeAttribute()                               # app.target: one deploy at a time
     pool = UnicodeAttribute(default="default")               # whose queue carries it
+    queued_in = UnicodeAttribute(null=True)                  # its pool while queued, else absent: a sparse index
     target = JSONAttribute()
     repository = UnicodeAttribute()
     ref = UnicodeAttribute()
@@ -101,6 +102,7 @@ class JobModel(Model):
     by_app = _index("by_app", "app", "id")
     by_group = _index("by_group", "group", "id")
     by_time = _index("by_time", "kind", "id")
+    by_queued = _index("by_queued", "queued_in", "id")        # sparse: the sweeper reads only queued jobs
 
 
 class LogModel(Model):

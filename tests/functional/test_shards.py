@@ -37,3 +37,15 @@ def test_the_shard_of_an_item_is_stable_and_older_unsharded_items_still_list(mot
     finally:
         legacy.delete()
     assert events.listing(limit=3) == events.listing(limit=3)
+
+
+def test_the_sweeper_reads_queued_jobs_from_a_sparse_index_that_drops_them_when_they_move_on(moto):
+    app = apps.validate(docker_app(unique("queued")))
+    first, second = (enqueue.manual(app, app["rules"][0], "refs/heads/development", "", now=True) for _ in range(2))
+    listed = [j.id for j in jobs.queued(["default"], limit=100000)]
+    assert first.id in listed and second.id in listed and listed == sorted(listed)  # oldest first
+    jobs.cancel(first.id, "not needed")
+    assert JobModel.get(first.id).queued_in is None and JobModel.get(second.id).queued_in == "default"
+    listed = [j.id for j in jobs.queued(["default"], limit=100000)]
+    assert first.id not in listed and second.id in listed
+    assert second.id not in [j.id for j in jobs.queued(["spare"], limit=100000)]  # per pool
