@@ -17,7 +17,7 @@ import typing
 from contract import wire
 from contract.states import JobState, Reason
 
-from functions.domain import apps, rules, targets
+from functions.domain import apps, previews, rules, targets
 from functions.domain.fields import Field
 
 V1 = "/api/v1"
@@ -120,7 +120,8 @@ def schemas() -> dict:
                      Message={**S, "description": "what went wrong and what to do"}),
         "Health": obj(("status",), status=S),
         "Target": target_schema(),
-        "Rule": fields_schema(rules.RULE_FIELDS, match=fields_schema(rules.MATCH_FIELDS), target=ref("Target")),
+        "Rule": fields_schema(rules.RULE_FIELDS, match=fields_schema(rules.MATCH_FIELDS), target=ref("Target"),
+                              preview=fields_schema(previews.PREVIEW_FIELDS)),
         "App": fields_schema(apps.APP_FIELDS, rules={"type": "array", "items": ref("Rule")}),
         "Delivery": obj(("event", "status"), event=S, status={"type": "string", "enum": ["processed", "duplicate"]},
                         action=S, reason=S, jobs=STRS, decision={"type": "array", "items": O}),

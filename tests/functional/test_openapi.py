@@ -70,3 +70,26 @@ def test_the_api_keeps_to_its_document(case, api):
     if case.method.upper() != case.operation.method.upper():
         return  # an unsupported method is answered by the server in front (chalice local, API Gateway)
     case.call_and_validate(base_url=api.url, headers=api.headers(), checks=CHECKS, timeout=30)
+
+
+def test_every_kind_of_stored_app_conforms_whatever_ran_before(api):
+    """schemathesis only sees the apps earlier tests left; this one stores every block an app can
+    hold (a preview rule, a deployment environment, notifications, a builder target) and checks it."""
+    import jsonschema
+    from tests.helpers import unique
+    name = unique("shape")
+    app = {"name": name, "repository": f"https://github.com/tests/{name}.git", "hostname": f"{name}.example.com",
+           "database": {"kind": "postgres"}, "env": {"A": "1"},
+           "notify": [{"type": "slack", "url": "secret:SLACK_URL", "states": ["failed"]}],
+           "rules": [{"name": "pr", "match": {"pull_request": {"base": "main"}}, "target": {"type": "docker"},
+                      "preview": {"allow_forks": False, "max_previews": 2}},
+                     {"name": "rel", "match": {"tag": "v*"}, "environment": "prod", "production_environment": True,
+                      "target": {"type": "shell", "commands": [["true"]], "image": "x:1", "cpus": 0.5,
+                                 "memory": "64m", "quiet_period": 5}}]}
+    r = requests.put(f"{api.url}{V1}/apps/{name}", json=app, headers=api.headers(), timeout=30)
+    assert r.status_code == 201, r.text
+    doc = openapi.document()
+    schema = {**doc["components"]["schemas"]["App"], "components": doc["components"]}
+    jsonschema.validate(r.json(), schema)
+    listed = requests.get(f"{api.url}{V1}/apps", headers=api.headers(), timeout=30).json()["apps"]
+    jsonschema.validate(next(a for a in listed if a["name"] == name), schema)
