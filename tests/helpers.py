@@ -56,3 +56,13 @@ def docker_app(name: str, rules: list[dict] | None = None, **kw) -> dict:
             "rules": rules if rules is not None else [
                 {"name": "dev", "match": {"branch": "development"}, "target": {"type": "docker"}},
                 {"name": "release", "match": {"tag": "release-*"}, "target": {"type": "docker"}}]}
+
+
+def push_to(api, repo, ref: str, sha: str, created: bool = False, delivery: str | None = None,
+            full_name: str = "local/x") -> requests.Response:
+    """A signed GitHub push of `ref` at `sha` for a local test repository (its origin is the clone URL)."""
+    if not ref.startswith("refs/"):
+        ref = f"refs/heads/{ref}"
+    return deliver(api, "push", {"ref": ref, "after": sha, "created": created, "deleted": False,
+                                 "repository": {"full_name": full_name, "clone_url": str(repo.origin)}},
+                   delivery=delivery)

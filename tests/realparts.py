@@ -144,10 +144,14 @@ def wait_for(condition, what: str, timeout: float = 60, every: float = 0.1):
         time.sleep(every)
 
 
+def get_job(api, job_id: str) -> dict:
+    return requests.get(f"{api.url}/api/v1/jobs/{job_id}", headers=api.headers(), timeout=10).json()
+
+
 def wait_job(api, job_id: str, timeout: float = 180, states=TERMINAL) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        job = requests.get(f"{api.url}/api/v1/jobs/{job_id}", headers=api.headers(), timeout=10).json()
+        job = get_job(api, job_id)
         if job["state"] in states:
             return job
         assert time.monotonic() < deadline, f"job {job_id} still {job['state']} after {timeout}s"

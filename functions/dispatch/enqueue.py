@@ -27,13 +27,13 @@ def _conditional_failed(exc: Exception) -> bool:
     return "ConditionalCheckFailed" in str(exc)
 
 
-def _save_job(job_id: str, fields: dict) -> JobModel:
+def _save_job(job_id: str, fields: dict, app: dict | None = None) -> JobModel:
     stamp = now_iso()
     job = JobModel(job_id, kind=shards.key("job", job_id), created_at=stamp, updated_at=stamp,
                    queued_in=fields.get("pool") or "default", **fields)
     try:
         job.save(condition=JobModel.id.does_not_exist())
-        outbox.record(job)  # queued: GitHub and notifications hear of it (functions/notify)
+        outbox.record(job, app)  # queued: GitHub and notifications hear of it (functions/notify)
         return job
     except PutError as exc:
         if not _conditional_failed(exc):
@@ -41,7 +41,7 @@ def _save_job(job_id: str, fields: dict) -> JobModel:
     return JobModel.get(job_id)  # a concurrent delivery of the same ref saved it first
 
 
-def _take(key: str, fields: dict) -> tuple[JobModel, bool]:
+def _take(key: str, fields: dict, app: dict | None = None) -> tuple[JobModel, bool]:
     """Take the dedup key and save its job: (job, True); or (the key's job, False) if taken.
 
     Two conditional puts rather than one transaction: moto's TransactWriteItems slows
@@ -52,7 +52,7 @@ def _take(key: str, fields: dict) -> tuple[JobModel, bool]:
     try:
         DedupModel(key, job_id=job_id, created_at=now_iso()).save(
             condition=DedupModel.key.does_not_exist() | (DedupModel.deleted == True))  # noqa: E712
-        return _save_job(job_id, fields), True
+        return _save_job(job_id, fields, app), True
     except PutError as exc:
         if not _conditional_failed(exc):
             raise
@@ -60,7 +60,7 @@ def _take(key: str, fields: dict) -> tuple[JobModel, bool]:
     try:
         return JobModel.get(job_id), False
     except DoesNotExist:
-        return _save_job(job_id, fields), False
+        return _save_job(job_id, fields, app), False
 
 
 def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event_id: str = "",
@@ -79,7 +79,7 @@ def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event
                   pool=target.get("pool") or DEFAULT_POOL, repository=repository, ref=ref, sha=sha,
                   event_id=event_id, trigger=trigger,
                   not_before=now() + int(target.get("quiet_period") or 0) if quiet else 0)
-    job, created = _take(key, fields)
+    job, created = _take(key, fields, app)
     if job.state == "queued" and send:
         queue.send(job.id, job.group, job.target["type"], job.pool)
     return job, created

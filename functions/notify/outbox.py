@@ -63,18 +63,19 @@ def snapshot(job: JobModel, app: dict | None) -> dict:
     return change
 
 
-def record(job: JobModel) -> None:
+def record(job: JobModel, app: dict | None = None) -> None:
     """One outbox item for the job's current state (the single hook jobs.py and dispatch.py call):
     for GitHub when credentials are set and the job has a commit on a GitHub repository, and for the
-    app's `notify` entries that want this state."""
+    app's `notify` entries that want this state. A caller that holds the app passes it (no read)."""
     try:
         reports = enabled() and bool(_SHA.match(job.sha or ""))
         repo = github_repo(job.repository, job.event_id) if reports else ""
-        from functions.store import app_store
-        try:
-            app = app_store.get(job.app)
-        except Exception:  # noqa: BLE001 - a deleted app still reports its job's end to GitHub
-            app = None
+        if app is None:
+            from functions.store import app_store
+            try:
+                app = app_store.get(job.app)
+            except Exception:  # noqa: BLE001 - a deleted app still reports its job's end to GitHub
+                app = None
         notify = channels.wanted(app, job.state)
         if not repo and not notify:
             return

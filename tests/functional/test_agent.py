@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import deliver, unique
+from tests.helpers import deliver, push_to, unique
 from tests.realparts import AgentProcess, GitRepo, job_log, wait_for, wait_job, wait_log
 
 pytestmark = pytest.mark.functional
@@ -26,8 +26,7 @@ def shell_app(api, repo: GitRepo, commands, name=None, match=None) -> str:
 
 
 def send(api, repo: GitRepo, ref: str, sha: str, created=False) -> str:
-    r = deliver(api, "push", {"ref": ref, "after": sha, "created": created, "deleted": False,
-                              "repository": {"full_name": "local/x", "clone_url": str(repo.origin)}})
+    r = push_to(api, repo, ref, sha, created)
     assert r.status_code == 200 and r.json()["jobs"], r.text
     return r.json()["jobs"][0]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import deliver, unique
+from tests.helpers import deliver, push_to, unique
 from tests.realparts import AgentProcess, GitRepo, wait_for, wait_job
 
 pytestmark = pytest.mark.functional
@@ -77,8 +77,7 @@ def shell_app(api, repo, commands, match=None) -> str:
 
 
 def push(api, repo, ref, sha, created=False) -> requests.Response:
-    return deliver(api, "push", {"ref": ref, "after": sha, "created": created, "deleted": False,
-                                 "repository": {"full_name": "local/x", "clone_url": str(repo.origin)}})
+    return push_to(api, repo, ref, sha, created)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from local import procs
-from tests.helpers import deliver, unique
+from tests.helpers import push_to, unique
 from tests.realparts import (BASE_IMAGE, AgentProcess, Caddy, GitRepo, job_log, remove_app_resources, wait_for,
                               wait_job, wait_log)
 
@@ -128,9 +128,7 @@ def shell_app(api, repo: GitRepo, commands, pool: str = "default") -> str:
 
 
 def push(api, repo: GitRepo, branch: str, sha: str, delivery: str | None = None) -> requests.Response:
-    return deliver(api, "push", {"ref": f"refs/heads/{branch}", "after": sha, "created": False, "deleted": False,
-                                 "repository": {"full_name": "local/x", "clone_url": str(repo.origin)}},
-                   delivery=delivery)
+    return push_to(api, repo, branch, sha, delivery=delivery)
 
 
 # ---- a flood of badly signed deliveries ---------------------------------------------------------

@@ -14,8 +14,8 @@ import requests
 
 from functions.dispatch import queue
 from functions.config import boto_kwargs
-from tests.helpers import deliver, unique
-from tests.realparts import AgentProcess, GitRepo, job_log, queue_counts, wait_for, wait_job
+from tests.helpers import push_to, unique
+from tests.realparts import AgentProcess, GitRepo, get_job, job_log, queue_counts, wait_for, wait_job
 
 pytestmark = pytest.mark.functional
 CLI = str(Path(sys.executable).parent / "tahobuddy")
@@ -40,14 +40,12 @@ def shell_app(api, repo, pool: str, commands=None) -> tuple[str, str]:
 
 
 def push(api, repo, sha, branch) -> str:
-    r = deliver(api, "push", {"ref": f"refs/heads/{branch}", "after": sha, "created": False, "deleted": False,
-                              "repository": {"full_name": "local/pools", "clone_url": str(repo.origin)}})
+    r = push_to(api, repo, branch, sha, full_name="local/pools")
     assert r.status_code == 200 and len(r.json()["jobs"]) == 1, r.text
     return r.json()["jobs"][0]
 
 
-def job(api, job_id) -> dict:
-    return requests.get(f"{api.url}/api/v1/jobs/{job_id}", headers=api.headers(), timeout=10).json()
+job = get_job
 
 
 @pytest.fixture

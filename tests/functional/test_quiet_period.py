@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import deliver, unique
-from tests.realparts import AgentProcess, GitRepo, job_log, queue_counts, wait_for, wait_job
+from tests.helpers import push_to, unique
+from tests.realparts import AgentProcess, GitRepo, get_job, job_log, queue_counts, wait_for, wait_job
 
 pytestmark = pytest.mark.functional
 CLI = str(Path(sys.executable).parent / "tahobuddy")
@@ -32,14 +32,12 @@ def shell_rule(name, branch, quiet, pool, marker="ran"):
 
 
 def push(api, repo, branch, sha) -> list[str]:
-    r = deliver(api, "push", {"ref": f"refs/heads/{branch}", "after": sha, "created": False, "deleted": False,
-                              "repository": {"full_name": "local/quiet", "clone_url": str(repo.origin)}})
+    r = push_to(api, repo, branch, sha, full_name="local/quiet")
     assert r.status_code == 200, r.text
     return r.json()["jobs"]
 
 
-def job(api, job_id) -> dict:
-    return requests.get(f"{api.url}/api/v1/jobs/{job_id}", headers=api.headers(), timeout=10).json()
+job = get_job
 
 
 @pytest.fixture
