@@ -6,7 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tahobuddy
 dockerd_pid=$(local/docker-up.sh)
-cleanup() { if [ -n "$dockerd_pid" ]; then kill "$dockerd_pid" 2>/dev/null || true; wait "$dockerd_pid" 2>/dev/null || true; fi; }
+# dockerd is not this shell's child (docker-up.sh started it), so `wait` cannot see it end: poll its pid
+# (bounded), or the next start finds its pid file and refuses to start.
+cleanup() {
+  [ -n "$dockerd_pid" ] || return 0
+  kill "$dockerd_pid" 2>/dev/null || true
+  for _ in $(seq 1 60); do kill -0 "$dockerd_pid" 2>/dev/null || return 0; sleep 0.5; done
+  echo "dockerd ($dockerd_pid) still running 30 s after SIGTERM: killing it" >&2
+  kill -9 "$dockerd_pid" 2>/dev/null || true
+}
 trap cleanup EXIT
 local/fixtures.sh
 "$@"
