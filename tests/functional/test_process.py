@@ -44,3 +44,18 @@ def test_process_timeout(tmp_path):
     result = process.run(["sleep", "30"], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, log=lambda _: None,
                          cancel=Cancel(), timeout=0.5, grace=1.0)
     assert result.timed_out and not result.canceled and result.code != 0 and time.monotonic() - t0 < 15
+
+
+def test_a_process_that_closes_its_output_and_keeps_running_still_times_out(tmp_path):
+    """The wait wakes when the output closes; a process that closes it early is still watched."""
+    result = process.run(["sh", "-c", "echo bye; exec >/dev/null 2>&1; sleep 30"], cwd=tmp_path,
+                         env={"PATH": "/usr/bin:/bin"}, log=lambda _: None, cancel=Cancel(), timeout=1.0, grace=1.0)
+    assert result.timed_out and result.code != 0
+
+
+def test_the_exit_code_is_kept_when_a_child_holds_the_output_open(tmp_path):
+    lines: list[str] = []
+    result = process.run(["sh", "-c", "(sleep 1; echo late) & echo early; exit 4"], cwd=tmp_path,
+                         env={"PATH": "/usr/bin:/bin"}, log=lines.append, cancel=Cancel(), timeout=30)
+    assert (result.code, result.timed_out, result.canceled) == (4, False, False)
+    assert lines == ["early", "late"]  # the child's output until it closed was still read
