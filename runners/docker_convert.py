@@ -124,10 +124,11 @@ def buildkit_argv(spec: JobSpec, context: str, iidfile: str, docker: str = "/usr
     return argv + ["--", context]
 
 
-# What a docker client prints when dockerd goes away under it: the CLI's BuildKit session cut ("unexpected
-# EOF", a gRPC "Unavailable"/"transport is closing"), or no daemon on the socket any more (docker-py too).
-ENGINE_GONE = re.compile(r"^(error: )?unexpected EOF$|rpc error: code = Unavailable|transport is closing|"
-                         r"Cannot connect to the Docker daemon|error during connect|"
+# What a docker client prints when dockerd goes away under it: the CLI's build stream cut before a result
+# (with --iidfile, Debian's 20.10 CLI says only that no image ID came; without it, "unexpected EOF"), a
+# gRPC "Unavailable"/"transport is closing", or no daemon on the socket any more (docker-py too).
+ENGINE_GONE = re.compile(r"did not provide an image ID|^(error: )?unexpected EOF$|rpc error: code = Unavailable|"
+                         r"transport is closing|Cannot connect to the Docker daemon|error during connect|"
                          r"docker\.sock: connect: (no such file|connection refused)|Connection aborted|"
                          r"RemoteDisconnected|Error while fetching server API version", re.IGNORECASE)
 
@@ -135,9 +136,11 @@ ENGINE_GONE = re.compile(r"^(error: )?unexpected EOF$|rpc error: code = Unavaila
 def engine_lost(last_line: str) -> str:
     """A failed build's last line (the client's own last word) when it says the Docker Engine went away,
     or "" when the build failed for its own reasons (a RUN step that exited non-zero, a missing file...).
-    Only the last line: a RUN step's output may say anything."""
+    Only the last line: a RUN step's output may say anything. The agent's scratch path is left out."""
     line = last_line.strip()
-    return line[:300] if ENGINE_GONE.search(line) else ""
+    if not ENGINE_GONE.search(line):
+        return ""
+    return re.sub(r"cannot write \S+ because", "cannot write the image id because", line)[:300]
 
 
 def engine_lost_detail(error: str) -> str:

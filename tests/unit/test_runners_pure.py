@@ -229,6 +229,7 @@ def test_the_api_keeps_only_well_formed_phase_marks():
     "ConnectionError: ('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))",
 ])
 def test_a_build_cut_off_by_dockerd_going_away_is_told_from_a_failed_build(last_line):
+    """Lines the clients print when the engine goes away; the agent's case (--iidfile) is tested below."""
     assert convert.engine_lost(last_line + "\n") == last_line
     detail = convert.engine_lost_detail(convert.engine_lost(last_line))
     assert detail.startswith("the Docker Engine went away during the build (dockerd restarted or stopped?): ")
@@ -245,3 +246,9 @@ def test_a_build_cut_off_by_dockerd_going_away_is_told_from_a_failed_build(last_
 ])
 def test_a_build_that_failed_on_its_own_is_not_blamed_on_the_engine(last_line):
     assert convert.engine_lost(last_line) == ""
+
+
+def test_the_cli_s_word_for_a_build_stream_cut_with_an_iidfile_names_no_agent_path():
+    # seen here: Debian's 20.10 CLI with --iidfile, dockerd stopped during a RUN step
+    line = "cannot write /srv/agent/build-x1/image-id because server did not provide an image ID"
+    assert convert.engine_lost(line) == "cannot write the image id because server did not provide an image ID"
