@@ -31,11 +31,12 @@ class Reason(str, Enum):
     DEAD_LETTERED = "dead_lettered"  # SQS gave up on its message after too many receives
     NOT_PICKED_UP = "not_picked_up"  # queued past the bound with no agent taking it
     GAVE_UP = "gave_up"              # attempts used up (its agents were lost or stopped each time)
+    ENGINE_LOST = "engine_lost"      # the Docker Engine went away under the job (dockerd restarted or stopped)
 
     @property
     def never_ran(self) -> bool:
         return self in (Reason.REFUSED, Reason.SETUP_ERROR, Reason.DEAD_LETTERED, Reason.NOT_PICKED_UP,
-                        Reason.GAVE_UP)
+                        Reason.GAVE_UP, Reason.ENGINE_LOST)
 
     @classmethod
     def parse(cls, value) -> "Reason":

@@ -124,6 +124,31 @@ def buildkit_argv(spec: JobSpec, context: str, iidfile: str, docker: str = "/usr
     return argv + ["--", context]
 
 
+# What a docker client prints when dockerd goes away under it: the CLI's build stream cut before a result
+# (with --iidfile, Debian's 20.10 CLI says only that no image ID came; without it, "unexpected EOF"), a
+# gRPC "Unavailable"/"transport is closing", or no daemon on the socket any more (docker-py too).
+ENGINE_GONE = re.compile(r"did not provide an image ID|^(error: )?unexpected EOF$|rpc error: code = Unavailable|"
+                         r"transport is closing|Cannot connect to the Docker daemon|error during connect|"
+                         r"docker\.sock: connect: (no such file|connection refused)|Connection aborted|"
+                         r"RemoteDisconnected|Error while fetching server API version", re.IGNORECASE)
+
+
+def engine_lost(last_line: str) -> str:
+    """A failed build's last line (the client's own last word) when it says the Docker Engine went away,
+    or "" when the build failed for its own reasons (a RUN step that exited non-zero, a missing file...).
+    Only the last line: a RUN step's output may say anything. The agent's scratch path is left out."""
+    line = last_line.strip()
+    if not ENGINE_GONE.search(line):
+        return ""
+    return re.sub(r"cannot write \S+ because", "cannot write the image id because", line)[:300]
+
+
+def engine_lost_detail(error: str) -> str:
+    """What the job's reason says: what happened, that nothing live changed, and what to do."""
+    return (f"the Docker Engine went away during the build (dockerd restarted or stopped?): {error}; "
+            "the running version was not touched; deploy again once `docker info` answers on the agent")
+
+
 def build_kwargs(spec: JobSpec, context: str) -> dict:
     """docker-py's legacy builder, used only where BuildKit is missing (each label becomes a build step)."""
     target = spec.target

@@ -66,10 +66,13 @@ def build(client, spec: JobSpec, ctx: RunContext, log: Log, platform: str = "") 
 def _buildkit(spec: JobSpec, ctx: RunContext, log: Log, platform: str = "") -> str | JobResult:
     wanted = spec.target.get("build_secrets") or {}
     last_error: list[str] = []
+    last: list[str] = [""]  # the CLI's last word says whether dockerd went away
 
     def keep(line: str) -> None:
         if "ERROR" in line or line.startswith("error") or "failed to solve" in line:
             last_error[:] = [line.strip()]
+        if line.strip():
+            last[0] = line
         log(line)
 
     with tempfile.TemporaryDirectory(prefix="build-", dir=ctx.workdir) as scratch:
@@ -93,6 +96,9 @@ def _buildkit(spec: JobSpec, ctx: RunContext, log: Log, platform: str = "") -> s
     if done.timed_out:
         return JobResult.failed(f"build timed out after {ctx.timeout:.0f}s", 1, Reason.TIMEOUT)
     if done.code != 0 or not image:
+        lost = convert.engine_lost(last[0])
+        if lost:
+            return JobResult.never_ran(Reason.ENGINE_LOST, convert.engine_lost_detail(lost))
         why = last_error[0] if last_error else f"docker build exited {done.code}"
         return JobResult.failed(f"build failed: {why}", 1)
     return image
@@ -131,6 +137,9 @@ def _legacy(client, spec: JobSpec, ctx: RunContext, log: Log, platform: str = ""
                 return JobResult.canceled(f"build canceled: {ctx.cancel.reason}")
             return JobResult.failed(f"build timed out after {ctx.timeout:.0f}s", 1, Reason.TIMEOUT)
     api.close()
+    lost = convert.engine_lost(out.get("error", ""))
+    if lost:
+        return JobResult.never_ran(Reason.ENGINE_LOST, convert.engine_lost_detail(lost))
     if "error" in out or "image" not in out:
         return JobResult.failed(f"build failed: {out.get('error', 'no image id')}", 1)
     image = client.images.get(out["image"])

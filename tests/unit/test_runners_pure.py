@@ -219,3 +219,36 @@ def test_the_api_keeps_only_well_formed_phase_marks():
     for bad in (["built"], {"built": "soon"}, {"built": True}, {"x" * 41: 1.0}, {f"p{i}": 1.0 for i in range(33)}):
         with pytest.raises(InvalidInput, match="phases"):
             checked_phases(bad)
+
+
+@pytest.mark.parametrize("last_line", [
+    "unexpected EOF",  # what Debian's docker CLI 20.10 prints when dockerd stops mid-BuildKit build (seen here)
+    "error: failed to receive status: rpc error: code = Unavailable desc = error reading from server: EOF",
+    "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
+    "error during connect: Post \"http://%2Fvar%2Frun%2Fdocker.sock/v1.41/build\": EOF",
+    "ConnectionError: ('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))",
+])
+def test_a_build_cut_off_by_dockerd_going_away_is_told_from_a_failed_build(last_line):
+    """Lines the clients print when the engine goes away; the agent's case (--iidfile) is tested below."""
+    assert convert.engine_lost(last_line + "\n") == last_line
+    detail = convert.engine_lost_detail(convert.engine_lost(last_line))
+    assert detail.startswith("the Docker Engine went away during the build (dockerd restarted or stopped?): ")
+    assert "the running version was not touched" in detail
+    assert Reason.ENGINE_LOST.never_ran  # not the commit's fault: a forge shows `error`, not `failure`
+
+
+@pytest.mark.parametrize("last_line", [
+    "executor failed running [/bin/sh -c exit 3]: exit code: 3",
+    "ERROR: failed to solve: failed to compute cache key: \"/missing\" not found: not found",
+    "#5 0.212 unexpected EOF",  # a RUN step's own output, not the client's last word
+    "The command '/bin/sh -c false' returned a non-zero code: 1",
+    "",
+])
+def test_a_build_that_failed_on_its_own_is_not_blamed_on_the_engine(last_line):
+    assert convert.engine_lost(last_line) == ""
+
+
+def test_the_cli_s_word_for_a_build_stream_cut_with_an_iidfile_names_no_agent_path():
+    # seen here: Debian's 20.10 CLI with --iidfile, dockerd stopped during a RUN step
+    line = "cannot write /srv/agent/build-x1/image-id because server did not provide an image ID"
+    assert convert.engine_lost(line) == "cannot write the image id because server did not provide an image ID"
