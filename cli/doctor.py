@@ -134,17 +134,24 @@ def check_queue(config) -> Check:
     return Check("queue", OK, f"pool {config.pool}: {name} receives with these credentials")
 
 
+def docker_verdict(version: str, live_restore: bool) -> Check:
+    """An engine without live-restore stops every app whenever dockerd restarts (an upgrade does)."""
+    if not live_restore:
+        return Check("docker", WARN, f"Docker Engine {version}, live-restore off: a dockerd restart stops every app",
+                     'add "live-restore": true to /etc/docker/daemon.json, then systemctl reload docker')
+    return Check("docker", OK, f"Docker Engine {version}, live-restore on")
+
+
 def check_docker(config) -> Check:
     if not NEEDS_DOCKER & set(config.targets):
         return Check("docker", SKIPPED, f"no target needs it ({', '.join(config.targets)})")
     import docker
     try:
-        client = docker.from_env(timeout=10)
-        version = client.version().get("Version", "?")
+        info = docker.from_env(timeout=10).info()
     except Exception as exc:  # docker-py raises several types for "no engine"
         return Check("docker", FAILED, f"no Docker Engine answers ({exc.__class__.__name__})",
                      "start Docker (systemctl start docker) and add the agent's user to the docker group")
-    return Check("docker", OK, f"Docker Engine {version}")
+    return docker_verdict(str(info.get("ServerVersion") or "?"), bool(info.get("LiveRestoreEnabled")))
 
 
 def check_caddy(config) -> Check:

@@ -3,6 +3,7 @@ with every file under a prefix the test makes and no service started: it writes 
 settings, token file and hardened unit, finds Docker and Caddy already installed, and a second
 run changes nothing."""
 import configparser
+import json
 import os
 import stat
 import sys
@@ -34,9 +35,12 @@ def play(tmp_path: Path, **extra):
 
 
 def test_the_home_host_playbook_writes_the_agent_service_and_a_second_run_changes_nothing(tmp_path):
+    daemon_json = tmp_path / "root/etc/docker/daemon.json"
+    daemon_json.parent.mkdir(parents=True)
+    daemon_json.write_text('{"log-driver": "journald"}\n')  # a setting of the host's own, to be kept
     first, prefix = play(tmp_path)
     assert first.status == "successful", first.stdout.read()[-3000:]
-    assert first.stats["changed"].get("localhost", 0) >= 4  # folders, settings, token file, unit
+    assert first.stats["changed"].get("localhost", 0) >= 5  # folders, settings, token file, unit, daemon.json
     assert not first.stats["failures"]
 
     settings = yaml.safe_load((prefix / "etc/tahobuddy/agent.yml").read_text())
@@ -51,6 +55,7 @@ def test_the_home_host_playbook_writes_the_agent_service_and_a_second_run_change
     assert unit["Service"]["EnvironmentFile"] == str(env)
     assert unit["Service"]["ReadWritePaths"] == str(prefix / "var/lib/tahobuddy")
     assert unit["Service"]["SupplementaryGroups"] == "docker" and unit["Service"]["ProtectSystem"] == "strict"
+    assert json.loads(daemon_json.read_text()) == {"log-driver": "journald", "live-restore": True}
     # the token never reaches the run's output (no_log)
     assert "tb_agent_home_test" not in "".join(open(p).read() for p in (tmp_path / "runner").rglob("stdout"))
 

@@ -6,7 +6,7 @@ import email.utils
 import pytest
 
 from agent.service import ServiceError, ServiceSpec, install, unit
-from cli.doctor import DISK_FAIL, DISK_WARN, FAILED, OK, SKIPPED, WARN, disk_verdict, skew_verdict
+from cli.doctor import DISK_FAIL, DISK_WARN, FAILED, OK, SKIPPED, WARN, disk_verdict, docker_verdict, skew_verdict
 from infra.deploy import summary, with_queue_outputs
 
 SPEC = ServiceSpec(exec_start="/opt/tahobuddy/bin/tahobuddy", workdir="/var/lib/tahobuddy")
@@ -80,3 +80,10 @@ def test_every_pool_queue_becomes_an_output_and_the_summary_names_what_to_do_nex
     assert s["dashboard_url"] == "https://abc.execute-api.eu-west-1.amazonaws.com/api/"
     assert s["queue_urls"] == {"JobQueue": "https://sqs/q", "JobQueueHome": "https://sqs/h"}
     assert s["agent_policy_arn"] == "arn:aws:iam::1:policy/p"
+
+
+def test_doctor_warns_of_an_engine_without_live_restore_and_says_how_to_turn_it_on():
+    off = docker_verdict("26.1.5", live_restore=False)
+    assert off.status == WARN and "live-restore off" in off.detail and '"live-restore": true' in off.fix
+    on = docker_verdict("26.1.5", live_restore=True)
+    assert (on.status, on.detail, on.fix) == (OK, "Docker Engine 26.1.5, live-restore on", "")
