@@ -3,8 +3,9 @@ into the base branch to its own container, route and database, and tears it down
 
 This module holds the domain: the rule's `preview:` options, who may get a preview (forks and
 outside authors only when the rule allows it: their code would run on the home server), the
-per-app limit (held in one conditional write, so it holds under concurrent openings), the store of previews (models.PreviewModel, apart from the app's releases so a
-preview never becomes rollback history), the teardown jobs of closed and expired previews, and
+per-app limit (taken by one conditional write, so it holds under concurrent openings), the store
+of previews (models.PreviewModel, apart from the app's releases so a preview never becomes rollback
+history), the teardown jobs of closed and expired previews, and
 the list the agent's reconciler keeps.
 """
 from __future__ import annotations

@@ -41,7 +41,8 @@ class ForgeSite(Site):
         return sha
 
     def payload(self, action: str, number: int, sha: str, fork: bool = False) -> dict:
-        doc = copy.deepcopy(json.loads((FIXTURES / self.forge / f"{FORGES[self.forge][0]}.json").read_text())["payload"])
+        case = FIXTURES / self.forge / f"{FORGES[self.forge][0]}.json"
+        doc = copy.deepcopy(json.loads(case.read_text())["payload"])
         origin = str(self.repo.origin)
         if self.forge == "gitlab":
             attrs = doc["object_attributes"]
