@@ -3,13 +3,17 @@ into the base branch to its own container, route and database, and tears it down
 
 This module holds the domain: the rule's `preview:` options, who may get a preview (forks and
 outside authors only when the rule allows it: their code would run on the home server), the
-per-app limit, the store of previews (models.PreviewModel, apart from the app's releases so a
-preview never becomes rollback history), the teardown jobs of closed and expired previews, and
+per-app limit (taken by one conditional write, so it holds under concurrent openings), the store
+of previews (models.PreviewModel, apart from the app's releases so a preview never becomes rollback
+history), the teardown jobs of closed and expired previews, and
 the list the agent's reconciler keeps.
 """
 from __future__ import annotations
 
 import re
+
+from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.expressions.condition import size
 
 from contract.states import Reason
 
@@ -35,6 +39,7 @@ PREVIEW_FIELDS = (
                               "e.g. [sh, -c, ./seed.sh]; the database starts empty without it"),
 )
 ACTIVE = ("queued", "live", "failed")          # the states the reconciler keeps and the limit counts
+SLOTS = 0                                      # the app's slot row: pull requests are numbered from 1 on every forge
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
@@ -143,18 +148,16 @@ def _open(app: dict, rule: dict, event: WebhookEvent, event_id: str) -> dict:
     if why:
         return _refuse(app, rule, event, event_id, why)
     row = find(name, number)
+    limit = int((rule.get("preview") or {}).get("max_previews") or 1)
     if row is None or row.state not in ACTIVE:
-        limit = int((rule.get("preview") or {}).get("max_previews") or 1)
-        live = [p.number for p in PreviewModel.query(name) if p.state in ACTIVE]
-        if len(live) >= limit:
-            return _refuse(app, rule, event, event_id, f"app {name} has {len(live)} preview(s) "
-                           f"(#{', #'.join(str(int(n)) for n in sorted(live))}), its max_previews of {limit}: close "
+        holders = _claim(name, number, limit)
+        if holders is not None:
+            return _refuse(app, rule, event, event_id, f"app {name} has {len(holders)} preview(s) "
+                           f"(#{', #'.join(str(n) for n in holders)}), its max_previews of {limit}: close "
                            "one, or raise preview.max_previews")
-        row = PreviewModel(name, number, rule=rule["name"], since=now_iso(), state="queued",
-                           hostname=hostname(app, rule, number), sha=event.sha, head_ref=event.head_ref,
-                           deployed_at=now(),
-                           expire_after_days=int((rule.get("preview") or {}).get("expire_after_days") or 0))
-        row.save()  # before the job: a redelivery after a crash here finds it, and its key
+        row = _start(app, rule, event)
+    else:
+        _claim(name, number, None)  # already counted; a row from before slots existed is counted from now on
     job, created = enqueue.enqueue(app, _job_rule(app, rule, number), app["repository"], event.ref, event.sha,
                                     event_id=event_id, trigger="preview", preview=number,
                                     key=f"{name}|{rule['name']}|pr-{number}|{row.since}|{event.sha}")
@@ -165,9 +168,58 @@ def _open(app: dict, rule: dict, event: WebhookEvent, event_id: str) -> dict:
     return {"job_id": job.id, "outcome": "queued" if created else "duplicate", "hostname": row.hostname}
 
 
+def _start(app: dict, rule: dict, event: WebhookEvent) -> PreviewModel:
+    """A new opening of the preview, saved before its job (a redelivery after a crash finds it, and its
+    key). Written only if no other delivery of the same pull request started one meanwhile; if one
+    did, that opening is the one, and its job key makes this delivery a duplicate."""
+    name, number = app["name"], event.pr_number
+    row = PreviewModel(name, number, rule=rule["name"], since=now_iso(), state="queued",
+                       hostname=hostname(app, rule, number), sha=event.sha, head_ref=event.head_ref,
+                       deployed_at=now(), expire_after_days=int((rule.get("preview") or {}).get("expire_after_days")
+                                                                or 0))
+    try:
+        row.save(condition=PreviewModel.number.does_not_exist() | ~PreviewModel.state.is_in(*ACTIVE))
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        row = find(name, number) or row
+    return row
+
+
+# ---- the per-app limit: one set of held numbers, changed only by conditional writes ---------
+def _slot_actions() -> list:
+    """What makes the slot row recognisable: never a preview (state "slots", no rule)."""
+    return [PreviewModel.state.set("slots"), PreviewModel.rule.set(""), PreviewModel.since.set("")]
+
+
+def _claim(app: str, number: int, limit: int | None) -> list[int] | None:
+    """Hold one of the app's `limit` preview slots for pull request `number` (no limit: just record it).
+
+    None when held; else the numbers that hold them all. Counting rows and then writing one lets two
+    requests opened at the same moment both see room for one more; this single conditional update
+    (add the number if fewer than `limit` are held, or it is held already) cannot. Adding and removing
+    a number are idempotent, so redeliveries and retries never make the count drift."""
+    held = PreviewModel.holding
+    condition = None if limit is None else held.does_not_exist() | (size(held) < limit) | held.contains(number)
+    try:
+        PreviewModel(app, SLOTS).update(actions=[held.add({number}), *_slot_actions()], condition=condition)
+        return None
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    row = find(app, SLOTS)
+    return sorted(int(n) for n in (row.holding or ())) if row is not None else []
+
+
+def _release(app: str, number: int) -> None:
+    """Give pull request `number`'s slot back (safe when it holds none)."""
+    PreviewModel(app, SLOTS).update(actions=[PreviewModel.holding.delete({number}), *_slot_actions()])
+
+
 def _close(app: dict, rule: dict, event: WebhookEvent, event_id: str) -> dict:
     row = find(app["name"], event.pr_number)
     if row is None or row.state == "closed":
+        _release(app["name"], event.pr_number)  # an opening that crashed before its row held a slot
         return {"outcome": "no preview"}
     return teardown(app, rule, row, event.ref, event.sha, event_id, "pull request closed")
 
@@ -179,6 +231,7 @@ def teardown(app: dict, rule: dict, row: PreviewModel, ref: str, sha: str, event
                                     key=f"{app['name']}|{rule['name']}|pr-{int(row.number)}|teardown|{row.since}")
     if created:
         row.update(actions=[PreviewModel.state.set("closing"), PreviewModel.job_id.set(job.id)])
+    _release(app["name"], int(row.number))  # closing no longer counts against max_previews
     return {"job_id": job.id, "outcome": f"teardown queued ({why})" if created else "duplicate"}
 
 
@@ -230,7 +283,7 @@ def to_dict(row: PreviewModel) -> dict:
 
 def listing(app: str | None = None, closed: bool = False) -> list[dict]:
     rows = PreviewModel.query(app) if app else PreviewModel.scan()
-    out = [to_dict(r) for r in rows if closed or r.state != "closed"]
+    out = [to_dict(r) for r in rows if r.number != SLOTS and (closed or r.state != "closed")]
     return sorted(out, key=lambda p: (p["app"], p["number"]))
 
 
@@ -247,6 +300,7 @@ def expire() -> list[str]:
             rule = next(r for r in app["rules"] if r["name"] == row.rule)
         except (NotFound, StopIteration):
             row.update(actions=[PreviewModel.state.set("closed")])  # the reconciler removes what it left
+            _release(row.app, int(row.number))
             continue
         done = teardown(app, rule, row, f"refs/pull/{int(row.number)}/head", row.sha, "",
                         f"no push for {days} day(s)")

@@ -49,11 +49,12 @@ class WebhookEvent:
     base_branch: str = ""                       # a tag pushed at a branch's head
     sender: str = ""
     # pull requests (previews): the head commit is `sha`, its ref in the base repository `ref_name`
-    # (`pull/2/head`, ref_type "pull"), the branch it merges into `base_branch`
+    # (`pull/2/head`; GitLab `merge-requests/2/head`; ref_type "pull"), the branch it merges into `base_branch`
     pr_number: int = 0
     head_ref: str = ""                          # the PR's branch name (in the fork, for a fork)
     head_repo_is_fork: bool = False
-    author_association: str = ""                # GitHub: OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, NONE...
+    author_association: str = ""                # GitHub: OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, NONE...;
+                                                # others: shapes.SAME_REPOSITORY_TRUST for a head in the repository
 
     @property
     def ref(self) -> str:

@@ -4,7 +4,7 @@ Forgejo is a fork of Gitea and sends the same payloads; only the header names
 differ (`X-Gitea-*` / `X-Forgejo-*`), so one class serves both. The signature is a
 bare hex HMAC-SHA256 of the raw body, compared in constant time. A new tag comes as
 `push` and as `create` (which carries its commit in `sha`); both make one job.
-Pull requests, including action `synchronized`, are inert as GitHub's are.
+Pull requests (opened, synchronized, closed) deploy and tear down previews, as GitHub's do.
 """
 from __future__ import annotations
 
@@ -52,17 +52,34 @@ def _create_or_delete(kind: str, doc: dict) -> WebhookEvent:
     return shapes.create_or_delete(kind, doc, _repo_fields(doc), sha=str(get(doc, "sha")))
 
 
+PR_OPEN_ACTIONS = ("opened", "reopened", "synchronized")
+
+
 def _pull_request(doc: dict) -> WebhookEvent:
+    """opened, reopened and synchronized (Gitea's word for new commits) deploy the head commit as a
+    preview; closed, merged or not, tears it down; other actions (edited, label_updated...) are
+    inert. The head is fetched as `refs/pull/N/head`, which Gitea keeps in the base repository.
+
+    Trusted (shapes.pull_request says why) only when the head is a branch of the base repository:
+    same repository id, not a fork, and a branch label. An AGit-flow request (`git push origin
+    HEAD:refs/for/main`) also names the base repository as its head, but anyone who may read the
+    repository can open one; Gitea sends it with an empty label, so it counts as a fork's."""
     pr = doc.get("pull_request") if isinstance(doc.get("pull_request"), dict) else {}
-    head, sha = str(get(pr, "head", "ref")), str(get(pr, "head", "sha"))
-    action = str(doc.get("action") or "no action")
-    what = "new commits on its head" if action == "synchronized" else action
-    base = refs.shown(str(get(pr, "base", "ref")))
-    reason = (f"pull request #{doc.get('number', '?')} ({what}) from {refs.shown(head)} into {base}: "
-              "pull requests are not deployed; pushes to their branches are")
-    fields = dict(ref_type="branch", ref_name=head, sha=sha if refs.valid_sha(sha) else "") \
-        if head and not refs.name_problem(head) else {}
-    return WebhookEvent("pull_request", Action.IGNORED, reason, **fields, **_repo_fields(doc))
+    action, number = str(doc.get("action") or "no action"), get(doc, "number", default=0)
+    head, base = str(get(pr, "head", "ref")), str(get(pr, "base", "ref"))
+    what = f"pull request #{number} ({action}) from {refs.shown(head)} into {refs.shown(base)}"
+    if action in PR_OPEN_ACTIONS:
+        verdict = Action.PR_OPENED
+    elif action == "closed":
+        verdict, what = Action.PR_CLOSED, what.replace("(closed)", "(merged)" if get(pr, "merged") is True else
+                                                       "(closed)")
+    else:
+        verdict, what = Action.IGNORED, what + ": not acted on"
+    head_id, base_id = get(pr, "head", "repo", "id", default=None), get(pr, "base", "repo", "id", default=None)
+    same = (head_id is not None and head_id == base_id and get(pr, "head", "repo", "fork") is not True
+            and bool(get(pr, "head", "label")))
+    return shapes.pull_request("pull_request", _repo_fields(doc), number, verdict, what, ref_name=f"pull/{number}/head",
+                               head_sha=str(get(pr, "head", "sha")), head_ref=head, base=base, same_repository=same)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ constant time. A repository is `host/group/.../name` (nested groups keep every
 level), so a GitLab project never collides with a GitHub one of the same path.
 GitLab's "Test" button for tag push events posts its push sample: a branch push
 under the `Tag Push Hook` header. That delivery says the hook works; it deploys nothing.
+Merge requests deploy previews (`_merge_request`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Mapping
 from contract.states import JobState
 
 from functions.domain import refs
+from functions.providers import shapes
 from functions.errors import BadSignature, InvalidInput
 from functions.providers.base import (MAX_DELIVERY_ID, ZERO_SHA, Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path,
                    required_header, short_description, url_fields)
@@ -81,16 +83,32 @@ def _push(kind: str, doc: dict) -> WebhookEvent:
     return WebhookEvent(kind, Action.TAG_CREATED if created else Action.TAG_MOVED, "", sha=sha, **fields)
 
 
+MR_OPEN_ACTIONS, MR_CLOSE_ACTIONS = ("open", "reopen"), ("close", "merge")
+
+
 def _merge_request(doc: dict) -> WebhookEvent:
-    """Inert, as GitHub's pull_request is: the source branch's own push deploys it."""
+    """open, reopen, and update with new commits deploy the head commit as a preview; close and merge
+    tear it down. GitLab says `update` for a title or label edit too: only an update that carries
+    `oldrev` (present when commits were pushed) deploys. The head is fetched as
+    `refs/merge-requests/IID/head`, which GitLab keeps in the target project, forks included; a
+    request whose source project is the target project is trusted (shapes.pull_request says why)."""
     attrs = doc.get("object_attributes") if isinstance(doc.get("object_attributes"), dict) else {}
-    source, sha = str(attrs.get("source_branch") or ""), str(get(attrs, "last_commit", "id"))
-    reason = (f"merge request !{attrs.get('iid', '?')} ({attrs.get('action') or 'no action'}) from "
-              f"{refs.shown(source)} into {refs.shown(str(attrs.get('target_branch') or ''))}: "
-              "merge requests are not deployed; pushes to their branches are")
-    fields = dict(ref_type="branch", ref_name=source, sha=sha if refs.valid_sha(sha) else "") \
-        if source and not refs.name_problem(source) else {}
-    return WebhookEvent(MERGE_REQUEST, Action.IGNORED, reason, **fields, **_repo_fields(doc))
+    number, action = attrs.get("iid"), str(attrs.get("action") or "no action")
+    source, target = str(attrs.get("source_branch") or ""), str(attrs.get("target_branch") or "")
+    what = f"merge request !{number if isinstance(number, int) else '?'} ({action}) from {refs.shown(source)} " \
+           f"into {refs.shown(target)}"
+    if action in MR_OPEN_ACTIONS or (action == "update" and refs.valid_sha(str(attrs.get("oldrev") or ""))):
+        verdict = Action.PR_OPENED
+    elif action in MR_CLOSE_ACTIONS:
+        verdict = Action.PR_CLOSED
+    else:
+        verdict, what = Action.IGNORED, what + (": no new commits (an edit of its title, labels...), nothing to "
+                                                "deploy" if action == "update" else ": not acted on")
+    source_id, target_id = attrs.get("source_project_id"), attrs.get("target_project_id")
+    return shapes.pull_request(MERGE_REQUEST, _repo_fields(doc), number, verdict, what,
+                               ref_name=f"merge-requests/{number}/head", head_sha=str(get(attrs, "last_commit", "id")),
+                               head_ref=source, base=target,
+                               same_repository=source_id is not None and source_id == target_id)
 
 
 def normalise(kind: str, doc: dict) -> WebhookEvent:

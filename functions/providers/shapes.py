@@ -46,3 +46,32 @@ def create_or_delete(kind: str, doc: dict, common: dict, sha: str = "") -> Webho
     if ref_type == "branch":
         return WebhookEvent(kind, Action.IGNORED, "a new branch deploys from its push event", **fields)
     return WebhookEvent(kind, Action.TAG_CREATED, "", sha=sha if refs.valid_sha(sha) else "", **fields)
+
+
+# A pull (merge) request's head branch that lives in the target repository itself was pushed there
+# by someone with write access to it (GitLab: Developer or above; Gitea/Forgejo: write), so the
+# request is trusted as a collaborator's. GitLab, Gitea and Forgejo send nothing like GitHub's
+# `author_association`; this word lets previews.refusal() stay the same for every forge.
+SAME_REPOSITORY_TRUST = "COLLABORATOR"
+
+
+def pull_request(event_type: str, common: dict, number, verdict: Action, what: str, *, ref_name: str,
+                 head_sha: str, head_ref: str, base: str, same_repository: bool) -> WebhookEvent:
+    """A pull or merge request of a forge without author associations (GitLab, Gitea, Forgejo).
+
+    `verdict` is PR_OPENED (deploy the head commit), PR_CLOSED (tear the preview down) or IGNORED
+    (`what` says why). `ref_name` is where the forge keeps the head in the target repository, forks
+    included (GitLab `merge-requests/N/head`, Gitea `pull/N/head`): the agent's mirror fetches every
+    ref, so the head commit is there even when its branch is in a fork. Only a head branch in the
+    target repository counts as trusted (SAME_REPOSITORY_TRUST); any other has no association, and
+    previews.refusal() refuses it unless the rule sets preview.allow_forks.
+    """
+    if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
+        return WebhookEvent(event_type, Action.IGNORED, f"{what}: no request number", **common)
+    fields = dict(ref_type="pull", ref_name=ref_name, pr_number=number, head_ref=head_ref,
+                  base_branch=base if not refs.name_problem(base) else "", head_repo_is_fork=not same_repository,
+                  author_association=SAME_REPOSITORY_TRUST if same_repository else "", **common)
+    sha = head_sha if refs.valid_sha(head_sha) else ""
+    if verdict == Action.PR_OPENED and not sha:
+        return WebhookEvent(event_type, Action.IGNORED, f"{what}: no valid head commit", **fields)
+    return WebhookEvent(event_type, verdict, what if verdict != Action.PR_OPENED else "", sha=sha, **fields)

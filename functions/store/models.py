@@ -6,7 +6,7 @@ the two in step.
 from __future__ import annotations
 
 from pynamodb.attributes import (BinaryAttribute, BooleanAttribute, JSONAttribute, NumberAttribute,
-                                 UnicodeAttribute, VersionAttribute)
+                                 NumberSetAttribute, UnicodeAttribute, VersionAttribute)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -223,6 +223,8 @@ class PreviewModel(Model):
     deployed_at = NumberAttribute(default=0)                 # epoch seconds of the last deploy: expiry counts from it
     expire_after_days = NumberAttribute(default=0)           # 0: never
     release = JSONAttribute(default=dict)                    # image, container, upstream of the live one
+    holding = NumberSetAttribute(null=True)                  # on the app's slot row (number 0, state "slots") only:
+                                                             # the pull requests holding its max_previews slots
 
 
 ALL_MODELS = (AppModel, EventModel, JobModel, LogModel, DedupModel, TokenModel, AuditModel, AgentModel,

@@ -119,9 +119,10 @@ def test_bad_or_missing_signature_is_401_stores_nothing_and_never_shows_the_secr
 
 
 @pytest.mark.parametrize("forge, case, action", [
-    ("gitlab", "test_tag_push", "ping"), ("gitlab", "merge_request", "ignored"), ("gitlab", "tag_delete", "deleted"),
-    ("gitlab", "branch_delete", "deleted"), ("gitea", "pull_request_synchronized", "ignored"),
-    ("gitea", "delete_tag", "deleted"), ("forgejo", "pull_request_synchronized", "ignored"),
+    ("gitlab", "test_tag_push", "ping"), ("gitlab", "merge_request_title_edit", "ignored"),
+    ("gitlab", "tag_delete", "deleted"), ("gitlab", "branch_delete", "deleted"),
+    ("gitea", "pull_request_edited", "ignored"), ("gitea", "delete_tag", "deleted"),
+    ("forgejo", "pull_request_edited", "ignored"),
     ("forgejo", "test_delivery", "branch_push")])
 def test_tests_deletes_and_merge_requests_deploy_nothing(api, forge, case, action):
     hook = Hook(api, forge)

@@ -58,9 +58,13 @@ def test_fixture_normalises_to_what_it_documents(path):
         want["action"], want["ref"], want["sha"], want["repository"]), case["about"]
     assert provider.delivery_id(headers)
     if event.action not in (Action.PING, Action.IGNORED):
-        assert event.reason == "" or event.action == Action.DELETED
+        assert event.reason == "" or event.action in (Action.DELETED, Action.PR_CLOSED)
     else:
         assert event.reason  # an inert event says why
+    if "fork" in want:  # a pull or merge request: which one, into what, and whether its head is trusted
+        assert (event.pr_number, event.base_branch, event.head_repo_is_fork) == (
+            want["number"], want["base"], want["fork"]), case["about"]
+        assert event.author_association == ("" if want["fork"] else "COLLABORATOR")
 
 
 @pytest.mark.parametrize("name", ["github", "gitlab", "gitea", "forgejo"])

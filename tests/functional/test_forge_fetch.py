@@ -1,0 +1,48 @@
+"""The agent fetches a pull request's head where each forge keeps it in the target repository:
+GitLab `refs/merge-requests/N/head`, Gitea/Forgejo (and GitHub) `refs/pull/N/head`. The commit is
+reachable from that ref only, as a fork's is, so nothing but the forge's ref can bring it; the
+forge writes the ref itself, here with `git update-ref` in a local origin."""
+import subprocess
+
+import pytest
+
+from agent.source import FetchError, Source
+from tests.realparts import GitRepo
+
+pytestmark = pytest.mark.functional
+REFS = {"gitlab": "refs/merge-requests/7/head", "gitea": "refs/pull/3/head", "forgejo": "refs/pull/3/head",
+        "github": "refs/pull/3/head"}
+
+
+def forge_writes(repo: GitRepo, ref: str, text: str) -> str:
+    """Commit `text` off the main branch and leave it reachable from `ref` only, in the origin."""
+    repo.git("checkout", "-q", "--detach", "main")
+    repo.write({"page.txt": text + "\n"})
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", text)
+    sha = repo.git("rev-parse", "HEAD")
+    repo.git("push", "-q", "origin", "HEAD:refs/heads/incoming")
+    for args in (("update-ref", ref, sha), ("update-ref", "-d", "refs/heads/incoming")):
+        subprocess.run(["git", "-C", str(repo.origin), *args], check=True)
+    repo.git("checkout", "-q", "main")
+    return sha
+
+
+@pytest.mark.parametrize("forge", sorted(REFS))
+def test_the_head_of_a_request_is_fetched_from_the_forge_ref_then_again_after_new_commits(tmp_path, forge):
+    repo, ref, lines = GitRepo(tmp_path / "site"), REFS[forge], []
+    repo.write({"page.txt": "main\n"})
+    repo.commit_and_tag("main")
+    first = forge_writes(repo, ref, f"{forge} one")
+    branches = subprocess.run(["git", "-C", str(repo.origin), "branch", "--contains", first], capture_output=True,
+                              text=True, check=True).stdout
+    assert branches.strip() == ""  # on no branch: only the forge's ref holds it
+    source = Source(tmp_path / "agent")
+    tree, sha = source.checkout(str(repo.origin), ref, first, "job-1", lines.append)
+    assert sha == first and (tree / "page.txt").read_text() == f"{forge} one\n"
+    second = forge_writes(repo, ref, f"{forge} two")  # new commits: the forge moves the ref
+    tree, sha = source.checkout(str(repo.origin), ref, second, "job-2", lines.append)
+    assert sha == second and (tree / "page.txt").read_text() == f"{forge} two\n"
+    assert any("incremental" in line for line in lines)  # the second came through the existing mirror
+    with pytest.raises(FetchError, match="is not a commit"):
+        source.checkout(str(repo.origin), ref, "0" * 39 + "1", "job-3", lines.append)
