@@ -54,17 +54,21 @@ def headline(change: dict) -> tuple[str, str]:
     return state, reason.removeprefix(f"{state}: ")
 
 
-def comment_body(s: Settings, change: dict) -> str:
+def comment_body(s: Settings, change: dict, still_served: bool = False) -> str:
     """The comment's markdown: the marker, the app and its state, the URL when live, the reason when
-    there is one, the commit and the job."""
+    there is one, the commit and the job. `still_served`: an earlier push of this pull request is live
+    and keeps serving after this one failed (the runner swaps only a healthy container in)."""
     app = _NAME.sub("", change["app"])
     words, why = headline(change)
     url = change.get("environment_url") or ""
+    shown = url if _URL.match(url) else code(url)
     lines = [MARKER.format(app=app), f"**Preview of {code(app)}: {words}**"]
     if words == "live":
-        lines.append(f"\nServed at {url}" if _URL.match(url) else f"\nServed at {code(url)}")
+        lines.append(f"\nServed at {shown}")
     if why:
         lines.append(f"\n{'Why' if words == 'refused' else 'Reason'}: {code(why)}")
+    if still_served and change["state"] != JobState.SUCCEEDED.value and not change.get("teardown"):
+        lines.append(f"\nThe previous push still serves at {shown}")
     link = job_url(s, change["job_id"])
     job = f"[{code(change['job_id'])}]({link})" if link.startswith(("https://", "http://")) else code(change["job_id"])
     lines.append(f"\nCommit {code((change.get('sha') or '')[:12]) or '-'} · job {job} · "

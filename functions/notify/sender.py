@@ -137,13 +137,24 @@ def _destroyed(client: github.Client, item: OutboxModel, done: dict, mark) -> No
             mark(f"inactive:{did}", "gone")  # someone deleted that Deployment: nothing left to destroy
 
 
+FAILED_ENDS = (JobState.FAILED.value, JobState.CANCELED.value)
+
+
+def _still_served(item: OutboxModel) -> bool:
+    """Whether the pull request's last success was a deploy (it still serves) rather than a teardown."""
+    for prev in _earlier(item):
+        if prev.change.get("state") == JobState.SUCCEEDED.value:
+            return not prev.change.get("teardown")
+    return False
+
+
 def _preview_comment(client: github.Client, item: OutboxModel, done: dict, mark) -> None:
     """The pull request's one comment about this app's preview: made by the first change, edited by
     every later one (its id is found on the lane's earlier items); made again if someone deleted it."""
     change = item.change
     if "comment_id" in done or not github_previews.owes_comment(change):
         return
-    body = github_previews.comment_body(client.s, change)
+    body = github_previews.comment_body(client.s, change, change["state"] in FAILED_ENDS and _still_served(item))
     known = next((p.done["comment_id"] for p in _earlier(item) if (p.done or {}).get("comment_id")), None)
     if known:
         try:

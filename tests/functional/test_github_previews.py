@@ -89,6 +89,7 @@ def test_open_push_close_one_comment_transient_deployments_then_inactive(gh_api,
     run(gh_api, agent_token, job2, "pv-a", state="failed", reason="failed: build exited with 3")
     failed = prs.comment(standin, 7, ": failed**")
     assert failed["id"] == first["id"] and "`build exited with 3`" in failed["body"]
+    assert f"The previous push still serves at {url}" in failed["body"]
     assert len(prs.requests_for(standin, "POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments")) == 1
     assert len(prs.requests_for(standin, "PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}")) >= 3
 
@@ -125,6 +126,13 @@ def test_a_deleted_comment_is_made_again(gh_api, standin, agent_token, pr_exampl
     run(gh_api, agent_token, job, "pv-b", state="succeeded")
     again = prs.comment(standin, 8, ": live**")
     assert again["id"] != gone["id"]
+    closed = prs.send("closed", 8, "3" * 40)["jobs"][0]
+    run(gh_api, agent_token, closed, "pv-b", state="succeeded")
+    prs.comment(standin, 8, ": removed**")
+    reopened = prs.send("reopened", 8, "5" * 40)["jobs"][0]
+    run(gh_api, agent_token, reopened, "pv-b", state="failed", reason="failed: exit 1")
+    failed = prs.comment(standin, 8, ": failed**")  # the same comment again, after the reopen
+    assert failed["id"] == again["id"] and "still serves" not in failed["body"]  # the teardown removed it
     patched = prs.requests_for(standin, "PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}")
     assert [status for *_, status in patched][:1] == [404]  # the edit found it gone, then it was made again
     assert len(prs.requests_for(standin, "POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments")) == 2

@@ -81,6 +81,15 @@ def test_teardown_says_being_removed_then_removed():
     assert "removal failed" in failed and "`failed: docker is down`" in failed
 
 
+def test_a_failed_push_says_when_the_previous_one_still_serves():
+    failed = change("failed", reason="failed: build exited with 3")
+    served = "The previous push still serves at https://pr-7.blog.example.com/"
+    assert served in github_previews.comment_body(S, failed, still_served=True)
+    assert served not in github_previews.comment_body(S, failed)
+    assert served not in github_previews.comment_body(S, change("succeeded"), still_served=True)
+    assert served not in github_previews.comment_body(S, change("failed", teardown=True), still_served=True)
+
+
 def test_a_superseded_job_leaves_the_comment_to_the_newer_one():
     assert not github_previews.owes_comment(change("superseded"))
     assert github_previews.owes_comment(change("queued"))
