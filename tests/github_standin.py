@@ -10,7 +10,8 @@ refused too (GitHub ignores them; here they are typos). A refused request is ans
 in `violations`, so a test can fail on it.
 
 It implements what Tahobuddy calls: commit statuses, deployments and their statuses, repository
-webhooks, their deliveries and redelivery, and GitHub App installation tokens (the JWT verified
+webhooks, their deliveries and redelivery, issue (pull request) comments, made, edited and deleted
+(an unknown comment id is a 404, as on GitHub), and GitHub App installation tokens (the JWT verified
 with the App's public key). `outage(seconds)` answers 502 to everything for a while.
 """
 from __future__ import annotations
@@ -42,6 +43,9 @@ OPERATIONS = {  # (method, template): what the stand-in answers; anything else i
     ("POST", "/repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts"),
     ("POST", "/app/installations/{installation_id}/access_tokens"),
     ("GET", "/repos/{owner}/{repo}/installation"),
+    ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
+    ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}"),
+    ("DELETE", "/repos/{owner}/{repo}/issues/comments/{comment_id}"),
 }
 
 
@@ -166,6 +170,7 @@ class GitHubStandIn:
         self.deliveries: dict[int, list[dict]] = {}              # hook id -> deliveries, newest first
         self.redelivered: list[tuple[int, int]] = []
         self.hidden: set[str] = set()                            # repos the credentials cannot see: 404
+        self.comments: dict[int, dict] = {}                      # id -> comment, with repo and issue added
         self._down_until = 0.0
         self._ids = iter(range(1000, 10**9))
         self._lock = threading.Lock()
@@ -255,6 +260,8 @@ class GitHubStandIn:
                          "target_url": body.get("log_url", body.get("target_url", "")), "created_at": now,
                          "updated_at": now, "deployment_url": f"{api}/deployments/{did}", "repository_url": api,
                          "environment_url": body.get("environment_url", ""), "log_url": body.get("log_url", "")}
+        if template.startswith("/repos/{owner}/{repo}/issues/"):
+            return self._comment(method, repo, p, body, now)
         if template == "/repos/{owner}/{repo}/hooks" and method == "GET":
             return 200, [self._hook_doc(repo, h) for h in self.hooks.get(repo, [])]
         if template == "/repos/{owner}/{repo}/hooks":
@@ -302,6 +309,29 @@ class GitHubStandIn:
                          "permissions": {"statuses": "write", "deployments": "write"}, "repository_selection": "all"}
         return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
 
+    def _comment(self, method: str, repo: str, p: dict, body, now: str) -> tuple[int, object]:
+        if method == "POST":
+            cid, number = next(self._ids), int(p["issue_number"])
+            self.comments[cid] = {"id": cid, "repo": repo, "issue": number, "body": body["body"], "created_at": now}
+        else:
+            cid = int(p["comment_id"])
+            if self.comments.get(cid, {}).get("repo") != repo:
+                return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+            if method == "DELETE":
+                del self.comments[cid]
+                return 204, None
+            self.comments[cid]["body"] = body["body"]
+        c = self.comments[cid]
+        api = f"https://api.github.com/repos/{repo}"
+        return (201 if method == "POST" else 200), {
+            "id": cid, "node_id": f"IC_{cid}", "url": f"{api}/issues/comments/{cid}", "body": c["body"],
+            "html_url": f"https://github.com/{repo}/pull/{c['issue']}#issuecomment-{cid}",
+            "issue_url": f"{api}/issues/{c['issue']}", "user": _user(), "created_at": c["created_at"],
+            "updated_at": now, "author_association": "NONE", "performed_via_github_app": None}
+
+    def comments_on(self, repo: str, issue: int) -> list[dict]:
+        return [c for c in self.comments.values() if c["repo"] == repo and c["issue"] == issue]
+
     def _hook_doc(self, repo: str, hook: dict) -> dict:
         url = f"https://api.github.com/repos/{repo}/hooks/{hook['id']}"
         config = {k: v for k, v in hook["config"].items() if k != "secret"}
@@ -336,6 +366,9 @@ class GitHubStandIn:
 
             def do_PATCH(self):
                 self._api("PATCH")
+
+            def do_DELETE(self):
+                self._api("DELETE")
 
             def _api(self, method: str):
                 url = urllib.parse.urlparse(self.path)

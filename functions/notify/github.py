@@ -26,11 +26,12 @@ DESCRIPTION_LIMIT = 140          # GitHub refuses longer status descriptions
 
 
 class GitHubError(Exception):
-    """A delivery that did not go through; `retry` says whether trying again can help."""
+    """A delivery that did not go through; `retry` says whether trying again can help, `status` is
+    GitHub's answer (0: none), so a caller can tell a deleted comment (404) from the rest."""
 
-    def __init__(self, message: str, retry: bool):
+    def __init__(self, message: str, retry: bool, status: int = 0):
         super().__init__(message)
-        self.retry = retry
+        self.retry, self.status = retry, status
 
 
 # ---- settings ------------------------------------------------------------------------------------
@@ -145,6 +146,8 @@ def deployment(change: dict) -> tuple[str, str, dict]:
             "payload": {"tahobuddy_job": change["job_id"], "ref": change["ref"]}}
     if change.get("production_environment") is not None:
         body["production_environment"] = bool(change["production_environment"])
+    if change.get("transient_environment"):
+        body["transient_environment"] = True    # a preview: gone when its pull request closes
     return "POST", f"/repos/{change['repo']}/deployments", body
 
 
@@ -228,7 +231,7 @@ class Client:
             text = exc.read()[:500].decode("utf-8", "replace")
             limited = exc.code == 403 and exc.headers.get("X-RateLimit-Remaining") == "0"
             raise GitHubError(f"{method} {path}: GitHub answered {exc.code}: {text}",
-                              retry=exc.code >= 500 or exc.code == 429 or limited) from exc
+                              retry=exc.code >= 500 or exc.code == 429 or limited, status=exc.code) from exc
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise GitHubError(f"{method} {path}: {exc}", retry=True) from exc
 

@@ -60,7 +60,21 @@ def snapshot(job: JobModel, app: dict | None) -> dict:
         change["environment_url"] = f"https://{app['hostname']}{app.get('path_prefix') or '/'}"
     elif target.get("type") == "heroku" and target.get("app"):
         change["environment_url"] = f"https://{target['app']}.herokuapp.com/"
+    preview = target.get("preview") or {}
+    if job.preview and preview.get("hostname"):
+        # a pull request's own short-lived environment (GitHub shows it as destroyed once inactive)
+        change.update(preview=int(job.preview), teardown=job.trigger == "teardown",
+                      environment=f"{job.app}-pr-{int(job.preview)}", production_environment=False,
+                      transient_environment=True, environment_url=f"https://{preview['hostname']}/")
     return change
+
+
+def lane_of(repo: str, job: JobModel) -> str:
+    """Changes delivered in order: per pull request and app for previews (its pushes, its teardown and
+    its one comment), else per commit."""
+    if not repo:
+        return f"app/{job.app}@{job.sha or job.id}"
+    return f"{repo}#pr-{int(job.preview)}/{job.app}" if job.preview else f"{repo}@{job.sha}"
 
 
 def record(job: JobModel, app: dict | None = None) -> None:
@@ -80,8 +94,7 @@ def record(job: JobModel, app: dict | None = None) -> None:
         if not repo and not notify:
             return
         change = {**snapshot(job, app), "repo": repo, "notify": notify}
-        lane = f"{repo}@{job.sha}" if repo else f"app/{job.app}@{job.sha or job.id}"
-        OutboxModel(lane, sortable_id(), job_id=job.id, change=change, pending=PENDING).save()
+        OutboxModel(lane_of(repo, job), sortable_id(), job_id=job.id, change=change, pending=PENDING).save()
     except Exception:  # noqa: BLE001 - never let reporting fail a deploy; the log says what went wrong
         log.exception("outbox: could not record job %s (%s)", job.id, job.state)
 

@@ -1,5 +1,6 @@
-"""Deliver the outbox: each commit's lane in order, each item once, retrying with backoff: GitHub
-statuses and deployments first, then the app's notifications (channels.py).
+"""Deliver the outbox: each lane in order (a commit's, or a pull request's preview of one app), each
+item once, retrying with backoff: GitHub statuses and deployments first, a preview's pull request
+comment next, then the app's notifications (channels.py).
 
 Who calls it: on AWS the outbox table's DynamoDB Stream (app.deliver_outbox, at once) and the
 scheduled sweep (retries); under `make run` the stack's tick (POST /api/v1/outbox/deliver every
@@ -19,8 +20,10 @@ import time
 
 from pynamodb.exceptions import UpdateError
 
+from contract.states import JobState
+
 from functions.store.models import OutboxModel
-from functions.notify import channels, github
+from functions.notify import channels, github, github_previews
 from functions.notify.github import GitHubError
 
 log = logging.getLogger(__name__)
@@ -60,13 +63,13 @@ def deliver_item(client: github.Client | None, item: OutboxModel) -> None:
     if repo and client is None:
         raise GitHubError("no GitHub credentials in this process (TAHOBUDDY_GITHUB_*)", retry=True)
     refused = None
-    if repo:
+    for step in (_to_github, _preview_comment) if repo else ():
         try:
-            _to_github(client, change, done, mark)
+            step(client, item, done, mark)
         except GitHubError as exc:
             if exc.retry:
                 raise
-            refused = exc  # GitHub will not take it: the notifications still go, then the item gives up
+            refused = refused or exc  # GitHub will not take it: the rest still goes, then the item gives up
     for n, entry in enumerate(change.get("notify") or []):
         if f"notify:{n}" in done:
             continue
@@ -81,8 +84,17 @@ def deliver_item(client: github.Client | None, item: OutboxModel) -> None:
         raise refused
 
 
-def _to_github(client: github.Client, change: dict, done: dict, mark) -> None:
+def _earlier(item: OutboxModel):
+    """The lane's items before this one, newest first (all delivered: a lane goes in order)."""
+    return OutboxModel.query(item.lane, OutboxModel.seq < item.seq, scan_index_forward=False)
+
+
+def _to_github(client: github.Client, item: OutboxModel, done: dict, mark) -> None:
+    change = item.change
     repo = change["repo"]
+    if change.get("teardown"):
+        _destroyed(client, item, done, mark)
+        return
     if "status" not in done:
         client.call(repo, github.commit_status(client.s, change))
         mark("status")
@@ -98,6 +110,62 @@ def _to_github(client: github.Client, change: dict, done: dict, mark) -> None:
     if "deployment_status" not in done:
         client.call(repo, github.deployment_status(client.s, change, deployment_id))
         mark("deployment_status")
+
+
+def _destroyed(client: github.Client, item: OutboxModel, done: dict, mark) -> None:
+    """A preview's teardown: no commit status and no Deployment of its own; once it has succeeded,
+    every Deployment the preview made since its last teardown gets `inactive` (GitHub's auto_inactive
+    skips transient environments, so each push's Deployment would otherwise stay active)."""
+    if item.change["state"] != JobState.SUCCEEDED.value:
+        return
+    made: list[int] = []
+    for prev in _earlier(item):
+        if prev.change.get("teardown") and prev.change.get("state") == JobState.SUCCEEDED.value:
+            break  # what came before was destroyed by that teardown
+        did = (prev.done or {}).get("deployment_id")
+        if did and int(did) not in made:
+            made.append(int(did))
+    for did in made:
+        if f"inactive:{did}" in done:
+            continue
+        try:
+            client.call(item.change["repo"], github_previews.inactive_status(client.s, item.change, did))
+            mark(f"inactive:{did}")
+        except GitHubError as exc:
+            if exc.status != 404:
+                raise
+            mark(f"inactive:{did}", "gone")  # someone deleted that Deployment: nothing left to destroy
+
+
+FAILED_ENDS = (JobState.FAILED.value, JobState.CANCELED.value)
+
+
+def _still_served(item: OutboxModel) -> bool:
+    """Whether the pull request's last success was a deploy (it still serves) rather than a teardown."""
+    for prev in _earlier(item):
+        if prev.change.get("state") == JobState.SUCCEEDED.value:
+            return not prev.change.get("teardown")
+    return False
+
+
+def _preview_comment(client: github.Client, item: OutboxModel, done: dict, mark) -> None:
+    """The pull request's one comment about this app's preview: made by the first change, edited by
+    every later one (its id is found on the lane's earlier items); made again if someone deleted it."""
+    change = item.change
+    if "comment_id" in done or not github_previews.owes_comment(change):
+        return
+    body = github_previews.comment_body(client.s, change, change["state"] in FAILED_ENDS and _still_served(item))
+    known = next((p.done["comment_id"] for p in _earlier(item) if (p.done or {}).get("comment_id")), None)
+    if known:
+        try:
+            client.call(change["repo"], github_previews.update_comment(change, known, body))
+            mark("comment_id", int(known))
+            return
+        except GitHubError as exc:
+            if exc.status != 404:
+                raise
+    doc = client.call(change["repo"], github_previews.create_comment(change, body))
+    mark("comment_id", int(doc["id"]))
 
 
 def _lease(item: OutboxModel, now: float) -> bool:

@@ -190,7 +190,7 @@ class OutboxModel(Model):
     """
 
     Meta = _meta("outbox")
-    lane = UnicodeAttribute(hash_key=True)                   # owner/name@sha: delivered in order
+    lane = UnicodeAttribute(hash_key=True)                   # owner/name@sha, owner/name#pr-N/app: in order
     seq = UnicodeAttribute(range_key=True)                   # time-sortable
     job_id = UnicodeAttribute()
     change = JSONAttribute()                                 # the job as it was at this change
