@@ -68,9 +68,10 @@ def until(url: str, body: str, host: str | None = None, timeout: float = 180) ->
 
 
 def raw_build_and_start(context, version: str, path: str = "/", tag: str = "bench-raw:latest",
-                        like_agent: bool = False) -> tuple[float, str]:
+                        like_agent: bool = False) -> tuple[float, str, float]:
     """The same work alone: a BuildKit build of `context` (plain progress, as the agent asks for), run it,
-    wait until `path` answers `version`. Returns the seconds and the build's output.
+    wait until `path` answers `version`. Returns the seconds, the build's output and the build's own
+    seconds (to set beside the job's `build` phase).
 
     `like_agent` starts the container as the docker runner does (runners/docker_convert.run_kwargs): on
     a user-defined network of its own (apps are isolated from each other, and reach their database by
@@ -88,10 +89,11 @@ def raw_build_and_start(context, version: str, path: str = "/", tag: str = "benc
         built = subprocess.run(["/usr/bin/docker", "build", "--progress=plain", "-t", tag, str(context)],
                                check=True, env={**os.environ, "DOCKER_BUILDKIT": "1"}, capture_output=True,
                                text=True)
+        build_seconds = time.monotonic() - t0
         c = client.containers.run(tag, detach=True, ports={"8080/tcp": ("127.0.0.1", port)}, **extra)
         try:
             until(f"http://127.0.0.1:{port}{path}", version)
-            return time.monotonic() - t0, built.stdout + built.stderr
+            return time.monotonic() - t0, built.stdout + built.stderr, build_seconds
         finally:
             c.remove(force=True)
     finally:
@@ -124,12 +126,10 @@ def start_stack(daemons: Daemons):
 
 
 def idle_usage(pid: int, seconds: int = 60) -> dict:
-    def cpu():
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / 100.0  # utime + stime, in clock ticks of 1/100 s
-    start, t0 = cpu(), time.monotonic()
+    from harness import cpu_seconds
+    start, t0 = cpu_seconds(pid), time.monotonic()
     time.sleep(seconds)
-    used, wall = cpu() - start, time.monotonic() - t0
+    used, wall = cpu_seconds(pid) - start, time.monotonic() - t0
     rss = next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS"))
     return {"rss_mib": round(rss / 1024, 1), "cpu_percent": round(100 * used / wall, 2), "seconds": round(wall)}
 
@@ -243,10 +243,10 @@ docker run -d --name bench-baseline -p 127.0.0.1:{baseline_port}:8080 bench-base
                 # raw builds a one-line change of its own: the agent just built this very content, so
                 # without one every step would be CACHED and raw would skip the work it is measured doing
                 repo.write({"www/note.txt": f"{version} raw\n"})
-                seconds, _ = raw_build_and_start(repo.work, version)
-                report["raw"].append({"version": version, "seconds": round(seconds, 2)})
+                seconds, _, build = raw_build_and_start(repo.work, version)
+                report["raw"].append({"version": version, "seconds": round(seconds, 2), "build": round(build, 3)})
                 repo.write({"www/note.txt": f"{version} raw, as the agent starts it\n"})
-                seconds, _ = raw_build_and_start(repo.work, version, like_agent=True)
+                seconds, _, _ = raw_build_and_start(repo.work, version, like_agent=True)
                 report["raw_like_agent"].append({"version": version, "seconds": round(seconds, 2)})
         report["agent_idle"] = idle_usage(agent.proc.pid)
         agent.stop()  # a docker-only agent would hand the shell jobs back: measure pickup without it
@@ -288,7 +288,9 @@ def print_report(r: dict) -> None:
           f"failed requests during swaps: {sum(x['failed_requests'] for x in r['baseline'])} of "
           f"{sum(x['failed_requests'] + x['ok_requests'] for x in r['baseline'])}")
     like = med(r["raw_like_agent"], "seconds")
-    print(f"  raw BuildKit build + start:                                 {raw:.2f} s")
+    print(f"  raw BuildKit build + start:                                 {raw:.2f} s   "
+          f"(the build alone: {med(r['raw'], 'build'):.3f} s; the agent's build phase: "
+          f"{statistics.median(x['phases']['build'] for x in r['tahobuddy']):.3f} s)")
     print(f"  raw, started as the agent starts it (own network, init):    {like:.2f} s")
     print(f"  Tahobuddy / baseline: {t / b:.2f}x   Tahobuddy overhead over raw: {t - raw:+.2f} s "
           f"(over the like-for-like raw start: {t - like:+.2f} s)")

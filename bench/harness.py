@@ -25,13 +25,35 @@ os.environ.update({
 })
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) one process has used so far; its children's is not counted."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each named process uses between `start()` and `stop()`: on the embedded stack the API
+    and the AWS emulator share the machine's cores with the build, as Lambda and DynamoDB would not."""
+
+    def __init__(self, pids: dict[str, int]):
+        self.pids, self.before = pids, {}
+
+    def start(self) -> None:
+        self.before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> dict[str, float]:
+        return {name: round(cpu_seconds(pid) - self.before[name], 3) for name, pid in self.pids.items()}
+
+
 class Daemons:
     def __init__(self):
         self.running = []
+        self.names: dict[str, int] = {}
 
     def start(self, name, argv, ready_url, env=None, cwd=None):
         proc = procs.start(argv, str(WORK / f"{name}.log"), env=env or dict(os.environ), cwd=cwd or str(ROOT))
         self.running.append(proc)
+        self.names[name] = proc.pid
         procs.wait_http(ready_url, proc=proc, timeout=60)
         return proc
 

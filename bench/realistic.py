@@ -39,7 +39,7 @@ from pathlib import Path
 
 import requests
 
-from harness import WORK, Daemons
+from harness import WORK, CpuMeter, Daemons
 from deploy import Loop, load_average, raw_build_and_start, start_stack, until
 
 ROUNDS = 3
@@ -159,9 +159,10 @@ def write(root: Path, files: dict[str, str]) -> None:
         (root / name).write_text(text)
 
 
-def tahobuddy_deploy(api, caddy, host: str, repo, message: str, path: str, body: str) -> dict:
+def tahobuddy_deploy(api, caddy, host: str, repo, message: str, path: str, body: str, meter=None) -> dict:
     """Push, deliver the signed webhook, wait for `path` to answer `body` through Caddy; a request loop
-    on `/` runs until the job (old container retired included) has finished."""
+    on `/` runs until the job (old container retired included) has finished. `meter` (harness.CpuMeter)
+    counts the CPU the stack's own processes used until the new version answered."""
     from cli.phases import durations
     from tests.helpers import deliver
     from tests.realparts import job_log, wait_job
@@ -169,12 +170,15 @@ def tahobuddy_deploy(api, caddy, host: str, repo, message: str, path: str, body:
     loop = Loop(caddy.url + "/", host)
     loop.start()
     try:
+        if meter:
+            meter.start()
         t0 = time.monotonic()
         job_id = deliver(api, "push", {"ref": "refs/heads/main", "after": sha, "created": False, "deleted": False,
                                        "repository": {"full_name": "bench/realistic",
                                                       "clone_url": str(repo.origin)}}).json()["jobs"][0]
         until(caddy.url + path, body, host, timeout=300)
         seconds = time.monotonic() - t0
+        cpu = meter.stop() if meter else {}
         job = wait_job(api, job_id, timeout=300)
     finally:
         loop.halt.set()
@@ -183,10 +187,10 @@ def tahobuddy_deploy(api, caddy, host: str, repo, message: str, path: str, body:
         raise RuntimeError(f"job {job_id} ended {job['state']}: {job.get('reason')}")
     event = requests.get(f"{api.url}/api/v1/events/{job['event_id']}", headers=api.headers(), timeout=10).json()
     return {"seconds": round(seconds, 2), "failed_requests": loop.failed, "ok_requests": loop.ok,
-            "phases": durations(job, event), "log": job_log(api, job_id)}
+            "phases": durations(job, event), "cpu": cpu, "log": job_log(api, job_id)}
 
 
-def raw_deploy(caddy, host: str, context: Path, path: str, body: str, tag: str) -> tuple[float, str]:
+def raw_deploy(caddy, host: str, context: Path, path: str, body: str, tag: str) -> tuple[float, str, float]:
     """The raw build + start, with the same request loop running against the app Tahobuddy serves."""
     loop = Loop(caddy.url + "/", host)
     loop.start()
@@ -206,6 +210,8 @@ def main() -> int:
     host, raw_tag, caddy, agent = f"{name}.localhost", f"bench-realistic-raw-{name}:latest", None, None
     try:
         api, caddy, agent = start_stack(daemons)
+        meter = CpuMeter({"API": daemons.names["api"], "moto": daemons.names["moto"], "agent": agent.proc.pid,
+                          "Caddy": caddy.proc.pid})
         repo, raw_context, state = GitRepo(WORK / "realistic"), WORK / "realistic-raw", AppState(run)
         repo.write(state.files("tahobuddy"))
         repo.commit_and_tag("first deploy")
@@ -222,12 +228,12 @@ def main() -> int:
                 path, body = state.change(case, round_)
                 repo.write(state.files("tahobuddy"))
                 row = {"round": round_ + 1, "case": case,
-                       **tahobuddy_deploy(api, caddy, host, repo, f"{case} {round_}", path, body)}
+                       **tahobuddy_deploy(api, caddy, host, repo, f"{case} {round_}", path, body, meter)}
                 check_case(case, "Tahobuddy", row.pop("log"))
                 write(raw_context, state.files("raw"))
-                seconds, output = raw_deploy(caddy, host, raw_context, path, body, raw_tag)
+                seconds, output, build = raw_deploy(caddy, host, raw_context, path, body, raw_tag)
                 check_case(case, "raw", output)
-                row["raw_seconds"] = round(seconds, 2)
+                row["raw_seconds"], row["raw_build_seconds"] = round(seconds, 2), round(build, 3)
                 rows.append(row)
                 print(f"  round {row['round']} {case}: Tahobuddy {row['seconds']:.2f} s, "
                       f"raw {row['raw_seconds']:.2f} s", flush=True)
@@ -269,6 +275,18 @@ def print_report(r: dict) -> None:
     print("  case   " + "".join(label.rjust(17) for label in labels))
     for case in CASES:
         print(f"  {case:<7}" + "".join(f"{medians[case][label]:.3f}".rjust(17) for label in labels))
+    print("  CPU seconds the stack's own processes used per deploy, until the new version answered (median; "
+          "the build shares the cores with them, which on AWS the API and DynamoDB would not):")
+    for case in CASES:
+        mine = [x for x in rows if x["case"] == case]
+        names = list(mine[0]["cpu"])
+        print(f"  {case:<7}" + "   ".join(f"{n} {statistics.median(x['cpu'][n] for x in mine):.3f}" for n in names))
+    print("  the build alone, median per case: the agent's build phase against raw's `docker build`:")
+    for case in CASES:
+        mine = [x for x in rows if x["case"] == case]
+        raw_build = statistics.median(x["raw_build_seconds"] for x in mine)
+        print(f"  {case:<7}agent {medians[case]['build']:.3f} s   raw {raw_build:.3f} s   "
+              f"{medians[case]['build'] - raw_build:+.3f} s")
     print(json.dumps(r))
 
 
