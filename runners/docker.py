@@ -97,8 +97,9 @@ class DockerRunner:
 
     @staticmethod
     def reconcile_previews(settings, workdir: Path, kept: set, say) -> list[str]:
-        """Remove the preview containers, routes, images and volumes the store does not keep."""
-        return docker_previews.reconcile(_client(timeout=60), caddy_for(settings, workdir), workdir, kept, say)
+        """Remove this installation's preview containers, routes, images and volumes the store does not keep."""
+        return docker_previews.reconcile(_client(timeout=60), caddy_for(settings, workdir), workdir, kept,
+                                         settings.resolved_installation(), say)
 
     def prepare(self, spec: JobSpec, ctx: RunContext) -> None:
         client = _client()
@@ -109,7 +110,8 @@ class DockerRunner:
         try:
             client.networks.get(name)
         except NotFound:
-            client.networks.create(name, driver="bridge", labels=convert.preview_labels(spec.app, spec.preview))
+            client.networks.create(name, driver="bridge",
+                                   labels=convert.preview_labels(spec.app, spec.preview, spec.installation))
         ctx.scratch["env"] = self._database(client, spec, ctx) if spec.app_spec.get("database") else {}
 
     def _database(self, client, spec: JobSpec, ctx: RunContext) -> dict:
@@ -132,10 +134,11 @@ class DockerRunner:
             image = db.get("image") or ctx.settings.db_images.get(kind)
             if preview:  # made here with the preview's labels, so teardown and the reconciler find it
                 client.volumes.create(convert.db_volume(spec.app, preview),
-                                      labels=convert.preview_labels(spec.app, preview))
+                                      labels=convert.preview_labels(spec.app, preview, spec.installation))
                 ctx.scratch["new_database"] = True
             try:
-                client.containers.run(**convert.database_kwargs(spec.app, kind, image, password, preview))
+                client.containers.run(**convert.database_kwargs(spec.app, kind, image, password, preview,
+                                                                spec.installation))
             except ImageNotFound as exc:
                 raise RunnerError(f"database image {image} is not on this machine (set database.image or "
                                   f"TAHOBUDDY_DB_IMAGES)", exc) from exc
@@ -146,7 +149,8 @@ class DockerRunner:
         client, history = ctx.scratch["client"], History(spec.releases)
         if spec.trigger == "teardown":
             removed = docker_previews.remove(client, caddy_for(ctx.settings, ctx.workdir), ctx.workdir, spec.app,
-                                             spec.preview, log)
+                                             spec.preview, spec.installation or ctx.settings.resolved_installation(),
+                                             log)
             return JobResult.ok(f"preview #{spec.preview} of {spec.app} torn down: {len(removed)} thing(s) removed")
         if spec.preview:
             spec = convert.preview_spec(spec)
@@ -281,7 +285,9 @@ class DockerRunner:
         for e in reversed(history.entries()):
             if e["image"] not in wanted:
                 wanted.append(e["image"])
-        for image in client.images.list(filters={"label": convert.preview_filter(spec.app, spec.preview)}):
+        # a preview's own images only (its installation's); the app's as before, by app
+        mine = convert.preview_filter(spec.app, spec.preview, spec.installation if spec.preview else "")
+        for image in client.images.list(filters={"label": mine}):
             if not spec.preview and "tahobuddy.preview" in (image.labels or {}):
                 continue
             if image.id not in wanted[:max(1, keep)]:

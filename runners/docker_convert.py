@@ -38,14 +38,33 @@ def db_volume(app: str, preview: int = 0) -> str:
     return f"{db_name(app, preview)}-data"
 
 
-def preview_labels(app: str, preview: int) -> dict[str, str]:
+INSTALLATION = "tahobuddy.installation"
+
+
+def preview_labels(app: str, preview: int, installation: str = "") -> dict[str, str]:
     """What marks everything of one preview (container, image, volume, network): teardown and the
-    reconciler find them by these two labels."""
-    return {"tahobuddy.app": app, "tahobuddy.preview": str(preview)} if preview else {"tahobuddy.app": app}
+    reconciler find them by these labels. `installation` (the agent's, agent/config.py) tells apart two
+    Tahobuddy installations sharing one Docker Engine, so neither removes the other's previews."""
+    out = {"tahobuddy.app": app}
+    if preview:
+        out["tahobuddy.preview"] = str(preview)
+    if installation:
+        out[INSTALLATION] = installation
+    return out
 
 
-def preview_filter(app: str, preview: int) -> list[str]:
-    return [f"{k}={v}" for k, v in preview_labels(app, preview).items()]
+def preview_filter(app: str, preview: int, installation: str = "") -> list[str]:
+    """docker's `label` filter for what preview_labels stamped (every label must match)."""
+    return [f"{k}={v}" for k, v in preview_labels(app, preview, installation).items()]
+
+
+def owner(labels: dict | None, installation: str) -> str:
+    """Whose preview thing this is: "own" (this installation's label), "other" (another installation's),
+    or "unlabelled" (made before the installation label existed: nobody can tell whose it is)."""
+    stamped = (labels or {}).get(INSTALLATION, "")
+    if not stamped:
+        return "unlabelled"
+    return "own" if stamped == installation else "other"
 
 
 def route_key(app: str, preview: int = 0) -> str:
@@ -70,7 +89,8 @@ def preview_spec(spec: JobSpec) -> JobSpec:
 
 
 def labels(spec: JobSpec) -> dict[str, str]:
-    return {**preview_labels(spec.app, spec.preview), "tahobuddy.job": spec.job_id, "tahobuddy.sha": spec.sha,
+    """Every label of what a job makes (image, container): the app, the preview, the installation, the job."""
+    return {**preview_labels(spec.app, spec.preview, spec.installation), "tahobuddy.job": spec.job_id, "tahobuddy.sha": spec.sha,
             "tahobuddy.ref": spec.ref, "tahobuddy.rule": spec.rule}
 
 
@@ -172,13 +192,14 @@ def run_kwargs(spec: JobSpec, image: str, extra_env: dict[str, str]) -> dict:
             "init": True}
 
 
-def database_kwargs(app: str, kind: str, image: str, password: str, preview: int = 0) -> dict:
+def database_kwargs(app: str, kind: str, image: str, password: str, preview: int = 0,
+                    installation: str = "") -> dict:
     env = {"postgres": {"POSTGRES_USER": "tahobuddy", "POSTGRES_PASSWORD": password, "POSTGRES_DB": app},
            "mysql": {"MYSQL_USER": "tahobuddy", "MYSQL_PASSWORD": password, "MYSQL_DATABASE": app,
                      "MYSQL_RANDOM_ROOT_PASSWORD": "yes"},
            "redis": {}}[kind]
     return {"image": image, "name": db_name(app, preview), "detach": True, "environment": env,
-            "labels": {**preview_labels(app, preview), "tahobuddy.role": "database"},
+            "labels": {**preview_labels(app, preview, installation), "tahobuddy.role": "database"},
             "volumes": {db_volume(app, preview): {"bind": DB_DATA[kind], "mode": "rw"}},
             "restart_policy": {"Name": "unless-stopped"}, "network": network(app, preview)}
 
