@@ -146,6 +146,38 @@ class DockerRunner:
 
     # ---- run ---------------------------------------------------------------------
     def run(self, spec: JobSpec, ctx: RunContext, log: Log) -> JobResult:
+        """The job; when the Docker Engine goes away under it (dockerd restarted or stopped) it ends with
+        reason engine_lost, saying what still serves and what to do, instead of a runner crash."""
+        try:
+            return self._run(spec, ctx, log)
+        except Exception as exc:
+            lost = convert.engine_lost_error(exc)
+            if not lost:
+                raise
+            detail = self._engine_lost(spec, ctx, lost)
+            log(f"tahobuddy: {detail}")
+            return JobResult.never_ran(Reason.ENGINE_LOST, detail)
+
+    @staticmethod
+    def _engine_lost(spec: JobSpec, ctx: RunContext, error: str) -> str:
+        """The reason of a job whose Docker Engine went away after its build (the build says so itself):
+        when it happened, that the route still points at what served before, and what to do."""
+        if spec.trigger == "teardown":
+            return convert.engine_lost_detail(
+                error, f"while preview #{spec.preview} was torn down", "some of it may be left on the machine",
+                "; the preview reconciler removes what is left of a closed preview")
+        marks, name = ctx.phases.marks, ctx.scratch.get("new_container_name")
+        during = ("while the new container was being health-checked" if "container_started" in marks else
+                  "while the new container was being created and started" if name else
+                  "before the new container was made")
+        live = History(spec.releases).live()
+        left = (f"the route was not changed: it still points at {live['ref']} ({live['sha'][:12]}), which serves "
+                f"as long as its container runs (dockerd's live-restore keeps it running through a restart)"
+                if live and not spec.preview else "the route was not changed")
+        todo = f"; remove the new container if it is left: `docker rm -f {name}`" if name else ""
+        return convert.engine_lost_detail(error, during, left, todo)
+
+    def _run(self, spec: JobSpec, ctx: RunContext, log: Log) -> JobResult:
         client, history = ctx.scratch["client"], History(spec.releases)
         if spec.trigger == "teardown":
             removed = docker_previews.remove(client, caddy_for(ctx.settings, ctx.workdir), ctx.workdir, spec.app,
@@ -185,6 +217,8 @@ class DockerRunner:
         old_entry = history.live()
         kwargs = convert.run_kwargs(spec, image, ctx.scratch.get("env", {}))
         kwargs["name"] = f"tahobuddy-{spec.app}-{spec.job_id}-{secrets.token_hex(2)}"
+        # by name before it exists: cleanup removes it even when dockerd made it but went away before answering
+        ctx.scratch["new_container"] = ctx.scratch["new_container_name"] = kwargs["name"]
         container = client.containers.run(**kwargs)
         ctx.scratch["new_container"] = container.id
         ctx.phases.mark("container_started")
@@ -221,11 +255,18 @@ class DockerRunner:
         ctx.scratch.pop("new_container", None)  # it is live now: cleanup must not remove it
         release = {"image": image, "ref": spec.ref, "sha": spec.sha, "container": container.id, "upstream": upstream}
         history.add({**release, "job": spec.job_id})
-        if old_entry and old_entry.get("container") and old_entry.get("container") != container.id:
-            self._retire(client, old_entry, float(spec.target.get("drain_seconds", 2)), log)
-            ctx.phases.mark("old_retired")
-        keep = 1 if spec.preview else int(spec.target.get("keep_images", ctx.settings.keep_images))
-        self._prune(client, spec, history, keep, log)
+        try:  # the new version serves from here on: an engine lost now ends the tidying, not the deploy
+            if old_entry and old_entry.get("container") and old_entry.get("container") != container.id:
+                self._retire(client, old_entry, float(spec.target.get("drain_seconds", 2)), log)
+                ctx.phases.mark("old_retired")
+            keep = 1 if spec.preview else int(spec.target.get("keep_images", ctx.settings.keep_images))
+            self._prune(client, spec, history, keep, log)
+        except Exception as exc:
+            lost = convert.engine_lost_error(exc)
+            if not lost:
+                raise
+            log(f"tahobuddy: the Docker Engine went away after the route switched ({lost}): the new version "
+                "serves; the previous container and old images may be left (`docker ps`, `docker image prune`)")
         return JobResult.ok(f"{spec.app} serving {spec.ref_name} ({spec.sha[:12]}) on {upstream}", release)
 
     def _seed(self, client, spec: JobSpec, ctx: RunContext, log: Log, image: str) -> JobResult | None:
@@ -306,3 +347,6 @@ class DockerRunner:
             client.containers.get(new).remove(force=True)
         except NotFound:
             pass
+        except Exception as exc:  # the engine is away: the job's reason names the container to remove
+            if not convert.engine_lost_error(exc):
+                raise

@@ -6,6 +6,10 @@ import dataclasses
 import posixpath
 import re
 
+import requests
+from docker.errors import APIError, DockerException
+from urllib3.exceptions import ProtocolError
+
 from contract.wire import SECRET_REF
 from functions.domain.fields import BUILD_SECRET_ID  # the same rule the API checks when an app is saved
 
@@ -163,10 +167,35 @@ def engine_lost(last_line: str) -> str:
     return re.sub(r"cannot write \S+ because", "cannot write the image id because", line)[:300]
 
 
-def engine_lost_detail(error: str) -> str:
-    """What the job's reason says: what happened, that nothing live changed, and what to do."""
-    return (f"the Docker Engine went away during the build (dockerd restarted or stopped?): {error}; "
-            "the running version was not touched; deploy again once `docker info` answers on the agent")
+def engine_lost_detail(error: str, during: str = "during the build",
+                       left: str = "the running version was not touched", todo: str = "") -> str:
+    """What the job's reason says: what happened, what is still serving, and what to do."""
+    return (f"the Docker Engine went away {during} (dockerd restarted or stopped?): {error}; {left}; "
+            f"deploy again once `docker info` answers on the agent{todo}")
+
+
+# What docker-py raises when no dockerd answers on its socket, or one closes the connection without an
+# answer (requests' ConnectionError around urllib3's "Connection aborted."), or cuts an answer short
+LOST_CONNECTION = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError, ProtocolError)
+
+
+def engine_lost_error(exc: BaseException) -> str:
+    """`exc` in words when it says the Docker Engine went away under a docker-py call, "" otherwise.
+
+    Lost: a lost connection anywhere in its chain of causes (docker-py raises requests' ConnectionError
+    as it is, and wraps it in a DockerException when it asks the API version first), or a DockerException
+    in the client's words (ENGINE_GONE). Not lost: an answer of dockerd (an APIError: 404, 409, 500; it
+    is there), a read timeout (it is there, slow), anything else (a bug of ours stays a crash)."""
+    seen, cause = set(), exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, APIError):
+            return ""
+        if isinstance(cause, LOST_CONNECTION) or (isinstance(cause, DockerException)
+                                                  and ENGINE_GONE.search(str(cause))):
+            return f"{exc.__class__.__name__}: {exc}"[:300]
+        cause = cause.__cause__ or cause.__context__
+    return ""
 
 
 def build_kwargs(spec: JobSpec, context: str) -> dict:
