@@ -1,7 +1,9 @@
 """Agent settings: a YAML file (`tahobuddy agent --config FILE`) overridden by TAHOBUDDY_* variables."""
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import secrets
 import socket
 from dataclasses import dataclass, field, fields
@@ -11,6 +13,8 @@ import yaml
 
 from contract.queues import DEFAULT_POOL, POOL_NAME
 from runners import registry
+
+INSTALLATION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 @dataclass
@@ -39,6 +43,7 @@ class AgentConfig:
     ecr_registry: str = ""                       # push here instead of ECR's endpoint (a registry standing in)
     keep_images: int = 3
     preview_reconcile: int = 600                 # seconds between preview reconciliations (and at start); 0: off
+    installation: str = ""                       # default: a digest of api_url; see resolved_installation
     db_images: dict = field(default_factory=lambda: {"postgres": "postgres:16", "mysql": "mysql:8",
                                                      "redis": "redis:7"})
 
@@ -72,7 +77,22 @@ class AgentConfig:
             problems.append(f"pool {self.pool!r}: lower-case letters, digits and '-' (TAHOBUDDY_POOL)")
         if self.concurrency < 1:
             problems.append("concurrency must be at least 1")
+        if self.installation and not INSTALLATION_NAME.match(self.installation):
+            problems.append(f"installation {self.installation!r}: 1-63 of A-Z a-z 0-9 _ . -, starting with a letter "
+                            "or digit (TAHOBUDDY_INSTALLATION)")
         return problems
+
+    def resolved_installation(self) -> str:
+        """Which Tahobuddy installation this agent belongs to: TAHOBUDDY_INSTALLATION, or by default the
+        first 12 hex digits of the SHA-256 of the API URL (without a trailing '/'), which is stable across
+        restarts and the same for every agent of one API. It is stamped as the `tahobuddy.installation`
+        label on everything a pull-request preview makes, and the preview reconciler removes only what
+        carries its own: a staging and a production stack sharing one Docker Engine never remove each
+        other's previews. Set it by hand only when one installation's agents reach its API by
+        different URLs (they must agree), or two installations share one URL."""
+        if self.installation:
+            return self.installation
+        return hashlib.sha256(self.api_url.strip().rstrip("/").encode()).hexdigest()[:12]
 
     def resolved_agent_id(self) -> str:
         if self.agent_id:

@@ -209,7 +209,7 @@ class Agent:
             self.say(f"job {job_id}: {claim.state} ({claim.reason}); not running it")
             self._delete(receipt)
             return
-        spec = JobSpec.from_claim(claim)
+        spec = JobSpec.from_claim(claim, self.config.resolved_installation())
         # from now on the message is invisible exactly as long as the API lease: if this agent dies,
         # SQS hands the job to another agent when the lease lapses, and that agent may reclaim it
         self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt,

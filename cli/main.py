@@ -303,7 +303,9 @@ def parser() -> argparse.ArgumentParser:
              epilog="Settings: TAHOBUDDY_API_URL, TAHOBUDDY_AGENT_TOKEN, TAHOBUDDY_POOL (the only queue it polls), "
                     "TAHOBUDDY_QUEUE_URL or TAHOBUDDY_PREFIX, "
                     "TAHOBUDDY_AWS_ENDPOINT, TAHOBUDDY_WORKDIR, TAHOBUDDY_CONCURRENCY, TAHOBUDDY_TARGETS, "
-                    "TAHOBUDDY_PROXY_ADMIN ... (README: agent settings). First SIGTERM: finish the running job "
+                    "TAHOBUDDY_PROXY_ADMIN, TAHOBUDDY_INSTALLATION (labels this installation's previews on a Docker "
+                    "Engine others may share; default: a digest of the API URL) ... (README: agent settings). "
+                    "First SIGTERM: finish the running job "
                     "and stop; second: cancel it and hand it back.")
     sp.add_argument("--config", help="YAML file of agent settings (environment variables override it)")
     sp = add("rollback", cmd_rollback, "bring back an image the agent kept, without building")

@@ -72,6 +72,7 @@ class JobSpec:
     attempt: int = 1
     app_spec: dict = field(default_factory=dict)
     releases: tuple = ()          # what this app rule served, oldest first, from the store (rollback)
+    installation: str = ""        # the agent's installation id, stamped on what a job makes (labels)
 
     @property
     def target_type(self) -> str:
@@ -100,13 +101,14 @@ class JobSpec:
                 "TAHOBUDDY_TAG": self.tag, "TAHOBUDDY_JOB": self.job_id}
 
     @classmethod
-    def from_claim(cls, claim) -> "JobSpec":
-        """From the API's answer to a claim (a contract.wire.ClaimAnswer)."""
+    def from_claim(cls, claim, installation: str = "") -> "JobSpec":
+        """From the API's answer to a claim (a contract.wire.ClaimAnswer), run by the agent of `installation`."""
         job = claim.job
         return cls(job_id=job["id"], app=job["app"], rule=job["rule"], target=dict(job["target"]),
                    repository=job["repository"], ref=job["ref"], sha=job.get("sha") or "",
                    trigger=job.get("trigger") or "webhook", attempt=int(job.get("attempts") or 1),
-                   app_spec=dict(claim.app or {}), releases=tuple(dict(r) for r in claim.releases or ()))
+                   app_spec=dict(claim.app or {}), releases=tuple(dict(r) for r in claim.releases or ()),
+                   installation=installation)
 
 
 class Cancel:

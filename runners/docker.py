@@ -97,8 +97,9 @@ class DockerRunner:
 
     @staticmethod
     def reconcile_previews(settings, workdir: Path, kept: set, say) -> list[str]:
-        """Remove the preview containers, routes, images and volumes the store does not keep."""
-        return docker_previews.reconcile(_client(timeout=60), caddy_for(settings, workdir), workdir, kept, say)
+        """Remove this installation's preview containers, routes, images and volumes the store does not keep."""
+        return docker_previews.reconcile(_client(timeout=60), caddy_for(settings, workdir), workdir, kept,
+                                         settings.resolved_installation(), say)
 
     def prepare(self, spec: JobSpec, ctx: RunContext) -> None:
         client = _client()
@@ -109,7 +110,8 @@ class DockerRunner:
         try:
             client.networks.get(name)
         except NotFound:
-            client.networks.create(name, driver="bridge", labels=convert.preview_labels(spec.app, spec.preview))
+            client.networks.create(name, driver="bridge",
+                                   labels=convert.preview_labels(spec.app, spec.preview, spec.installation))
         ctx.scratch["env"] = self._database(client, spec, ctx) if spec.app_spec.get("database") else {}
 
     def _database(self, client, spec: JobSpec, ctx: RunContext) -> dict:
@@ -132,10 +134,11 @@ class DockerRunner:
             image = db.get("image") or ctx.settings.db_images.get(kind)
             if preview:  # made here with the preview's labels, so teardown and the reconciler find it
                 client.volumes.create(convert.db_volume(spec.app, preview),
-                                      labels=convert.preview_labels(spec.app, preview))
+                                      labels=convert.preview_labels(spec.app, preview, spec.installation))
                 ctx.scratch["new_database"] = True
             try:
-                client.containers.run(**convert.database_kwargs(spec.app, kind, image, password, preview))
+                client.containers.run(**convert.database_kwargs(spec.app, kind, image, password, preview,
+                                                                spec.installation))
             except ImageNotFound as exc:
                 raise RunnerError(f"database image {image} is not on this machine (set database.image or "
                                   f"TAHOBUDDY_DB_IMAGES)", exc) from exc
@@ -143,10 +146,43 @@ class DockerRunner:
 
     # ---- run ---------------------------------------------------------------------
     def run(self, spec: JobSpec, ctx: RunContext, log: Log) -> JobResult:
+        """The job; when the Docker Engine goes away under it (dockerd restarted or stopped) it ends with
+        reason engine_lost, saying what still serves and what to do, instead of a runner crash."""
+        try:
+            return self._run(spec, ctx, log)
+        except Exception as exc:
+            lost = convert.engine_lost_error(exc)
+            if not lost:
+                raise
+            detail = self._engine_lost(spec, ctx, lost)
+            log(f"tahobuddy: {detail}")
+            return JobResult.never_ran(Reason.ENGINE_LOST, detail)
+
+    @staticmethod
+    def _engine_lost(spec: JobSpec, ctx: RunContext, error: str) -> str:
+        """The reason of a job whose Docker Engine went away after its build (the build says so itself):
+        when it happened, that the route still points at what served before, and what to do."""
+        if spec.trigger == "teardown":
+            return convert.engine_lost_detail(
+                error, f"while preview #{spec.preview} was torn down", "some of it may be left on the machine",
+                "; the preview reconciler removes what is left of a closed preview")
+        marks, name = ctx.phases.marks, ctx.scratch.get("new_container_name")
+        during = ("while the new container was being health-checked" if "container_started" in marks else
+                  "while the new container was being created and started" if name else
+                  "before the new container was made")
+        live = History(spec.releases).live()
+        left = (f"the route was not changed: it still points at {live['ref']} ({live['sha'][:12]}), which serves "
+                f"as long as its container runs (dockerd's live-restore keeps it running through a restart)"
+                if live and not spec.preview else "the route was not changed")
+        todo = f"; remove the new container if it is left: `docker rm -f {name}`" if name else ""
+        return convert.engine_lost_detail(error, during, left, todo)
+
+    def _run(self, spec: JobSpec, ctx: RunContext, log: Log) -> JobResult:
         client, history = ctx.scratch["client"], History(spec.releases)
         if spec.trigger == "teardown":
             removed = docker_previews.remove(client, caddy_for(ctx.settings, ctx.workdir), ctx.workdir, spec.app,
-                                             spec.preview, log)
+                                             spec.preview, spec.installation or ctx.settings.resolved_installation(),
+                                             log)
             return JobResult.ok(f"preview #{spec.preview} of {spec.app} torn down: {len(removed)} thing(s) removed")
         if spec.preview:
             spec = convert.preview_spec(spec)
@@ -181,6 +217,8 @@ class DockerRunner:
         old_entry = history.live()
         kwargs = convert.run_kwargs(spec, image, ctx.scratch.get("env", {}))
         kwargs["name"] = f"tahobuddy-{spec.app}-{spec.job_id}-{secrets.token_hex(2)}"
+        # by name before it exists: cleanup removes it even when dockerd made it but went away before answering
+        ctx.scratch["new_container"] = ctx.scratch["new_container_name"] = kwargs["name"]
         container = client.containers.run(**kwargs)
         ctx.scratch["new_container"] = container.id
         ctx.phases.mark("container_started")
@@ -217,11 +255,18 @@ class DockerRunner:
         ctx.scratch.pop("new_container", None)  # it is live now: cleanup must not remove it
         release = {"image": image, "ref": spec.ref, "sha": spec.sha, "container": container.id, "upstream": upstream}
         history.add({**release, "job": spec.job_id})
-        if old_entry and old_entry.get("container") and old_entry.get("container") != container.id:
-            self._retire(client, old_entry, float(spec.target.get("drain_seconds", 2)), log)
-            ctx.phases.mark("old_retired")
-        keep = 1 if spec.preview else int(spec.target.get("keep_images", ctx.settings.keep_images))
-        self._prune(client, spec, history, keep, log)
+        try:  # the new version serves from here on: an engine lost now ends the tidying, not the deploy
+            if old_entry and old_entry.get("container") and old_entry.get("container") != container.id:
+                self._retire(client, old_entry, float(spec.target.get("drain_seconds", 2)), log)
+                ctx.phases.mark("old_retired")
+            keep = 1 if spec.preview else int(spec.target.get("keep_images", ctx.settings.keep_images))
+            self._prune(client, spec, history, keep, log)
+        except Exception as exc:
+            lost = convert.engine_lost_error(exc)
+            if not lost:
+                raise
+            log(f"tahobuddy: the Docker Engine went away after the route switched ({lost}): the new version "
+                "serves; the previous container and old images may be left (`docker ps`, `docker image prune`)")
         return JobResult.ok(f"{spec.app} serving {spec.ref_name} ({spec.sha[:12]}) on {upstream}", release)
 
     def _seed(self, client, spec: JobSpec, ctx: RunContext, log: Log, image: str) -> JobResult | None:
@@ -281,7 +326,9 @@ class DockerRunner:
         for e in reversed(history.entries()):
             if e["image"] not in wanted:
                 wanted.append(e["image"])
-        for image in client.images.list(filters={"label": convert.preview_filter(spec.app, spec.preview)}):
+        # a preview's own images only (its installation's); the app's as before, by app
+        mine = convert.preview_filter(spec.app, spec.preview, spec.installation if spec.preview else "")
+        for image in client.images.list(filters={"label": mine}):
             if not spec.preview and "tahobuddy.preview" in (image.labels or {}):
                 continue
             if image.id not in wanted[:max(1, keep)]:
@@ -300,3 +347,6 @@ class DockerRunner:
             client.containers.get(new).remove(force=True)
         except NotFound:
             pass
+        except Exception as exc:  # the engine is away: the job's reason names the container to remove
+            if not convert.engine_lost_error(exc):
+                raise

@@ -6,6 +6,10 @@ import dataclasses
 import posixpath
 import re
 
+import requests
+from docker.errors import APIError, DockerException
+from urllib3.exceptions import ProtocolError
+
 from contract.wire import SECRET_REF
 from functions.domain.fields import BUILD_SECRET_ID  # the same rule the API checks when an app is saved
 
@@ -38,14 +42,33 @@ def db_volume(app: str, preview: int = 0) -> str:
     return f"{db_name(app, preview)}-data"
 
 
-def preview_labels(app: str, preview: int) -> dict[str, str]:
+INSTALLATION = "tahobuddy.installation"
+
+
+def preview_labels(app: str, preview: int, installation: str = "") -> dict[str, str]:
     """What marks everything of one preview (container, image, volume, network): teardown and the
-    reconciler find them by these two labels."""
-    return {"tahobuddy.app": app, "tahobuddy.preview": str(preview)} if preview else {"tahobuddy.app": app}
+    reconciler find them by these labels. `installation` (the agent's, agent/config.py) tells apart two
+    Tahobuddy installations sharing one Docker Engine, so neither removes the other's previews."""
+    out = {"tahobuddy.app": app}
+    if preview:
+        out["tahobuddy.preview"] = str(preview)
+    if installation:
+        out[INSTALLATION] = installation
+    return out
 
 
-def preview_filter(app: str, preview: int) -> list[str]:
-    return [f"{k}={v}" for k, v in preview_labels(app, preview).items()]
+def preview_filter(app: str, preview: int, installation: str = "") -> list[str]:
+    """docker's `label` filter for what preview_labels stamped (every label must match)."""
+    return [f"{k}={v}" for k, v in preview_labels(app, preview, installation).items()]
+
+
+def owner(labels: dict | None, installation: str) -> str:
+    """Whose preview thing this is: "own" (this installation's label), "other" (another installation's),
+    or "unlabelled" (made before the installation label existed: nobody can tell whose it is)."""
+    stamped = (labels or {}).get(INSTALLATION, "")
+    if not stamped:
+        return "unlabelled"
+    return "own" if stamped == installation else "other"
 
 
 def route_key(app: str, preview: int = 0) -> str:
@@ -70,7 +93,8 @@ def preview_spec(spec: JobSpec) -> JobSpec:
 
 
 def labels(spec: JobSpec) -> dict[str, str]:
-    return {**preview_labels(spec.app, spec.preview), "tahobuddy.job": spec.job_id, "tahobuddy.sha": spec.sha,
+    """Every label of what a job makes (image, container): the app, the preview, the installation, the job."""
+    return {**preview_labels(spec.app, spec.preview, spec.installation), "tahobuddy.job": spec.job_id, "tahobuddy.sha": spec.sha,
             "tahobuddy.ref": spec.ref, "tahobuddy.rule": spec.rule}
 
 
@@ -143,10 +167,35 @@ def engine_lost(last_line: str) -> str:
     return re.sub(r"cannot write \S+ because", "cannot write the image id because", line)[:300]
 
 
-def engine_lost_detail(error: str) -> str:
-    """What the job's reason says: what happened, that nothing live changed, and what to do."""
-    return (f"the Docker Engine went away during the build (dockerd restarted or stopped?): {error}; "
-            "the running version was not touched; deploy again once `docker info` answers on the agent")
+def engine_lost_detail(error: str, during: str = "during the build",
+                       left: str = "the running version was not touched", todo: str = "") -> str:
+    """What the job's reason says: what happened, what is still serving, and what to do."""
+    return (f"the Docker Engine went away {during} (dockerd restarted or stopped?): {error}; {left}; "
+            f"deploy again once `docker info` answers on the agent{todo}")
+
+
+# What docker-py raises when no dockerd answers on its socket, or one closes the connection without an
+# answer (requests' ConnectionError around urllib3's "Connection aborted."), or cuts an answer short
+LOST_CONNECTION = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError, ProtocolError)
+
+
+def engine_lost_error(exc: BaseException) -> str:
+    """`exc` in words when it says the Docker Engine went away under a docker-py call, "" otherwise.
+
+    Lost: a lost connection anywhere in its chain of causes (docker-py raises requests' ConnectionError
+    as it is, and wraps it in a DockerException when it asks the API version first), or a DockerException
+    in the client's words (ENGINE_GONE). Not lost: an answer of dockerd (an APIError: 404, 409, 500; it
+    is there), a read timeout (it is there, slow), anything else (a bug of ours stays a crash)."""
+    seen, cause = set(), exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, APIError):
+            return ""
+        if isinstance(cause, LOST_CONNECTION) or (isinstance(cause, DockerException)
+                                                  and ENGINE_GONE.search(str(cause))):
+            return f"{exc.__class__.__name__}: {exc}"[:300]
+        cause = cause.__cause__ or cause.__context__
+    return ""
 
 
 def build_kwargs(spec: JobSpec, context: str) -> dict:
@@ -172,13 +221,14 @@ def run_kwargs(spec: JobSpec, image: str, extra_env: dict[str, str]) -> dict:
             "init": True}
 
 
-def database_kwargs(app: str, kind: str, image: str, password: str, preview: int = 0) -> dict:
+def database_kwargs(app: str, kind: str, image: str, password: str, preview: int = 0,
+                    installation: str = "") -> dict:
     env = {"postgres": {"POSTGRES_USER": "tahobuddy", "POSTGRES_PASSWORD": password, "POSTGRES_DB": app},
            "mysql": {"MYSQL_USER": "tahobuddy", "MYSQL_PASSWORD": password, "MYSQL_DATABASE": app,
                      "MYSQL_RANDOM_ROOT_PASSWORD": "yes"},
            "redis": {}}[kind]
     return {"image": image, "name": db_name(app, preview), "detach": True, "environment": env,
-            "labels": {**preview_labels(app, preview), "tahobuddy.role": "database"},
+            "labels": {**preview_labels(app, preview, installation), "tahobuddy.role": "database"},
             "volumes": {db_volume(app, preview): {"bind": DB_DATA[kind], "mode": "rw"}},
             "restart_policy": {"Name": "unless-stopped"}, "network": network(app, preview)}
 

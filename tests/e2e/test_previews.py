@@ -205,19 +205,61 @@ def test_an_idle_preview_expires_through_the_sweeper(api, agent_token, caddy, si
     assert agent.stop() == 0
 
 
+def orphan(app: str, number: int, installation: str | None, racing: bool = False) -> None:
+    """A preview's database volume, network and container made behind the agent's back (by another
+    installation, by an older Tahobuddy without the installation label, or by hand). `racing`: a running
+    reconciler may remove the first ones while the later ones are made (then there is nothing left to make)."""
+    from tests.realparts import BASE_IMAGE
+    client, name = docker.from_env(), f"tahobuddy-{app}-pr-{number}"
+    labels = {"tahobuddy.app": app, "tahobuddy.preview": str(number)}
+    if installation is not None:
+        labels["tahobuddy.installation"] = installation
+    client.volumes.create(f"{name}-db-data", labels=labels)
+    try:
+        client.api.create_network(name, driver="bridge", labels=labels)
+        client.containers.run(BASE_IMAGE, ["sleep", "300"], detach=True, labels=labels, name=name, network=name)
+    except docker.errors.NotFound:
+        if not racing:
+            raise
+
+
 def test_the_reconciler_removes_an_orphan_made_behind_its_back(api, agent_token, caddy, site, tmp_path):
+    from agent.config import AgentConfig
     s = site()
     agent = AgentProcess(api, agent_token, tmp_path, caddy, extra={"TAHOBUDDY_PREVIEW_RECONCILE": "1"})
     assert opened(s, 8, "v-kept")["state"] == "succeeded"
-    client = docker.from_env()
-    labels = {"tahobuddy.app": s.name, "tahobuddy.preview": "99"}
-    from tests.realparts import BASE_IMAGE
-    client.volumes.create(f"tahobuddy-{s.name}-pr-99-db-data", labels=labels)
-    client.containers.run(BASE_IMAGE, ["sleep", "300"], detach=True, labels=labels, name=f"tahobuddy-{s.name}-pr-99")
-    wait_for(lambda: not s.things(99)["containers"] and not s.things(99)["volumes"], "the reconciler to remove #99",
-             timeout=30)
+    assert s.things(8)["containers"][0].labels["tahobuddy.installation"] == AgentConfig(
+        api_url=api.url).resolved_installation()                      # the default: a digest of the API URL
+    orphan(s.name, 99, AgentConfig(api_url=api.url).resolved_installation(), racing=True)
+    wait_for(lambda: not any(s.things(99).values()), "the reconciler to remove #99", timeout=30)
     wait_for(lambda: f"reconciler removed {s.name} #99: volume" in agent.output(), "the reconciler's log line")
     assert s.served(8) == "v-kept" and len(s.things(8)["containers"]) == 1  # what the store keeps stays
+    assert agent.stop() == 0
+
+
+def test_the_reconciler_leaves_another_installations_previews_and_unlabelled_ones_alone(api, agent_token, site,
+                                                                                         tmp_path):
+    """Two installations on one Docker Engine: this agent's store knows none of these pull requests, yet only
+    its own installation's orphan goes; the other's (#98) and one made before the label existed (#96) stay."""
+    s = site()
+    orphan(s.name, 98, "another-one")
+    orphan(s.name, 96, None)
+    orphan(s.name, 97, "this-one")
+    agent = AgentProcess(api, agent_token, tmp_path, extra={"TAHOBUDDY_PREVIEW_RECONCILE": "1",
+                                                            "TAHOBUDDY_INSTALLATION": "this-one"})
+    wait_for(lambda: not any(s.things(97).values()), "the reconciler to remove its own #97", timeout=30)
+    wait_for(lambda: f"reconciler removed {s.name} #97: network" in agent.output(), "the reconciler's log line")
+    wait_for(lambda: f"reconciler left alone {s.name} #96: container tahobuddy-{s.name}-pr-96" in agent.output(),
+             "the reconciler to name the unlabelled #96")
+    # the round that removed #97 looked at #96 and #98 too, and passed over them
+    for number in (98, 96):
+        things = s.things(number)
+        assert [len(things[k]) for k in ("containers", "volumes", "networks")] == [1, 1, 1], (number, things)
+        assert things["containers"][0].status == "running"
+    assert "it may be another installation's" in agent.output() and f"{s.name} #98" not in agent.output()
+    wait_for(lambda: agent.output().count("previews: reconciled") >= 3, "two more reconciler rounds", timeout=30)
+    assert agent.output().count(f"reconciler left alone {s.name} #96") == 1  # named once, not every round
+    assert all(len(s.things(n)["containers"]) == 1 for n in (98, 96))
     assert agent.stop() == 0
 
 

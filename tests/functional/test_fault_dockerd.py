@@ -227,3 +227,54 @@ def test_dockerd_restarting_mid_build_fails_the_job_saying_so_and_the_old_versio
     print(f"dockerd away {back - killed:.1f}s (stopped in {stopped - killed:.1f}s): v1 unanswered "
           f"{unanswered:.1f}s; v2 failed {failed_after:.1f}s after the SIGTERM; "
           f"v3 deployed in {v3_took:.1f}s")
+
+
+def test_dockerd_going_away_while_the_new_container_is_health_checked_fails_engine_lost_and_keeps_the_route(
+        api, agent_token, tmp_path, docker_images, empty_queue):
+    """After the build: v2's container starts but never answers its health check; dockerd stops meanwhile.
+    The job ends engine_lost (not "runner crashed"), naming the container to remove; the route stays on v1."""
+    repo, name = GitRepo(tmp_path / "site"), unique("fault")
+    host = f"{name}.localhost"
+    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+        "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
+        "rules": [{"name": "release", "match": {"branch": "*"},
+                   "target": {"type": "docker", "health_path": "/", "health_timeout": 60, "drain_seconds": 1}}]})
+    assert r.status_code == 201, r.text
+    engine = caddy = agent = None
+    try:
+        engine = SecondEngine()
+        engine.create()
+        engine.load(BASE_IMAGE)
+        caddy = Caddy(tmp_path / "caddy")
+        agent = AgentProcess(api, agent_token, tmp_path, caddy, targets="docker", name="dockerd",
+                             extra={"DOCKER_HOST": engine.host})
+        repo.write(site("v1"))
+        v1 = wait_job(api, push_to(api, repo, "main", repo.commit_and_tag("v1")).json()["jobs"][0])
+        assert v1["state"] == "succeeded", v1
+        repo.write({**site("v2"), "Dockerfile": f'FROM {BASE_IMAGE}\nCMD ["sleep", "300"]\n'})  # never answers
+        job_id = push_to(api, repo, "main", repo.commit_and_tag("v2")).json()["jobs"][0]
+        wait_log(api, job_id, "waiting for its health check", timeout=60)
+        killed_wall = time.time()
+        engine.stop()
+        failed = wait_job(api, job_id, timeout=30)
+        engine.start()
+        wait_for(lambda: caddy.get(host, timeout=2).text.strip() == "v1", "v1 to answer again", timeout=15)
+        left = [c.name for c in engine.client().containers.list(filters={"label": f"tahobuddy.job={job_id}"})]
+        assert agent.proc.poll() is None  # it carried on
+    finally:
+        if agent:
+            agent.stop()
+        if caddy:
+            caddy.stop()
+        if engine:
+            engine.remove()
+    assert (failed["state"], failed["reason_code"]) == ("failed", "engine_lost"), \
+        (failed["reason"], job_log(api, job_id)[-800:])
+    assert failed["reason"].startswith("engine_lost: the Docker Engine went away while the new container was being "
+                                       "health-checked (dockerd restarted or stopped?): "), failed["reason"]
+    assert f"the route was not changed: it still points at refs/heads/main ({v1['sha'][:12]})" in failed["reason"]
+    assert "runner crashed" not in job_log(api, job_id)
+    # live-restore kept the unrouted v2 container running; the reason names it for `docker rm -f`
+    assert len(left) == 1 and failed["reason"].endswith(f"`docker rm -f {left[0]}`"), (left, failed["reason"])
+    failed_after = datetime.fromisoformat(failed["finished_at"]).timestamp() - killed_wall
+    print(f"v2 failed engine_lost {failed_after:.1f}s after the SIGTERM to dockerd, mid health check")
