@@ -8,6 +8,7 @@ volume are made once and kept across deploys.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import secrets
 import socket
 import time
@@ -24,7 +25,10 @@ from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError
 from .proxy import RESTART_WAIT, Caddy, ProxyError, route
 
 
+@functools.lru_cache(maxsize=4)
 def _client(timeout: int = 600) -> docker.DockerClient:
+    """One client per timeout for the agent's life: making one asks dockerd its API version (~10 ms, twice
+    a job), and its pooled connections are reused (urllib3 drops one dockerd closed, e.g. on a restart)."""
     return docker.from_env(timeout=timeout)
 
 
