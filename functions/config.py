@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from contract.queues import dead_letter_queue_name, parse_pools, queue_name
 
+from functions.store.retention import Retention, parse as parse_retention
+
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
 PROVIDER_SECRETS = ("gitlab", "gitea", "forgejo")  # TAHOBUDDY_<NAME>_SECRET overrides TAHOBUDDY_WEBHOOK_SECRET
 
@@ -29,6 +31,8 @@ class Settings:
     resend_after: int               # a queued job no live agent took in this long gets its message again
     max_queued: int                 # a job queued this long fails, saying why (SQS keeps messages 14 days)
     provider_secrets: dict = field(default_factory=dict)  # provider name -> its own secret (overrides the one)
+    retention: Retention = field(default_factory=Retention)  # how long items live (functions/store/retention.py)
+    delete_expired: bool = False    # the sweeper deletes expired items itself (an emulator has no TTL deletion)
 
     def secret_for(self, provider: str) -> str:
         """The secret that verifies `provider`'s deliveries: its own when set, else TAHOBUDDY_WEBHOOK_SECRET."""
@@ -63,7 +67,22 @@ def settings() -> Settings:
         max_queued=int(env.get("TAHOBUDDY_MAX_QUEUED", 3 * 24 * 3600)),
         provider_secrets={p: env[f"TAHOBUDDY_{p.upper()}_SECRET"] for p in PROVIDER_SECRETS
                           if env.get(f"TAHOBUDDY_{p.upper()}_SECRET")},
+        retention=parse_retention(env),
+        delete_expired=_flag(env.get("TAHOBUDDY_DELETE_EXPIRED", ""), default=bool(env.get("TAHOBUDDY_AWS_ENDPOINT"))),
     )
+
+
+def _flag(raw: str, default: bool) -> bool:
+    """1/true/yes or 0/false/no; empty: the default. On AWS DynamoDB's TTL deletes expired items for free,
+    so the sweeper only does it where an emulator (TAHOBUDDY_AWS_ENDPOINT) never will."""
+    value = raw.strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"TAHOBUDDY_DELETE_EXPIRED={raw!r}: set 1 or 0 (empty: 1 with TAHOBUDDY_AWS_ENDPOINT, else 0)")
 
 
 def boto_kwargs() -> dict:

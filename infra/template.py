@@ -29,6 +29,11 @@ def _models():
     return ALL_MODELS
 
 
+def _expiring() -> set[str]:
+    from functions.store.models import EXPIRING
+    return {_logical(m) for m in EXPIRING}
+
+
 def _logical(model) -> str:
     return model.__name__.replace("Model", "") + "Table"
 
@@ -47,6 +52,9 @@ def table(model) -> dict:
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         "SSESpecification": {"SSEEnabled": True},
     }
+    if _logical(model) in _expiring():  # DynamoDB deletes items past expires_at (functions/store/retention.py)
+        from functions.store.retention import ATTRIBUTE
+        props["TimeToLiveSpecification"] = {"AttributeName": ATTRIBUTE, "Enabled": True}
     if _logical(model) in STREAMED:
         props["StreamSpecification"] = {"StreamViewType": STREAMED[_logical(model)]}
     if schema.get("global_secondary_indexes"):
@@ -55,6 +63,25 @@ def table(model) -> dict:
             for i in schema["global_secondary_indexes"]]
     return {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
             "Properties": props}
+
+
+RETENTION_PARAMETERS = {"TAHOBUDDY_RETENTION_DAYS": "RetentionDays",
+                        "TAHOBUDDY_DEDUP_RETENTION_DAYS": "DedupRetentionDays",
+                        "TAHOBUDDY_OUTBOX_RETENTION_DAYS": "OutboxRetentionDays",
+                        "TAHOBUDDY_AUDIT_RETENTION_DAYS": "AuditRetentionDays"}
+
+
+def retention_parameters() -> dict:
+    """Deploy-time settings (no rebuild of the template), with the same floors the functions check."""
+    from functions.store.retention import DEFAULTS, GITHUB_REDELIVERY_DAYS
+    about = {"RetentionDays": ("days", 1, "Days events, ended jobs, their logs and webhook payloads are kept"),
+             "DedupRetentionDays": ("dedup_days", GITHUB_REDELIVERY_DAYS,
+                                    "Days a push's dedup key is kept: at least the forge's redelivery window "
+                                    "(3 days on github.com, 7 on GitHub Enterprise Server)"),
+             "OutboxRetentionDays": ("outbox_days", 1, "Days sent or given-up commit statuses are kept"),
+             "AuditRetentionDays": ("audit_days", 0, "Days the audit log is kept; 0: forever")}
+    return {param: {"Type": "Number", "Default": DEFAULTS[key], "MinValue": floor, "Description": text}
+            for param, (key, floor, text) in about.items()}
 
 
 def _arn(logical: str) -> dict:
@@ -103,8 +130,8 @@ def build() -> dict:
                                                "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
             "BucketEncryption": {"ServerSideEncryptionConfiguration": [
                 {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
-            "LifecycleConfiguration": {"Rules": [{"Id": "expire-payloads", "Status": "Enabled",
-                                                  "ExpirationInDays": 90}]}}},
+            "LifecycleConfiguration": {"Rules": [{"Id": "expire-payloads", "Status": "Enabled",  # with the events
+                                                  "ExpirationInDays": {"Ref": "RetentionDays"}}]}}},
     })
     statements = [
                 {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
@@ -134,7 +161,8 @@ def build() -> dict:
                  "TAHOBUDDY_WEBHOOK_SECRET": {"Ref": "WebhookSecret"},
                  "TAHOBUDDY_GITHUB_SECRET": {"Ref": "GitHubSecret"},
                  "TAHOBUDDY_GITHUB_API_URL": {"Ref": "GitHubApiUrl"},
-                 "TAHOBUDDY_PUBLIC_URL": {"Ref": "PublicUrl"}}
+                 "TAHOBUDDY_PUBLIC_URL": {"Ref": "PublicUrl"},
+                 **{name: {"Ref": param} for name, param in RETENTION_PARAMETERS.items()}}
     for function in FUNCTIONS:  # the API and the scheduled sweeper share one least-privilege policy
         resources[f"{function}Role"] = {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{
             "PolicyName": f"{function}RolePolicy",
@@ -160,7 +188,8 @@ def build() -> dict:
                        "GitHubApiUrl": {"Type": "String", "Default": "https://api.github.com",
                                         "Description": "GitHub Enterprise Server: https://HOST/api/v3"},
                        "PublicUrl": {"Type": "String", "Default": "",
-                                     "Description": "The API's public URL: commit statuses link jobs there"}},
+                                     "Description": "The API's public URL: commit statuses link jobs there"},
+                       **retention_parameters()},
         "Resources": resources,
         "Outputs": {"JobQueueUrl": {"Value": {"Ref": "JobQueue"}},
                     "AgentPolicyArn": {"Value": {"Ref": "AgentPolicy"}},

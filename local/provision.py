@@ -10,7 +10,8 @@ import json
 import boto3
 
 from functions.config import boto_kwargs, settings
-from functions.store.models import ALL_MODELS
+from functions.store.models import ALL_MODELS, EXPIRING
+from functions.store.retention import ATTRIBUTE
 
 VISIBILITY_TIMEOUT = 120
 MAX_RECEIVES = 5
@@ -23,7 +24,20 @@ def tables() -> list[str]:
         if not model.exists():
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
             made.append(model.Meta.table_name)
+    for model in EXPIRING:
+        time_to_live(model.Meta.table_name)
     return made
+
+
+def time_to_live(table: str) -> bool:
+    """DynamoDB TTL on `expires_at`, as infra/resources.json declares it; True when this call turned it on.
+    (moto records it but deletes nothing: the sweeper does, functions/store/expiry.py.)"""
+    client = boto3.client("dynamodb", **boto_kwargs())
+    now = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    if now.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and now.get("AttributeName") == ATTRIBUTE:
+        return False
+    client.update_time_to_live(TableName=table, TimeToLiveSpecification={"AttributeName": ATTRIBUTE, "Enabled": True})
+    return True
 
 
 def queue(pool: str) -> str:

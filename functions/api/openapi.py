@@ -155,7 +155,11 @@ def schemas() -> dict:
         "Replayed": obj(("replayed", "job"), replayed=S, job=ref("Job"), reason_code=S),
         "SweepReport": obj(("dead_lettered", "resent", "failed"), dead_lettered=STRS, resent=STRS, failed=STRS,
                            webhooks={**O, "description": "failed GitHub deliveries redelivered (opt-in)"},
-                           expired={**STRS, "description": "teardown jobs of expired previews"}),
+                           expired={**STRS, "description": "teardown jobs of expired previews"},
+                           deleted_expired={"type": "object", "additionalProperties": I,
+                                            "description": "table -> items past their expires_at deleted "
+                                                           "(only where no DynamoDB TTL does it: "
+                                                           "TAHOBUDDY_DELETE_EXPIRED)"}),
         "OutboxReport": obj(("sent", "retrying", "gave_up"), sent=I, retrying=I, gave_up=I),
         "Token": obj(("id", "name", "role", "created_at", "expires_at", "expired"), id=S, name=S,
                      role={"type": "string", "enum": ["admin", "agent", "session"]}, created_at=S,

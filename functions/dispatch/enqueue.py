@@ -13,6 +13,7 @@ from contract.queues import DEFAULT_POOL
 from functions.dispatch import queue
 from functions.store import shards
 from functions.clock import now, now_iso, sortable_id
+from functions.config import settings
 from functions.store.models import DedupModel, JobModel
 from functions.notify import outbox
 
@@ -48,10 +49,11 @@ def _take(key: str, fields: dict, app: dict | None = None) -> tuple[JobModel, bo
     down as tables grow (bench/webhook.py showed 5x), and a dedup item whose job is
     missing (a crash between the puts) is completed by whoever sees it next.
     """
-    job_id = sortable_id()
-    try:
-        DedupModel(key, job_id=job_id, created_at=now_iso()).save(
-            condition=DedupModel.key.does_not_exist() | (DedupModel.deleted == True))  # noqa: E712
+    job_id, at = sortable_id(), now()
+    try:  # a key past its expiry counts as gone: DynamoDB's TTL deletes it only within days
+        DedupModel(key, job_id=job_id, created_at=now_iso(), expires_at=settings().retention.dedup(at)).save(
+            condition=DedupModel.key.does_not_exist() | (DedupModel.deleted == True)  # noqa: E712
+            | (DedupModel.expires_at <= int(at)))
         return _save_job(job_id, fields, app), True
     except PutError as exc:
         if not _conditional_failed(exc):

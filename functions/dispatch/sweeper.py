@@ -5,14 +5,16 @@ Run every minute (a scheduled function on AWS, a loop in `make run`, `POST /api/
 - queued jobs of a pool whose queue holds no message at all (a send that never happened, a
   message that expired) get their message again, at most `MAX_RESENDS` times, then fail;
 - a job queued longer than `max_queued` fails, saying which pool it waited for and why;
-- a pull-request preview idle longer than its rule's `expire_after_days` gets its teardown job.
+- a pull-request preview idle longer than its rule's `expire_after_days` gets its teardown job;
+- where no DynamoDB TTL deletes expired items (the embedded stack's emulator), a bounded number of
+  them go (functions/store/expiry.py; TAHOBUDDY_DELETE_EXPIRED).
 A job waiting for an agent of its pool is left alone: its listing says why it waits.
 """
 from __future__ import annotations
 
 from contract.states import Reason
 
-from functions.store import agents, jobs
+from functions.store import agents, expiry, jobs
 from functions.domain import previews
 from functions.dispatch import queue
 from functions.clock import now
@@ -50,6 +52,8 @@ def dead_lettered(letter: dict) -> str | None:
 def sweep() -> dict:
     s, at = settings(), now()
     report: dict = {"dead_lettered": [], "resent": [], "failed": [], "expired": previews.expire()}
+    if s.delete_expired:
+        report["deleted_expired"] = expiry.sweep()
     for pool in s.pools:
         for letter in queue.dead_letters(pool):
             ended = dead_lettered(letter)

@@ -22,6 +22,7 @@ from pynamodb.exceptions import UpdateError
 
 from contract.states import JobState
 
+from functions.config import settings
 from functions.store.models import OutboxModel
 from functions.notify import channels, github, github_previews
 from functions.notify.github import GitHubError
@@ -177,6 +178,11 @@ def _lease(item: OutboxModel, now: float) -> bool:
         return False
 
 
+def _expires(lane: str):
+    """A sent or given-up item expires (a pending one never does): functions/store/retention.py."""
+    return OutboxModel.expires_at.set(settings().retention.outbox_done(time.time(), lane))
+
+
 def deliver_lane(client: github.Client | None, lane: str, now: float | None = None, counts: dict | None = None) -> dict:
     counts = {"sent": 0, "retrying": 0, "gave_up": 0} if counts is None else counts
     now = time.time() if now is None else now
@@ -199,11 +205,11 @@ def deliver_lane(client: github.Client | None, lane: str, now: float | None = No
             log.warning("outbox: gave up on %s %s: %s", lane, item.change.get("state"), error)
             item.update(actions=[OutboxModel.attempts.set(attempts), OutboxModel.error.set(error),
                                  OutboxModel.pending.remove(), OutboxModel.outcome.set("gave_up"),
-                                 OutboxModel.lease_until.set(0)])
+                                 OutboxModel.lease_until.set(0), _expires(lane)])
             counts["gave_up"] += 1
             continue
         item.update(actions=[OutboxModel.pending.remove(), OutboxModel.outcome.set("sent"),
-                             OutboxModel.lease_until.set(0)])
+                             OutboxModel.lease_until.set(0), _expires(lane)])
         counts["sent"] += 1
     return counts
 

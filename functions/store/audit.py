@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 
-from functions.clock import now_iso, sortable_id
+from functions.clock import now, now_iso, sortable_id
+from functions.config import settings
 from functions.store.models import AuditModel, TokenModel
 
 _CALLER: contextvars.ContextVar[TokenModel | None] = contextvars.ContextVar("tahobuddy_caller", default=None)
@@ -38,6 +39,7 @@ def caller() -> TokenModel | None:
 def record(action: str, subject: str, changes: dict) -> None:
     caller = _CALLER.get()
     AuditModel(sortable_id(), at=now_iso(), action=action, subject=subject, changes=changes,
+               expires_at=settings().retention.audit(now()),  # none by default: kept (store/retention.py)
                token_id=token_id(caller.digest) if caller else "",
                token_name=caller.name if caller else "").save()
 

@@ -6,7 +6,8 @@ import dataclasses
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from functions.store import payloads, shards
-from functions.clock import now_iso
+from functions.clock import now, now_iso
+from functions.config import settings
 from functions.errors import NotFound
 from functions.providers.base import WebhookEvent
 from functions.store.models import EventModel
@@ -17,7 +18,7 @@ def record(event_id: str, event: WebhookEvent, body: bytes) -> tuple[EventModel,
     summary = dataclasses.asdict(event)
     summary["action"], summary["ref"] = event.action.value, event.ref
     row = EventModel(event_id, kind=shards.key("event", event_id), received_at=now_iso(), event_type=event.event_type, summary=summary,
-                     **payloads.store(event_id, body))
+                     expires_at=settings().retention.event(now()), **payloads.store(event_id, body))
     try:
         row.save(condition=EventModel.id.does_not_exist())
         return row, True

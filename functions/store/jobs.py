@@ -13,7 +13,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from contract.states import JobState, Reason
 
-from functions.store import shards
+from functions.store import logs, shards
 from functions.clock import now, now_iso
 from functions.config import settings
 from functions.errors import Conflict, IllegalTransition, NotFound
@@ -56,8 +56,8 @@ def _update(job: JobModel, dst: JobState, condition, actions: list, why: str) ->
     try:
         queued = (JobModel.queued_in.set(job.pool or "default") if dst == S.QUEUED
                   else JobModel.queued_in.remove())  # the sparse index holds queued jobs only
-        job.update(actions=[JobModel.state.set(dst.value), JobModel.updated_at.set(now_iso()), queued] + actions,
-                   condition=cond)
+        job.update(actions=[JobModel.state.set(dst.value), JobModel.updated_at.set(now_iso()), queued,
+                            _expiry(job, dst)] + actions, condition=cond)
     except UpdateError as exc:
         if "ConditionalCheckFailed" in str(exc):
             current = get(job.id)
@@ -65,6 +65,14 @@ def _update(job: JobModel, dst: JobState, condition, actions: list, why: str) ->
         raise
     outbox.record(job)  # GitHub and notifications hear of every state change (functions/notify); never raises
     return job
+
+
+def _expiry(job: JobModel, dst: JobState):
+    """An ended job expires `TAHOBUDDY_RETENTION_DAYS` after it ended (never after its first log line);
+    a queued or running one never does, so a requeued job loses any expiry it had."""
+    if dst not in TERMINAL:
+        return JobModel.expires_at.remove()
+    return JobModel.expires_at.set(settings().retention.finished_job(now(), logs.first_line_expiry(job.id)))
 
 
 def claim(job_id: str, agent_id: str) -> JobModel:

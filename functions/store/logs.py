@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pynamodb.exceptions import UpdateError
 
-from functions.clock import now_iso
+from functions.clock import now, now_iso
+from functions.config import settings
 from functions.errors import InvalidInput
 from functions.store.models import JobModel, LogModel
 
@@ -16,10 +17,10 @@ def append(job: JobModel, first_seq: int, lines: list) -> int:
         raise InvalidInput("first_seq", "must be a whole number >= 1")
     if not isinstance(lines, list) or len(lines) > MAX_BATCH or not all(isinstance(x, str) for x in lines):
         raise InvalidInput("lines", f"must be a list of at most {MAX_BATCH} strings")
-    stamp = now_iso()
+    stamp, expires = now_iso(), settings().retention.log_line(now())  # outlives the job (store/retention.py)
     with LogModel.batch_write() as batch:
         for i, line in enumerate(lines):
-            batch.save(LogModel(job.id, first_seq + i, line=line[:MAX_LINE], at=stamp))
+            batch.save(LogModel(job.id, first_seq + i, line=line[:MAX_LINE], at=stamp, expires_at=expires))
     last = first_seq + len(lines) - 1
     if lines and last > (job.log_lines or 0):
         try:
@@ -27,6 +28,14 @@ def append(job: JobModel, first_seq: int, lines: list) -> int:
         except UpdateError:
             pass  # a later batch already moved the count past this one
     return last
+
+
+def first_line_expiry(job_id: str) -> int | None:
+    """When the job's first log line expires: the job's own expiry is capped there (store/retention.py),
+    so a job never shows with its log gone."""
+    for row in LogModel.query(job_id, limit=1):
+        return int(row.expires_at) if row.expires_at else None
+    return None
 
 
 def read(job_id: str, after: int = 0, limit: int = 1000) -> list[dict]:
