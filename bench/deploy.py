@@ -36,22 +36,31 @@ class Api:
 
 
 class Loop(threading.Thread):
-    """GETs `url` every 10 ms until stopped (at most 300 s), counting failures and versions seen."""
+    """GETs `url` every 10 ms until stopped (at most 300 s), counting failures; the first few failures
+    are kept with what they were (a status, or the exception) and when, from the loop's start."""
 
     def __init__(self, url: str, host: str | None = None):
         super().__init__(daemon=True)
         self.url, self.headers, self.failed, self.ok = url, {"Host": host} if host else {}, 0, 0
+        self.failures: list[str] = []
         self.halt = threading.Event()
 
+    def _failed(self, t0: float, what: str) -> None:
+        self.failed += 1
+        if len(self.failures) < 5:
+            self.failures.append(f"{time.monotonic() - t0:.2f}s {what}"[:200])
+
     def run(self):
-        deadline = time.monotonic() + 300
+        t0 = time.monotonic()
+        deadline = t0 + 300
         while not self.halt.is_set() and time.monotonic() < deadline:
             try:
                 r = requests.get(self.url, headers=self.headers, timeout=2)
                 self.ok += r.status_code == 200
-                self.failed += r.status_code != 200
-            except requests.RequestException:
-                self.failed += 1
+                if r.status_code != 200:
+                    self._failed(t0, f"HTTP {r.status_code} {r.text[:80]!r}")
+            except requests.RequestException as exc:
+                self._failed(t0, f"{exc.__class__.__name__}: {exc}")
             time.sleep(0.01)
 
 
@@ -236,7 +245,8 @@ docker run -d --name bench-baseline -p 127.0.0.1:{baseline_port}:8080 bench-base
                 if not first:
                     loop.join()
                     report[system].append({"version": version, "seconds": round(seconds, 2),
-                                           "failed_requests": loop.failed, "ok_requests": loop.ok})
+                                           "failed_requests": loop.failed, "ok_requests": loop.ok,
+                                           "failures": loop.failures})
                     if system == "tahobuddy":
                         report[system][-1]["phases"] = job_phases(api, job_id)
             if version != "v1":
@@ -284,6 +294,9 @@ def print_report(r: dict) -> None:
     print(f"  Tahobuddy (webhook, SQS, agent, build, health, Caddy swap): {t:.2f} s   "
           f"failed requests during swaps: {t_failed} of "
           f"{sum(x['failed_requests'] + x['ok_requests'] for x in r['tahobuddy'])}")
+    for row in r["tahobuddy"]:
+        for what in row.get("failures", []):
+            print(f"    failed during the swap to {row['version']}: {what}")
     print(f"  baseline (adnanh webhook + clone/build/replace script):    {b:.2f} s   "
           f"failed requests during swaps: {sum(x['failed_requests'] for x in r['baseline'])} of "
           f"{sum(x['failed_requests'] + x['ok_requests'] for x in r['baseline'])}")
