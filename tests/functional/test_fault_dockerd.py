@@ -11,6 +11,7 @@ docker-proxy, a child of dockerd, is away until dockerd is back. A host that may
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -134,33 +135,18 @@ def site(version: str, build_step: str = "") -> dict[str, str]:
             "www/index.html": f"{version}\n"}
 
 
-# The v2 build runs long enough to be cut off; its marker line is printed by the step, not part of its
-# text ("$((6*7))" in the step, "42" in its output), so the log shows it only once the step runs.
-SLOW_STEP = 'RUN echo "v2 build step: $((6*7))"; sleep 60\n'
-
-
-def test_dockerd_restarting_mid_build_fails_the_job_saying_so_and_the_old_version_keeps_serving(
-        api, agent_token, tmp_path, docker_images, empty_queue):
+@contextlib.contextmanager
+def on_second_engine(api, agent_token, tmp_path: Path, health_timeout: int):
+    """An app deploying every branch to a docker target, a second engine of its own, Caddy and an agent on
+    that engine; v1 deployed and served. Yields (engine, caddy, agent, repo, name, v1); all stopped after."""
     repo, name = GitRepo(tmp_path / "site"), unique("fault")
-    host = f"{name}.localhost"
     r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
-        "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
+        "name": name, "repository": str(repo.origin), "hostname": f"{name}.localhost", "port": 8080,
         "rules": [{"name": "release", "match": {"branch": "*"},
-                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 1}}]})
+                   "target": {"type": "docker", "health_path": "/", "health_timeout": health_timeout,
+                              "drain_seconds": 1}}]})
     assert r.status_code == 201, r.text
-    answers: list[tuple[float, str]] = []
-    done = threading.Event()
     engine = caddy = agent = None
-
-    def poll(caddy: Caddy):  # bounded: stops when told, or after 180 s
-        deadline = time.monotonic() + 180
-        while not done.is_set() and time.monotonic() < deadline:
-            try:
-                got = caddy.get(host, timeout=2)
-                answers.append((time.monotonic(), got.text.strip() if got.ok else f"HTTP {got.status_code}"))
-            except requests.RequestException as exc:
-                answers.append((time.monotonic(), exc.__class__.__name__))
-            time.sleep(0.02)
     try:
         engine = SecondEngine()
         engine.create()
@@ -171,42 +157,68 @@ def test_dockerd_restarting_mid_build_fails_the_job_saying_so_and_the_old_versio
         repo.write(site("v1"))
         v1 = wait_job(api, push_to(api, repo, "main", repo.commit_and_tag("v1")).json()["jobs"][0])
         assert v1["state"] == "succeeded", v1
-        assert caddy.get(host).text.strip() == "v1"
-        [v1_container] = engine.client().containers.list(filters={"label": f"tahobuddy.app={name}"})  # there
-        v1_started = v1_container.attrs["State"]["StartedAt"]
-        poller = threading.Thread(target=poll, args=(caddy,), daemon=True)
-        poller.start()
-
-        repo.write(site("v2", SLOW_STEP))
-        job_id = push_to(api, repo, "main", repo.commit_and_tag("v2")).json()["jobs"][0]
-        wait_log(api, job_id, "v2 build step: 42", timeout=90)
-        killed, killed_wall = time.monotonic(), time.time()
-        engine.stop()
-        stopped = time.monotonic()
-        engine.start()  # the same flags, data root and socket
-        back = time.monotonic()
-        failed = wait_job(api, job_id, timeout=60)
-        wait_for(lambda: answers and answers[-1][0] > back and answers[-1][1] == "v1", "v1 to answer again",
-                 timeout=15)
-        v1_container.reload()
-        assert v1_container.attrs["State"]["StartedAt"] == v1_started  # never stopped: live-restore
-
-        repo.write(site("v3"))
-        pushed = time.monotonic()
-        v3 = wait_job(api, push_to(api, repo, "main", repo.commit_and_tag("v3")).json()["jobs"][0], timeout=120)
-        v3_took = time.monotonic() - pushed
-        wait_for(lambda: answers[-1][1] == "v3", "v3 to serve", timeout=10)
-        done.set()
-        poller.join(timeout=10)
-        assert agent.proc.poll() is None  # it carried on through the restart
+        assert caddy.get(f"{name}.localhost").text.strip() == "v1"
+        yield engine, caddy, agent, repo, name, v1
     finally:
-        done.set()
         if agent:
             agent.stop()
         if caddy:
             caddy.stop()
         if engine:
             engine.remove()
+
+
+# The v2 build runs long enough to be cut off; its marker line is printed by the step, not part of its
+# text ("$((6*7))" in the step, "42" in its output), so the log shows it only once the step runs.
+SLOW_STEP = 'RUN echo "v2 build step: $((6*7))"; sleep 60\n'
+
+
+def test_dockerd_restarting_mid_build_fails_the_job_saying_so_and_the_old_version_keeps_serving(
+        api, agent_token, tmp_path, docker_images, empty_queue):
+    answers: list[tuple[float, str]] = []
+    done = threading.Event()
+
+    def poll(caddy: Caddy, host: str):  # bounded: stops when told, or after 180 s
+        deadline = time.monotonic() + 180
+        while not done.is_set() and time.monotonic() < deadline:
+            try:
+                got = caddy.get(host, timeout=2)
+                answers.append((time.monotonic(), got.text.strip() if got.ok else f"HTTP {got.status_code}"))
+            except requests.RequestException as exc:
+                answers.append((time.monotonic(), exc.__class__.__name__))
+            time.sleep(0.02)
+    try:
+        with on_second_engine(api, agent_token, tmp_path, 30) as (engine, caddy, agent, repo, name, _):
+            host = f"{name}.localhost"
+            [v1_container] = engine.client().containers.list(filters={"label": f"tahobuddy.app={name}"})  # there
+            v1_started = v1_container.attrs["State"]["StartedAt"]
+            poller = threading.Thread(target=poll, args=(caddy, host), daemon=True)
+            poller.start()
+
+            repo.write(site("v2", SLOW_STEP))
+            job_id = push_to(api, repo, "main", repo.commit_and_tag("v2")).json()["jobs"][0]
+            wait_log(api, job_id, "v2 build step: 42", timeout=90)
+            killed, killed_wall = time.monotonic(), time.time()
+            engine.stop()
+            stopped = time.monotonic()
+            engine.start()  # the same flags, data root and socket
+            back = time.monotonic()
+            failed = wait_job(api, job_id, timeout=60)
+            wait_for(lambda: answers and answers[-1][0] > back and answers[-1][1] == "v1", "v1 to answer again",
+                     timeout=15)
+            v1_container.reload()
+            assert v1_container.attrs["State"]["StartedAt"] == v1_started  # never stopped: live-restore
+
+            repo.write(site("v3"))
+            pushed = time.monotonic()
+            v3 = wait_job(api, push_to(api, repo, "main", repo.commit_and_tag("v3")).json()["jobs"][0], timeout=120)
+            v3_took = time.monotonic() - pushed
+            wait_for(lambda: answers[-1][1] == "v3", "v3 to serve", timeout=10)
+            done.set()
+            poller.join(timeout=10)
+            assert agent.proc.poll() is None  # it carried on through the restart
+    finally:
+        done.set()
 
     assert (failed["state"], failed["reason_code"]) == ("failed", "engine_lost"), \
         (failed["reason"], job_log(api, job_id)[-800:])
@@ -233,24 +245,8 @@ def test_dockerd_going_away_while_the_new_container_is_health_checked_fails_engi
         api, agent_token, tmp_path, docker_images, empty_queue):
     """After the build: v2's container starts but never answers its health check; dockerd stops meanwhile.
     The job ends engine_lost (not "runner crashed"), naming the container to remove; the route stays on v1."""
-    repo, name = GitRepo(tmp_path / "site"), unique("fault")
-    host = f"{name}.localhost"
-    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
-        "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
-        "rules": [{"name": "release", "match": {"branch": "*"},
-                   "target": {"type": "docker", "health_path": "/", "health_timeout": 60, "drain_seconds": 1}}]})
-    assert r.status_code == 201, r.text
-    engine = caddy = agent = None
-    try:
-        engine = SecondEngine()
-        engine.create()
-        engine.load(BASE_IMAGE)
-        caddy = Caddy(tmp_path / "caddy")
-        agent = AgentProcess(api, agent_token, tmp_path, caddy, targets="docker", name="dockerd",
-                             extra={"DOCKER_HOST": engine.host})
-        repo.write(site("v1"))
-        v1 = wait_job(api, push_to(api, repo, "main", repo.commit_and_tag("v1")).json()["jobs"][0])
-        assert v1["state"] == "succeeded", v1
+    with on_second_engine(api, agent_token, tmp_path, health_timeout=60) as (engine, caddy, agent, repo, name, v1):
+        host = f"{name}.localhost"
         repo.write({**site("v2"), "Dockerfile": f'FROM {BASE_IMAGE}\nCMD ["sleep", "300"]\n'})  # never answers
         job_id = push_to(api, repo, "main", repo.commit_and_tag("v2")).json()["jobs"][0]
         wait_log(api, job_id, "waiting for its health check", timeout=60)
@@ -261,13 +257,6 @@ def test_dockerd_going_away_while_the_new_container_is_health_checked_fails_engi
         wait_for(lambda: caddy.get(host, timeout=2).text.strip() == "v1", "v1 to answer again", timeout=15)
         left = [c.name for c in engine.client().containers.list(filters={"label": f"tahobuddy.job={job_id}"})]
         assert agent.proc.poll() is None  # it carried on
-    finally:
-        if agent:
-            agent.stop()
-        if caddy:
-            caddy.stop()
-        if engine:
-            engine.remove()
     assert (failed["state"], failed["reason_code"]) == ("failed", "engine_lost"), \
         (failed["reason"], job_log(api, job_id)[-800:])
     assert failed["reason"].startswith("engine_lost: the Docker Engine went away while the new container was being "
