@@ -187,6 +187,7 @@ def tahobuddy_deploy(api, caddy, host: str, repo, message: str, path: str, body:
         raise RuntimeError(f"job {job_id} ended {job['state']}: {job.get('reason')}")
     event = requests.get(f"{api.url}/api/v1/events/{job['event_id']}", headers=api.headers(), timeout=10).json()
     return {"seconds": round(seconds, 2), "failed_requests": loop.failed, "ok_requests": loop.ok,
+            "failures": loop.failures,
             "phases": durations(job, event), "cpu": cpu, "log": job_log(api, job_id)}
 
 
@@ -271,6 +272,9 @@ def print_report(r: dict) -> None:
                                                                       for x in mine)
         medians[case] = {label: statistics.median(x["phases"].get(label, 0.0) for x in mine) for label in labels}
         print(f"  {case:<6}{t:>9.2f} s{raw:>7.2f} s{t - raw:>+9.2f} s{t / raw:>7.2f}x   {failed} of {total}")
+    for row in rows:
+        for what in row.get("failures", []):
+            print(f"    failed during round {row['round']} {row['case']}: {what}")
     print("  where Tahobuddy's time went (seconds, median per case):")
     print("  case   " + "".join(label.rjust(17) for label in labels))
     for case in CASES:
