@@ -15,6 +15,7 @@ import dataclasses
 import platform
 import random
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -155,6 +156,7 @@ class Agent:
     def _slot(self, index: int) -> None:
         backoff = 1.0
         while not self.stopping.is_set():
+            polled = time.monotonic()
             try:
                 got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=1,
                                                WaitTimeSeconds=self.config.poll_wait, VisibilityTimeout=RECEIVE_HOLD,
@@ -171,7 +173,11 @@ class Agent:
                                                    ReceiptHandle=messages[0]["ReceiptHandle"])
                 return
             if not messages:
-                self.stopping.wait(random.uniform(0.05, 0.5))  # jitter between empty polls
+                # A long poll that waited its time out goes straight back to waiting: a job pushed now is
+                # picked up at once. Only an empty answer that came back early (a queue or emulator that
+                # does not hold the poll) waits a jittered moment, so agents do not spin against it.
+                if time.monotonic() - polled < min(1.0, self.config.poll_wait):
+                    self.stopping.wait(random.uniform(0.05, 0.5))
                 continue
             try:
                 self.handle(messages[0])
