@@ -41,6 +41,15 @@ LEASE_LOST = "lease lost: the job was reclaimed by another agent"
 RECEIVE_HOLD = 10
 
 
+
+def empty_poll_pause(poll_wait: float, elapsed: float) -> float:
+    """Seconds to wait after an empty receive. A long poll that was held its time goes straight back
+    to waiting, so a job pushed now is picked up at once (a pause here delayed such a job by up to
+    0.5 s). An empty answer that came back early (short polling, or a queue that does not hold the
+    poll) waits a jittered moment, so agents do not spin against it."""
+    held = poll_wait > 0 and elapsed >= min(1.0, poll_wait)
+    return 0.0 if held else random.uniform(0.05, 0.5)
+
 class Agent:
     def __init__(self, config: AgentConfig, say=print):
         self.config, self.say = config, say
@@ -173,11 +182,9 @@ class Agent:
                                                    ReceiptHandle=messages[0]["ReceiptHandle"])
                 return
             if not messages:
-                # A long poll that waited its time out goes straight back to waiting: a job pushed now is
-                # picked up at once. Only an empty answer that came back early (a queue or emulator that
-                # does not hold the poll) waits a jittered moment, so agents do not spin against it.
-                if time.monotonic() - polled < min(1.0, self.config.poll_wait):
-                    self.stopping.wait(random.uniform(0.05, 0.5))
+                pause = empty_poll_pause(self.config.poll_wait, time.monotonic() - polled)
+                if pause:
+                    self.stopping.wait(pause)
                 continue
             try:
                 self.handle(messages[0])
