@@ -61,8 +61,8 @@ class HerokuRunner:
             raise HerokuError(f"Heroku refused the API key (401): check the secret {spec.target['api_key']}",
                               reason=Reason.REFUSED)
         if r.status_code == 404:
-            raise HerokuError(f"Heroku has no app {spec.target['app']!r} visible to this API key (404)",
-                              reason=Reason.REFUSED)
+            raise HerokuError(f"Heroku has no app {spec.target['app']!r} visible to this API key (404 on {req.method} "
+                              f"{req.path}: {_message(r)})", reason=Reason.REFUSED)
         if r.status_code == 422:
             raise HerokuError(f"Heroku refused {req.method} {req.path} (422): {_message(r)}", reason=Reason.REFUSED)
         if r.status_code >= 400:

@@ -4,6 +4,7 @@ before any `functions` module reads it."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -27,6 +28,15 @@ os.environ.update({
     "MOTO_ECS_SERVICE_RUNNING": "1",  # moto's ECS reports one running task per service (no real scheduler)
 })
 os.environ.pop("AWS_PROFILE", None)
+
+# Started as a background job of a shell without job control (`make test &`, `nohup`, some CI runners),
+# this process has SIGINT and SIGQUIT ignored, and every child it starts inherits that: a command's
+# `trap ... INT` then never runs, and the cancel tests would see the kill, never the interrupt. Python's
+# own handler instead: children start with the default, as they do under the agent (agent/main.py
+# installs handlers, which an exec resets).
+for _sig, _handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGQUIT, signal.SIG_DFL)):
+    if signal.getsignal(_sig) == signal.SIG_IGN:
+        signal.signal(_sig, _handler)
 
 
 @pytest.fixture(scope="session")
