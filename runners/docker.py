@@ -330,10 +330,10 @@ class DockerRunner:
         for e in reversed(history.entries()):
             if e["image"] not in wanted:
                 wanted.append(e["image"])
-        # a preview's own images only (its installation's); the app's as before, by app
+        # a preview's own images only (its installation's); the app's by app, never another installation's
         mine = convert.preview_filter(spec.app, spec.preview, spec.installation if spec.preview else "")
         for image in client.images.list(filters={"label": mine}):
-            if not spec.preview and "tahobuddy.preview" in (image.labels or {}):
+            if not convert.prunable(image.labels, spec.preview, spec.installation):
                 continue
             if image.id not in wanted[:max(1, keep)]:
                 try:

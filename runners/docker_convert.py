@@ -94,8 +94,19 @@ def preview_spec(spec: JobSpec) -> JobSpec:
 
 def labels(spec: JobSpec) -> dict[str, str]:
     """Every label of what a job makes (image, container): the app, the preview, the installation, the job."""
-    return {**preview_labels(spec.app, spec.preview, spec.installation), "tahobuddy.job": spec.job_id, "tahobuddy.sha": spec.sha,
-            "tahobuddy.ref": spec.ref, "tahobuddy.rule": spec.rule}
+    return {**preview_labels(spec.app, spec.preview, spec.installation), "tahobuddy.job": spec.job_id,
+            "tahobuddy.sha": spec.sha, "tahobuddy.ref": spec.ref, "tahobuddy.rule": spec.rule}
+
+
+def prunable(image_labels: dict | None, preview: int, installation: str) -> bool:
+    """Whether an image the app's (or one preview's) label filter found is this job's to prune: the app's
+    pruning leaves every preview's images alone, and neither touches another installation's images of an
+    app with the same name on a shared Docker Engine. Unlabelled images (built before the installation
+    label) are pruned as before: only this engine's users of that app name could have built them."""
+    found = image_labels or {}
+    if not preview and "tahobuddy.preview" in found:
+        return False
+    return owner(found, installation) != "other"
 
 
 def tags(spec: JobSpec) -> list[str]:

@@ -224,3 +224,42 @@ def test_rollback_is_served_by_another_agent_of_the_pool_or_refused_naming_the_h
     assert f"builder-{os.getpid()} holds it" in job["reason"] and "release-2" in job["reason"], job["reason"]
     assert caddy.get(host).text.strip() == "v1"  # still serving
     second.stop()
+
+
+def test_old_images_are_pruned_to_keep_images_and_another_installations_are_left(
+        api, agent_token, caddy, site, tmp_path, empty_queue):
+    """Two installations may share one Docker Engine with an app of the same name: each prunes only its own
+    images (and images built before the installation label, as before)."""
+    import docker
+    repo, name, host = site
+    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+        "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
+        "rules": [{"name": "release", "match": {"tag": "release-*"},
+                   "target": {"type": "docker", "health_path": "/", "drain_seconds": 0, "keep_images": 1}}]})
+    assert r.status_code == 200, r.text
+    client = docker.from_env()
+    base = client.containers.create(BASE_IMAGE, ["true"])
+    try:  # an image of the same app name made by another installation on this engine
+        theirs = base.commit(f"tahobuddy-test/other-installation-{name}", "1", conf={"Labels": {
+            "tahobuddy.app": name, "tahobuddy.installation": "someone-else"}})
+    finally:
+        base.remove(force=True)
+    agent = AgentProcess(api, agent_token, tmp_path, caddy)
+    built = []
+    try:
+        for n in (1, 2, 3):
+            repo.write({"Dockerfile": DOCKERFILE, "www/index.html": f"v{n}\n"})
+            job = deploy(api, repo, f"release-{n}", repo.commit_and_tag(f"v{n}", f"release-{n}"))
+            assert job["state"] == "succeeded", job_log(api, job["id"])
+            built.append(next(i.id for i in client.images.list(filters={"label": f"tahobuddy.job={job['id']}"})))
+        assert caddy.get(host).text.strip() == "v3"
+        ours = {i.id for i in client.images.list(filters={"label": f"tahobuddy.app={name}"})} - {theirs.id}
+        assert ours == {built[2]}, (ours, built)  # keep_images: 1
+        assert client.images.get(theirs.id).labels["tahobuddy.installation"] == "someone-else"  # still there
+        assert "removed old image" in job_log(api, job["id"])
+    finally:
+        assert agent.stop() == 0, agent.output()
+        try:
+            client.images.remove(theirs.id, force=True)
+        except docker.errors.ImageNotFound:
+            pass  # the assertion above says it went

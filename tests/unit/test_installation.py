@@ -69,3 +69,13 @@ def test_the_reconciler_tells_its_own_previews_from_others_and_from_unlabelled_o
     assert convert.owner({"tahobuddy.preview": "7"}, "prod") == "unlabelled"
     assert convert.owner({"tahobuddy.preview": "7", "tahobuddy.installation": ""}, "prod") == "unlabelled"
     assert convert.owner(None, "prod") == "unlabelled"
+
+
+def test_the_apps_image_pruning_keeps_previews_and_other_installations_images():
+    mine, theirs = {convert.INSTALLATION: "aaa"}, {convert.INSTALLATION: "bbb"}
+    assert convert.prunable({"tahobuddy.app": "web", **mine}, 0, "aaa")
+    assert convert.prunable({"tahobuddy.app": "web"}, 0, "aaa")          # built before the label: as before
+    assert not convert.prunable({"tahobuddy.app": "web", **theirs}, 0, "aaa")
+    assert not convert.prunable({"tahobuddy.app": "web", "tahobuddy.preview": "7", **mine}, 0, "aaa")
+    assert convert.prunable({"tahobuddy.app": "web", "tahobuddy.preview": "7", **mine}, 7, "aaa")
+    assert not convert.prunable({"tahobuddy.app": "web", "tahobuddy.preview": "7", **theirs}, 7, "aaa")
