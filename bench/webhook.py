@@ -54,10 +54,11 @@ def lost(run: str, sent: int) -> int:
 
 def queued_messages() -> int:
     import boto3
+    from contract.queues import DEFAULT_POOL
     from functions.dispatch import queue
     from functions.config import boto_kwargs
     attrs = boto3.client("sqs", **boto_kwargs()).get_queue_attributes(
-        QueueUrl=queue.url(), AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        QueueUrl=queue.url(DEFAULT_POOL), AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
     return int(attrs["ApproximateNumberOfMessages"])
 
 
