@@ -26,20 +26,32 @@ class Socket:
         self.server = socket.socket(socket.AF_UNIX)
         self.server.bind(str(path))
         self.server.listen(8)
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
 
     def _serve(self):
-        while True:
+        while not self.stopping.is_set():
             try:
                 conn, _ = self.server.accept()
             except OSError:
-                return  # closed
+                return  # shut down
             with conn:
                 conn.recv(65536)
-                if self.answer:
+                if self.answer and not self.stopping.is_set():
                     conn.sendall(self.answer)
 
     def close(self):
+        """Stop the thread before the descriptor goes. close() alone neither wakes a thread blocked in
+        accept() nor stops one about to call it: that thread would then accept on whatever socket
+        reuses the number next (it once took a Heroku stand-in's connections and answered them 404)."""
+        self.stopping.set()
+        try:
+            self.server.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() (EINVAL on Linux)
+        except OSError:
+            pass
+        self.thread.join(timeout=10)
+        assert not self.thread.is_alive(), "the socket's thread did not stop"
         self.server.close()
 
 
