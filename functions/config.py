@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from contract.queues import dead_letter_queue_name, parse_pools, queue_name
 
-from functions.store.retention import Retention, parse as parse_retention
+from functions.retention import Retention, parse as parse_retention
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
 PROVIDER_SECRETS = ("gitlab", "gitea", "forgejo")  # TAHOBUDDY_<NAME>_SECRET overrides TAHOBUDDY_WEBHOOK_SECRET
@@ -31,7 +31,7 @@ class Settings:
     resend_after: int               # a queued job no live agent took in this long gets its message again
     max_queued: int                 # a job queued this long fails, saying why (SQS keeps messages 14 days)
     provider_secrets: dict = field(default_factory=dict)  # provider name -> its own secret (overrides the one)
-    retention: Retention = field(default_factory=Retention)  # how long items live (functions/store/retention.py)
+    retention: Retention = field(default_factory=Retention)  # how long items live (functions/retention.py)
     delete_expired: bool = False    # the sweeper deletes expired items itself (an emulator has no TTL deletion)
 
     def secret_for(self, provider: str) -> str:

@@ -52,8 +52,8 @@ def table(model) -> dict:
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         "SSESpecification": {"SSEEnabled": True},
     }
-    if _logical(model) in _expiring():  # DynamoDB deletes items past expires_at (functions/store/retention.py)
-        from functions.store.retention import ATTRIBUTE
+    if _logical(model) in _expiring():  # DynamoDB deletes items past expires_at (functions/retention.py)
+        from functions.retention import ATTRIBUTE
         props["TimeToLiveSpecification"] = {"AttributeName": ATTRIBUTE, "Enabled": True}
     if _logical(model) in STREAMED:
         props["StreamSpecification"] = {"StreamViewType": STREAMED[_logical(model)]}
@@ -73,7 +73,7 @@ RETENTION_PARAMETERS = {"TAHOBUDDY_RETENTION_DAYS": "RetentionDays",
 
 def retention_parameters() -> dict:
     """Deploy-time settings (no rebuild of the template), with the same floors the functions check."""
-    from functions.store.retention import DEFAULTS, GITHUB_REDELIVERY_DAYS
+    from functions.retention import DEFAULTS, GITHUB_REDELIVERY_DAYS
     about = {"RetentionDays": ("days", 1, "Days events, ended jobs, their logs and webhook payloads are kept"),
              "DedupRetentionDays": ("dedup_days", GITHUB_REDELIVERY_DAYS,
                                     "Days a push's dedup key is kept: at least the forge's redelivery window "

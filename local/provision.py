@@ -11,7 +11,7 @@ import boto3
 
 from functions.config import boto_kwargs, settings
 from functions.store.models import ALL_MODELS, EXPIRING
-from functions.store.retention import ATTRIBUTE
+from functions.retention import ATTRIBUTE
 
 VISIBILITY_TIMEOUT = 120
 MAX_RECEIVES = 5

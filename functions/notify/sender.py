@@ -179,7 +179,7 @@ def _lease(item: OutboxModel, now: float) -> bool:
 
 
 def _expires(lane: str):
-    """A sent or given-up item expires (a pending one never does): functions/store/retention.py."""
+    """A sent or given-up item expires (a pending one never does): functions/retention.py."""
     return OutboxModel.expires_at.set(settings().retention.outbox_done(time.time(), lane))
 
 

@@ -39,7 +39,7 @@ def caller() -> TokenModel | None:
 def record(action: str, subject: str, changes: dict) -> None:
     caller = _CALLER.get()
     AuditModel(sortable_id(), at=now_iso(), action=action, subject=subject, changes=changes,
-               expires_at=settings().retention.audit(now()),  # none by default: kept (store/retention.py)
+               expires_at=settings().retention.audit(now()),  # none by default: kept (functions/retention.py)
                token_id=token_id(caller.digest) if caller else "",
                token_name=caller.name if caller else "").save()
 

@@ -20,7 +20,7 @@ from contract.states import JobState
 from functions.clock import now
 from functions.config import boto_kwargs
 from functions.store.models import EXPIRING, JobModel
-from functions.store.retention import ATTRIBUTE
+from functions.retention import ATTRIBUTE
 
 PAGE = 200                      # items read per table per sweep
 _CURSOR: dict[str, dict] = {}   # table -> where the next sweep resumes (a restart starts over: harmless)

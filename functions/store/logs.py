@@ -17,7 +17,7 @@ def append(job: JobModel, first_seq: int, lines: list) -> int:
         raise InvalidInput("first_seq", "must be a whole number >= 1")
     if not isinstance(lines, list) or len(lines) > MAX_BATCH or not all(isinstance(x, str) for x in lines):
         raise InvalidInput("lines", f"must be a list of at most {MAX_BATCH} strings")
-    stamp, expires = now_iso(), settings().retention.log_line(now())  # outlives the job (store/retention.py)
+    stamp, expires = now_iso(), settings().retention.log_line(now())  # outlives the job (functions/retention.py)
     with LogModel.batch_write() as batch:
         for i, line in enumerate(lines):
             batch.save(LogModel(job.id, first_seq + i, line=line[:MAX_LINE], at=stamp, expires_at=expires))
@@ -31,7 +31,7 @@ def append(job: JobModel, first_seq: int, lines: list) -> int:
 
 
 def first_line_expiry(job_id: str) -> int | None:
-    """When the job's first log line expires: the job's own expiry is capped there (store/retention.py),
+    """When the job's first log line expires: the job's own expiry is capped there (functions/retention.py),
     so a job never shows with its log gone."""
     for row in LogModel.query(job_id, limit=1):
         return int(row.expires_at) if row.expires_at else None

@@ -1,6 +1,6 @@
 """DynamoDB tables as PynamoDB models. Table names come from TAHOBUDDY_PREFIX.
 
-The tables in EXPIRING have DynamoDB TTL on `expires_at` (functions/store/retention.py).
+The tables in EXPIRING have DynamoDB TTL on `expires_at` (functions/retention.py).
 
 infra/resources.json declares the same tables for CloudFormation; a test keeps
 the two in step.
@@ -65,7 +65,7 @@ class EventModel(Model):
     payload_size = NumberAttribute(default=0)
     payload_gz = BinaryAttribute(null=True, legacy_encoding=False)
     payload_s3_key = UnicodeAttribute(null=True)
-    expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (store/retention.py)
+    expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (functions/retention.py)
     by_time = _index("by_time", "kind", "received_at")
 
 
@@ -102,7 +102,7 @@ class JobModel(Model):
     log_lines = NumberAttribute(default=0)
     phases = JSONAttribute(default=dict)                     # step -> epoch seconds, as the agent saw them
     preview = NumberAttribute(default=0)                     # the pull request a preview/teardown job is for
-    expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (store/retention.py)
+    expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (functions/retention.py)
     by_app = _index("by_app", "app", "id")
     by_group = _index("by_group", "group", "id")
     by_time = _index("by_time", "kind", "id")
@@ -115,7 +115,7 @@ class LogModel(Model):
     seq = NumberAttribute(range_key=True)
     line = UnicodeAttribute()
     at = UnicodeAttribute()
-    expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (store/retention.py)
+    expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (functions/retention.py)
 
 
 class DedupModel(Model):
@@ -126,7 +126,7 @@ class DedupModel(Model):
     job_id = UnicodeAttribute()
     deleted = BooleanAttribute(default=False)
     created_at = UnicodeAttribute()
-    expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (store/retention.py)
+    expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (functions/retention.py)
 
 
 class AgentModel(Model):
@@ -185,7 +185,7 @@ class AuditModel(Model):
     token_id = UnicodeAttribute(default="")
     token_name = UnicodeAttribute(default="")
     changes = JSONAttribute(default=dict)
-    expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (store/retention.py)
+    expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (functions/retention.py)
     by_time = _index("by_time", "kind", "id")
 
 
@@ -208,7 +208,7 @@ class OutboxModel(Model):
     done = JSONAttribute(default=dict)                       # steps already sent: status, deployment id...
     outcome = UnicodeAttribute(default="")                   # "" | sent | gave_up
     error = UnicodeAttribute(default="")                     # the last failure, as GitHub answered it
-    expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (store/retention.py)
+    expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (functions/retention.py)
     by_pending = _index("by_pending", "pending", "seq")
     by_job = _index("by_job", "job_id", "seq")
 
@@ -236,7 +236,7 @@ class PreviewModel(Model):
 
 
 EXPIRING = (EventModel, JobModel, LogModel, DedupModel, AuditModel, OutboxModel)
-"""Tables with DynamoDB TTL on `expires_at`; only items that carry it ever expire (store/retention.py says which)."""
+"""Tables with DynamoDB TTL on `expires_at`; only items that carry it ever expire (functions/retention.py says which)."""
 
 ALL_MODELS = (AppModel, EventModel, JobModel, LogModel, DedupModel, TokenModel, AuditModel, AgentModel,
               ReleaseModel, OutboxModel, PreviewModel)

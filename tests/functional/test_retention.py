@@ -13,7 +13,7 @@ from functions.store import expiry, jobs, logs
 from functions.clock import sortable_id
 from functions.notify import sender
 from functions.store.models import ALL_MODELS, EXPIRING, DedupModel, EventModel, JobModel, LogModel, OutboxModel
-from functions.store.retention import DAY, LOG_MARGIN_DAYS
+from functions.retention import DAY, LOG_MARGIN_DAYS
 from tests.helpers import SHA1, deliver, docker_app, push, put_app, unique
 
 pytestmark = pytest.mark.functional

@@ -9,7 +9,7 @@ import pytest
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 ROUTES = sorted(p for p in (FUNCTIONS / "api").glob("*.py") if p.stem not in ("__init__", "http", "openapi"))
 BOXES = ("api", "providers", "domain", "store", "dispatch", "notify", "dashboard")
-KERNEL = {"__init__", "app", "clock", "config", "errors"}   # shared by every box
+KERNEL = {"__init__", "app", "clock", "config", "errors", "retention"}   # shared by every box
 FORBIDDEN = ("pynamodb", "boto3", "botocore", "functions.store.models")
 MAX_STATEMENTS = 4
 

@@ -2,7 +2,7 @@
 import pytest
 
 from functions.config import _flag
-from functions.store.retention import (DAY, LOG_MARGIN_DAYS, Retention, RetentionError, expired, is_preview_lane,
+from functions.retention import (DAY, LOG_MARGIN_DAYS, Retention, RetentionError, expired, is_preview_lane,
                                        parse)
 
 pytestmark = pytest.mark.unit
