@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from .states import JobState, Reason
 
 SECRET_REF = re.compile(r"^secret:([A-Za-z_][A-Za-z0-9_]*)$")  # the API checks it; the agent resolves NAME
+BUILD_SECRET_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # `RUN --mount=type=secret,id=ID`; the API checks, the runner too
 AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 
 

@@ -10,8 +10,7 @@ import requests
 from docker.errors import APIError, DockerException
 from urllib3.exceptions import ProtocolError
 
-from contract.wire import SECRET_REF
-from functions.domain.fields import BUILD_SECRET_ID  # the same rule the API checks when an app is saved
+from contract.wire import BUILD_SECRET_ID, SECRET_REF  # the same rules the API checks when an app is saved
 
 from .base import JobSpec
 

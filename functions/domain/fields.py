@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from contract.wire import SECRET_REF  # one rule: checked here, resolved by the agent
+from contract.wire import BUILD_SECRET_ID, SECRET_REF  # one rule each: checked here, used by the agent
 
 from functions.errors import InvalidInput
 
@@ -24,7 +24,6 @@ def memory_bytes(text: str) -> int:
     """`64m` -> 67108864: Docker's units (b, k, m, g; powers of 1024); -1 when it is not a size."""
     m = MEMORY.match(text.strip().lower())
     return int(m.group(1)) * MEMORY_UNITS[m.group(2)] if m else -1
-BUILD_SECRET_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # `RUN --mount=type=secret,id=ID` in a Dockerfile
 
 
 @dataclass(frozen=True)
