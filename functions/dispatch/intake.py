@@ -16,7 +16,8 @@ from functions.domain import previews, refs, rules
 from functions import providers
 from functions.config import settings
 from functions.errors import BadSignature, PayloadTooLarge
-from functions.providers.base import Action, WebhookEvent, decode_body
+from functions.domain.events import Action, WebhookEvent
+from functions.providers.base import decode_body
 
 
 @dataclass(frozen=True)

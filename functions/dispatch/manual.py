@@ -5,7 +5,7 @@ from __future__ import annotations
 from functions.dispatch import enqueue
 from functions.domain import refs, rules
 from functions.errors import InvalidInput
-from functions.providers.base import Action, WebhookEvent
+from functions.domain.events import Action, WebhookEvent
 from functions.store import app_store, jobs
 
 

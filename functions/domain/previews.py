@@ -24,7 +24,7 @@ from functions.clock import now, now_iso
 from functions.errors import InvalidInput, NotFound
 from functions.domain.fields import Field, check
 from functions.store.models import JobModel, PreviewModel
-from functions.providers.base import Action, WebhookEvent
+from functions.domain.events import Action, WebhookEvent
 
 TRUSTED = ("OWNER", "MEMBER", "COLLABORATOR")
 DEFAULT_HOSTNAME = "pr-{number}.{hostname}"

@@ -13,7 +13,7 @@ import re
 from functions.domain import patterns, previews, targets
 from functions.errors import InvalidInput
 from functions.domain.fields import Field, check
-from functions.providers.base import WebhookEvent
+from functions.domain.events import WebhookEvent
 
 MATCH_KEYS = {"branch": "branch", "tag": "tag", "branch_regex": "branch", "tag_regex": "tag"}
 MATCH_FIELDS = tuple(Field(k, "str") for k in MATCH_KEYS) + (

@@ -1,5 +1,5 @@
 """Forges that send webhooks and take commit statuses: one module per forge behind one
 `Provider` protocol (`base`). Nothing outside this folder knows a forge's headers."""
-from functions.providers.base import Action, JobStatus, Provider, StatusRequest, WebhookEvent, find, names
+from functions.providers.base import JobStatus, Provider, StatusRequest, find, names
 
-__all__ = ["Action", "JobStatus", "Provider", "StatusRequest", "WebhookEvent", "find", "names"]
+__all__ = ["JobStatus", "Provider", "StatusRequest", "find", "names"]

@@ -18,8 +18,9 @@ from contract.states import JobState
 from functions.domain import refs
 from functions.providers import shapes
 from functions.errors import BadSignature
-from functions.providers.base import (Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path, required_header,
-                   short_description, url_fields)
+from functions.domain.events import Action, WebhookEvent
+from functions.providers.base import (JobStatus, StatusRequest, get, repo_path, required_header, short_description,
+                                      url_fields)
 
 REPO_URLS = ("clone_url", "ssh_url", "html_url")
 STATES = {JobState.QUEUED: "pending", JobState.RUNNING: "pending", JobState.SUCCEEDED: "success",

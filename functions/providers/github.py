@@ -16,8 +16,9 @@ from contract.states import JobState
 from functions.domain import refs
 from functions.providers import shapes
 from functions.errors import BadSignature, InvalidInput
-from functions.providers.base import (MAX_DELIVERY_ID, Action, JobStatus, StatusRequest, WebhookEvent, get, repo_path,
-                   required_header, short_description, url_fields)
+from functions.domain.events import Action, WebhookEvent
+from functions.providers.base import (MAX_DELIVERY_ID, JobStatus, StatusRequest, get, repo_path, required_header,
+                                      short_description, url_fields)
 
 name = "github"
 secret_env = "TAHOBUDDY_WEBHOOK_SECRET"

@@ -4,7 +4,8 @@ provider reads its own field names and hands the values here."""
 from __future__ import annotations
 
 from functions.domain import refs
-from functions.providers.base import ZERO_SHA, Action, WebhookEvent, get
+from functions.domain.events import Action, WebhookEvent
+from functions.providers.base import ZERO_SHA, get
 
 
 

@@ -9,7 +9,7 @@ from functions.store import payloads, shards
 from functions.clock import now, now_iso
 from functions.config import settings
 from functions.errors import NotFound
-from functions.providers.base import WebhookEvent
+from functions.domain.events import WebhookEvent
 from functions.store.models import EventModel
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from functions.domain import previews, rules
 from functions.providers import gitea, gitlab
-from functions.providers.base import Action
+from functions.domain.events import Action
 
 pytestmark = pytest.mark.unit
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers"

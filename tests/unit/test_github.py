@@ -3,7 +3,8 @@ import json
 import pytest
 
 from functions.errors import InvalidInput
-from functions.providers.base import Action, decode_body
+from functions.domain.events import Action
+from functions.providers.base import decode_body
 from functions.providers.github import normalise
 
 SHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"

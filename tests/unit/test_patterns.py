@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from functions.domain import patterns, rules
 from functions.errors import InvalidInput
-from functions.providers.base import Action, WebhookEvent
+from functions.domain.events import Action, WebhookEvent
 
 pytestmark = pytest.mark.unit
 

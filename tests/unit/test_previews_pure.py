@@ -4,7 +4,7 @@ import pytest
 from functions.domain import apps, previews, rules
 from functions.errors import InvalidInput
 from functions.providers import github
-from functions.providers.base import Action
+from functions.domain.events import Action
 from runners import docker_convert as convert
 from runners.base import JobSpec
 

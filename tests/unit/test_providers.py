@@ -14,7 +14,8 @@ from functions import config, providers
 from functions.domain import refs
 from functions.errors import BadSignature, InvalidInput
 from functions.providers import gitea, github, gitlab
-from functions.providers.base import Action, JobStatus
+from functions.domain.events import Action
+from functions.providers.base import JobStatus
 
 pytestmark = pytest.mark.unit
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers"

@@ -2,7 +2,7 @@ import pytest
 
 from functions.domain import apps, rules
 from functions.errors import InvalidInput
-from functions.providers.base import Action, WebhookEvent
+from functions.domain.events import Action, WebhookEvent
 
 SHA = "a" * 40
 
