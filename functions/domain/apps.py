@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import re
 
-from functions.domain import previews, refs, rules
+from functions.domain import notifications, previews, refs, rules
 from functions.errors import InvalidInput
 from functions.domain.fields import Field, check
-from functions.notify import channels
 
 DATABASE_KINDS = ("postgres", "mysql", "redis")
 APP_FIELDS = (
@@ -46,8 +45,8 @@ def validate(doc) -> dict:
     if not isinstance(raw_rules, list):
         raise InvalidInput("rules", "must be a list of rules")
     app["rules"] = [rules.validate(f"rules[{i}]", r, i) for i, r in enumerate(raw_rules)]
-    if doc.get("notify") is not None:  # Slack, Discord, signed webhooks (functions/notify/channels.py)
-        app["notify"] = channels.validate(doc["notify"])
+    if doc.get("notify") is not None:  # Slack, Discord, signed webhooks (functions/domain/notifications.py)
+        app["notify"] = notifications.validate(doc["notify"])
     names = [r["name"] for r in app["rules"]]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

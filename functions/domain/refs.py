@@ -12,6 +12,7 @@ import re
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _BAD_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 MAX_NAME_BYTES = 255
+GITHUB_API = "https://api.github.com"
 
 
 def split(ref: str) -> tuple[str, str]:
@@ -83,3 +84,10 @@ def event_repo_keys(full_name: str, urls: tuple[str, ...]) -> set[str]:
         keys.add(repo_key(full_name))
     keys.discard("")
     return keys
+
+
+def web_host(api_url: str) -> str:
+    """The host in clone URLs of repositories a GitHub API serves: github.com for https://api.github.com
+    (and for none), a GitHub Enterprise Server's own host for https://HOST/api/v3."""
+    host = (api_url or GITHUB_API).split("://", 1)[-1].split("/", 1)[0]
+    return "github.com" if host == "api.github.com" else host

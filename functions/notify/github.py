@@ -50,13 +50,6 @@ class Settings:
         return bool(self.token or (self.app_id and self.app_key))
 
 
-
-def web_host(api_url: str) -> str:
-    """The host in clone URLs of repositories this API serves (GitHub Enterprise: its own host)."""
-    host = (api_url or DEFAULT_API).split("://", 1)[-1].split("/", 1)[0]
-    return "github.com" if host == "api.github.com" else host
-
-
 def _secret(name: str) -> dict:
     """Production: a Secrets Manager secret (JSON: token, or app_id + private_key) named by the stack."""
     import boto3

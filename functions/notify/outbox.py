@@ -4,7 +4,7 @@ where the change is made (jobs._update, dispatch's job creation), and sent later
 `record` never raises: reporting must not fail or slow a deploy. GitHub hears of a job when
 credentials are configured and the job has a commit SHA on a GitHub repository: the app's
 repository when it is one, else the repository of the webhook event that made the job. The app's
-`notify` entries hear of the states they list (channels.py).
+`notify` entries hear of the states they list (functions/domain/notifications.py).
 """
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ import re
 
 from functions.clock import sortable_id
 from functions.store.models import EventModel, JobModel, OutboxModel
-from functions.domain.refs import repo_key
-from functions.notify import channels
-from functions.notify.github import web_host
+from functions.domain import notifications
+from functions.domain.refs import repo_key, web_host
 
 log = logging.getLogger(__name__)
 PENDING = "pending"
@@ -90,7 +89,7 @@ def record(job: JobModel, app: dict | None = None) -> None:
                 app = app_store.get(job.app)
             except Exception:  # noqa: BLE001 - a deleted app still reports its job's end to GitHub
                 app = None
-        notify = channels.wanted(app, job.state)
+        notify = notifications.wanted(app, job.state)
         if not repo and not notify:
             return
         change = {**snapshot(job, app), "repo": repo, "notify": notify}

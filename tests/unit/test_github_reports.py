@@ -2,6 +2,7 @@
 backoff. The wire side is tested against the stand-in (tests/functional/test_github_reports.py)."""
 import pytest
 
+from functions.domain import refs
 from functions.notify import github, sender
 from functions.notify.github import settings
 
@@ -78,7 +79,7 @@ def test_enterprise_api_url_and_credentials_from_the_environment(tmp_path):
     s = settings({"TAHOBUDDY_GITHUB_API_URL": "https://ghe.example.com/api/v3/", "TAHOBUDDY_GITHUB_APP_ID": "12",
                   "TAHOBUDDY_GITHUB_APP_KEY_FILE": str(key)})
     assert s.api_url == "https://ghe.example.com/api/v3" and s.app_key == "PEM" and s.enabled
-    assert github.web_host(s.api_url) == "ghe.example.com" and github.web_host("") == "github.com"
+    assert refs.web_host(s.api_url) == "ghe.example.com" and refs.web_host("") == "github.com"
     assert not settings({}).enabled and settings({"TAHOBUDDY_GITHUB_TOKEN": "x"}).enabled
 
 

@@ -8,6 +8,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from functions.errors import InvalidInput
+from functions.domain import notifications
 from functions.notify import channels
 
 pytestmark = pytest.mark.unit
@@ -17,11 +18,11 @@ CHANGE = {"job_id": "J1", "app": "blog", "rule": "release", "state": "failed", "
 
 
 def test_entries_are_checked_and_get_default_states():
-    got = channels.validate([{"type": "slack", "url": "secret:SLACK"},
-                             {"type": "webhook", "url": "secret:HOOK", "secret": "secret:HOOK_KEY",
-                              "states": ["running", "succeeded"]}])
+    got = notifications.validate([{"type": "slack", "url": "secret:SLACK"},
+                                  {"type": "webhook", "url": "secret:HOOK", "secret": "secret:HOOK_KEY",
+                                   "states": ["running", "succeeded"]}])
     assert got[0]["states"] == ["succeeded", "failed"] and got[1]["states"] == ["running", "succeeded"]
-    assert channels.wanted({"notify": got}, "running") == [got[1]]
+    assert notifications.wanted({"notify": got}, "running") == [got[1]]
 
 
 @pytest.mark.parametrize("entry, field, words", [
@@ -34,7 +35,7 @@ def test_entries_are_checked_and_get_default_states():
 ])
 def test_bad_entries_name_the_field(entry, field, words):
     with pytest.raises(InvalidInput) as caught:
-        channels.validate([entry])
+        notifications.validate([entry])
     assert caught.value.field == field and words in str(caught.value)
 
 
