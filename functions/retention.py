@@ -73,7 +73,7 @@ def _at(start: float, days: int) -> int:
 
 
 def is_preview_lane(lane: str) -> bool:
-    """functions/notify/outbox.lane_of: owner/name#pr-N/app is a preview's lane, owner/name@sha a commit's."""
+    """functions/store/outbox.lane_of: owner/name#pr-N/app is a preview's lane, owner/name@sha a commit's."""
     return "#pr-" in lane
 
 

@@ -7,8 +7,7 @@ from chalice import Blueprint
 
 from functions.api import http
 from functions.domain import inputs
-from functions.notify import outbox
-from functions.store import agents, events, jobs, logs
+from functions.store import agents, events, jobs, logs, outbox
 
 bp = Blueprint(__name__)
 

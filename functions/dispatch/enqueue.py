@@ -11,11 +11,10 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from contract.queues import DEFAULT_POOL
 
 from functions.dispatch import queue
-from functions.store import shards
+from functions.store import outbox, shards
 from functions.clock import now, now_iso, sortable_id
 from functions.config import settings
 from functions.store.models import DedupModel, JobModel
-from functions.notify import outbox
 
 
 def dedup_key(app: str, rule: str, ref: str, sha: str, new_tag: bool = False) -> str:

@@ -13,12 +13,11 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from contract.states import JobState, Reason
 
-from functions.store import logs, shards
+from functions.store import logs, outbox, shards
 from functions.clock import now, now_iso
 from functions.config import settings
 from functions.errors import Conflict, IllegalTransition, NotFound
 from functions.store.models import JobModel
-from functions.notify import outbox
 
 
 S = JobState

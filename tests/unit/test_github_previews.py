@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from functions.notify import github, github_previews, outbox
+from functions.notify import github, github_previews
+from functions.store import outbox
 from functions.notify.github import settings
 from functions.store.models import JobModel
 

@@ -101,7 +101,7 @@ def test_failed_deliveries_skip_delivered_guids_and_respect_the_limits():
 
 
 def test_which_repository_github_hears_of(monkeypatch):
-    from functions.notify import outbox
+    from functions.store import outbox
     monkeypatch.delenv("TAHOBUDDY_GITHUB_API_URL", raising=False)
     assert outbox.github_repo("octo/blog") == "octo/blog"
     assert outbox.github_repo("https://github.com/octo/blog.git") == "octo/blog"

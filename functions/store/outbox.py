@@ -1,5 +1,6 @@
 """The outbox: every state change of a job that someone should hear of becomes one item, written
-where the change is made (jobs._update, dispatch's job creation), and sent later by sender.py.
+where the change is made (jobs._update, dispatch's job creation), and sent later by
+functions/notify/sender.py.
 
 `record` never raises: reporting must not fail or slow a deploy. GitHub hears of a job when
 credentials are configured and the job has a commit SHA on a GitHub repository: the app's
@@ -13,9 +14,10 @@ import os
 import re
 
 from functions.clock import sortable_id
-from functions.store.models import EventModel, JobModel, OutboxModel
 from functions.domain import notifications
 from functions.domain.refs import repo_key, web_host
+from functions.store import app_store
+from functions.store.models import EventModel, JobModel, OutboxModel
 
 log = logging.getLogger(__name__)
 PENDING = "pending"
@@ -84,7 +86,6 @@ def record(job: JobModel, app: dict | None = None) -> None:
         reports = enabled() and bool(_SHA.match(job.sha or ""))
         repo = github_repo(job.repository, job.event_id) if reports else ""
         if app is None:
-            from functions.store import app_store
             try:
                 app = app_store.get(job.app)
             except Exception:  # noqa: BLE001 - a deleted app still reports its job's end to GitHub
