@@ -7,10 +7,10 @@ from functions.store import app_store, jobs, releases
 from functions.domain import apps, refs
 from functions.dispatch import enqueue
 from functions.errors import TahobuddyError
-from functions.dashboard import layout, web
+from functions.dashboard import gates, layout, web
 
 
-@web.mutating
+@gates.mutating
 def cancel(p: web.Page, form: dict, job_id: str):
     try:
         jobs.cancel(job_id, f"canceled from the dashboard by {p.session.name}")
@@ -19,7 +19,7 @@ def cancel(p: web.Page, form: dict, job_id: str):
     return web.redirect(p.url(f"/jobs/{job_id}"))
 
 
-@web.mutating
+@gates.mutating
 def redeploy(p: web.Page, form: dict, job_id: str):
     """A new job for the same app, rule, ref and commit (POST /api/v1/apps/{name}/deploy with "rule")."""
     try:
@@ -31,7 +31,7 @@ def redeploy(p: web.Page, form: dict, job_id: str):
     return web.redirect(p.url(f"/jobs/{new.id}"))
 
 
-@web.mutating
+@gates.mutating
 def rollback(p: web.Page, form: dict, name: str):
     """Queue a rollback to a kept image (POST /api/v1/apps/{name}/rollback), chosen by commit or ref."""
     to = form.get("to", "")

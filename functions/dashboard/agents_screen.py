@@ -5,7 +5,7 @@ from __future__ import annotations
 from functions.store import agents
 from functions.dispatch import dead_letters, queue
 from functions.config import settings
-from functions.dashboard import layout, web
+from functions.dashboard import gates, layout, web
 from functions.dashboard.markup import Markup, join, render, when
 from datetime import datetime, timezone
 
@@ -16,7 +16,7 @@ def _epoch(seconds: float) -> Markup:
     return when(datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"))
 
 
-@web.signed_in
+@gates.signed_in
 def show(p: web.Page):
     live = agents.listing()
     pools = []

@@ -3,7 +3,7 @@ or for rules that keep no image, the newest job that succeeded)."""
 from __future__ import annotations
 
 from functions.store import app_store, jobs, releases
-from functions.dashboard import layout, web
+from functions.dashboard import gates, layout, web
 from functions.dashboard.markup import Markup, join, render, short_sha, when
 
 
@@ -51,7 +51,7 @@ def _app(p: web.Page, spec: dict) -> Markup:
                   table=layout.table(("Rule", "Matches", "Target", "Pool", "Serving now"), rows))
 
 
-@web.signed_in
+@gates.signed_in
 def show(p: web.Page):
     specs = app_store.listing()
     body = join(_app(p, s) for s in specs) if specs else layout.empty(

@@ -6,7 +6,7 @@ import json
 
 from functions.store import events
 from functions.errors import NotFound
-from functions.dashboard import layout, web
+from functions.dashboard import gates, layout, web
 from functions.dashboard.markup import Markup, join, render, when
 
 
@@ -23,7 +23,7 @@ def _decision(p: web.Page, decision: list) -> Markup:
     return render('<ul class="decision">{i}</ul>', i=join(items))
 
 
-@web.signed_in
+@gates.signed_in
 def listing(p: web.Page):
     rows = events.listing(100)
     if not rows:
@@ -37,7 +37,7 @@ def listing(p: web.Page):
     return layout.page(p, "Events", table, "/events")
 
 
-@web.signed_in
+@gates.signed_in
 def show(p: web.Page, event_id: str):
     try:
         d = events.to_dict(events.get(event_id), with_payload=True)

@@ -10,7 +10,7 @@ from contract.states import JobState
 
 from functions.store import agents, app_store, jobs, logs, releases
 from functions.errors import NotFound
-from functions.dashboard import layout, web
+from functions.dashboard import gates, layout, web
 from functions.dashboard.markup import Markup, join, render, short_sha, when
 
 STATES = [s.value for s in JobState]
@@ -27,7 +27,7 @@ def _state(state: str) -> Markup:
     return render('<span class="state state-{s}">{s}</span>', s=state)
 
 
-@web.signed_in
+@gates.signed_in
 def listing(p: web.Page):
     app, state = p.query.get("app", ""), p.query.get("state", "")
     if state and state not in STATES:
@@ -77,7 +77,7 @@ def _actions(p: web.Page, job) -> Markup:
     return join(out)
 
 
-@web.signed_in
+@gates.signed_in
 def show(p: web.Page, job_id: str):
     try:
         job = jobs.get(job_id)

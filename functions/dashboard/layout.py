@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functions.dashboard import web
+from functions.dashboard.assets import VERSION
 from functions.dashboard.markup import Markup, join, render
 
 NAV = (("/apps", "Apps"), ("/jobs", "Jobs"), ("/events", "Events"), ("/agents", "Agents"))
@@ -31,7 +32,6 @@ SHELL = """<!doctype html>
 
 
 def asset(page: "web.Page", name: str) -> str:
-    from functions.dashboard.assets import VERSION
     return page.url(f"/assets/{name}", v=VERSION)
 
 

@@ -1,14 +1,13 @@
 """Between Chalice and the screens: the page response (with its security headers), redirects,
-the signed-in gate, form bodies with their CSRF check, and the base path (API Gateway serves the
+form bodies, and the base path (API Gateway serves the
 app under its stage, e.g. /api/, while `chalice local` serves it at /)."""
 from __future__ import annotations
 
-import functools
 import urllib.parse
 
 from chalice import Response
 
-from functions.store import audit, tokens
+from functions.store import tokens
 from functions.errors import TahobuddyError
 from functions.dashboard import session
 from functions.dashboard.markup import Markup
@@ -54,36 +53,6 @@ def json(doc: dict, status: int = 200) -> Response:
 
 def redirect(location: str, headers: dict | None = None) -> Response:
     return Response(body="", status_code=303, headers={"Location": location, "Content-Type": "text/plain", **HEADERS, **(headers or {})})
-
-
-def signed_in(view):
-    """Send a visitor with no valid session to the sign-in page (remembering where they were going)."""
-    @functools.wraps(view)
-    def gate(page: Page, *args, **kwargs):
-        if page.session is None:
-            return redirect(page.url("/login", next=_here(page)))
-        with audit.acting_as(page.session.row):
-            return view(page, *args, **kwargs)
-    return gate
-
-
-def _here(page: Page) -> str:
-    path = (page.request.context or {}).get("path") or "/"
-    return path[len(page.base):] or "/"
-
-
-def mutating(view):
-    """A signed-in POST whose form carries the CSRF token of its session; anything else is a 403."""
-    @functools.wraps(view)
-    @signed_in
-    def check(page: Page, *args, **kwargs):
-        form = page.form()
-        if not page.session.csrf_ok(form.get("csrf")):
-            from functions.dashboard.layout import problem
-            return problem(page, 403, "This form is out of date or came from another site (no valid CSRF token). "
-                                      "Reload the page and try again.")
-        return view(page, form, *args, **kwargs)
-    return check
 
 
 def authenticate(token: str):
