@@ -22,6 +22,7 @@ import urllib.request
 
 from contract.wire import SECRET_REF
 
+from functions.config import boto_kwargs
 from functions.notify.github import GitHubError as DeliveryError
 from functions.notify.github import job_link, outcome
 
@@ -74,7 +75,6 @@ def resolve(ref: str) -> str:
     if os.environ.get(f"TAHOBUDDY_SECRET_{name}"):
         return os.environ[f"TAHOBUDDY_SECRET_{name}"]
     import boto3
-    from functions.config import boto_kwargs
     secret_id = os.environ.get("TAHOBUDDY_NOTIFY_SECRETS_PREFIX", "tahobuddy/") + name
     try:
         return boto3.client("secretsmanager", **boto_kwargs()).get_secret_value(SecretId=secret_id)["SecretString"]

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from contract.states import JobState, Reason
 
+from functions.config import boto_kwargs
+
 DEFAULT_API = "https://api.github.com"
 DEPLOYING_TARGETS = ("docker", "heroku", "aws-ecs")
 DESCRIPTION_LIMIT = 140          # GitHub refuses longer status descriptions
@@ -53,7 +55,6 @@ class Settings:
 def _secret(name: str) -> dict:
     """Production: a Secrets Manager secret (JSON: token, or app_id + private_key) named by the stack."""
     import boto3
-    from functions.config import boto_kwargs
     raw = boto3.client("secretsmanager", **boto_kwargs()).get_secret_value(SecretId=name)["SecretString"]
     doc = json.loads(raw) if raw.strip().startswith("{") else {"token": raw.strip()}
     return doc if isinstance(doc, dict) else {}
