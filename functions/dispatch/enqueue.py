@@ -11,7 +11,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from contract.queues import DEFAULT_POOL
 
 from functions.dispatch import queue
-from functions.store import outbox, shards
+from functions.store import conditions, outbox, shards
 from functions.clock import now, now_iso, sortable_id
 from functions.config import settings
 from functions.store.models import DedupModel, JobModel
@@ -23,10 +23,6 @@ def dedup_key(app: str, rule: str, ref: str, sha: str, new_tag: bool = False) ->
     return f"{app}|{rule}|{ref}|{'created' if new_tag or not sha else sha}"
 
 
-def _conditional_failed(exc: Exception) -> bool:
-    return "ConditionalCheckFailed" in str(exc)
-
-
 def _save_job(job_id: str, fields: dict, app: dict | None = None) -> JobModel:
     stamp = now_iso()
     job = JobModel(job_id, kind=shards.key("job", job_id), created_at=stamp, updated_at=stamp,
@@ -36,7 +32,7 @@ def _save_job(job_id: str, fields: dict, app: dict | None = None) -> JobModel:
         outbox.record(job, app)  # queued: GitHub and notifications hear of it (functions/notify)
         return job
     except PutError as exc:
-        if not _conditional_failed(exc):
+        if not conditions.failed(exc):
             raise
     return JobModel.get(job_id)  # a concurrent delivery of the same ref saved it first
 
@@ -55,7 +51,7 @@ def _take(key: str, fields: dict, app: dict | None = None) -> tuple[JobModel, bo
             | (DedupModel.expires_at <= int(at)))
         return _save_job(job_id, fields, app), True
     except PutError as exc:
-        if not _conditional_failed(exc):
+        if not conditions.failed(exc):
             raise
     job_id = DedupModel.get(key).job_id
     try:
@@ -93,7 +89,7 @@ def forget_tag(app: str, rule: str, ref: str) -> bool:
             actions=[DedupModel.deleted.set(True)], condition=DedupModel.key.exists())
         return True
     except UpdateError as exc:  # a tag that never deployed
-        if _conditional_failed(exc):
+        if conditions.failed(exc):
             return False
         raise
 

@@ -23,6 +23,7 @@ from pynamodb.exceptions import UpdateError
 from contract.states import JobState
 
 from functions.config import settings
+from functions.store import conditions
 from functions.store.models import OutboxModel
 from functions.notify import channels, github, github_previews
 from functions.notify.github import GitHubError
@@ -174,8 +175,10 @@ def _lease(item: OutboxModel, now: float) -> bool:
         item.update(actions=[OutboxModel.lease_until.set(int(now) + LEASE_SECONDS)],
                     condition=OutboxModel.lease_until < int(now) + 1)
         return True
-    except UpdateError:
-        return False
+    except UpdateError as exc:
+        if not conditions.failed(exc):
+            raise
+        return False  # another sender holds the lease
 
 
 def _expires(lane: str):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from functions.domain import apps, refs
-from functions.store import audit
+from functions.store import audit, conditions
 from functions.clock import now_iso
 from functions.errors import Conflict, InvalidInput, NotFound
 from functions.store.models import AppModel
@@ -32,6 +32,8 @@ def save(doc: dict, *, name: str | None = None, create_only: bool = False) -> tu
     try:
         row.save()  # VersionAttribute: a concurrent writer makes this fail instead of losing an update
     except PutError as exc:
+        if not conditions.failed(exc):
+            raise
         raise Conflict(f"app {spec['name']} changed while saving; try again") from exc
     if created:
         audit.record("created", f"app/{spec['name']}", {"repository": spec["repository"],

@@ -5,7 +5,7 @@ import dataclasses
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
-from functions.store import payloads, shards
+from functions.store import conditions, payloads, shards
 from functions.clock import now, now_iso
 from functions.config import settings
 from functions.errors import NotFound
@@ -23,7 +23,7 @@ def record(event_id: str, event: WebhookEvent, body: bytes) -> tuple[EventModel,
         row.save(condition=EventModel.id.does_not_exist())
         return row, True
     except PutError as exc:
-        if "ConditionalCheckFailed" not in str(exc):
+        if not conditions.failed(exc):
             raise
     return EventModel.get(event_id), False
 

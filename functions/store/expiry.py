@@ -14,11 +14,13 @@ from __future__ import annotations
 import functools
 
 import boto3
+from botocore.exceptions import ClientError
 
 from contract.states import JobState
 
 from functions.clock import now
 from functions.config import boto_kwargs
+from functions.store import conditions
 from functions.store.models import EXPIRING, JobModel
 from functions.retention import ATTRIBUTE
 
@@ -67,8 +69,10 @@ def sweep_table(model, page: int = PAGE) -> int:
                                ExpressionAttributeNames={n: v for n, v in names.items() if not n.startswith("#k")},
                                ExpressionAttributeValues=values)
             deleted += 1
-        except client.exceptions.ConditionalCheckFailedException:
-            pass  # written again since the scan (a dedup key taken anew): no longer expired
+        except ClientError as exc:
+            if not conditions.failed(exc):
+                raise
+            # written again since the scan (a dedup key taken anew): no longer expired
     return deleted
 
 

@@ -13,7 +13,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from contract.states import JobState, Reason
 
-from functions.store import logs, outbox, shards
+from functions.store import conditions, logs, outbox, shards
 from functions.clock import now, now_iso
 from functions.config import settings
 from functions.errors import Conflict, IllegalTransition, NotFound
@@ -58,10 +58,10 @@ def _update(job: JobModel, dst: JobState, condition, actions: list, why: str) ->
         job.update(actions=[JobModel.state.set(dst.value), JobModel.updated_at.set(now_iso()), queued,
                             _expiry(job, dst)] + actions, condition=cond)
     except UpdateError as exc:
-        if "ConditionalCheckFailed" in str(exc):
-            current = get(job.id)
-            raise IllegalTransition(f"job {job.id} is {current.state}: cannot {why}") from exc
-        raise
+        if not conditions.failed(exc):
+            raise
+        current = get(job.id)
+        raise IllegalTransition(f"job {job.id} is {current.state}: cannot {why}") from exc
     outbox.record(job)  # GitHub and notifications hear of every state change (functions/notify); never raises
     return job
 
@@ -93,6 +93,8 @@ def heartbeat(job_id: str, agent_id: str) -> JobModel:
         job.update(actions=[JobModel.lease_until.set(int(now()) + settings().lease_seconds)],
                    condition=(JobModel.state == S.RUNNING.value) & (JobModel.agent_id == agent_id))
     except UpdateError as exc:
+        if not conditions.failed(exc):
+            raise
         raise IllegalTransition(f"job {job_id} is no longer running on agent {agent_id}") from exc
     return job
 
@@ -160,6 +162,8 @@ def cancel(job_id: str, reason: str) -> JobModel:
         job.update(actions=[JobModel.cancel_requested.set(reason or "canceled by user")],
                    condition=JobModel.state == S.RUNNING.value)
     except UpdateError as exc:
+        if not conditions.failed(exc):
+            raise                      # a throttle or an outage, not a job that ended: never say it ended
         raise Conflict(f"job {job_id} ended before it could be canceled") from exc
     return job
 

@@ -6,6 +6,7 @@ from pynamodb.exceptions import UpdateError
 from functions.clock import now, now_iso
 from functions.config import settings
 from functions.errors import InvalidInput
+from functions.store import conditions
 from functions.store.models import JobModel, LogModel
 
 MAX_BATCH = 500
@@ -25,8 +26,10 @@ def append(job: JobModel, first_seq: int, lines: list) -> int:
     if lines and last > (job.log_lines or 0):
         try:
             job.update(actions=[JobModel.log_lines.set(last)], condition=JobModel.log_lines < last)
-        except UpdateError:
-            pass  # a later batch already moved the count past this one
+        except UpdateError as exc:
+            if not conditions.failed(exc):
+                raise
+            # a later batch already moved the count past this one
     return last
 
 
