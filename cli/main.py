@@ -215,7 +215,7 @@ def _github(args):
     settings = github.settings()
     if not settings.enabled:
         raise ApiError("no GitHub credentials: set TAHOBUDDY_GITHUB_TOKEN (or TAHOBUDDY_GITHUB_APP_ID and "
-                       "TAHOBUDDY_GITHUB_APP_KEY_FILE); see README 'GitHub integration'")
+                       "TAHOBUDDY_GITHUB_APP_KEY_FILE); see docs/guides/github.md")
     url = args.url or (setting("TAHOBUDDY_API_URL", args.api_url).rstrip("/") + "/api/v1/hooks/github")
     return github.Client(settings), url
 
@@ -314,7 +314,7 @@ def parser() -> argparse.ArgumentParser:
                     "TAHOBUDDY_QUEUE_URL or TAHOBUDDY_PREFIX, "
                     "TAHOBUDDY_AWS_ENDPOINT, TAHOBUDDY_WORKDIR, TAHOBUDDY_CONCURRENCY, TAHOBUDDY_TARGETS, "
                     "TAHOBUDDY_PROXY_ADMIN, TAHOBUDDY_INSTALLATION (labels this installation's previews on a Docker "
-                    "Engine others may share; default: a digest of the API URL) ... (README: agent settings). "
+                    "Engine others may share; default: a digest of the API URL) ... (docs/reference/agent.md). "
                     "First SIGTERM: finish the running job "
                     "and stop; second: cancel it and hand it back.")
     sp.add_argument("--config", help="YAML file of agent settings (environment variables override it)")
