@@ -1,9 +1,10 @@
 # Two commands matter: `make run` and `make test`. Both install what they need first.
+# `make docs` serves the documentation site (docs/, mkdocs.yml) at http://127.0.0.1:8001.
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test install bench clean
+.PHONY: run test install bench docs clean
 
 $(STAMP): pyproject.toml
 	local/install-system.sh
@@ -18,6 +19,9 @@ run: install            ## the whole system on the embedded AWS emulator (Ctrl-C
 
 test: install           ## every test: unit, functional (real HTTP), end-to-end
 	local/test.sh
+
+docs: install           ## the documentation site, rebuilt as you edit (the reference pages: python docs/gen.py)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve -a 127.0.0.1:8001
 
 bench: install          ## the figures: webhook latency/throughput, deploy phases, pickup latency
 	bench/run.sh

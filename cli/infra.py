@@ -86,11 +86,12 @@ def add_commands(sub, add) -> None:
 
     sp = add("infra", cmd_infra, "deploy the AWS side in one command (chalice package, S3, CloudFormation), "
              "or destroy it")
-    sp.add_argument("action", choices=["deploy", "destroy"])
+    sp.add_argument("action", choices=["deploy", "destroy"],
+                    help="deploy: create or update the stack; destroy: delete it (tables and the payload bucket stay)")
     sp.add_argument("--stage", default="prod", help="the chalice stage (.chalice/config.json)")
     sp.add_argument("--stack-name", help="default tahobuddy-STAGE")
     sp.add_argument("--region", help="default AWS_REGION / AWS_DEFAULT_REGION")
     sp.add_argument("--bucket", help="artifact bucket (default tahobuddy-artifacts-ACCOUNT-REGION, made if missing)")
     sp.add_argument("--webhook-secret", help="default TAHOBUDDY_WEBHOOK_SECRET; on create a new one is printed")
     sp.add_argument("--template", help="deploy this CloudFormation JSON instead of packaging the functions")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="print the stack's outputs as JSON")

@@ -1,8 +1,12 @@
 """tahobuddy: manage apps and deploy rules, see events, jobs and logs.
 
+Start in a repository: `tahobuddy init` writes a tahobuddy.yaml, `tahobuddy validate`
+checks it offline, `tahobuddy apply -f tahobuddy.yaml` sends it to the API. Then push a
+tag, and follow it with `tahobuddy jobs` and `tahobuddy logs JOB -f`.
+
 Settings come from flags, then TAHOBUDDY_* environment variables, then
 .tahobuddy/dev.env (written by `make run`). Exit codes: 0 ok, 1 the API or a
-check refused, 2 bad usage or missing settings.
+check refused, 2 bad usage or missing settings. `tahobuddy COMMAND --help` explains each.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import time
 
 import yaml
 
-from . import hook, phases
+from . import hook, phases, starter, validate
 from .client import ApiError, Client, quote, setting
 from .output import emit
 
@@ -211,7 +215,7 @@ def _github(args):
     settings = github.settings()
     if not settings.enabled:
         raise ApiError("no GitHub credentials: set TAHOBUDDY_GITHUB_TOKEN (or TAHOBUDDY_GITHUB_APP_ID and "
-                       "TAHOBUDDY_GITHUB_APP_KEY_FILE); see README 'GitHub integration'")
+                       "TAHOBUDDY_GITHUB_APP_KEY_FILE); see docs/guides/github.md")
     url = args.url or (setting("TAHOBUDDY_API_URL", args.api_url).rstrip("/") + "/api/v1/hooks/github")
     return github.Client(settings), url
 
@@ -255,8 +259,8 @@ def _github_hook_parsers(hk) -> None:
         else:
             sp.add_argument("--hook-id", type=int, help="the webhook (default: the one to --url)")
         if name == "deliveries":
-            sp.add_argument("--limit", type=int, default=30)
-            sp.add_argument("--json", action="store_true")
+            sp.add_argument("--limit", type=int, default=30, help="at most this many, newest first")
+            sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
         if name == "redeliver":
             sp.add_argument("--id", type=int, action="append", help="a delivery id (repeatable)")
 
@@ -269,80 +273,88 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name, func, help_text, **kw):
-        sp = sub.add_parser(name, help=help_text, description=help_text, **kw)
+        kw.setdefault("description", help_text)
+        sp = sub.add_parser(name, help=help_text, **kw)
         sp.set_defaults(func=func)
         return sp
 
+    starter.add_command(sub, add)
+    validate.add_command(sub, add)
     sp = add("apply", cmd_apply, "create or replace the apps and rules of a tahobuddy.yaml")
     sp.add_argument("-f", "--file", required=True, help="YAML file with a top-level 'apps:' list ('-' for stdin)")
     sp = add("apps", cmd_apps, "list apps, show one, or delete one")
     sp.add_argument("name", nargs="?", help="show this app in full")
     sp.add_argument("--delete", metavar="NAME", help="delete this app (its jobs and events stay)")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp = add("events", cmd_events, "webhook deliveries and what was decided for each")
     sp.add_argument("id", nargs="?", help="show one event (HOOK:DELIVERY) with its decision")
     sp.add_argument("--payload", action="store_true", help="with ID: include the raw payload")
-    sp.add_argument("--limit", type=int, default=50)
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--limit", type=int, default=50, help="at most this many, newest first")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp = add("jobs", cmd_jobs, "list jobs, show one, or `jobs cancel ID`")
     sp.add_argument("words", nargs="*", metavar="ID | cancel ID", help="show one job, or cancel it")
-    sp.add_argument("--app"), sp.add_argument("--state"), sp.add_argument("--limit", type=int, default=50)
+    sp.add_argument("--app", help="only this app's jobs")
+    sp.add_argument("--state", help="only jobs in this state (queued, running, succeeded, failed, canceled, superseded)")
+    sp.add_argument("--limit", type=int, default=50, help="at most this many, newest first")
     sp.add_argument("--reason", default="canceled from the CLI", help="with cancel: why")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp = add("logs", cmd_logs, "print a job's log; -f follows it until the job ends")
-    sp.add_argument("job")
-    sp.add_argument("-f", "--follow", action="store_true")
+    sp.add_argument("job", help="the job's id (from tahobuddy jobs)")
+    sp.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until the job ends")
     sp.add_argument("--timeout", type=int, default=3600, help="stop following after this many seconds")
     sp = add("deploy", cmd_deploy, "queue a deploy of REF (branch or tag) for APP by hand")
-    sp.add_argument("app"), sp.add_argument("ref")
+    sp.add_argument("app", help="the app's name")
+    sp.add_argument("ref", help="a tag or branch name, or a full refs/... name")
     sp.add_argument("--sha", help="exact commit (default: what REF points at when the agent fetches)")
     sp.add_argument("--rule", help="use this rule even if its match does not cover REF")
     sp.add_argument("--now", action="store_true", help="skip the target's quiet period")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp = add("agent", cmd_agent, "run the runner agent: long-poll the job queue, deploy, report back",
              epilog="Settings: TAHOBUDDY_API_URL, TAHOBUDDY_AGENT_TOKEN, TAHOBUDDY_POOL (the only queue it polls), "
                     "TAHOBUDDY_QUEUE_URL or TAHOBUDDY_PREFIX, "
                     "TAHOBUDDY_AWS_ENDPOINT, TAHOBUDDY_WORKDIR, TAHOBUDDY_CONCURRENCY, TAHOBUDDY_TARGETS, "
                     "TAHOBUDDY_PROXY_ADMIN, TAHOBUDDY_INSTALLATION (labels this installation's previews on a Docker "
-                    "Engine others may share; default: a digest of the API URL) ... (README: agent settings). "
+                    "Engine others may share; default: a digest of the API URL) ... (docs/reference/agent.md). "
                     "First SIGTERM: finish the running job "
                     "and stop; second: cancel it and hand it back.")
     sp.add_argument("--config", help="YAML file of agent settings (environment variables override it)")
     sp = add("rollback", cmd_rollback, "bring back an image the agent kept, without building")
-    sp.add_argument("app")
+    sp.add_argument("app", help="the app's name")
     sp.add_argument("--to", help="tag, branch or commit to go back to (default: the version before the live one)")
     sp.add_argument("--rule", help="the docker rule whose target to roll back (default: the first)")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp = add("token", cmd_token, "create an API token (shown once), `token list`, or `token revoke ID`")
     sp.add_argument("words", nargs="*", metavar="list | revoke ID", help="list tokens by id, or revoke one")
-    sp.add_argument("--role", choices=["admin", "agent"], default="agent")
-    sp.add_argument("--name", default="agent")
+    sp.add_argument("--role", choices=["admin", "agent"], default="agent",
+                    help="admin: people and scripts; agent: only to register an agent")
+    sp.add_argument("--name", default="agent", help="a name to tell the token apart in token list and the audit log")
     sp.add_argument("--expires-in", metavar="DURATION", help="e.g. 30d, 12h, 45m (default: never)")
     sp.add_argument("--json", action="store_true", help="with list: JSON")
     sp = add("agents", cmd_agents, "registered agents: pool, targets, idle/busy/stopping/lost, current jobs")
     sp.add_argument("--pool", help="only this pool")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp = add("previews", cmd_previews, "pull-request previews: number, hostname, commit, state, since")
     sp.add_argument("app", nargs="?", help="only this app's")
     sp.add_argument("--closed", action="store_true", help="closed ones too")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp = add("pools", cmd_pools, "pools: live agents, messages waiting and in flight, dead letters")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp = add("dlq", cmd_dlq, "dead letters: `dlq list` shows them, `dlq replay JOB_ID` queues the job again")
-    sp.add_argument("words", nargs="*", metavar="list | replay JOB_ID")
+    sp.add_argument("words", nargs="*", metavar="list | replay JOB_ID",
+                    help="list the dead letters (the default), or queue a new job for JOB_ID's commit")
     sp.add_argument("--pool", help="with list: only this pool")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add("sweep", cmd_sweep, "run the sweeper now: end dead-lettered jobs, re-send lost messages "
         "(the API runs it every minute on AWS; `make run` every 30 s)")
     sp = add("audit", cmd_audit, "who changed which app or token, when, and what changed (newest first)")
-    sp.add_argument("--limit", type=int, default=50)
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--limit", type=int, default=50, help="at most this many, newest first")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp = add("bootstrap-token", cmd_bootstrap, "create a token directly in DynamoDB with your AWS credentials "
              "(for the first admin token after deploying to AWS)",
              epilog="Uses TAHOBUDDY_PREFIX (e.g. tahobuddy-prod), AWS_REGION and the usual AWS credentials; "
                     "TAHOBUDDY_AWS_ENDPOINT for an emulator.")
-    sp.add_argument("--role", choices=["admin", "agent"], default="admin")
-    sp.add_argument("--name", default="bootstrap")
+    sp.add_argument("--role", choices=["admin", "agent"], default="admin", help="the token's role")
+    sp.add_argument("--name", default="bootstrap", help="a name to tell the token apart")
     hk = add("hook", None, "webhook helpers").add_subparsers(dest="hook_command", required=True, metavar="SUB")
     sp = hk.add_parser("send", help="send a signed GitHub push for REPO and REF to the API",
                        description="Send a GitHub-format push, signed like GitHub signs it, to try your rules.")

@@ -1,6 +1,6 @@
 """Settings of the functions, read once from the environment.
 
-Every name is TAHOBUDDY_*; the README's config reference lists them.
+Every name is TAHOBUDDY_*; docs/reference/environment.md lists them.
 """
 from __future__ import annotations
 

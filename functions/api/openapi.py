@@ -18,7 +18,7 @@ from contract import wire
 from contract.states import JobState, Reason
 
 from functions.domain import apps, previews, rules, targets
-from functions.domain.fields import Field
+from functions.domain.schema import field_schema
 
 V1 = "/api/v1"
 OPENAPI_PATH = f"{V1}/openapi.json"
@@ -46,28 +46,7 @@ def obj(required: tuple = (), **props) -> dict:
     return out
 
 
-# ---- schemas from the declarations the API validates with ---------------------------------
-_FIELD_KINDS = {"str": S, "int": {"type": "integer", "minimum": 0}, "bool": B,
-                "map": {"type": "object", "additionalProperties": {"type": "string"}},
-                "secret_map": {"type": "object", "additionalProperties": {"type": "string",
-                                                                          "pattern": wire.SECRET_REF.pattern}},
-                "list": {"type": "array"}, "argv_list": {"type": "array", "items": STRS},
-                "cpus": {"type": ["number", "string"]}, "memory": S}
-
-
-def field_schema(f: Field) -> dict:
-    out = dict(_FIELD_KINDS[f.kind])
-    if f.choices:
-        out["enum"] = list(f.choices)
-    if f.secret:
-        out = {"type": "string", "pattern": wire.SECRET_REF.pattern}
-    if f.default is not None:
-        out["default"] = f.default
-    if f.doc:
-        out["description"] = f.doc
-    return out
-
-
+# ---- schemas from the declarations the API validates with (functions/domain/schema.py) -------
 def fields_schema(fields, **extra) -> dict:
     props = {f.name: field_schema(f) for f in fields}
     out = {"type": "object", "properties": {**props, **extra}}
@@ -120,9 +99,11 @@ def schemas() -> dict:
                      Message={**S, "description": "what went wrong and what to do"}),
         "Health": obj(("status",), status=S),
         "Target": target_schema(),
-        "Rule": fields_schema(rules.RULE_FIELDS, match=fields_schema(rules.MATCH_FIELDS), target=ref("Target"),
+        "Rule": fields_schema(rules.RULE_FIELDS, match=fields_schema(rules.MATCH_FIELDS, pull_request=fields_schema(
+                                  previews.PR_FIELDS)), target=ref("Target"),
                               preview=fields_schema(previews.PREVIEW_FIELDS)),
-        "App": fields_schema(apps.APP_FIELDS, rules={"type": "array", "items": ref("Rule")}),
+        "App": fields_schema(apps.APP_FIELDS, rules={"type": "array", "items": ref("Rule")},
+                             database=fields_schema(apps.DATABASE_FIELDS)),
         "Delivery": obj(("event", "status"), event=S, status={"type": "string", "enum": ["processed", "duplicate"]},
                         action=S, reason=S, jobs=STRS, decision={"type": "array", "items": O}),
         "Event": obj(("id", "event_type", "received_at", "status"), id=S, event_type=S, received_at=S, status=S,

@@ -5,24 +5,34 @@ the stored form, or raises InvalidInput naming the field that is wrong.
 """
 from __future__ import annotations
 
-import re
-
 from functions.domain import notifications, previews, refs, rules
 from functions.errors import InvalidInput
 from functions.domain.fields import Field, check
 
 DATABASE_KINDS = ("postgres", "mysql", "redis")
+NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
+HOST = r"^(\*\.)?[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
 APP_FIELDS = (
-    Field("name", "str", required=True),
-    Field("repository", "str", required=True, doc="clone URL; events match it by full name or URL"),
-    Field("hostname", "str", doc="host the proxy routes to the app"),
-    Field("path_prefix", "str", default="/"),
-    Field("port", "int", default=8080, doc="port the app listens on inside its container"),
-    Field("database", "map", doc="{kind: postgres|mysql|redis, image: optional}"),
-    Field("env", "map"),
+    Field("name", "str", required=True, pattern=NAME, examples=("blog",),
+          hint="lower-case letters, digits and '-', starting with a letter or digit, at most 63",
+          doc="the app's name: its jobs, routes, containers and network are named after it"),
+    Field("repository", "str", required=True,
+          examples=("https://github.com/me/blog.git", "git@gitlab.example.com:group/sub/blog.git", "me/blog"),
+          doc="clone URL (https, ssh, git@host:owner/name, a local path, file://) or owner/name; events match it "
+              "by full name or any of their URLs"),
+    Field("hostname", "str", pattern=HOST, hint="must be a DNS name like blog.example.com",
+          examples=("blog.example.com", "*.example.com"), doc="host the proxy routes to the app"),
+    Field("path_prefix", "str", default="/", pattern="^/", hint="must start with '/'", examples=("/blog",),
+          doc="path prefix routed to the app (not stripped)"),
+    Field("port", "int", default=8080, minimum=1, maximum=65535, examples=(3000,),
+          doc="port the app listens on inside its container (also given to it as PORT)"),
+    Field("database", "block", examples=({"kind": "postgres"},),
+          doc="a database container of its own, made once and kept; the app gets DATABASE_URL"),
+    Field("env", "map", examples=({"LOG_LEVEL": "info"},), doc="environment of the app's container"),
 )
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+DATABASE_FIELDS = (Field("kind", "str", required=True, choices=DATABASE_KINDS, doc="which database"),
+                   Field("image", "str", examples=("postgres:16",),
+                         doc="the database's image (default: the agent's db_images setting)"))
 
 
 def validate(doc) -> dict:
@@ -30,16 +40,8 @@ def validate(doc) -> dict:
         raise InvalidInput("", "an app must be a JSON object")
     raw_rules = doc.get("rules") or []
     app = check("", doc, APP_FIELDS, allow_extra=("rules", "notify"))
-    if not _NAME.match(app["name"]):
-        raise InvalidInput("name", "lower-case letters, digits and '-', starting with a letter or digit, at most 63")
     if not refs.repo_key(app["repository"]):
         raise InvalidInput("repository", "must be a clone URL or owner/name")
-    if "hostname" in app and not _HOST.match(app["hostname"].lower()):
-        raise InvalidInput("hostname", "must be a DNS name like blog.example.com")
-    if not app["path_prefix"].startswith("/"):
-        raise InvalidInput("path_prefix", "must start with '/'")
-    if not 1 <= app["port"] <= 65535:
-        raise InvalidInput("port", "must be between 1 and 65535")
     if "database" in app:
         app["database"] = _database(doc["database"])
     if not isinstance(raw_rules, list):
@@ -56,8 +58,7 @@ def validate(doc) -> dict:
 
 
 def _database(doc) -> dict:
-    return check("database", doc, (Field("kind", "str", required=True, choices=DATABASE_KINDS),
-                                 Field("image", "str")))
+    return check("database", doc, DATABASE_FIELDS)
 
 
 def rule(app: dict, name: str) -> dict:
@@ -65,3 +66,19 @@ def rule(app: dict, name: str) -> dict:
         if r["name"] == name:
             return r
     raise InvalidInput("rule", f"app {app['name']} has no rule named {name!r}")
+
+
+def validate_file(doc) -> list[str]:
+    """A whole tahobuddy.yaml, as `tahobuddy apply` sends it: one message per refused app, in the API's words
+    (`apps[0] (blog): rules[1].target.app: is required`); an empty list when every app would be accepted."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("apps"), list):
+        return ["expected a top-level 'apps:' list"]
+    extra = sorted(set(doc) - {"apps"})
+    problems = [f"{extra[0]}: unknown top-level key (known: apps)"] if extra else []
+    for i, one in enumerate(doc["apps"]):
+        try:
+            validate(one)
+        except InvalidInput as exc:
+            name = one.get("name") if isinstance(one, dict) else None
+            problems.append(f"apps[{i}]{f' ({name})' if isinstance(name, str) else ''}: {exc}")
+    return problems

@@ -1,7 +1,10 @@
 """A small declarative field checker shared by apps, rules and targets.
 
 Every error names the exact field path (`rules[1].target.app`) so a user can
-find it in their tahobuddy.yaml.
+find it in their tahobuddy.yaml. The same declarations make the OpenAPI
+schemas, the JSON Schema of tahobuddy.yaml (`schema.py`) and the configuration
+reference pages (docs/gen.py): a limit, default, example or sentence written
+here is what all of them say.
 """
 from __future__ import annotations
 
@@ -26,15 +29,24 @@ def memory_bytes(text: str) -> int:
     return int(m.group(1)) * MEMORY_UNITS[m.group(2)] if m else -1
 
 
+SCALAR = (str, int, float, bool)  # what a `map` value may be (YAML's scalars; each becomes a string)
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
     kind: str                      # str | int | bool | map | secret_map | list | argv_list | cpus | memory
+                                   # | block (a mapping its owner checks with fields of its own)
     required: bool = False
     secret: bool = False           # must be a `secret:NAME` reference, never a value
     choices: tuple = ()
     default: Any = None
-    doc: str = ""
+    doc: str = ""                  # one sentence for the reference, the schema's description and editors
+    examples: tuple = ()           # values as a user writes them in tahobuddy.yaml
+    minimum: int | None = None     # int fields: the smallest and largest value accepted
+    maximum: int | None = None
+    pattern: str = ""              # str fields: a regex the value must contain a match of (anchor it)
+    hint: str = ""                 # the message when a limit or the pattern refuses the value
 
 
 def _check_kind(path: str, f: Field, value: Any) -> Any:
@@ -48,9 +60,13 @@ def _check_kind(path: str, f: Field, value: Any) -> Any:
         if not isinstance(value, bool):
             raise InvalidInput(path, "must be true or false")
     elif f.kind == "map":
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            raise InvalidInput(path, "must be a mapping of names to values")
+        if (not isinstance(value, dict) or not all(isinstance(k, str) for k in value)
+                or not all(isinstance(v, SCALAR) for v in value.values())):
+            raise InvalidInput(path, "must be a mapping of names to values (strings, numbers or true/false)")
         return {k: str(v) for k, v in value.items()}
+    elif f.kind == "block":
+        if not isinstance(value, dict):
+            raise InvalidInput(path, "must be a mapping")
     elif f.kind == "secret_map":
         if not isinstance(value, dict) or not value:
             raise InvalidInput(path, "must map ids to secrets, like {token: secret:NPM_TOKEN}")
@@ -80,11 +96,22 @@ def _check_kind(path: str, f: Field, value: Any) -> Any:
             raise InvalidInput(path, 'must be a size like "256m" or "1g" (units b, k, m, g), at least 6m '
                                      "(Docker's minimum)")
         return value.strip().lower()
+    _check_limits(path, f, value)
     if f.choices and value not in f.choices:
         raise InvalidInput(path, f"must be one of {', '.join(map(str, f.choices))}")
     if f.secret and not SECRET_REF.match(value):
         raise InvalidInput(path, "must name a secret, like secret:HEROKU_API_KEY (values are never stored)")
     return value
+
+
+def _check_limits(path: str, f: Field, value: Any) -> None:
+    low, high = f.minimum, f.maximum
+    if (low is not None and value < low) or (high is not None and value > high):
+        default = (f"must be between {low} and {high}" if low is not None and high is not None
+                   else f"must be at least {low}" if low is not None else f"at most {high}")
+        raise InvalidInput(path, f.hint or default)
+    if f.pattern and not re.search(f.pattern, value):
+        raise InvalidInput(path, f.hint or f"must match {f.pattern}")
 
 
 def check(path: str, doc: Any, fields: tuple[Field, ...], allow_extra: tuple[str, ...] = ()) -> dict:

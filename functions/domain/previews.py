@@ -29,15 +29,20 @@ from functions.domain.events import Action, WebhookEvent
 TRUSTED = ("OWNER", "MEMBER", "COLLABORATOR")
 DEFAULT_HOSTNAME = "pr-{number}.{hostname}"
 PREVIEW_FIELDS = (
-    Field("hostname", "str", default=DEFAULT_HOSTNAME, doc="template: {number} and the app's {hostname}"),
+    Field("hostname", "str", default=DEFAULT_HOSTNAME, examples=("pr-{number}.preview.example.com",),
+          doc="template of the preview's host: {number} required, {hostname} the app's"),
     Field("allow_forks", "bool", default=False, doc="deploy PRs from forks and from authors who are not "
                                                     "OWNER, MEMBER or COLLABORATOR (their code runs here)"),
-    Field("max_previews", "int", default=3, doc="live previews of the app at once; more are refused"),
+    Field("max_previews", "int", default=3, minimum=1,
+          doc="previews of the app at once (queued, live or failed); more are refused"),
     Field("expire_after_days", "int", default=7, doc="the sweeper tears down a preview this long after its "
                                                      "last push; 0: never"),
-    Field("seed", "list", doc="argv run once in the preview's image when its new database is made, "
-                              "e.g. [sh, -c, ./seed.sh]; the database starts empty without it"),
+    Field("seed", "list", examples=(["sh", "-c", "./bin/seed-demo-data"],),
+          doc="argv run once in the preview's image, with DATABASE_URL, when its new database is made; the "
+              "database starts empty without it"),
 )
+PR_FIELDS = (Field("base", "str", required=True, examples=("main", "release/*"),
+                   doc="a glob on the base branch of the pull request"),)
 ACTIVE = ("queued", "live", "failed")          # the states the reconciler keeps and the limit counts
 SLOTS = 0                                      # the app's slot row: pull requests are numbered from 1 on every forge
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -52,7 +57,7 @@ def validate_rule(path: str, rule: dict, doc: dict, match: dict) -> dict:
         raise InvalidInput(f"{path}.preview", "applies only to a rule with match: {pull_request: {base: GLOB}}")
     if set(match) != {"pull_request"}:
         raise InvalidInput(f"{path}.match", "pull_request cannot be combined with branch, tag or on_branch")
-    pr = check(f"{path}.match.pull_request", match["pull_request"], (Field("base", "str", required=True),))
+    pr = check(f"{path}.match.pull_request", match["pull_request"], PR_FIELDS)
     try:
         patterns.glob(pr["base"])
     except patterns.PatternError as exc:
@@ -69,8 +74,6 @@ def validate_rule(path: str, rule: dict, doc: dict, match: dict) -> dict:
                                                        "and {hostname}, like pr-{number}.example.com")
     if not _HOST.match(options["hostname"].format(number=1, hostname="app.example.com").lower()):
         raise InvalidInput(f"{path}.preview.hostname", "must make a DNS name, like pr-{number}.{hostname}")
-    if options["max_previews"] < 1:
-        raise InvalidInput(f"{path}.preview.max_previews", "must be at least 1")
     if "seed" in options and not options["seed"]:
         raise InvalidInput(f"{path}.preview.seed", 'must be an argv list, like ["sh", "-c", "./seed.sh"]')
     rule["preview"] = options

@@ -8,25 +8,35 @@ linear time, and a pattern RE2 refuses is refused when the app is saved.
 """
 from __future__ import annotations
 
-import re
-
 from functions.domain import patterns, previews, targets
 from functions.errors import InvalidInput
 from functions.domain.fields import Field, check
 from functions.domain.events import WebhookEvent
 
 MATCH_KEYS = {"branch": "branch", "tag": "tag", "branch_regex": "branch", "tag_regex": "tag"}
-MATCH_FIELDS = tuple(Field(k, "str") for k in MATCH_KEYS) + (
-    Field("on_branch", "str"),
-    Field("pull_request", "map", doc="{base: GLOB}: pull requests into a matching branch get a preview"))
-RULE_FIELDS = (Field("name", "str"), Field("match", "map", required=True),
+GLOB = "fnmatch's *, ?, [seq], [!seq]; case-sensitive; run on RE2, at most 1000 characters"
+MATCH_FIELDS = (
+    Field("branch", "str", examples=("development", "feature/*"), doc=f"branch pushes, exact or glob ({GLOB})"),
+    Field("tag", "str", examples=("release-*",), doc="new or moved tags, glob"),
+    Field("branch_regex", "str", examples=(r"release/\d+",),
+          doc="branch pushes, full-match RE2 regex (linear time: no backreferences or lookaround)"),
+    Field("tag_regex", "str", examples=(r"v\d+\.\d+\.\d+",), doc="new or moved tags, full-match RE2 regex"),
+    Field("on_branch", "str", examples=("master",),
+          doc="with a tag match: only tags pushed at that branch's head (GitHub's base_ref; a create event has "
+              "none, so it does not match)"),
+    Field("pull_request", "block", examples=({"base": "main"},),
+          doc="{base: GLOB}: pull requests into a matching branch get a preview each (docker targets only)"))
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+RULE_FIELDS = (Field("name", "str", pattern=NAME, hint="letters, digits, '_', '.', '-' only, at most 64",
+                     examples=("release",), doc="the rule's name (default: rule-N); unique in the app"),
+               Field("match", "block", required=True, doc="which pushes, tags or pull requests it deploys"),
                # the GitHub Deployment of a docker/heroku/aws-ecs job (functions/notify): default <app>-<rule>
-               Field("environment", "str", doc="GitHub deployment environment; default <app>-<rule>"),
+               Field("environment", "str", examples=("production",),
+                     doc="GitHub deployment environment; default <app>-<rule>"),
                Field("production_environment", "bool", doc="GitHub marks the environment as production"),
-               Field("target", "map", required=True),
-               Field("preview", "map", doc="options of a pull_request rule (functions/domain/previews.py)"))
+               Field("target", "block", required=True, doc="what it deploys to; the fields depend on type"),
+               Field("preview", "block", doc="options of a pull_request rule"))
 _OWN_FIELDS = tuple(f for f in RULE_FIELDS if f.name not in ("target", "preview"))  # the blocks check themselves
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def validate(path: str, doc, index: int) -> dict:
@@ -36,8 +46,6 @@ def validate(path: str, doc, index: int) -> dict:
     rule = check(path, {k: v for k, v in doc.items() if k not in ("target", "preview")}, _OWN_FIELDS,
                  allow_extra=("target", "preview"))
     rule["name"] = rule.get("name") or f"rule-{index + 1}"
-    if not _NAME.match(rule["name"]):
-        raise InvalidInput(f"{path}.name", "letters, digits, '_', '.', '-' only, at most 64")
     match = check(f"{path}.match", doc.get("match"), MATCH_FIELDS)
     if "pull_request" in match or "preview" in doc:
         return previews.validate_rule(path, rule, doc, match)

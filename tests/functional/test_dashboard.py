@@ -1,6 +1,6 @@
 """The web dashboard in a real browser: Debian's chromium driven by Playwright (no browser
 download), against chalice local on moto server, with real agents running the jobs it shows.
-Each screen is saved as a PNG: under the test's own folder, or to the README's docs/screenshots/
+Each screen is saved as a PNG: under the test's own folder, or to docs/screenshots/ (the dashboard guide shows them)
 when TAHOBUDDY_SCREENSHOTS names that folder (`TAHOBUDDY_SCREENSHOTS=docs/screenshots make test`),
 so an ordinary run leaves the work tree clean."""
 import os

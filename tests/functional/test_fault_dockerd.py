@@ -1,4 +1,4 @@
-"""dockerd restarting mid-build (README "Reliability"): the job fails saying the Docker Engine went away,
+"""dockerd restarting mid-build (docs/architecture/faults.md): the job fails saying the Docker Engine went away,
 the old version keeps serving, and the agent deploys the next push once dockerd is back.
 
 The restarted dockerd is a second Docker Engine this test starts for itself (its own data root, exec

@@ -1,4 +1,4 @@
-"""Faults injected into real parts, and what the user sees (README "Reliability" has the table).
+"""Faults injected into real parts, and what the user sees (docs/architecture/faults.md has the table).
 
 A fault between two parts is a loopback TCP proxy the test owns and pauses (its port refuses
 connections and open ones are cut), then resumes on the same port: the API cut off from the AWS

@@ -1,4 +1,4 @@
-"""The boxes of the README's diagram are folders, and the routes stay thin: a route module holds
+"""The boxes of the architecture diagram (docs/architecture/index.md) are folders, and the routes stay thin: a route module holds
 no domain logic (it reads the request, calls one box, shapes the answer), never touches the
 tables or AWS directly, and no route function grows past a few statements. The boxes are ranked
 and every import points down (an import scan of the source: no circle, no upward or sideways
