@@ -140,6 +140,9 @@ def authenticate(header: str | None, *roles: str) -> TokenModel | SessionModel:
     row = _row(digest(header[7:].strip()), roles)
     if row is None:
         raise NotAuthorized("unknown token")
+    if row.role == SESSION and isinstance(row, TokenModel):  # kept in the tokens table before sessions had theirs
+        raise NotAuthorized("this session was made before sessions were bound to their agent token; restart the "
+                            "agent so it registers again")
     if row.role == SESSION:  # it ends with its agent token, and on its own
         sessions.check(row)
     elif row.expires_at is not None and row.expires_at <= now():

@@ -111,6 +111,17 @@ def test_a_session_ends_at_once_when_its_agent_token_is_revoked_or_expires(api):
                 "agent token expired" in r.json()["Message"], r.text
 
 
+def test_a_session_from_before_the_upgrade_is_refused_with_a_401_saying_to_restart(api):
+    """Sessions were rows of the tokens table, bound to nothing: such a row is refused, never a 500."""
+    from functions.clock import now_iso
+    from functions.store import tokens
+    from functions.store.models import TokenModel
+    old = f"tb_session_{unique('old')}"
+    TokenModel(tokens.digest(old), role="session", name=unique("old-agent"), created_at=now_iso()).save()
+    r = call(api, "POST", "/agents/heartbeat", old, json={"state": "idle"})
+    assert r.status_code == 401 and "restart the agent" in r.json()["Message"], r.text
+
+
 @contextlib.contextmanager
 def api_with(env: dict, log: Path):
     """A second chalice local with settings of its own."""
