@@ -53,9 +53,10 @@ class AgentConfig:
         doc = yaml.safe_load(Path(path).read_text()) or {} if path else {}
         cfg = cls()
         for f in fields(cls):
-            raw = env.get(f"TAHOBUDDY_{f.name.upper()}", doc.get(f.name))
-            if raw is None and f.name == "token":
-                raw = env.get("TAHOBUDDY_AGENT_TOKEN")
+            # the token only from TAHOBUDDY_AGENT_TOKEN: TAHOBUDDY_TOKEN is the admin token a shell may
+            # have loaded (.tahobuddy/dev.env), and an agent that sent it would be refused and stop
+            variable = "TAHOBUDDY_AGENT_TOKEN" if f.name == "token" else f"TAHOBUDDY_{f.name.upper()}"
+            raw = env.get(variable, doc.get(f.name))
             if raw is None and f.name == "aws_endpoint":
                 raw = env.get("TAHOBUDDY_AWS_ENDPOINT")
             if raw is None:

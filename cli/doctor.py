@@ -96,7 +96,11 @@ def check_token(config) -> Check:
     if who.get("role") != "agent":
         return Check("token", FAILED, f"a {who.get('role')} token ({who.get('name')})",
                      "the agent needs an agent token: `tahobuddy token --role agent`")
-    return Check("token", OK, f"agent token {who.get('name')!r}")
+    if who.get("pool") and who["pool"] != config.pool:
+        return Check("token", FAILED, f"agent token {who.get('name')!r} is for pool {who['pool']!r}, this agent is of "
+                                      f"pool {config.pool!r}", f"set TAHOBUDDY_POOL={who['pool']}, or make a token "
+                                      f"for the pool: `tahobuddy token --role agent --pool {config.pool}`")
+    return Check("token", OK, f"agent token {who.get('name')!r} (pool {who.get('pool') or config.pool!r})")
 
 
 def check_queue(config) -> Check:

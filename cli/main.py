@@ -128,13 +128,14 @@ def cmd_rollback(args) -> int:
 def cmd_token(args) -> int:
     client, words = _client(args), args.words
     if words == ["list"]:
-        emit(client.get("/tokens"), args.json, ["id", "name", "role", "created_at", "expires_at", "expired"], "tokens")
+        emit(client.get("/tokens"), args.json, ["id", "name", "role", "pool", "created_at", "expires_at", "expired"],
+             "tokens")
     elif words[:1] == ["revoke"] and len(words) == 2:
         emit(client.delete(f"/tokens/{quote(words[1])}"), True)
     elif words:
-        raise ApiError("usage: tahobuddy token [--role R --name N --expires-in 30d | list | revoke ID]")
+        raise ApiError("usage: tahobuddy token [--role R --pool P --name N --expires-in 30d | list | revoke ID]")
     else:
-        body = {"role": args.role, "name": args.name, "expires_in": args.expires_in}
+        body = {"role": args.role, "name": args.name, "expires_in": args.expires_in, "pool": args.pool}
         emit(client.post("/tokens", {k: v for k, v in body.items() if v}), True)
     return 0
 
@@ -189,7 +190,7 @@ def cmd_bootstrap(args) -> int:
         from functions.store import tokens
     except ModuleNotFoundError as exc:  # the agent package has no pynamodb
         raise ApiError(f"bootstrap-token writes to DynamoDB and needs {exc.name}: pip install 'tahobuddy[api]'") from exc
-    print(tokens.issue(args.role, args.name))
+    print(tokens.issue(args.role, args.name, pool=args.pool if args.role == "agent" else None))
     print("(shown once: only its SHA-256 digest is stored)", file=sys.stderr)
     return 0
 
@@ -327,6 +328,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("words", nargs="*", metavar="list | revoke ID", help="list tokens by id, or revoke one")
     sp.add_argument("--role", choices=["admin", "agent"], default="agent",
                     help="admin: people and scripts; agent: only to register an agent")
+    sp.add_argument("--pool", help="agent tokens: the one pool its agents may register in (default: default)")
     sp.add_argument("--name", default="agent", help="a name to tell the token apart in token list and the audit log")
     sp.add_argument("--expires-in", metavar="DURATION", help="e.g. 30d, 12h, 45m (default: never)")
     sp.add_argument("--json", action="store_true", help="with list: JSON")
@@ -355,6 +357,7 @@ def parser() -> argparse.ArgumentParser:
                     "TAHOBUDDY_AWS_ENDPOINT for an emulator.")
     sp.add_argument("--role", choices=["admin", "agent"], default="admin", help="the token's role")
     sp.add_argument("--name", default="bootstrap", help="a name to tell the token apart")
+    sp.add_argument("--pool", help="with --role agent: the pool its agents register in (default: default)")
     hk = add("hook", None, "webhook helpers").add_subparsers(dest="hook_command", required=True, metavar="SUB")
     sp = hk.add_parser("send", help="send a signed GitHub push for REPO and REF to the API",
                        description="Send a GitHub-format push, signed like GitHub signs it, to try your rules.")

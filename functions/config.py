@@ -13,6 +13,7 @@ from contract.queues import dead_letter_queue_name, parse_pools, queue_name
 from functions.retention import Retention, parse as parse_retention
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
+DEFAULT_AGENT_SESSION = 24 * 3600  # a day: far longer than any outage an agent rides out, renewed by its beats
 PROVIDER_SECRETS = ("gitlab", "gitea", "forgejo")  # TAHOBUDDY_<NAME>_SECRET overrides TAHOBUDDY_WEBHOOK_SECRET
 
 
@@ -33,6 +34,8 @@ class Settings:
     provider_secrets: dict = field(default_factory=dict)  # provider name -> its own secret (overrides the one)
     retention: Retention = field(default_factory=Retention)  # how long items live (functions/retention.py)
     delete_expired: bool = False    # the sweeper deletes expired items itself (an emulator has no TTL deletion)
+    session_key: str = ""           # signs dashboard cookies (functions/dashboard/session.py); none: no sign-in
+    agent_session_seconds: int = DEFAULT_AGENT_SESSION  # an agent session unused this long ends (store/sessions.py)
 
     def secret_for(self, provider: str) -> str:
         """The secret that verifies `provider`'s deliveries: its own when set, else TAHOBUDDY_WEBHOOK_SECRET."""
@@ -69,7 +72,16 @@ def settings() -> Settings:
                           if env.get(f"TAHOBUDDY_{p.upper()}_SECRET")},
         retention=parse_retention(env),
         delete_expired=_flag(env.get("TAHOBUDDY_DELETE_EXPIRED", ""), default=bool(env.get("TAHOBUDDY_AWS_ENDPOINT"))),
+        session_key=env.get("TAHOBUDDY_SESSION_KEY", ""),
+        agent_session_seconds=_seconds(env.get("TAHOBUDDY_AGENT_SESSION_SECONDS", ""), DEFAULT_AGENT_SESSION),
     )
+
+
+def _seconds(raw: str, default: int) -> int:
+    value = int(raw.strip()) if raw.strip() else default
+    if value < 1:
+        raise ValueError(f"TAHOBUDDY_AGENT_SESSION_SECONDS={raw!r}: set a positive number of seconds, e.g. {default}")
+    return value
 
 
 def _flag(raw: str, default: bool) -> bool:

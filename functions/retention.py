@@ -13,6 +13,8 @@ local/provision.py turn it on). What is kept, and why:
   must outlive the forge's redelivery window: 3 days on github.com, 7 on GitHub Enterprise Server;
 - sent or given-up outbox items: `outbox_days`; pending ones never expire. A preview's lane keeps
   its items `days`: later pushes to the pull request find its comment and deployments there;
+- agent sessions: once unused for TAHOBUDDY_AGENT_SESSION_SECONDS (a day; an agent's beats renew
+  it), as their own `expires_at` says (store/sessions.py); a dead session's row serves nothing;
 - the audit log: kept unless `audit_days` is set: it is the one record of who changed an app or a
   token, one small item per change, and an operator may need it long after an incident;
 - apps, rules, tokens (their own expiry), releases (rollback history), previews: never.

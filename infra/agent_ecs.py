@@ -1,5 +1,6 @@
 """Build infra/agent-ecs.json: the agent as an ECS service, its task role holding the API stack's
-AgentPolicy (the pools' queues, nothing else).
+agent policy of its pool (AgentPolicy for the default pool, AgentPolicyHome for `home`...: that
+pool's queue, nothing else).
 
     python -m infra.agent_ecs > infra/agent-ecs.json          (a test checks the file is current)
 
@@ -51,7 +52,8 @@ def build() -> dict:
         "Parameters": {
             "Image": param("the agent image (infra/agent.Dockerfile) in a registry ECS can pull from"),
             "ApiUrl": param("the API stack's ApiUrl output (tahobuddy infra deploy prints it)"),
-            "AgentPolicyArn": param("the API stack's AgentPolicyArn output"),
+            "AgentPolicyArn": param("the API stack's agent policy of this agent's pool: its AgentPolicyArn "
+                                    "output (default pool) or AgentPolicy<Pool>Arn"),
             "AgentTokenSecretArn": param("Secrets Manager secret holding an agent token (tahobuddy token --role agent)"),
             "Cluster": param("the ECS cluster to run in"),
             "Pool": param("the pool whose queue this agent polls", Default="default"),

@@ -190,7 +190,9 @@ def summary(stack: dict) -> dict:
         "webhook_url": f"{api}/api/v1/hooks/github" if api else None,
         "dashboard_url": f"{api}/" if api else None,
         "queue_urls": {k[:-3]: v for k, v in sorted(outputs.items()) if k.startswith("JobQueue") and k.endswith("Url")},
-        "agent_policy_arn": outputs.get("AgentPolicyArn"),
+        "agent_policy_arn": outputs.get("AgentPolicyArn"),   # the default pool's
+        "agent_policy_arns": {k[:-3]: v for k, v in sorted(outputs.items())
+                              if k.startswith("AgentPolicy") and k.endswith("Arn")},  # one per pool
         "payload_bucket": outputs.get("PayloadBucketName"),
     }
 

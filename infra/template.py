@@ -1,7 +1,8 @@
 """Build infra/resources.json: tables (from the PynamoDB models, so they cannot drift), one
 FIFO job queue and dead-letter queue per pool, the payload bucket, the functions'
-least-privilege role, and a managed policy for the agent (SQS only: it reaches DynamoDB
-through the API).
+least-privilege role, a managed policy per pool for its agents (SQS only, that pool's queue
+only: they reach DynamoDB through the API), and the dashboard's session key (a generated
+Secrets Manager secret).
 
     python -m infra.template > infra/resources.json      (a test checks the file is current)
     TAHOBUDDY_POOLS=home,ecs python -m infra.template > infra/resources.json   (more pools)
@@ -99,6 +100,30 @@ def _queue_logical(pool: str, dead: bool = False) -> str:
     return base.replace("JobQueue", "JobDeadLetterQueue") if dead else base
 
 
+def _policy_logical(pool: str) -> str:
+    return _queue_logical(pool).replace("JobQueue", "AgentPolicy")
+
+
+AGENT_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl",
+                 "sqs:GetQueueAttributes"]
+
+
+def agent_policies(pools) -> dict:
+    """One managed policy per pool, naming that pool's queue only: an agent of pool `home` (its IAM user or
+    task role holding AgentPolicyHome) cannot receive, delete or hide another pool's jobs. Its agent token
+    is bound to the same pool at the API (`tahobuddy token --role agent --pool home`)."""
+    return {_policy_logical(pool): {"Type": "AWS::IAM::ManagedPolicy", "Properties": {
+        "Description": f"Attach to the IAM user or ECS task role of pool {pool}'s agents: that pool's job queue only.",
+        "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": AGENT_ACTIONS, "Resource": [_arn(_queue_logical(pool))]}]}}}
+        for pool in pools}
+
+
+SESSION_KEY = {"Type": "AWS::SecretsManager::Secret", "Properties": {
+    "Description": "Signs the dashboard's session cookies (TAHOBUDDY_SESSION_KEY); rotate it to sign everyone out",
+    "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}}}
+
+
 def queues(pools) -> dict:
     from contract.queues import dead_letter_queue_name, queue_name
     out = {}
@@ -162,6 +187,7 @@ def build() -> dict:
                  "TAHOBUDDY_GITHUB_SECRET": {"Ref": "GitHubSecret"},
                  "TAHOBUDDY_GITHUB_API_URL": {"Ref": "GitHubApiUrl"},
                  "TAHOBUDDY_PUBLIC_URL": {"Ref": "PublicUrl"},
+                 "TAHOBUDDY_SESSION_KEY": {"Fn::Sub": "{{resolve:secretsmanager:${SessionKey}:SecretString}}"},
                  **{name: {"Ref": param} for name, param in RETENTION_PARAMETERS.items()}}
     for function in FUNCTIONS:  # the API and the scheduled sweeper share one least-privilege policy
         resources[f"{function}Role"] = {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{
@@ -171,13 +197,8 @@ def build() -> dict:
             "Type": "AWS::Serverless::Function", "Properties": {"Environment": {"Variables": variables}}}
     resources["DeliverOutbox"]["Properties"]["Events"] = {"DeliverOutboxDynamodbEventSource": {
         "Type": "DynamoDB", "Properties": {"Stream": {"Fn::GetAtt": ["OutboxTable", "StreamArn"]}}}}
-    resources.update({
-        "AgentPolicy": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {
-            "Description": "Attach to the runner agent's IAM user or ECS task role: the pools' job queues only.",
-            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
-                "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl",
-                "sqs:GetQueueAttributes"], "Resource": queue_arns}]}}},
-    })
+    resources.update(agent_policies(pools))
+    resources["SessionKey"] = SESSION_KEY
     return {
         "Parameters": {"WebhookSecret": {"Type": "String", "NoEcho": True, "MinLength": 16,
                                          "Description": "The secret set on the GitHub webhook"},
@@ -192,7 +213,7 @@ def build() -> dict:
                        **retention_parameters()},
         "Resources": resources,
         "Outputs": {"JobQueueUrl": {"Value": {"Ref": "JobQueue"}},
-                    "AgentPolicyArn": {"Value": {"Ref": "AgentPolicy"}},
+                    **{f"{_policy_logical(p)}Arn": {"Value": {"Ref": _policy_logical(p)}} for p in pools},
                     "PayloadBucketName": {"Value": {"Ref": "PayloadBucket"}}},
     }
 

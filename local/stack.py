@@ -36,14 +36,20 @@ TAIL_LINES = 20
 
 
 def _secrets() -> dict:
+    """The stack's secrets, made once and kept in .tahobuddy/secrets.json (readable by its owner only); a
+    secret a newer version needs is added to a file an older one wrote, the others stay as they were."""
     path = HOME / "secrets.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    made = {"webhook_secret": secrets.token_hex(24), "admin_token": f"tb_admin_{secrets.token_urlsafe(32)}",
-            "agent_token": f"tb_agent_{secrets.token_urlsafe(32)}"}
-    path.write_text(json.dumps(made, indent=2))
+    kept = json.loads(path.read_text()) if path.is_file() else {}
+    made = {"webhook_secret": lambda: secrets.token_hex(24),
+            "admin_token": lambda: f"tb_admin_{secrets.token_urlsafe(32)}",
+            "agent_token": lambda: f"tb_agent_{secrets.token_urlsafe(32)}",
+            "session_key": lambda: secrets.token_hex(32)}   # signs dashboard sessions: a key of its own
+    if set(made) <= set(kept):
+        return kept
+    keys = {**{name: make() for name, make in made.items() if name not in kept}, **kept}
+    path.write_text(json.dumps(keys, indent=2))
     path.chmod(0o600)
-    return made
+    return keys
 
 
 def _aws_mode() -> str:
@@ -110,6 +116,7 @@ def main() -> int:
     env = os.environ
     env.setdefault("TAHOBUDDY_PREFIX", "tahobuddy-dev")
     env["TAHOBUDDY_WEBHOOK_SECRET"] = keys["webhook_secret"]
+    env["TAHOBUDDY_SESSION_KEY"] = keys["session_key"]
     if mode == "embedded":
         env.update({"TAHOBUDDY_AWS_ENDPOINT": f"http://127.0.0.1:{aws_port}", "AWS_ACCESS_KEY_ID": "local",
                     "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1")})
@@ -130,7 +137,7 @@ def main() -> int:
         restored = snapshot.load(HOME / "state.json.gz") if mode == "embedded" else {}
         keep_state = mode == "embedded"  # only now: never overwrite a snapshot that was not loaded
         tokens.issue("admin", "make-run", keys["admin_token"])
-        tokens.issue("agent", "make-run", keys["agent_token"])
+        tokens.issue("agent", "make-run", keys["agent_token"], pool=env.get("TAHOBUDDY_POOL") or None)
         requeued = snapshot.requeue() if restored else 0
         env.setdefault("TAHOBUDDY_PUBLIC_URL", f"http://127.0.0.1:{api_port}")  # commit statuses link jobs here
         api = stack.spawn("api", [sys.executable, "-m", "local.api", "--host", "127.0.0.1",

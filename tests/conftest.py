@@ -19,6 +19,7 @@ os.environ.update({
     "TAHOBUDDY_AWS_ENDPOINT": f"http://127.0.0.1:{_PORT}",
     "TAHOBUDDY_PREFIX": "tbtest",
     "TAHOBUDDY_WEBHOOK_SECRET": "test-webhook-secret",
+    "TAHOBUDDY_SESSION_KEY": "test-session-key-of-the-dashboard-0123456789abcdef",
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
     "TAHOBUDDY_LEASE_SECONDS": "10",
     # pools the tests use; each agent test may take one of its own, so no test sees another's queue
@@ -66,9 +67,22 @@ def admin_token(moto):
 
 
 @pytest.fixture(scope="session")
-def agent_token(moto):
+def agent_tokens(moto):
+    """`agent_tokens(pool)`: an agent token for that pool (a token registers agents in its own pool only)."""
     from functions.store import tokens
-    return tokens.issue("agent", "tests")
+    made: dict[str, str] = {}
+
+    def token(pool: str = "default") -> str:
+        if pool not in made:
+            made[pool] = tokens.issue("agent", "tests" if pool == "default" else f"tests-{pool}", pool=pool)
+        return made[pool]
+    return token
+
+
+@pytest.fixture(scope="session")
+def agent_token(agent_tokens):
+    """The default pool's agent token."""
+    return agent_tokens("default")
 
 
 class Api:

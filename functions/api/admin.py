@@ -16,7 +16,7 @@ bp = Blueprint(__name__)
 @http.api("admin")
 def create_token():
     body = http.body()
-    made = tokens.create(str(body.get("role", "")), str(body.get("name", "")), body.get("expires_in"))
+    made = tokens.create(str(body.get("role", "")), str(body.get("name", "")), body.get("expires_in"), body.get("pool"))
     return Response(body=made, status_code=201)
 
 

@@ -21,13 +21,13 @@ def _agent():
 @http.api("agent")
 def agent_register():
     hello = agent_api.parse(AgentHello, http.body())
-    return Response(body=agents.register(hello).to_dict(), status_code=201)
+    return Response(body=agents.register(hello, audit.caller()).to_dict(), status_code=201)
 
 
 @bp.route(f"{http.V1}/agents/heartbeat", methods=["POST"])
 @http.api(tokens.SESSION)
 def agent_beat():
-    return agents.beat(_agent(), agent_api.parse(AgentBeat, http.body()))
+    return agents.beat(_agent(), agent_api.parse(AgentBeat, http.body()), audit.caller())
 
 
 @bp.route(f"{http.V1}/agent/jobs/{{job_id}}/claim", methods=["POST"])

@@ -19,7 +19,8 @@ def health():
 def whoami():
     """Which token this is (`tahobuddy doctor` checks an agent's token with it): never the secret."""
     caller = audit.caller()
-    return {"role": caller.role, "name": caller.name}
+    pool = tokens.pool_of(caller) if caller.role == "agent" else getattr(caller, "pool", None)
+    return {"role": caller.role, "name": caller.name, "pool": pool}
 
 
 @bp.route(openapi.OPENAPI_PATH, methods=["GET"])

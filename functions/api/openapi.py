@@ -143,10 +143,13 @@ def schemas() -> dict:
                                                            "TAHOBUDDY_DELETE_EXPIRED)"}),
         "OutboxReport": obj(("sent", "retrying", "gave_up"), sent=I, retrying=I, gave_up=I),
         "Token": obj(("id", "name", "role", "created_at", "expires_at", "expired"), id=S, name=S,
-                     role={"type": "string", "enum": ["admin", "agent", "session"]}, created_at=S,
-                     expires_at=_nullable("string"), expired=B),
+                     role={"type": "string", "enum": ["admin", "agent"]}, created_at=S,
+                     expires_at=_nullable("string"), expired=B,
+                     pool={**_nullable("string"), "description": "an agent token's pool; null for admin tokens"}),
         "NewToken": {"allOf": [ref("Token"), obj(("token",), token={**S, "description": "shown once"}, note=S)]},
         "TokenRequest": obj(("role", "name"), role={"type": "string", "enum": ["admin", "agent"]}, name=S,
+                            pool={**S, "description": "agent tokens: the one pool its agents register in "
+                                                      "(default: default)"},
                             expires_in={"type": ["integer", "string", "null"],
                                         "description": "seconds, or 30d / 12h / 15m"}),
         "Revoked": obj(("revoked", "name", "role"), revoked=S, name=S, role=S),
@@ -160,7 +163,8 @@ def schemas() -> dict:
         "CancelRequest": obj(reason=S),
         "LogAck": obj(("last_seq",), last_seq=I),
         "Deleted": obj(("deleted",), deleted=S),
-        "WhoAmI": obj(("role", "name"), role={"type": "string", "enum": ["admin", "agent", "session"]}, name=S),
+        "WhoAmI": obj(("role", "name"), role={"type": "string", "enum": ["admin", "agent", "session"]}, name=S,
+                      pool={**_nullable("string"), "description": "the pool of an agent token or session"}),
     }
     out.update({cls.__name__: wire_schema(cls) for cls in WIRE})
     return out

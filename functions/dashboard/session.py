@@ -1,9 +1,13 @@
 """Sign-in sessions as signed cookies, and CSRF tokens bound to them.
 
-The cookie holds `v1.<token id>.<expiry>.<HMAC>`: nothing secret, only which API token signed in
-and until when. The signature uses a server key from TAHOBUDDY_SESSION_KEY, or, when unset, one
-derived from the webhook secret with a fixed label (so `make run` needs no new setting). Each
-request checks the token still exists with the admin role, so revoking a token ends its sessions.
+The cookie holds `v2.<token digest>.<expiry>.<HMAC>`: nothing secret, only which API token signed
+in (the SHA-256 digest the tokens table is keyed by, so a request reads one item, never a scan)
+and until when. The signature uses a key of its own, TAHOBUDDY_SESSION_KEY, made by `make run`
+(.tahobuddy/secrets.json) and by the AWS template (a Secrets Manager secret); without it nobody
+signs in, since a key derived from another secret lets whoever holds that one forge sessions. A
+cookie that claims to last longer than LIFETIME from now is refused, so a forged far-off date
+cannot outlive a key rotation. Each request checks the token still exists with the admin role, so
+revoking a token ends its sessions.
 A form's CSRF token is an HMAC of the session cookie under a second label: a page of another
 site can neither read the cookie (HttpOnly, SameSite=Strict) nor compute the token.
 """
@@ -11,25 +15,46 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
+import re
 import time
 from dataclasses import dataclass, field
 
+from pynamodb.exceptions import DoesNotExist
+
 from functions.store import audit
 from functions.config import settings
-from functions.errors import NotAuthorized
+from functions.errors import TahobuddyError
 from functions.store.models import TokenModel
 
 COOKIE = "tahobuddy_session"
 LIFETIME = 12 * 3600
 ROLE = "admin"   # who may sign in: agent and session tokens are for machines
+MIN_KEY = 32     # characters: `make run` and the template make 64
+SKEW = 300       # seconds of clock difference between the functions that sign and read a cookie
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+class NoSessionKey(TahobuddyError):
+    """The server has no key of its own to sign sessions with; the message says what to set."""
 
 
 def _key(label: str) -> bytes:
-    base = os.environ.get("TAHOBUDDY_SESSION_KEY") or f"webhook:{settings().webhook_secret}"
-    if base == "webhook:":
-        raise NotAuthorized("the dashboard needs TAHOBUDDY_SESSION_KEY (or TAHOBUDDY_WEBHOOK_SECRET) to sign sessions")
+    base = settings().session_key
+    if len(base) < MIN_KEY:
+        raise NoSessionKey(
+            f"the dashboard signs sessions only with a key of its own: set TAHOBUDDY_SESSION_KEY on the API to "
+            f"{MIN_KEY} or more random characters (`make run` keeps one in .tahobuddy/secrets.json; on AWS the "
+            f"template's SessionKey secret provides it)" + (" (the one set is too short)" if base else ""))
     return hmac.new(base.encode(), f"tahobuddy-dashboard-{label}".encode(), hashlib.sha256).digest()
+
+
+def can_sign() -> str:
+    """"" when sessions can be signed; else why not, in words an operator acts on."""
+    try:
+        _key("session")
+    except NoSessionKey as exc:
+        return str(exc)
+    return ""
 
 
 def _mac(label: str, text: str) -> str:
@@ -53,35 +78,41 @@ class Session:
         return bool(sent) and hmac.compare_digest(self.csrf, sent)
 
 
-def _row_for(token_id: str) -> TokenModel | None:
-    for row in TokenModel.scan(TokenModel.role == ROLE):
-        if audit.token_id(row.digest) == token_id:
-            return row
-    return None
+def _row_for(digest: str) -> TokenModel | None:
+    """The admin token a cookie names, read by its key (one GetItem)."""
+    try:
+        row = TokenModel.get(digest)
+    except DoesNotExist:
+        return None
+    return row if row.role == ROLE else None
 
 
 def sign_in(row: TokenModel, at: float | None = None) -> str:
-    """The cookie value for an authenticated admin token row."""
+    """The cookie value for an authenticated admin token row; NoSessionKey when the server has no key."""
     expires = int(at if at is not None else time.time()) + LIFETIME
-    body = f"v1.{audit.token_id(row.digest)}.{expires}"
+    body = f"v2.{row.digest}.{expires}"
     return f"{body}.{_mac('session', body)}"
 
 
 def read(cookie: str | None, at: float | None = None) -> Session | None:
-    """The session a cookie proves, or None (unsigned, tampered, expired, or its token revoked)."""
+    """The session a cookie proves, or None (unsigned, tampered, expired, dated beyond the lifetime, its
+    token revoked, or no key on the server to check it with)."""
     parts = (cookie or "").split(".")
-    if len(parts) != 4 or parts[0] != "v1" or not parts[2].isdigit():
+    if len(parts) != 4 or parts[0] != "v2" or not _DIGEST.match(parts[1]) or not parts[2].isdigit():
         return None
     body = ".".join(parts[:3])
-    if not hmac.compare_digest(_mac("session", body), parts[3]):
+    try:
+        if not hmac.compare_digest(_mac("session", body), parts[3]):
+            return None
+    except NoSessionKey:
         return None
-    expires = int(parts[2])
-    if expires <= (at if at is not None else time.time()):
+    expires, at = int(parts[2]), (at if at is not None else time.time())
+    if not at < expires <= at + LIFETIME + SKEW:  # expired, or claims more than a sign-in ever gives
         return None
     row = _row_for(parts[1])
-    if row is None or (row.expires_at is not None and row.expires_at <= time.time()):
+    if row is None or (row.expires_at is not None and row.expires_at <= at):
         return None
-    return Session(parts[1], row.name, row.role, expires, cookie, row)
+    return Session(audit.token_id(row.digest), row.name, row.role, expires, cookie, row)
 
 
 def cookie_header(value: str, secure: bool, max_age: int = LIFETIME) -> str:

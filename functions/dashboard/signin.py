@@ -26,6 +26,9 @@ def form(p: web.Page, error: str = "", status: int = 200):
 
 def submit(p: web.Page):
     fields = p.form()
+    missing = session.can_sign()
+    if missing:  # the server's setup, not the visitor's token: say what the operator must set
+        return form(p, f"Not signed in: {missing}.", 503)
     row, why = web.authenticate(fields.get("token", ""))
     if row is None:
         return form(p, f"Not signed in: {why}.", 401)

@@ -115,8 +115,11 @@ def checked_phases(phases) -> dict:
 
 
 def append_logs(job_id: str, agent: AgentModel, body: dict) -> dict:
+    """Log lines of a job that runs now under this agent's session; never before it runs or after it ended."""
     msg = parse(LogBatch, body)
     job = jobs.get(job_id)
+    if job.state != JobState.RUNNING.value:
+        raise Conflict(f"job {job_id} is {job.state}: log lines are taken only while it runs")
     if job.agent_id != agent.id:
         raise Conflict(f"job {job_id} is not held by agent {agent.id}")
     return {"last_seq": logs.append(job, msg.first_seq, msg.lines)}

@@ -167,10 +167,26 @@ class TokenModel(Model):
 
     Meta = _meta("tokens")
     digest = UnicodeAttribute(hash_key=True)
-    role = UnicodeAttribute()                                # admin | agent | session (name = agent id)
+    role = UnicodeAttribute()                                # admin | agent
     name = UnicodeAttribute()
     created_at = UnicodeAttribute()
     expires_at = NumberAttribute(null=True)                  # epoch seconds; none: never
+    pool = UnicodeAttribute(null=True)                       # an agent token's pool; none: the default pool
+
+
+class SessionModel(Model):
+    """An agent's session: made when it registers with an agent token (its parent), bound to one agent id
+    and pool, stored only as a digest. It ends with its parent, when the agent registers again, or when
+    unused for TAHOBUDDY_AGENT_SESSION_SECONDS (DynamoDB TTL then deletes the row: store/sessions.py)."""
+
+    Meta = _meta("sessions")
+    role = "session"                                         # what authenticate() reads (not stored)
+    digest = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()                                # the agent id
+    parent = UnicodeAttribute()                              # the agent token's digest
+    pool = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    expires_at = NumberAttribute()                           # DynamoDB TTL, epoch seconds; renewed by beats
 
 
 class AuditModel(Model):
@@ -235,8 +251,8 @@ class PreviewModel(Model):
                                                              # the pull requests holding its max_previews slots
 
 
-EXPIRING = (EventModel, JobModel, LogModel, DedupModel, AuditModel, OutboxModel)
+EXPIRING = (EventModel, JobModel, LogModel, DedupModel, AuditModel, OutboxModel, SessionModel)
 """Tables with DynamoDB TTL on `expires_at`; only items that carry it ever expire (functions/retention.py says which)."""
 
 ALL_MODELS = (AppModel, EventModel, JobModel, LogModel, DedupModel, TokenModel, AuditModel, AgentModel,
-              ReleaseModel, OutboxModel, PreviewModel)
+              ReleaseModel, OutboxModel, PreviewModel, SessionModel)

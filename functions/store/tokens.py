@@ -2,7 +2,8 @@
 
 A token is shown once. Afterwards it is named by its id (the first 12 hex
 characters of its digest), which lists and revokes it without revealing it.
-A token may expire; authentication refuses it from then on.
+A token may expire; authentication refuses it from then on. An agent token is for one pool
+(none named: the default pool); the sessions its agents register are in store/sessions.py.
 """
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from datetime import datetime, timezone
 
 from pynamodb.exceptions import DoesNotExist
 
-from functions.store import audit
+from contract.queues import DEFAULT_POOL
+
+from functions.store import audit, sessions
 from functions.clock import now, now_iso
+from functions.config import settings
 from functions.errors import Forbidden, InvalidInput, NotAuthorized, NotFound
-from functions.store.models import TokenModel
+from functions.store.models import SessionModel, TokenModel
 
 ROLES = ("admin", "agent")   # what a user may issue
 SESSION = "session"          # made by registering an agent; its name is the agent id
@@ -41,23 +45,42 @@ def ttl_seconds(value) -> int | None:
     return seconds
 
 
-def issue(role: str, name: str, token: str | None = None, expires_in=None) -> str:
+def checked_pool(role: str, pool) -> str | None:
+    """An agent token's pool (default: the default pool); other roles name none."""
+    if role != "agent":
+        if pool:
+            raise InvalidInput("pool", f"only agent tokens are for a pool; a {role} token is not")
+        return None
+    pool = pool or DEFAULT_POOL
+    if not isinstance(pool, str) or pool not in settings().pools:
+        raise InvalidInput("pool", f"unknown pool {pool!r} (known: {', '.join(settings().pools)}); declare it with "
+                                   "TAHOBUDDY_POOLS on the API")
+    return pool
+
+
+def issue(role: str, name: str, token: str | None = None, expires_in=None, pool: str | None = None) -> str:
     """Create a token (or register a given one) and return it; only its digest is stored."""
     if role not in ROLES:
         raise InvalidInput("role", f"must be one of {', '.join(ROLES)}")
-    ttl = ttl_seconds(expires_in)
+    ttl, pool = ttl_seconds(expires_in), checked_pool(role, pool)
     token = token or f"tb_{role}_{secrets.token_urlsafe(32)}"
     TokenModel(digest(token), role=role, name=name or role, created_at=now_iso(),
-               expires_at=int(now()) + ttl if ttl else None).save()
+               expires_at=int(now()) + ttl if ttl else None, pool=pool).save()
     return token
 
 
-def create(role: str, name: str, expires_in=None) -> dict:
+def create(role: str, name: str, expires_in=None, pool: str | None = None) -> dict:
     """A new token through the API: issued, audited, and described (the secret only here, once)."""
-    token = issue(role, name, expires_in=expires_in)
+    token = issue(role, name, expires_in=expires_in, pool=pool)
     row = TokenModel.get(digest(token))
-    audit.record("created", f"token/{audit.token_id(row.digest)}", {"role": row.role, "name": row.name})
+    changes = {"role": row.role, "name": row.name, **({"pool": row.pool} if row.pool else {})}
+    audit.record("created", f"token/{audit.token_id(row.digest)}", changes)
     return {"token": token, **to_dict(row), "note": "shown once; only its hash is kept"}
+
+
+def pool_of(row: TokenModel) -> str:
+    """The one pool an agent token registers agents in (a token made before pools were bound: the default)."""
+    return row.pool or DEFAULT_POOL
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -68,7 +91,8 @@ def _iso(epoch: float | None) -> str | None:
 
 def to_dict(row: TokenModel) -> dict:
     return {"id": audit.token_id(row.digest), "name": row.name, "role": row.role, "created_at": row.created_at,
-            "expires_at": _iso(row.expires_at), "expired": row.expires_at is not None and row.expires_at <= now()}
+            "expires_at": _iso(row.expires_at), "expired": row.expires_at is not None and row.expires_at <= now(),
+            "pool": pool_of(row) if row.role == "agent" else None}
 
 
 def listing() -> list[dict]:
@@ -87,22 +111,41 @@ def revoke(token_id: str) -> dict:
     return {"revoked": token_id, "name": rows[0].name, "role": rows[0].role}
 
 
-def issue_session(agent_id: str) -> tuple[str, str]:
-    """A session token bound to one agent id (made when the agent registers): (token, digest)."""
+def issue_session(agent_id: str, pool: str, parent: TokenModel) -> tuple[str, str]:
+    """A session token of the agent token `parent`, bound to one agent id and pool: (token, digest)."""
     token = f"tb_session_{secrets.token_urlsafe(32)}"
-    TokenModel(digest(token), role=SESSION, name=agent_id, created_at=now_iso()).save()
+    sessions.save(digest(token), agent_id, pool, parent)
     return token, digest(token)
 
 
-def authenticate(header: str | None, *roles: str) -> TokenModel:
-    """The token row for an `Authorization: Bearer` header whose role is one of `roles`."""
+def _row(token_digest: str, roles: tuple[str, ...]) -> TokenModel | SessionModel | None:
+    """The token or session with this digest; the table the route expects is read first."""
+    def token_row():
+        try:
+            return TokenModel.get(token_digest)
+        except DoesNotExist:
+            return None
+    order = (lambda: sessions.find(token_digest), token_row)
+    for read in (order if SESSION in roles else order[::-1]):
+        row = read()
+        if row is not None:
+            return row
+    return None
+
+
+def authenticate(header: str | None, *roles: str) -> TokenModel | SessionModel:
+    """The token row (or agent session) for an `Authorization: Bearer` header whose role is one of `roles`."""
     if not header or not header.lower().startswith("bearer "):
         raise NotAuthorized("send 'Authorization: Bearer <token>' (see TAHOBUDDY_TOKEN in .tahobuddy/dev.env)")
-    try:
-        row = TokenModel.get(digest(header[7:].strip()))
-    except DoesNotExist as exc:
-        raise NotAuthorized("unknown token") from exc
-    if row.expires_at is not None and row.expires_at <= now():
+    row = _row(digest(header[7:].strip()), roles)
+    if row is None:
+        raise NotAuthorized("unknown token")
+    if row.role == SESSION and isinstance(row, TokenModel):  # kept in the tokens table before sessions had theirs
+        raise NotAuthorized("this session was made before sessions were bound to their agent token; restart the "
+                            "agent so it registers again")
+    if row.role == SESSION:  # it ends with its agent token, and on its own
+        sessions.check(row)
+    elif row.expires_at is not None and row.expires_at <= now():
         raise NotAuthorized(f"token expired at {_iso(row.expires_at)}; ask an admin for a new one "
                             "(tahobuddy token --expires-in ...)")
     if row.role not in roles:

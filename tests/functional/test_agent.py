@@ -196,3 +196,15 @@ def test_a_private_repository_is_fetched_with_the_agents_token_which_never_shows
         assert any(a and a.startswith("Basic ") for a in server.requests)  # sent as a header, never in the URL
     finally:
         server.stop()
+
+
+def test_an_agent_started_from_a_shell_with_the_admin_token_loaded_uses_the_agent_token(api, agent_token, tmp_path,
+                                                                                       empty_queue, repo):
+    """`tahobuddy agent` (or `make run`) started after `. .tahobuddy/dev.env`: TAHOBUDDY_TOKEN holds the admin
+    token. The agent sent it, got a 403 and stopped; it must send TAHOBUDDY_AGENT_TOKEN."""
+    agent = AgentProcess(api, agent_token, tmp_path, targets="shell", name="both",
+                         extra={"TAHOBUDDY_TOKEN": api.token})
+    sha = repo.commit_and_tag("both")
+    shell_app(api, repo, [["echo", "ran with the agent token"]])
+    job = wait_job(api, send(api, repo, "refs/heads/main", sha), timeout=60)
+    assert job["state"] == "succeeded" and job["agent_id"].startswith("both-"), agent.output()

@@ -75,7 +75,7 @@ def test_merged_template_passes_cfn_lint_and_declares_the_resources(package):
     assert lint.returncode == 0, lint.stdout + lint.stderr
     resources = json.loads((package / "sam.json").read_text())["Resources"]
     kinds = [r["Type"] for r in resources.values()]
-    assert kinds.count("AWS::DynamoDB::Table") == 11 and kinds.count("AWS::SQS::Queue") == 2
+    assert kinds.count("AWS::DynamoDB::Table") == 12 and kinds.count("AWS::SQS::Queue") == 2
     assert resources["JobQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] >= 1
     actions = [a for role in ("ApiHandlerRole", "SweepEveryMinuteRole")
                for s in resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
@@ -105,6 +105,34 @@ def test_each_declared_pool_gets_a_queue_and_dead_letter_queue_the_roles_can_rea
     names = sorted(r["Properties"]["QueueName"] for r in res.values() if r["Type"] == "AWS::SQS::Queue")
     assert names == sorted(f"tahobuddy-prod-{n}.fifo" for n in (
         "jobs", "jobs-dlq", "jobs-home", "jobs-home-dlq", "jobs-ecs-fargate", "jobs-ecs-fargate-dlq"))
-    agent = res["AgentPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Resource"]
-    assert sorted(a["Fn::GetAtt"][0] for a in agent) == ["JobQueue", "JobQueueEcsFargate", "JobQueueHome"]
+    for policy, queue_logical in (("AgentPolicy", "JobQueue"), ("AgentPolicyHome", "JobQueueHome"),
+                                  ("AgentPolicyEcsFargate", "JobQueueEcsFargate")):
+        agent = res[policy]["Properties"]["PolicyDocument"]["Statement"][0]["Resource"]
+        assert [a["Fn::GetAtt"][0] for a in agent] == [queue_logical]
     assert res["APIHandler"]["Properties"]["Environment"]["Variables"]["TAHOBUDDY_POOLS"] == "default,home,ecs-fargate"
+
+
+def test_each_pool_has_an_agent_policy_that_names_only_its_own_queue():
+    """An agent of pool `home` holds credentials that reach the home queue and no other: a policy per
+    pool, and no agent policy that lists two pools' queues."""
+    env = {**{k: v for k, v in os.environ.items() if k != "TAHOBUDDY_PREFIX"}, "TAHOBUDDY_POOLS": "home,ecs-fargate"}
+    doc = json.loads(subprocess.run([sys.executable, "-m", "infra.template"], cwd=ROOT, capture_output=True,
+                                    text=True, check=True, timeout=60, env=env).stdout)
+    res = doc["Resources"]
+    queues = {r["Properties"]["QueueName"]: logical for logical, r in res.items()
+              if r["Type"] == "AWS::SQS::Queue" and not logical.startswith("JobDeadLetterQueue")}
+    own = {"default": queues["tahobuddy-prod-jobs.fifo"], "home": queues["tahobuddy-prod-jobs-home.fifo"],
+           "ecs-fargate": queues["tahobuddy-prod-jobs-ecs-fargate.fifo"]}
+    policies = {logical: r for logical, r in res.items() if r["Type"] == "AWS::IAM::ManagedPolicy"}
+    by_pool = {}
+    for logical, policy in policies.items():
+        named = {a["Fn::GetAtt"][0] for s in policy["Properties"]["PolicyDocument"]["Statement"]
+                 for a in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])}
+        assert len(named) == 1, (logical, named)  # one queue per agent policy, never every pool's
+        by_pool[logical] = named.pop()
+    assert sorted(by_pool.values()) == sorted(own.values())
+    for pool, queue in own.items():
+        [logical] = [p for p, q in by_pool.items() if q == queue]
+        assert pool in policies[logical]["Properties"]["Description"]
+        assert doc["Outputs"][f"{logical}Arn"] == {"Value": {"Ref": logical}}
+    assert "AgentPolicyArn" in doc["Outputs"]  # the default pool's, under the name it always had

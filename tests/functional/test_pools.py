@@ -57,10 +57,10 @@ def repo(tmp_path):
 
 
 def test_two_pools_each_job_runs_only_on_its_pools_agent_and_nothing_is_dead_lettered(
-        api, agent_token, repo, tmp_path, empty_queue):
+        api, agent_tokens, repo, tmp_path, empty_queue):
     sha = repo.git("rev-parse", "HEAD")
-    AgentProcess(api, agent_token, tmp_path, targets="shell", name="home", extra={"TAHOBUDDY_POOL": "home"})
-    AgentProcess(api, agent_token, tmp_path, targets="shell", name="remote", extra={"TAHOBUDDY_POOL": "remote"})
+    AgentProcess(api, agent_tokens("home"), tmp_path, targets="shell", name="home", extra={"TAHOBUDDY_POOL": "home"})
+    AgentProcess(api, agent_tokens("remote"), tmp_path, targets="shell", name="remote", extra={"TAHOBUDDY_POOL": "remote"})
     jobs = {push(api, repo, sha, shell_app(api, repo, pool)[1]): pool for pool in ("home", "remote") * 3}
     for job_id, pool in jobs.items():
         done = wait_job(api, job_id, timeout=90)
@@ -70,12 +70,12 @@ def test_two_pools_each_job_runs_only_on_its_pools_agent_and_nothing_is_dead_let
 
 
 def test_a_job_for_a_pool_without_agents_waits_saying_why_and_runs_when_one_starts(
-        api, agent_token, repo, tmp_path, empty_queue):
+        api, agent_tokens, repo, tmp_path, empty_queue):
     """Agents of another pool run meanwhile. Before pools, such an agent received the message within
     one poll (1 s here) and put it back, so five receives (the DLQ bound) took a few seconds: waiting
     12 s while the message is never received at all covers well over five of those cycles."""
     sha = repo.git("rev-parse", "HEAD")
-    AgentProcess(api, agent_token, tmp_path, targets="shell", name="other", extra={"TAHOBUDDY_POOL": "home"})
+    AgentProcess(api, agent_tokens("home"), tmp_path, targets="shell", name="other", extra={"TAHOBUDDY_POOL": "home"})
     name, branch = shell_app(api, repo, "lonely")
     job_id = push(api, repo, sha, branch)
     waited_until = time.monotonic() + 12
@@ -87,13 +87,13 @@ def test_a_job_for_a_pool_without_agents_waits_saying_why_and_runs_when_one_star
     assert shown["waiting"].startswith('waiting: no agent of pool "lonely" seen'), shown
     listing = cli(api, "jobs", "--app", name)
     assert listing.returncode == 0 and 'no agent of pool "lonely" seen' in listing.stdout, listing.stdout
-    AgentProcess(api, agent_token, tmp_path, targets="shell", name="lonely", extra={"TAHOBUDDY_POOL": "lonely"})
+    AgentProcess(api, agent_tokens("lonely"), tmp_path, targets="shell", name="lonely", extra={"TAHOBUDDY_POOL": "lonely"})
     done = wait_job(api, job_id, timeout=60)
     assert done["state"] == "succeeded" and done["agent_id"].startswith("lonely-") and done["attempts"] == 1
     assert queue_counts("lonely", dead=True) == (0, 0)
 
 
-def test_a_dead_letter_ends_its_job_as_failed_and_replay_runs_it(api, agent_token, repo, tmp_path, empty_queue):
+def test_a_dead_letter_ends_its_job_as_failed_and_replay_runs_it(api, agent_tokens, repo, tmp_path, empty_queue):
     sha = repo.git("rev-parse", "HEAD")
     _, branch = shell_app(api, repo, "gpu")
     job_id = push(api, repo, sha, branch)
@@ -115,13 +115,13 @@ def test_a_dead_letter_ends_its_job_as_failed_and_replay_runs_it(api, agent_toke
     new_id = json.loads(replay.stdout)["job"]["id"]
     assert new_id != job_id and queue_counts("gpu", dead=True) == (0, 0)
     assert cli(api, "dlq", "replay", job_id).returncode == 1  # nothing left to replay
-    AgentProcess(api, agent_token, tmp_path, targets="shell", name="gpu", extra={"TAHOBUDDY_POOL": "gpu"})
+    AgentProcess(api, agent_tokens("gpu"), tmp_path, targets="shell", name="gpu", extra={"TAHOBUDDY_POOL": "gpu"})
     done = wait_job(api, new_id, timeout=60)
     assert done["state"] == "succeeded" and done["trigger"] == "replay" and done["sha"] == sha
     assert f"ran {new_id}" in job_log(api, new_id)
 
 
-def test_the_sweeper_resends_a_queued_job_whose_message_was_lost(api, agent_token, repo, tmp_path, empty_queue):
+def test_the_sweeper_resends_a_queued_job_whose_message_was_lost(api, agent_tokens, repo, tmp_path, empty_queue):
     sha = repo.git("rev-parse", "HEAD")
     _, branch = shell_app(api, repo, "spare")
     job_id = push(api, repo, sha, branch)
@@ -130,7 +130,7 @@ def test_the_sweeper_resends_a_queued_job_whose_message_was_lost(api, agent_toke
     for m in got:  # the message is lost (deleted), the job stays queued
         sqs.delete_message(QueueUrl=queue.url("spare"), ReceiptHandle=m["ReceiptHandle"])
     assert job(api, job_id)["state"] == "queued"
-    AgentProcess(api, agent_token, tmp_path, targets="shell", name="spare", extra={"TAHOBUDDY_POOL": "spare"})
+    AgentProcess(api, agent_tokens("spare"), tmp_path, targets="shell", name="spare", extra={"TAHOBUDDY_POOL": "spare"})
     resend_after = int(os.environ["TAHOBUDDY_RESEND_AFTER"])
     wait_for(lambda: job_id in json.loads(cli(api, "sweep").stdout)["resent"], "the sweeper to re-send the job",
              timeout=resend_after + 30, every=1)
@@ -138,8 +138,8 @@ def test_the_sweeper_resends_a_queued_job_whose_message_was_lost(api, agent_toke
     assert (done["state"], done["resent"], done["attempts"]) == ("succeeded", 1, 1), done
 
 
-def test_agents_are_listed_and_a_killed_one_shows_as_lost(api, agent_token, tmp_path):
-    agent = AgentProcess(api, agent_token, tmp_path, targets="shell,docker", name="seen",
+def test_agents_are_listed_and_a_killed_one_shows_as_lost(api, agent_tokens, tmp_path):
+    agent = AgentProcess(api, agent_tokens("spare"), tmp_path, targets="shell,docker", name="seen",
                          extra={"TAHOBUDDY_POOL": "spare"})
     agent_id = f"seen-{os.getpid()}"
 

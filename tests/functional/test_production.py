@@ -64,8 +64,8 @@ def _lines(out: str) -> dict:
 
 
 @pytest.fixture
-def agent_env(api, agent_token, tmp_path, caddy):
-    return {"TAHOBUDDY_API_URL": api.url, "TAHOBUDDY_AGENT_TOKEN": agent_token, "TAHOBUDDY_POOL": "spare",
+def agent_env(api, agent_tokens, tmp_path, caddy):
+    return {"TAHOBUDDY_API_URL": api.url, "TAHOBUDDY_AGENT_TOKEN": agent_tokens("spare"), "TAHOBUDDY_POOL": "spare",
             "TAHOBUDDY_WORKDIR": str(tmp_path / "agent"), "TAHOBUDDY_TARGETS": "shell",
             "TAHOBUDDY_PROXY_ADMIN": caddy.admin}
 
@@ -76,7 +76,8 @@ def test_doctor_says_ok_for_a_good_agent_setup(agent_env):
     assert r.returncode == 0, r.stdout + r.stderr
     assert {k: v["status"] for k, v in rows.items()} == {
         "api": "ok", "token": "ok", "queue": "ok", "docker": "skipped", "caddy": "ok", "disk": "ok", "clock": "ok"}
-    assert "agent token 'tests'" in rows["token"]["line"] and "tbtest-jobs-spare.fifo" in rows["queue"]["line"]
+    assert "agent token 'tests-spare' (pool 'spare')" in rows["token"]["line"]
+    assert "tbtest-jobs-spare.fifo" in rows["queue"]["line"]
 
 
 def test_doctor_checks_docker_and_skips_caddy_when_not_configured(agent_env):
@@ -100,6 +101,9 @@ def test_doctor_fails_a_wrong_token_and_an_unknown_pool_each_with_its_fix(agent_
     assert "TAHOBUDDY_POOL" in rows["queue"]["fix"]
     admin = tahobuddy("doctor", env={**agent_env, "TAHOBUDDY_AGENT_TOKEN": api.token})
     assert _lines(admin.stdout)["token"]["status"] == "FAILED" and "a admin token" in admin.stdout
+    other = _lines(tahobuddy("doctor", env={**agent_env, "TAHOBUDDY_POOL": "home"}).stdout)["token"]
+    assert other["status"] == "FAILED" and "is for pool 'spare'" in other["line"]
+    assert "--pool home" in other["fix"]
 
 
 def test_doctor_fails_an_api_that_does_not_answer(agent_env):

@@ -49,10 +49,10 @@ def repo(tmp_path):
 
 
 def test_a_burst_of_five_pushes_deploys_once_the_last_commit_after_the_quiet_period(
-        api, agent_token, repo, tmp_path, empty_queue):
+        api, agent_tokens, repo, tmp_path, empty_queue):
     branch = unique("dev")
     name = app_with(api, repo, [shell_rule("dev", branch, 20, "home")])
-    AgentProcess(api, agent_token, tmp_path, targets="shell", name="quiet", extra={"TAHOBUDDY_POOL": "home"})
+    AgentProcess(api, agent_tokens("home"), tmp_path, targets="shell", name="quiet", extra={"TAHOBUDDY_POOL": "home"})
     job_ids, shas = [], []
     for i in range(5):  # five pushes within 10 s
         repo.write({"a.txt": str(i)})
@@ -77,14 +77,14 @@ def test_a_burst_of_five_pushes_deploys_once_the_last_commit_after_the_quiet_per
 
 
 def test_another_target_of_the_app_is_not_delayed_and_a_long_quiet_period_dead_letters_nothing(
-        api, agent_token, repo, tmp_path, empty_queue):
+        api, agent_tokens, repo, tmp_path, empty_queue):
     """One agent slot: the held message of the quiet target takes no slot, so the other target's job
     runs at once. 120 s is more than the lease and the queue's visibility timeout: the holder keeps
     the message invisible and the job runs once, with one attempt and nothing dead-lettered."""
     branch = unique("main")
     app_with(api, repo, [shell_rule("slow", branch, 120, "remote", "slow"),
                          shell_rule("fast", branch, 0, "remote", "fast")])
-    AgentProcess(api, agent_token, tmp_path, targets="shell", name="one-slot",
+    AgentProcess(api, agent_tokens("remote"), tmp_path, targets="shell", name="one-slot",
                  extra={"TAHOBUDDY_POOL": "remote", "TAHOBUDDY_CONCURRENCY": "1"})
     pushed = time.time()
     slow_id, fast_id = push(api, repo, branch, repo.git("rev-parse", "HEAD"))
@@ -96,11 +96,11 @@ def test_another_target_of_the_app_is_not_delayed_and_a_long_quiet_period_dead_l
     assert "slow" in job_log(api, slow_id) and queue_counts("remote", dead=True) == (0, 0)
 
 
-def test_cancel_during_the_quiet_period_ends_the_job_without_running_it(api, agent_token, repo, tmp_path,
+def test_cancel_during_the_quiet_period_ends_the_job_without_running_it(api, agent_tokens, repo, tmp_path,
                                                                        empty_queue):
     branch = unique("c")
     app_with(api, repo, [shell_rule("dev", branch, 60, "spare")])
-    agent = AgentProcess(api, agent_token, tmp_path, targets="shell", name="cancel",
+    agent = AgentProcess(api, agent_tokens("spare"), tmp_path, targets="shell", name="cancel",
                          extra={"TAHOBUDDY_POOL": "spare"})
     [job_id] = push(api, repo, branch, repo.git("rev-parse", "HEAD"))
     wait_for(lambda: f"job {job_id}: waiting for quiet period" in agent.output(), "the agent to hold the job")
@@ -112,11 +112,11 @@ def test_cancel_during_the_quiet_period_ends_the_job_without_running_it(api, age
     assert (ended["state"], ended["attempts"], ended["log_lines"]) == ("canceled", 0, 0), ended
 
 
-def test_deploy_now_skips_the_quiet_period(api, agent_token, repo, tmp_path, empty_queue):
+def test_deploy_now_skips_the_quiet_period(api, agent_tokens, repo, tmp_path, empty_queue):
     branch = unique("n")
     name = app_with(api, repo, [shell_rule("dev", branch, 300, "gpu")])
     repo.git("push", "-q", "origin", f"HEAD:refs/heads/{branch}")
-    AgentProcess(api, agent_token, tmp_path, targets="shell", name="now", extra={"TAHOBUDDY_POOL": "gpu"})
+    AgentProcess(api, agent_tokens("gpu"), tmp_path, targets="shell", name="now", extra={"TAHOBUDDY_POOL": "gpu"})
     r = subprocess.run([CLI, "--api-url", api.url, "--token", api.token, "deploy", name, branch, "--now", "--json"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr

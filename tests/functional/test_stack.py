@@ -1,5 +1,6 @@
 """`make run`'s stack: it comes up on its own, writes dev.env, and keeps apps, events and
 jobs across a restart (moto keeps nothing; the stack snapshots into its home)."""
+import json
 import os
 import signal
 import subprocess
@@ -46,13 +47,29 @@ class Endpoint:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+def sign_in(api) -> str:
+    """The dashboard's session cookie for the admin token (signed with the stack's own session key)."""
+    r = requests.post(f"{api.url}/login", data={"token": api.token, "next": "/apps"}, allow_redirects=False,
+                      timeout=30)
+    assert r.status_code == 303, r.text
+    return r.cookies["tahobuddy_session"]
+
+
 def test_state_survives_a_restart(tmp_path):
     ports = {"TAHOBUDDY_EMULATOR_PORT": procs.free_port(), "TAHOBUDDY_API_PORT": procs.free_port(),
              "TAHOBUDDY_PROXY_PORT": procs.free_port(), "TAHOBUDDY_PROXY_ADMIN_PORT": procs.free_port(),
              "TAHOBUDDY_AGENT": "off"}
+    tmp_path.mkdir(parents=True, exist_ok=True)  # secrets an older version wrote: no session key yet
+    (tmp_path / "secrets.json").write_text(json.dumps({"webhook_secret": "w" * 48, "admin_token": "tb_admin_kept",
+                                                       "agent_token": "tb_agent_kept"}))
     proc, env = start_stack(tmp_path, ports)
     try:
         api, name = Endpoint(env), unique("kept")
+        kept = json.loads((tmp_path / "secrets.json").read_text())
+        assert (kept["admin_token"], env["TAHOBUDDY_WEBHOOK_SECRET"]) == ("tb_admin_kept", "w" * 48)
+        assert len(kept["session_key"]) == 64 and kept["session_key"] != kept["webhook_secret"]
+        assert oct((tmp_path / "secrets.json").stat().st_mode & 0o777) == "0o600"
+        cookie = sign_in(api)
         assert requests.put(f"{api.url}/api/v1/apps/{name}", json=docker_app(name), headers=api.headers(),
                             timeout=30).status_code == 201
         hook = deliver(api, "push", push(name, "refs/heads/development")).json()
@@ -69,6 +86,9 @@ def test_state_survives_a_restart(tmp_path):
         job = requests.get(f"{api.url}/api/v1/jobs/{hook['jobs'][0]}", headers=api.headers(), timeout=30).json()
         assert job["app"] == name
         assert "requeued 1 jobs" in (tmp_path / "stack.out").read_text()
+        page = requests.get(f"{api.url}/apps", cookies={"tahobuddy_session": cookie}, allow_redirects=False,
+                            timeout=30)
+        assert page.status_code == 200  # the same session key: a sign-in outlives the restart
     finally:
         stop_stack(proc)
     assert proc.returncode == 0
@@ -149,7 +169,6 @@ def test_a_sigkilled_stack_takes_its_children_with_it(tmp_path):
 
 
 def test_the_next_start_stops_what_a_dead_stack_left_and_only_that(tmp_path):
-    import json
     sleeper = [sys.executable, "-c", "import time; time.sleep(300)"]
     stale = subprocess.Popen(sleeper, start_new_session=True)           # outlived its supervisor
     stranger = subprocess.Popen(sleeper + ["x"], start_new_session=True)  # its pid was "reused" by another program
