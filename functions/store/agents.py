@@ -13,7 +13,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from contract.queues import POOL_NAME
 from contract.wire import AGENT_ID, AgentBeat, AgentHello, AgentSession
 
-from functions.store import sessions, tokens
+from functions.store import conditions, sessions, tokens
 from functions.clock import now, now_iso
 from functions.config import settings
 from functions.errors import Conflict, Forbidden, InvalidInput, NotAuthorized
@@ -48,7 +48,7 @@ def register(hello: AgentHello, token: TokenModel) -> AgentSession:
         row.save(condition=AgentModel.id.does_not_exist() if before is None
                  else AgentModel.session_digest == before.session_digest)
     except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not conditions.failed(exc):
             raise
         raise Conflict(f"agent {hello.agent_id} registered at the same time elsewhere; try again") from exc
     # the previous session of this agent id now fails `current` with a clear message (its row ends by TTL)
