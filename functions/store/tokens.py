@@ -96,7 +96,8 @@ def to_dict(row: TokenModel) -> dict:
 
 
 def listing() -> list[dict]:
-    return sorted((to_dict(r) for r in TokenModel.scan()), key=lambda t: (t["created_at"], t["id"]))
+    """Admin and agent tokens; a session row an older version kept in this table is not a token to list."""
+    return sorted((to_dict(r) for r in TokenModel.scan() if r.role != SESSION), key=lambda t: (t["created_at"], t["id"]))
 
 
 def revoke(token_id: str) -> dict:
