@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 
-from functions.domain import previews, refs, rules
+from functions.config import settings
+from functions.domain import forges, previews, refs, rules
 from functions.errors import InvalidInput
 from functions.domain.fields import Field, check
 from functions.notify import channels
@@ -16,6 +17,10 @@ DATABASE_KINDS = ("postgres", "mysql", "redis")
 APP_FIELDS = (
     Field("name", "str", required=True),
     Field("repository", "str", required=True, doc="clone URL; events match it by full name or URL"),
+    Field("forge", "str", choices=forges.FORGES,
+          doc="the forge whose webhook route (/hooks/<forge>) may deploy the app; default: from the repository's "
+              "host (github.com and the GitHub Enterprise host: github, gitlab.com: gitlab, a host listed in "
+              "TAHOBUDDY_GITLAB_HOSTS / TAHOBUDDY_GITEA_HOSTS / TAHOBUDDY_FORGEJO_HOSTS: that forge, else github)"),
     Field("hostname", "str", doc="host the proxy routes to the app"),
     Field("path_prefix", "str", default="/"),
     Field("port", "int", default=8080, doc="port the app listens on inside its container"),
@@ -35,6 +40,7 @@ def validate(doc) -> dict:
         raise InvalidInput("name", "lower-case letters, digits and '-', starting with a letter or digit, at most 63")
     if not refs.repo_key(app["repository"]):
         raise InvalidInput("repository", "must be a clone URL or owner/name")
+    app["forge"] = forges.of(app, settings().forge_hosts)  # stored, so the app says which route deploys it
     if "hostname" in app and not _HOST.match(app["hostname"].lower()):
         raise InvalidInput("hostname", "must be a DNS name like blog.example.com")
     if not app["path_prefix"].startswith("/"):
