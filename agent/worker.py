@@ -31,7 +31,7 @@ from .config import AgentConfig
 from .holder import Holder
 from .reporter import Conflict, Gone, LogStream, Reporter, Unrecoverable
 from .secrets import Secrets
-from .source import FetchError, Source
+from .source import FetchError, Refused, Source
 
 AGENT_STOPPING = "agent stopping: job handed back for another attempt"
 LEASE_LOST = "lease lost: the job was reclaimed by another agent"
@@ -49,6 +49,7 @@ def empty_poll_pause(poll_wait: float, elapsed: float) -> float:
     poll) waits a jittered moment, so agents do not spin against it."""
     held = poll_wait > 0 and elapsed >= min(1.0, poll_wait)
     return 0.0 if held else random.uniform(0.05, 0.5)
+
 
 class Agent:
     def __init__(self, config: AgentConfig, say=print):
@@ -313,6 +314,9 @@ class Agent:
                 return spec, JobResult.canceled(cancel.reason)
             runner.prepare(spec, ctx)
             return spec, runner.run(spec, ctx, log)
+        except Refused as exc:
+            log(f"tahobuddy: {exc}")
+            return spec, JobResult.never_ran(Reason.REFUSED, str(exc))
         except FetchError as exc:
             log(f"tahobuddy: {exc}")
             return spec, JobResult.never_ran(Reason.SETUP_ERROR, str(exc))
