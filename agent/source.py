@@ -24,6 +24,11 @@ class Refused(FetchError):
     """The job's commit is not on the ref it names: the job ends `refused`, never built."""
 
 
+class Stale(FetchError):
+    """A branch push older than what the app serves, and no longer the branch's tip: a replayed or
+    late delivery. The job ends without deploying it."""
+
+
 class Source:
     def __init__(self, workdir: Path, git_token: str = "", git_ssh_key: str = ""):
         self.workdir = workdir
@@ -76,9 +81,12 @@ class Source:
         run = self._run("-C", str(mirror), "merge-base", "--is-ancestor", "--end-of-options", older, newer)
         return {0: True, 1: False}.get(run.returncode)
 
-    def checkout(self, repository: str, ref: str, sha: str, name: str, log: Log) -> tuple[Path, str]:
+    def checkout(self, repository: str, ref: str, sha: str, name: str, log: Log,
+                 serving: str = "") -> tuple[Path, str]:
         """A clean worktree of `repository` at `sha`, which must be `ref`'s tip or reachable from it
-        (Refused otherwise); at `ref`'s tip when sha is unknown."""
+        (Refused otherwise); at `ref`'s tip when sha is unknown. `serving`, for a branch push: the
+        commit the app serves now; a `sha` that is it or its ancestor, while the branch has moved on
+        from `sha`, raises Stale (a force push that rewinds the branch points it at `sha`, and deploys)."""
         with self._guard:
             lock = self._locks.setdefault(repository, threading.Lock())
         with lock:
@@ -93,6 +101,14 @@ class Source:
             if commit != tip and not self._is_ancestor(mirror, commit, tip):
                 raise Refused(f"commit {commit} is not on {ref} (its tip is {tip}, and {commit[:12]} is not reachable "
                               f"from it): refusing to deploy it as {ref} of {repository}")
+            older = self._is_ancestor(mirror, commit, serving) if serving and commit != tip else False
+            if older is None:
+                log(f"the app serves {serving[:40]!r}, which this mirror does not hold: cannot tell whether "
+                    f"{commit[:12]} is older; deploying it")
+            if older:
+                raise Stale(f"a replayed or late push, not deployed: the app serves {serving}, and commit {commit} "
+                            f"is it or an ancestor of it, while {ref} has moved on to {tip} (deploy an older commit "
+                            "by hand, or roll back)")
             dest = self.worktrees / name
             if dest.exists():
                 self.remove(dest)

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from agent.source import Refused, Source
+from agent.source import Refused, Source, Stale
 from tests.realparts import GitRepo
 
 pytestmark = pytest.mark.functional
@@ -89,3 +89,19 @@ def test_a_ref_that_is_not_a_full_ref_name_is_refused(tmp_path, ref):
     sha = repo.commit_and_tag("one")
     with pytest.raises(Refused, match="not a full ref name"):
         Source(tmp_path / "agent").checkout(str(repo.origin), ref, sha, "job", [].append)
+
+
+def test_a_push_older_than_what_serves_is_stale_unless_the_branch_was_rewound_to_it(tmp_path):
+    repo, lines = GitRepo(tmp_path / "site"), []
+    one, two, three = (repo.commit_and_tag(text) for text in ("one", "two", "three"))
+    source = Source(tmp_path / "agent")
+    for old in (one, two):  # two serves, main has moved on to three: replays of one, or of two itself
+        with pytest.raises(Stale, match=f"the app serves {two}, and commit {old} is it or an ancestor of it, "
+                                        f"while refs/heads/main has moved on to {three}"):
+            source.checkout(str(repo.origin), "refs/heads/main", old, "replayed", lines.append, serving=two)
+    unknown = "f" * 40  # a serving commit this mirror never saw: it cannot tell, says so, and deploys
+    assert source.checkout(str(repo.origin), "refs/heads/main", one, "other", lines.append, serving=unknown)[1] == one
+    assert any("which this mirror does not hold" in line for line in lines)
+    assert source.checkout(str(repo.origin), "refs/heads/main", three, "new", lines.append, serving=two)[1] == three
+    repo.git("push", "-q", "-f", "origin", f"{one}:refs/heads/main")  # a force push rewinds main to one
+    assert source.checkout(str(repo.origin), "refs/heads/main", one, "rewound", lines.append, serving=three)[1] == one
