@@ -24,14 +24,14 @@ import boto3
 from contract.queues import QueueMessage, queue_name
 from contract.wire import AgentHello, Finish
 from runners import registry
-from runners.base import Cancel, JobResult, JobSpec, Phases, Reason, RunContext, RunnerError, Status
+from runners.base import NEVER_RAN, Cancel, JobResult, JobSpec, Phases, Reason, RunContext, RunnerError, Status
 
 from . import previews
 from .config import AgentConfig
 from .holder import Holder
 from .reporter import Conflict, Gone, LogStream, Reporter, Unrecoverable
 from .secrets import Secrets
-from .source import FetchError, Source
+from .source import FetchError, Refused, Source, Stale
 
 AGENT_STOPPING = "agent stopping: job handed back for another attempt"
 LEASE_LOST = "lease lost: the job was reclaimed by another agent"
@@ -49,6 +49,16 @@ def empty_poll_pause(poll_wait: float, elapsed: float) -> float:
     poll) waits a jittered moment, so agents do not spin against it."""
     held = poll_wait > 0 and elapsed >= min(1.0, poll_wait)
     return 0.0 if held else random.uniform(0.05, 0.5)
+
+
+def serving(spec: JobSpec) -> str:
+    """The commit the app serves now, for a branch push (a webhook's): a push of it or of an older one,
+    while the branch has moved on, is a replayed or late delivery (agent/source.py, Stale). Tags, manual
+    deploys, replays and rollbacks are explicit choices, and previews have a history of their own."""
+    if spec.trigger != "webhook" or not spec.ref.startswith("refs/heads/") or not spec.releases:
+        return ""
+    return str(spec.releases[-1].get("sha") or "")
+
 
 class Agent:
     def __init__(self, config: AgentConfig, say=print):
@@ -306,13 +316,20 @@ class Agent:
                 return spec, JobResult.never_ran(Reason.REFUSED, f"the {runner.name} runner is not available here")
             if spec.trigger not in ("rollback", "teardown"):  # neither runs the repository's code
                 ctx.phases.mark("fetch_started")
-                ctx.worktree, sha = self.source.checkout(spec.repository, spec.ref, spec.sha, spec.job_id, log)
+                ctx.worktree, sha = self.source.checkout(spec.repository, spec.ref, spec.sha, spec.job_id, log,
+                                                         serving=serving(spec))
                 ctx.phases.mark("fetched")
                 spec = dataclasses.replace(spec, sha=sha)
             if cancel.requested:
                 return spec, JobResult.canceled(cancel.reason)
             runner.prepare(spec, ctx)
             return spec, runner.run(spec, ctx, log)
+        except Stale as exc:
+            log(f"tahobuddy: {exc}")
+            return spec, JobResult(Status.SUPERSEDED, NEVER_RAN, Reason.SUPERSEDED, str(exc))
+        except Refused as exc:
+            log(f"tahobuddy: {exc}")
+            return spec, JobResult.never_ran(Reason.REFUSED, str(exc))
         except FetchError as exc:
             log(f"tahobuddy: {exc}")
             return spec, JobResult.never_ran(Reason.SETUP_ERROR, str(exc))

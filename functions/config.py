@@ -15,6 +15,7 @@ from functions.retention import Retention, parse as parse_retention
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
 DEFAULT_AGENT_SESSION = 24 * 3600  # a day: far longer than any outage an agent rides out, renewed by its beats
 PROVIDER_SECRETS = ("gitlab", "gitea", "forgejo")  # TAHOBUDDY_<NAME>_SECRET overrides TAHOBUDDY_WEBHOOK_SECRET
+FORGE_HOSTS = ("gitlab", "gitea", "forgejo")       # TAHOBUDDY_<NAME>_HOSTS: hosts whose repositories are that forge's
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Settings:
     delete_expired: bool = False    # the sweeper deletes expired items itself (an emulator has no TTL deletion)
     session_key: str = ""           # signs dashboard cookies (functions/dashboard/session.py); none: no sign-in
     agent_session_seconds: int = DEFAULT_AGENT_SESSION  # an agent session unused this long ends (store/sessions.py)
+    forge_hosts: dict = field(default_factory=dict)  # repository host -> forge, beyond github.com and gitlab.com
 
     def secret_for(self, provider: str) -> str:
         """The secret that verifies `provider`'s deliveries: its own when set, else TAHOBUDDY_WEBHOOK_SECRET."""
@@ -74,6 +76,7 @@ def settings() -> Settings:
         delete_expired=_flag(env.get("TAHOBUDDY_DELETE_EXPIRED", ""), default=bool(env.get("TAHOBUDDY_AWS_ENDPOINT"))),
         session_key=env.get("TAHOBUDDY_SESSION_KEY", ""),
         agent_session_seconds=_seconds(env.get("TAHOBUDDY_AGENT_SESSION_SECONDS", ""), DEFAULT_AGENT_SESSION),
+        forge_hosts=forge_hosts(env),
     )
 
 
@@ -82,6 +85,26 @@ def _seconds(raw: str, default: int) -> int:
     if value < 1:
         raise ValueError(f"TAHOBUDDY_AGENT_SESSION_SECONDS={raw!r}: set a positive number of seconds, e.g. {default}")
     return value
+
+
+def forge_hosts(env) -> dict[str, str]:
+    """Host -> forge: the GitHub Enterprise host of TAHOBUDDY_GITHUB_API_URL, and each host listed
+    (comma-separated) in TAHOBUDDY_GITLAB_HOSTS, TAHOBUDDY_GITEA_HOSTS or TAHOBUDDY_FORGEJO_HOSTS.
+    A host listed for two forges is a mistake that would route one forge's deliveries to the other's
+    apps: it stops the settings with a message naming both."""
+    out: dict[str, str] = {}
+    api = (env.get("TAHOBUDDY_GITHUB_API_URL") or "").split("://", 1)[-1].split("/", 1)[0].lower()
+    if api and api != "api.github.com":
+        out[api] = "github"
+    for forge in FORGE_HOSTS:
+        name = f"TAHOBUDDY_{forge.upper()}_HOSTS"
+        for host in (h.strip().lower() for h in env.get(name, "").split(",")):
+            if not host:
+                continue
+            if out.get(host, forge) != forge:
+                raise ValueError(f"{name} lists {host}, which is already a {out[host]} host: name each host once")
+            out[host] = forge
+    return out
 
 
 def _flag(raw: str, default: bool) -> bool:

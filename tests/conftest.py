@@ -27,6 +27,9 @@ os.environ.update({
     "TAHOBUDDY_AGENT_HEARTBEAT": "1",
     "TAHOBUDDY_RESEND_AFTER": "3",
     "MOTO_ECS_SERVICE_RUNNING": "1",  # moto's ECS reports one running task per service (no real scheduler)
+    # the forges' example hosts of tests/fixtures/providers: an app there is that forge's
+    "TAHOBUDDY_GITLAB_HOSTS": "gitlab.example.com", "TAHOBUDDY_GITEA_HOSTS": "gitea.example.com",
+    "TAHOBUDDY_FORGEJO_HOSTS": "code.example.org",
 })
 os.environ.pop("AWS_PROFILE", None)
 

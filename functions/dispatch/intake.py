@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from functions.store import app_store, events
 from functions.dispatch import enqueue
-from functions.domain import previews, refs, rules
+from functions.domain import forges, previews, refs, rules
 from functions import providers
 from functions.config import settings
 from functions.errors import BadSignature, PayloadTooLarge
@@ -48,18 +48,26 @@ def receive(d: Delivery) -> dict:
     if not first and row.status == "processed":
         return {"event": row.id, "status": "duplicate", "reason": "delivery already processed",
                 "jobs": [o["job_id"] for o in row.decision if o.get("job_id")]}
-    decision, reason = decide(event, row.id)
+    decision, reason = decide(event, row.id, provider.name)
     events.finish(row, decision, reason)
     return {"event": row.id, "status": "processed", "action": event.action.value, "reason": reason,
             "jobs": [o["job_id"] for o in decision if o.get("job_id")], "decision": decision}
 
 
-def decide(event: WebhookEvent, event_id: str) -> tuple[list[dict], str]:
+def decide(event: WebhookEvent, event_id: str, forge: str) -> tuple[list[dict], str]:
     if event.action in (Action.PING, Action.IGNORED):
         return [], event.reason
     found = app_store.for_repository(refs.event_repo_keys(event.repository, event.repo_urls))
+    repository = event.repository or (event.repo_urls or ["?"])[0]
     if not found:
-        return [], f"no app uses repository {event.repository or (event.repo_urls or ['?'])[0]}"
+        return [], f"no app uses repository {repository}"
+    hosts = settings().forge_hosts
+    others = [a for a in found if forges.of(a, hosts) != forge]
+    found = [a for a in found if forges.of(a, hosts) == forge]
+    if not found:  # one forge's secret must not deploy another forge's repositories
+        names = ", ".join(f"{a['name']} ({forges.of(a, hosts)})" for a in others)
+        return [], (f"no {forge} app uses repository {repository}: a delivery on /hooks/{forge} deploys only apps "
+                    f"whose forge is {forge}; apps of other forges use it: {names}")
     if event.action == Action.DELETED:
         return _forget(event, found), event.reason + "; nothing to deploy"
     if event.action in (Action.PR_OPENED, Action.PR_CLOSED):

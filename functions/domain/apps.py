@@ -5,7 +5,8 @@ the stored form, or raises InvalidInput naming the field that is wrong.
 """
 from __future__ import annotations
 
-from functions.domain import notifications, previews, refs, rules
+from functions.config import settings
+from functions.domain import forges, notifications, previews, refs, rules
 from functions.errors import InvalidInput
 from functions.domain.fields import Field, check
 
@@ -20,6 +21,10 @@ APP_FIELDS = (
           examples=("https://github.com/me/blog.git", "git@gitlab.example.com:group/sub/blog.git", "me/blog"),
           doc="clone URL (https, ssh, git@host:owner/name, a local path, file://) or owner/name; events match it "
               "by full name or any of their URLs"),
+    Field("forge", "str", choices=forges.FORGES,
+          doc="the forge whose webhook route (/hooks/<forge>) may deploy the app; default: from the repository's "
+              "host (github.com and the GitHub Enterprise host: github, gitlab.com: gitlab, a host listed in "
+              "TAHOBUDDY_GITLAB_HOSTS / TAHOBUDDY_GITEA_HOSTS / TAHOBUDDY_FORGEJO_HOSTS: that forge, else github)"),
     Field("hostname", "str", pattern=HOST, hint="must be a DNS name like blog.example.com",
           examples=("blog.example.com", "*.example.com"), doc="host the proxy routes to the app"),
     Field("path_prefix", "str", default="/", pattern="^/", hint="must start with '/'", examples=("/blog",),
@@ -42,6 +47,7 @@ def validate(doc) -> dict:
     app = check("", doc, APP_FIELDS, allow_extra=("rules", "notify"))
     if not refs.repo_key(app["repository"]):
         raise InvalidInput("repository", "must be a clone URL or owner/name")
+    app["forge"] = forges.of(app, settings().forge_hosts)  # stored, so the app says which route deploys it
     if "database" in app:
         app["database"] = _database(doc["database"])
     if not isinstance(raw_rules, list):

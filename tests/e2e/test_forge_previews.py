@@ -27,7 +27,7 @@ class ForgeSite(Site):
     """A preview site whose pull requests come from GitLab or Gitea."""
 
     def __init__(self, api, tmp_path, caddy, forge: str):
-        super().__init__(api, None, tmp_path, caddy)
+        super().__init__(api, None, tmp_path, caddy, forge=forge)
         self.forge, self.hook = forge, Hook(api, forge)
 
     def push(self, number: int, text: str, branch: str = "feature") -> str:

@@ -31,7 +31,7 @@ def examples():
 class Site:
     """One app with a release rule and a preview rule, its repository, and the pull requests made on it."""
 
-    def __init__(self, api, examples, tmp_path, caddy=None, database=False, **preview):
+    def __init__(self, api, examples, tmp_path, caddy=None, database=False, forge="", **preview):
         self.api, self.examples, self.caddy = api, examples, caddy
         self.repo, self.name = GitRepo(tmp_path / "site"), unique("pr")
         self.host = f"{self.name}.localhost"
@@ -42,6 +42,8 @@ class Site:
                           "target": {"type": "docker", "health_path": "/", "drain_seconds": 1}}]}
         if database:
             doc["database"] = {"kind": "postgres", "image": FAKEDB_IMAGE}
+        if forge:  # a local origin is github's unless the app names its forge
+            doc["forge"] = forge
         r = requests.put(f"{api.url}/api/v1/apps/{self.name}", headers=api.headers(), timeout=30, json=doc)
         assert r.status_code == 201, r.text
 

@@ -208,3 +208,16 @@ def test_an_agent_started_from_a_shell_with_the_admin_token_loaded_uses_the_agen
     shell_app(api, repo, [["echo", "ran with the agent token"]])
     job = wait_job(api, send(api, repo, "refs/heads/main", sha), timeout=60)
     assert job["state"] == "succeeded" and job["agent_id"].startswith("both-"), agent.output()
+
+
+def test_a_fork_commit_pushed_as_main_is_refused_before_anything_runs(api, repo, agent, tmp_path):
+    """A signed push names, as main, a commit only a fork's pull request ref holds in the origin: the
+    agent fetches main alone, finds the commit off it, and ends the job `refused` without running it."""
+    from tests.functional.test_forge_fetch import forge_writes
+    main = repo.commit_and_tag("main")
+    fork = forge_writes(repo, "refs/pull/5/head", "from a fork")
+    name = shell_app(api, repo, [["touch", str(tmp_path / "ran")]])
+    job = wait_job(api, send(api, repo, "refs/heads/main", fork))
+    assert (job["state"], job["reason_code"]) == ("failed", "refused"), job
+    assert f"commit {fork} is not on refs/heads/main (its tip is {main}" in job["reason"], job
+    assert not (tmp_path / "ran").exists() and job["app"] == name

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from local import procs
-from tests.helpers import jobs_of, put_app, unique
+from tests.helpers import deliver, jobs_of, push, put_app, unique
 from tests.realparts import AgentProcess, GitRepo, job_log, wait_job
 
 pytestmark = pytest.mark.functional
@@ -59,9 +59,9 @@ class Hook:
                              headers=self.headers(headers, body, secret, delivery), timeout=60)
 
 
-def shell_app(api, repository: str, commands=None) -> str:
+def shell_app(api, repository: str, commands=None, forge: str | None = None) -> str:
     name = unique("forge")
-    put_app(api, {"name": name, "repository": repository, "rules": [
+    put_app(api, {"name": name, "repository": repository, **({"forge": forge} if forge else {}), "rules": [
         {"name": "release", "match": {"tag": "v*"},
          "target": {"type": "shell", "commands": commands or [["true"]], "timeout": 120}}]})
     return name
@@ -144,7 +144,8 @@ def api_with_provider_secrets(moto, admin_token, tmp_path_factory):
     """A second chalice local whose GitLab and Forgejo hooks have secrets of their own."""
     from tests.conftest import Api
     root, port = Path(__file__).resolve().parents[2], procs.free_port()
-    env = {**os.environ, "TAHOBUDDY_GITLAB_SECRET": "gitlab-only", "TAHOBUDDY_FORGEJO_SECRET": "forgejo-only"}
+    env = {**os.environ, "TAHOBUDDY_GITLAB_SECRET": "gitlab-only", "TAHOBUDDY_FORGEJO_SECRET": "forgejo-only",
+           "TAHOBUDDY_GITEA_SECRET": "gitea-only"}
     proc = procs.start([sys.executable, "-m", "local.api", "--host", "127.0.0.1", "--port", str(port), "--stage", "dev",
                         "--no-autoreload"], str(tmp_path_factory.mktemp("chalice") / "chalice.log"), env=env,
                        cwd=str(root))
@@ -157,15 +158,32 @@ def api_with_provider_secrets(moto, admin_token, tmp_path_factory):
 
 def test_a_provider_secret_overrides_the_webhook_secret_for_that_provider_only(api_with_provider_secrets):
     api = api_with_provider_secrets
-    for forge, own in (("gitlab", "gitlab-only"), ("forgejo", "forgejo-only"), ("gitea", None)):
+    for forge, own in (("gitlab", "gitlab-only"), ("forgejo", "forgejo-only"), ("gitea", "gitea-only")):
         hook = Hook(api, forge)
-        shell_app(api, hook.repository)
+        shell_app(api, hook.repository, forge=forge)
         with_default = hook.send("tag_push")
-        if own is None:
-            assert with_default.status_code == 200, with_default.text  # no override: the one secret verifies
-            continue
         assert with_default.status_code == 401 and own not in with_default.text
         assert hook.send("tag_push", secret=own).status_code == 200
+    github = deliver(api, "push", push(unique("gh"), "refs/tags/v1"))  # no override: the one secret verifies
+    assert github.status_code == 200, github.text
+
+
+@pytest.mark.parametrize("forge", FORGES)
+def test_a_forge_secret_never_deploys_another_forges_repository(api_with_provider_secrets, forge):
+    """The attack: signed with only this forge's secret, a delivery names a GitHub app's repository."""
+    api, name = api_with_provider_secrets, unique("gh")
+    put_app(api, {"name": name, "repository": f"https://github.com/me/{name}.git", "rules": [
+        {"name": "production", "match": {"tag": "v*"}, "target": {"type": "shell", "commands": [["true"]]}}]})
+    hook = Hook(api, forge)
+    headers, body = hook.body("tag_push", replace={f"{HOSTS[forge]}/{hook.path}": f"github.com/me/{name}",
+                                                   f"{HOSTS[forge]}:{hook.path}": f"github.com:me/{name}"})
+    r = requests.post(f"{api.url}/api/v1/hooks/{forge}", data=body, timeout=60,
+                      headers=hook.headers(headers, body, f"{forge}-only"))
+    assert r.status_code == 200 and r.json()["jobs"] == [], r.text
+    assert jobs_of(api, name) == []
+    event = requests.get(f"{api.url}/api/v1/events/{r.json()['event']}", headers=api.headers(), timeout=10).json()
+    assert event["summary"]["repository"] == f"github.com/me/{name}"  # the payload did name the GitHub app's repository
+    assert f"no {forge} app uses repository" in event["reason"] and f"{name} (github)" in event["reason"], event
 
 
 @pytest.mark.parametrize("forge", FORGES)
@@ -176,7 +194,7 @@ def test_a_tag_pushed_to_the_forge_deploys_through_a_shell_target(api, agent_tok
     hook = Hook(api, forge)
     origin = str(repo.origin)
     app = shell_app(api, origin, [["sh", "-c", 'echo "deployed $TAHOBUDDY_REF at $TAHOBUDDY_SHA"'],
-                                  ["cat", "hello.txt"]])
+                                  ["cat", "hello.txt"]], forge=forge)  # a local path: github unless named
     agent = AgentProcess(api, agent_token, tmp_path, targets="shell", name=f"{forge}-agent")
     clone_url = {"gitlab": "git_http_url", "gitea": "clone_url", "forgejo": "clone_url"}[forge]
     url = f"https://{HOSTS[forge]}/{hook.path}.git"

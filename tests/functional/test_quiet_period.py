@@ -86,6 +86,7 @@ def test_another_target_of_the_app_is_not_delayed_and_a_long_quiet_period_dead_l
                          shell_rule("fast", branch, 0, "remote", "fast")])
     AgentProcess(api, agent_tokens("remote"), tmp_path, targets="shell", name="one-slot",
                  extra={"TAHOBUDDY_POOL": "remote", "TAHOBUDDY_CONCURRENCY": "1"})
+    repo.git("push", "-q", "origin", f"HEAD:refs/heads/{branch}")  # the branch the push names is in the origin
     pushed = time.time()
     slow_id, fast_id = push(api, repo, branch, repo.git("rev-parse", "HEAD"))
     fast = wait_job(api, fast_id, timeout=30)
