@@ -147,11 +147,11 @@ def test_agents_are_listed_and_a_killed_one_shows_as_lost(api, agent_token, tmp_
         rows = json.loads(cli(api, "agents", "--pool", "spare", "--json").stdout)["agents"]
         return next((a for a in rows if a["id"] == agent_id), {})
 
-    row = wait_for(lambda: status().get("status") == "idle" and status(), "the agent to be listed idle")
+    row = wait_for(lambda: status().get("status") == "idle" and status(), "the agent to be listed idle", seen=status)
     assert row["pool"] == "spare" and row["targets"] == ["docker", "shell"] and row["version"]
     agent.signal(signal.SIGKILL)
     agent.proc.wait(timeout=10)
-    wait_for(lambda: status().get("status") == "lost", "the killed agent to show as lost", timeout=30)
+    wait_for(lambda: status().get("status") == "lost", "the killed agent to show as lost", timeout=30, seen=status)
     table = cli(api, "agents")
     assert table.returncode == 0 and agent_id in table.stdout and "lost" in table.stdout
     pools = json.loads(cli(api, "pools", "--json").stdout)["pools"]

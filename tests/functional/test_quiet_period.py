@@ -103,11 +103,13 @@ def test_cancel_during_the_quiet_period_ends_the_job_without_running_it(api, age
     agent = AgentProcess(api, agent_token, tmp_path, targets="shell", name="cancel",
                          extra={"TAHOBUDDY_POOL": "spare"})
     [job_id] = push(api, repo, branch, repo.git("rev-parse", "HEAD"))
-    wait_for(lambda: f"job {job_id}: waiting for quiet period" in agent.output(), "the agent to hold the job")
+    wait_for(lambda: f"job {job_id}: waiting for quiet period" in agent.output(), "the agent to hold the job",
+             seen=lambda: agent.output()[-2000:])
     r = requests.post(f"{api.url}/api/v1/jobs/{job_id}/cancel", json={"reason": "not this one"},
                       headers=api.headers(), timeout=10)
     assert r.status_code == 200
-    wait_for(lambda: f"job {job_id}: canceled while waiting" in agent.output(), "the held message to be dropped")
+    wait_for(lambda: f"job {job_id}: canceled while waiting" in agent.output(), "the held message to be dropped",
+             seen=lambda: agent.output()[-2000:])
     ended = job(api, job_id)
     assert (ended["state"], ended["attempts"], ended["log_lines"]) == ("canceled", 0, 0), ended
 
