@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test install bench clean
+.PHONY: run test test-under-load install bench clean
 
 $(STAMP): pyproject.toml
 	local/install-system.sh
@@ -18,6 +18,9 @@ run: install            ## the whole system on the embedded AWS emulator (Ctrl-C
 
 test: install           ## every test: unit, functional (real HTTP), end-to-end
 	local/test.sh
+
+test-under-load: install   ## every test, with `stress-ng --cpu 2` beside it for the whole run (a busy machine)
+	local/test-under-load.sh
 
 bench: install          ## the figures: webhook latency/throughput, deploy phases, pickup latency
 	bench/run.sh
