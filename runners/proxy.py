@@ -18,6 +18,7 @@ it retry (RFC 9112 9.3.1), as browsers do.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -107,12 +108,23 @@ def keep_queued_connections(say, path: Path = MIGRATE_REQ) -> None:
 WATCH_EVERY = 3.0     # seconds between checks that Caddy still has the agent's routes
 
 
+_locks: dict[str, threading.RLock] = {}
+_locks_lock = threading.Lock()
+
+
+def _lock_for(state: Path) -> threading.RLock:
+    """One lock per routes.json in this process, shared by every Caddy made for it (each job makes its own,
+    the watch thread has one): a check and a write of the routes never interleave with a swap's."""
+    with _locks_lock:
+        return _locks.setdefault(str(Path(state).resolve()), threading.RLock())
+
+
 class Caddy:
     def __init__(self, admin_url: str, server_name: str, state: Path, listen: list[str] | None = None,
                  https: bool = True):
         self.admin, self.server, self.state = admin_url.rstrip("/"), server_name, state
         self.listen, self.https = listen, https  # known: a Caddy that lost the server gets it back
-        self.lock = threading.Lock()
+        self.lock = _lock_for(state)
 
     def _call(self, method: str, path: str, body=None) -> requests.Response:
         try:
@@ -156,7 +168,9 @@ class Caddy:
                         raise
                     time.sleep(0.5)
             self.state.parent.mkdir(parents=True, exist_ok=True)
-            self.state.write_text(json.dumps(current, indent=2))
+            partial = self.state.with_name(self.state.name + ".new")  # a reader never sees half a file
+            partial.write_text(json.dumps(current, indent=2))
+            os.replace(partial, self.state)
 
     def _write(self, routes: list[dict]) -> None:
         try:
@@ -184,10 +198,12 @@ class Caddy:
             while True:
                 time.sleep(every)
                 try:
-                    if not self.in_sync():
+                    with self.lock:  # a swap between the check and the write would be undone by a stale list
+                        if self.in_sync():
+                            continue
                         self.apply()
-                        say(f"proxy: Caddy at {self.admin} had lost routes (restarted?); "
-                            f"{len(self.routes())} route(s) applied again")
+                    say(f"proxy: Caddy at {self.admin} had lost routes (restarted?); "
+                        f"{len(self.routes())} route(s) applied again")
                 except ProxyError:
                     pass  # Caddy is down or restarting: the next round tries again
         thread = threading.Thread(target=loop, daemon=True, name="caddy-watch")
