@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test install bench docs clean
+.PHONY: run test test-under-load install bench docs clean
 
 $(STAMP): pyproject.toml
 	local/install-system.sh
@@ -19,6 +19,9 @@ run: install            ## the whole system on the embedded AWS emulator (Ctrl-C
 
 test: install           ## every test: unit, functional (real HTTP), end-to-end
 	local/test.sh
+
+test-under-load: install   ## every test, with `stress-ng --cpu 2` beside it for the whole run (a busy machine)
+	local/test-under-load.sh
 
 docs: install           ## the documentation site, rebuilt as you edit (the reference pages: python docs/gen.py)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve -a 127.0.0.1:8001

@@ -14,6 +14,7 @@ have ip || need+=(iproute2)    # the dockerd fault test gives its own second eng
 have node || need+=(nodejs)
 have npm || need+=(npm)
 have wrk || need+=(wrk)
+have stress-ng || need+=(stress-ng)   # `make test-under-load` runs the suite beside it
 have chromium || need+=(chromium)   # the dashboard's browser tests (Playwright drives it; no browser download)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 [ ${#need[@]} -eq 0 ] && exit 0

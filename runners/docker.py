@@ -19,7 +19,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from . import docker_convert as convert
-from . import docker_previews
+from . import docker_previews, proxy
 from . import image as image_build
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError
 from .proxy import RESTART_WAIT, Caddy, ProxyError, route
@@ -91,6 +91,8 @@ class DockerRunner:
         caddy = caddy_for(settings, workdir)
         if caddy is None:
             return
+        if proxy.on_this_host(settings.proxy_admin):
+            proxy.keep_queued_connections(say)  # a swap's config change resets no waiting connection
         try:
             caddy.ensure_server(settings.proxy_listen, settings.proxy_https)
             caddy.apply()

@@ -7,13 +7,22 @@ a restarted Caddy serves again. Caddy started from its own config file forgets r
 through the admin API when it restarts; so while the agent runs, `watch()` compares Caddy's routes
 with routes.json every few seconds and puts them back, and a swap that meets Caddy restarting waits
 for it (RESTART_WAIT) and re-creates the server before writing the routes.
+
+Each change reloads Caddy's whole config: it opens new listening sockets and shuts the old server down
+gracefully. Two things follow at a swap. Connections queued on the old socket are reset by Linux unless
+net.ipv4.tcp_migrate_req is 1, which the agent sets at start when Caddy is on its host
+(`keep_queued_connections`). And the old server closes its idle keep-alive connections (Go's graceful
+shutdown): a client that sends on one at that instant sees it closed before any answer, which HTTP lets
+it retry (RFC 9112 9.3.1), as browsers do.
 """
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -49,7 +58,65 @@ class ProxyError(Exception):
 
 
 RESTART_WAIT = 30.0   # seconds a swap waits for a restarting Caddy before the job fails
+
+# Every config change (a swap's route switch) makes Caddy (2.6 on Linux) open a new listening socket
+# with SO_REUSEPORT and close the old one. Linux resets the connections that arrived on the old socket
+# and were not yet accepted (ECONNRESET at the client: a failed request in the swap), unless
+# net.ipv4.tcp_migrate_req is 1 (Linux 5.14+): then the kernel hands them to the new socket.
+MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
+MIGRATE_FIX = "sysctl -w net.ipv4.tcp_migrate_req=1 (and keep it in /etc/sysctl.d/)"
+
+
+def migrate_verdict(value: str | None, wrote: bool, error: str = "") -> str:
+    """What the agent says of net.ipv4.tcp_migrate_req at start, from what it read (None: no such
+    setting) and whether it set it; "" when there is nothing to say."""
+    if value is None:
+        return ("proxy: this kernel has no net.ipv4.tcp_migrate_req (Linux < 5.14): a route switch may reset "
+                "a connection Caddy had not yet accepted")
+    if value.strip() == "1":
+        return "proxy: net.ipv4.tcp_migrate_req was 0; set to 1, so a route switch resets no queued connection" \
+            if wrote else ""
+    return (f"proxy: net.ipv4.tcp_migrate_req is {value.strip()} and could not be set ({error}): a route switch "
+            f"may reset a connection Caddy had not yet accepted; fix: {MIGRATE_FIX}")
+
+
+def on_this_host(admin_url: str) -> bool:
+    """Whether Caddy's admin API is on loopback: Caddy then listens in this host's network namespace, the
+    one whose net.ipv4.* settings the agent can see and set."""
+    host = (urlsplit(admin_url).hostname or "").lower()
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+def keep_queued_connections(say, path: Path = MIGRATE_REQ) -> None:
+    """Make the kernel hand the connections queued on Caddy's old listening socket to the new one at
+    every config change, instead of resetting them (see MIGRATE_REQ); say so when it cannot."""
+    try:
+        value = path.read_text()
+    except OSError:
+        say(migrate_verdict(None, False))
+        return
+    wrote, error = False, ""
+    if value.strip() != "1":
+        try:
+            path.write_text("1\n")
+            value, wrote = path.read_text(), True
+        except OSError as exc:
+            error = exc.strerror or exc.__class__.__name__
+    said = migrate_verdict(value, wrote, error)
+    if said:
+        say(said)
 WATCH_EVERY = 3.0     # seconds between checks that Caddy still has the agent's routes
+
+
+_locks: dict[str, threading.RLock] = {}
+_locks_lock = threading.Lock()
+
+
+def _lock_for(state: Path) -> threading.RLock:
+    """One lock per routes.json in this process, shared by every Caddy made for it (each job makes its own,
+    the watch thread has one): a check and a write of the routes never interleave with a swap's."""
+    with _locks_lock:
+        return _locks.setdefault(str(Path(state).resolve()), threading.RLock())
 
 
 class Caddy:
@@ -57,7 +124,7 @@ class Caddy:
                  https: bool = True):
         self.admin, self.server, self.state = admin_url.rstrip("/"), server_name, state
         self.listen, self.https = listen, https  # known: a Caddy that lost the server gets it back
-        self.lock = threading.Lock()
+        self.lock = _lock_for(state)
 
     def _call(self, method: str, path: str, body=None) -> requests.Response:
         try:
@@ -101,7 +168,9 @@ class Caddy:
                         raise
                     time.sleep(0.5)
             self.state.parent.mkdir(parents=True, exist_ok=True)
-            self.state.write_text(json.dumps(current, indent=2))
+            partial = self.state.with_name(self.state.name + ".new")  # a reader never sees half a file
+            partial.write_text(json.dumps(current, indent=2))
+            os.replace(partial, self.state)
 
     def _write(self, routes: list[dict]) -> None:
         try:
@@ -129,10 +198,12 @@ class Caddy:
             while True:
                 time.sleep(every)
                 try:
-                    if not self.in_sync():
+                    with self.lock:  # a swap between the check and the write would be undone by a stale list
+                        if self.in_sync():
+                            continue
                         self.apply()
-                        say(f"proxy: Caddy at {self.admin} had lost routes (restarted?); "
-                            f"{len(self.routes())} route(s) applied again")
+                    say(f"proxy: Caddy at {self.admin} had lost routes (restarted?); "
+                        f"{len(self.routes())} route(s) applied again")
                 except ProxyError:
                     pass  # Caddy is down or restarting: the next round tries again
         thread = threading.Thread(target=loop, daemon=True, name="caddy-watch")

@@ -82,11 +82,9 @@ class AgentProcess:
         self.proc = subprocess.Popen([str(Path(sys.executable).parent / "tahobuddy"), "agent"], env=env,
                                      stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, cwd=self.workdir)
         AgentProcess.started.append(self)
-        deadline = time.monotonic() + 30
-        while "polling" not in self.output():
-            assert self.proc.poll() is None, self.output()
-            assert time.monotonic() < deadline, self.output()
-            time.sleep(0.1)
+        wait_for(lambda: "polling" in self.output() or self.proc.poll() is not None, f"agent {name} to poll",
+                 30, seen=lambda: self.output()[-2000:])
+        assert self.proc.poll() is None, f"agent {name} exited {self.proc.returncode}: {self.output()[-2000:]}"
 
     def output(self) -> str:
         return self.log.read_text()[self.offset:] if self.log.is_file() else ""
@@ -133,14 +131,18 @@ class GitRepo:
         return self.git("rev-parse", "HEAD")
 
 
-def wait_for(condition, what: str, timeout: float = 60, every: float = 0.1):
-    """Poll `condition` until it is true (returning its value), failing after `timeout` seconds."""
+def wait_for(condition, what: str, timeout: float = 60, every: float = 0.1, seen=None):
+    """Poll `condition` until it is true (returning its value), failing after `timeout` seconds with
+    what it waited for and the last state it saw: `seen()` when given (a job, a preview, a log tail), or
+    else the condition's last value, so a red run explains itself."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
-        assert time.monotonic() < deadline, f"waited {timeout}s for: {what}"
+        if time.monotonic() >= deadline:
+            last = seen() if seen is not None else value
+            raise AssertionError(f"waited {timeout}s for: {what}; last seen: {last!r}"[:4000])
         time.sleep(every)
 
 
@@ -148,21 +150,27 @@ def get_job(api, job_id: str) -> dict:
     return requests.get(f"{api.url}/api/v1/jobs/{job_id}", headers=api.headers(), timeout=10).json()
 
 
-def wait_job(api, job_id: str, timeout: float = 180, states=TERMINAL) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
+def job_state(api, job_id: str, lines: int = 15) -> str:
+    """A job as a failed wait shows it: its state, attempts, agent and reason, and its log's last lines."""
+    try:
         job = get_job(api, job_id)
-        if job["state"] in states:
-            return job
-        assert time.monotonic() < deadline, f"job {job_id} still {job['state']} after {timeout}s"
-        time.sleep(0.25)
+        tail = job_log(api, job_id).splitlines()[-lines:]
+    except (requests.RequestException, ValueError, KeyError) as exc:
+        return f"job {job_id}: could not be read ({exc.__class__.__name__}: {exc})"
+    summary = {k: job.get(k) for k in ("state", "attempts", "agent_id", "reason", "waiting") if job.get(k)}
+    return f"job {job_id} {summary}; log tail: " + (" | ".join(tail) or "(empty)")
+
+
+def wait_job(api, job_id: str, timeout: float = 180, states=TERMINAL) -> dict:
+    """The job once it is in one of `states` (by default, ended)."""
+    return wait_for(lambda: (lambda job: job if job["state"] in states else None)(get_job(api, job_id)),
+                    f"job {job_id} to be {'/'.join(sorted(states))}", timeout, every=0.25,
+                    seen=lambda: job_state(api, job_id))
 
 
 def wait_log(api, job_id: str, text: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in job_log(api, job_id):
-        assert time.monotonic() < deadline, f"{text!r} not in the log of job {job_id} after {timeout}s"
-        time.sleep(0.2)
+    wait_for(lambda: text in job_log(api, job_id), f"{text!r} in the log of job {job_id}", timeout, every=0.2,
+             seen=lambda: job_state(api, job_id))
 
 
 def job_log(api, job_id: str) -> str:

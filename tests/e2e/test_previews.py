@@ -133,11 +133,13 @@ def test_a_push_to_the_pr_updates_its_preview_with_zero_failed_requests(api, age
     agent = AgentProcess(api, agent_token, tmp_path, caddy)
     assert opened(s, 3, "v1")["state"] == "succeeded"
     with Loop(caddy, f"pr-3.{s.host}") as loop:
-        wait_for(lambda: loop.counts["v1"] >= 20, "the loop to be served by the first preview")
+        wait_for(lambda: loop.counts["v1"] >= 20, "the loop to be served by the first preview",
+                 seen=lambda: (dict(loop.counts), loop.failures[-3:]))
         body = s.send("synchronize", 3, s.push(3, "v2"))
         job = wait_job(api, body["jobs"][0])
         after = loop.counts["v2"]
-        wait_for(lambda: loop.counts["v2"] >= after + 30, "the loop to be served by the updated preview")
+        wait_for(lambda: loop.counts["v2"] >= after + 30, "the loop to be served by the updated preview",
+                 seen=lambda: (dict(loop.counts), loop.failures[-3:]))
     assert job["state"] == "succeeded", job_log(api, job["id"])
     assert loop.failures == [], (loop.failures[:5], loop.counts)
     assert len(s.things(3)["containers"]) == 1 and s.previews()[3]["sha"] == job["sha"]
@@ -233,8 +235,10 @@ def test_the_reconciler_removes_an_orphan_made_behind_its_back(api, agent_token,
     assert s.things(8)["containers"][0].labels["tahobuddy.installation"] == AgentConfig(
         api_url=api.url).resolved_installation()                      # the default: a digest of the API URL
     orphan(s.name, 99, AgentConfig(api_url=api.url).resolved_installation(), racing=True)
-    wait_for(lambda: not any(s.things(99).values()), "the reconciler to remove #99", timeout=30)
-    wait_for(lambda: f"reconciler removed {s.name} #99: volume" in agent.output(), "the reconciler's log line")
+    wait_for(lambda: not any(s.things(99).values()), "the reconciler to remove #99", timeout=30,
+             seen=lambda: s.things(99))
+    wait_for(lambda: f"reconciler removed {s.name} #99: volume" in agent.output(), "the reconciler's log line",
+             seen=lambda: agent.output()[-2000:])
     assert s.served(8) == "v-kept" and len(s.things(8)["containers"]) == 1  # what the store keeps stays
     assert agent.stop() == 0
 
@@ -249,8 +253,10 @@ def test_the_reconciler_leaves_another_installations_previews_and_unlabelled_one
     orphan(s.name, 97, "this-one")
     agent = AgentProcess(api, agent_token, tmp_path, extra={"TAHOBUDDY_PREVIEW_RECONCILE": "1",
                                                             "TAHOBUDDY_INSTALLATION": "this-one"})
-    wait_for(lambda: not any(s.things(97).values()), "the reconciler to remove its own #97", timeout=30)
-    wait_for(lambda: f"reconciler removed {s.name} #97: network" in agent.output(), "the reconciler's log line")
+    wait_for(lambda: not any(s.things(97).values()), "the reconciler to remove its own #97", timeout=30,
+             seen=lambda: s.things(97))
+    wait_for(lambda: f"reconciler removed {s.name} #97: network" in agent.output(), "the reconciler's log line",
+             seen=lambda: agent.output()[-2000:])
     wait_for(lambda: f"reconciler left alone {s.name} #96: container tahobuddy-{s.name}-pr-96" in agent.output(),
              "the reconciler to name the unlabelled #96")
     # the round that removed #97 looked at #96 and #98 too, and passed over them
@@ -259,7 +265,8 @@ def test_the_reconciler_leaves_another_installations_previews_and_unlabelled_one
         assert [len(things[k]) for k in ("containers", "volumes", "networks")] == [1, 1, 1], (number, things)
         assert things["containers"][0].status == "running"
     assert "it may be another installation's" in agent.output() and f"{s.name} #98" not in agent.output()
-    wait_for(lambda: agent.output().count("previews: reconciled") >= 3, "two more reconciler rounds", timeout=30)
+    wait_for(lambda: agent.output().count("previews: reconciled") >= 3, "two more reconciler rounds", timeout=30,
+             seen=lambda: agent.output()[-2000:])
     assert agent.output().count(f"reconciler left alone {s.name} #96") == 1  # named once, not every round
     assert all(len(s.things(n)["containers"]) == 1 for n in (98, 96))
     assert agent.stop() == 0

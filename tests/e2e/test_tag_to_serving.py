@@ -89,10 +89,12 @@ def test_release_tags_deploy_swap_without_downtime_fail_safely_and_roll_back(
         repo.write({"www/index.html": "v2\n"})
         sha2 = repo.commit_and_tag("v2", "release-2")
         with Loop(caddy, host) as loop:
-            wait_for(lambda: loop.counts["v1"] >= 20, "the loop to be served by v1")
+            wait_for(lambda: loop.counts["v1"] >= 20, "the loop to be served by v1",
+                     seen=lambda: (dict(loop.counts), loop.failures[-3:]))
             job = deploy(api, repo, "release-2", sha2)
             after = loop.counts["v2"]  # the old container is retired by now; keep asking past it
-            wait_for(lambda: loop.counts["v2"] >= after + 50, "the loop to be served by v2 after the swap")
+            wait_for(lambda: loop.counts["v2"] >= after + 50, "the loop to be served by v2 after the swap",
+                     seen=lambda: (dict(loop.counts), loop.failures[-3:]))
         assert job["state"] == "succeeded", job_log(api, job["id"])
         assert loop.failures == [] and loop.counts["v1"] >= 20, (loop.failures[:5], loop.counts)
         assert caddy.get(host).text.strip() == "v2"

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from tests.helpers import deliver, push_to, unique
-from tests.realparts import AgentProcess, GitRepo, job_log, wait_for, wait_job, wait_log
+from tests.realparts import AgentProcess, GitRepo, job_log, job_state, wait_for, wait_job, wait_log
 
 pytestmark = pytest.mark.functional
 CLI = str(Path(sys.executable).parent / "tahobuddy")
@@ -98,10 +98,12 @@ def test_first_sigterm_finishes_the_job_second_hands_it_back(api, agent_token, r
     job_id = send(api, repo, "refs/heads/main", sha)
     wait_log(api, job_id, "first")
     agent.signal(signal.SIGTERM)
-    wait_for(lambda: "stopping after the current job" in agent.output(), "the agent took the first SIGTERM")
+    wait_for(lambda: "stopping after the current job" in agent.output(), "the agent took the first SIGTERM",
+             seen=lambda: agent.output()[-2000:])
     # still working: the job's ticks keep arriving for longer than the agent's idle check (0.5 s) takes
     seen = ticks(api, job_id)
-    wait_for(lambda: ticks(api, job_id) >= seen + 15, "ticks after the first SIGTERM", timeout=30)
+    wait_for(lambda: ticks(api, job_id) >= seen + 15, "ticks after the first SIGTERM", timeout=30,
+             seen=lambda: job_state(api, job_id))
     assert agent.proc.poll() is None and wait_job(api, job_id, states={"running"})["state"] == "running"
     agent.signal(signal.SIGTERM)
     assert agent.proc.wait(timeout=30) == 0

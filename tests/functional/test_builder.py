@@ -15,7 +15,8 @@ from runners.base import Cancel, JobSpec, Reason, RunContext, RunnerError, Statu
 from runners.shell import ShellRunner
 from tests.functional.test_agent import send
 from tests.helpers import unique
-from tests.realparts import BASE_IMAGE, AgentProcess, GitRepo, job_log, remove_app_resources, wait_job, wait_log
+from tests.realparts import (BASE_IMAGE, AgentProcess, GitRepo, job_log, remove_app_resources, wait_for, wait_job,
+                             wait_log)
 
 pytestmark = pytest.mark.functional
 SECRET = "bld-t0ken-90210-secret"
@@ -26,13 +27,6 @@ ALLOCATE = ["sh", "-c", 'echo allocating; x=$(head -c 64000000 /dev/zero | tr "\
 def builder_containers(job_id: str) -> list:
     return docker.from_env().containers.list(all=True, filters={"label": [f"tahobuddy.job={job_id}",
                                                                           "tahobuddy.role=builder"]})
-
-
-def wait_for(condition, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} within {timeout}s"
-        time.sleep(0.1)
 
 
 class Job:
@@ -105,7 +99,7 @@ def test_cancel_stops_then_kills_and_removes_the_container(tmp_path, docker_imag
     out: dict = {}
     worker = threading.Thread(target=lambda: out.setdefault("result", job.run()))
     worker.start()
-    wait_for(lambda: "started" in job.lines, "the command started")
+    wait_for(lambda: "started" in job.lines, "the command started", 30, seen=lambda: job.lines[-15:])
     assert len(builder_containers(job.spec.job_id)) == 1
     t0 = time.monotonic()
     job.ctx.cancel.request("wrong tag")

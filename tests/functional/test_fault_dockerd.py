@@ -68,7 +68,7 @@ class SecondEngine:
                 return self.client(timeout=2).ping()
             except (docker.errors.DockerException, requests.RequestException):
                 return False
-        wait_for(answers, "the second dockerd to answer", timeout=60)
+        wait_for(answers, "the second dockerd to answer", timeout=60, seen=lambda: answers[-5:])
 
     def stop(self) -> None:
         """SIGTERM to dockerd alone (its containers run on: live-restore), then wait for it to exit."""
@@ -213,7 +213,7 @@ def test_dockerd_restarting_mid_build_fails_the_job_saying_so_and_the_old_versio
             pushed = time.monotonic()
             v3 = wait_job(api, push_to(api, repo, "main", repo.commit_and_tag("v3")).json()["jobs"][0], timeout=120)
             v3_took = time.monotonic() - pushed
-            wait_for(lambda: answers[-1][1] == "v3", "v3 to serve", timeout=10)
+            wait_for(lambda: answers[-1][1] == "v3", "v3 to serve", timeout=10, seen=lambda: answers[-5:])
             done.set()
             poller.join(timeout=10)
             assert agent.proc.poll() is None  # it carried on through the restart

@@ -147,11 +147,11 @@ def test_agents_are_listed_and_a_killed_one_shows_as_lost(api, agent_tokens, tmp
         rows = json.loads(cli(api, "agents", "--pool", "spare", "--json").stdout)["agents"]
         return next((a for a in rows if a["id"] == agent_id), {})
 
-    row = wait_for(lambda: status().get("status") == "idle" and status(), "the agent to be listed idle")
+    row = wait_for(lambda: status().get("status") == "idle" and status(), "the agent to be listed idle", seen=status)
     assert row["pool"] == "spare" and row["targets"] == ["docker", "shell"] and row["version"]
     agent.signal(signal.SIGKILL)
     agent.proc.wait(timeout=10)
-    wait_for(lambda: status().get("status") == "lost", "the killed agent to show as lost", timeout=30)
+    wait_for(lambda: status().get("status") == "lost", "the killed agent to show as lost", timeout=30, seen=status)
     table = cli(api, "agents")
     assert table.returncode == 0 and agent_id in table.stdout and "lost" in table.stdout
     pools = json.loads(cli(api, "pools", "--json").stdout)["pools"]
@@ -163,3 +163,40 @@ def test_an_agent_of_an_undeclared_pool_stops_saying_so(api, agent_token, tmp_pa
            "TAHOBUDDY_WORKDIR": str(tmp_path / "nopool"), "TAHOBUDDY_POOL": "nowhere", "TAHOBUDDY_POLL_WAIT": "1"}
     r = subprocess.run([CLI, "agent"], env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "unknown pool 'nowhere'" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_with_the_production_lease_resend_and_heartbeat_a_job_runs_once_and_a_sweep_leaves_it_alone(
+        api, agent_token, repo, tmp_path, empty_queue):
+    """The session's API runs with a 10 s lease, a 3 s resend and a 1 s heartbeat (tests/conftest.py) so
+    that fault tests end soon. This one starts its own `chalice local` with none of them set: a job goes
+    through with what an installation runs (lease 120 s, agent heartbeat 10 s, resend after 300 s; their
+    values are held in tests/unit/test_defaults.py), and a sweep while it runs re-sends nothing."""
+    from functions.store import jobs
+    from local import procs
+    defaults = ("TAHOBUDDY_LEASE_SECONDS", "TAHOBUDDY_AGENT_HEARTBEAT", "TAHOBUDDY_RESEND_AFTER")
+    env = {k: v for k, v in os.environ.items() if k not in defaults}
+    port = procs.free_port()
+    proc = procs.start([sys.executable, "-m", "local.api", "--host", "127.0.0.1", "--port", str(port), "--stage",
+                        "dev", "--no-autoreload"], str(tmp_path / "chalice.log"), env=env,
+                       cwd=str(Path(__file__).resolve().parents[2]))
+    prod = type(api)(f"http://127.0.0.1:{port}", api.token, api.secret)
+    try:
+        procs.wait_http(prod.url + "/api/v1/health", proc=proc)
+        name, branch = shell_app(prod, repo, "spare", [["sh", "-c", 'sleep 3; echo "ran $TAHOBUDDY_JOB"']])
+        AgentProcess(prod, agent_token, tmp_path, targets="shell", name="production",
+                     extra={"TAHOBUDDY_POOL": "spare"})
+        job_id = push(prod, repo, repo.git("rev-parse", "HEAD"), branch)
+        wait_job(prod, job_id, timeout=30, states={"running"})
+        lease_left = jobs.get(job_id).lease_until - time.time()
+        swept = cli(prod, "sweep")
+        done = wait_job(prod, job_id, timeout=60)
+        agents = json.loads(cli(prod, "agents", "--pool", "spare", "--json").stdout)["agents"]
+        log = job_log(prod, job_id)
+    finally:
+        procs.stop(proc)
+    assert 100 < lease_left <= 121, lease_left                    # the claim took the production lease
+    assert swept.returncode == 0 and job_id not in json.loads(swept.stdout)["resent"], swept.stdout
+    assert (done["state"], done["attempts"]) == ("succeeded", 1), done
+    assert log.count(f"ran {job_id}") == 1
+    row = next((a for a in agents if a["id"] == f"production-{os.getpid()}"), {})
+    assert row.get("status") in ("idle", "busy"), agents            # beating at the production interval

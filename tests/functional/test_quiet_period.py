@@ -79,22 +79,28 @@ def test_a_burst_of_five_pushes_deploys_once_the_last_commit_after_the_quiet_per
 def test_another_target_of_the_app_is_not_delayed_and_a_long_quiet_period_dead_letters_nothing(
         api, agent_tokens, repo, tmp_path, empty_queue):
     """One agent slot: the held message of the quiet target takes no slot, so the other target's job
-    runs at once. 120 s is more than the lease and the queue's visibility timeout: the holder keeps
-    the message invisible and the job runs once, with one attempt and nothing dead-lettered."""
+    runs at once. A period is "long" once it outlasts what would let the message go by itself: the lease
+    (10 s here) and the invisibility the holder buys at a time (EXTEND_TO, 30 s), so only its renewals
+    keep the message hidden. 40 s does; the job runs once, one attempt, and its message is received
+    twice (one to hold, one to run) however long the period: a lapse would show as a third receive."""
+    from agent.holder import EXTEND_TO
+    quiet = EXTEND_TO + 10
     branch = unique("main")
-    app_with(api, repo, [shell_rule("slow", branch, 120, "remote", "slow"),
+    app_with(api, repo, [shell_rule("slow", branch, quiet, "remote", "slow"),
                          shell_rule("fast", branch, 0, "remote", "fast")])
-    AgentProcess(api, agent_tokens("remote"), tmp_path, targets="shell", name="one-slot",
-                 extra={"TAHOBUDDY_POOL": "remote", "TAHOBUDDY_CONCURRENCY": "1"})
+    agent = AgentProcess(api, agent_tokens("remote"), tmp_path, targets="shell", name="one-slot",
+                         extra={"TAHOBUDDY_POOL": "remote", "TAHOBUDDY_CONCURRENCY": "1"})
     repo.git("push", "-q", "origin", f"HEAD:refs/heads/{branch}")  # the branch the push names is in the origin
     pushed = time.time()
     slow_id, fast_id = push(api, repo, branch, repo.git("rev-parse", "HEAD"))
     fast = wait_job(api, fast_id, timeout=30)
-    assert fast["state"] == "succeeded" and time.time() - pushed < 20, fast
+    assert fast["state"] == "succeeded" and time.time() - pushed < quiet / 2, fast
     assert job(api, slow_id)["state"] == "queued"
-    slow = wait_job(api, slow_id, timeout=180)
-    assert slow["state"] == "succeeded" and slow["attempts"] == 1 and time.time() - pushed >= 120, slow
+    slow = wait_job(api, slow_id, timeout=quiet + 60)
+    assert slow["state"] == "succeeded" and slow["attempts"] == 1 and time.time() - pushed >= quiet, slow
     assert "slow" in job_log(api, slow_id) and queue_counts("remote", dead=True) == (0, 0)
+    receives = [ln for ln in agent.output().splitlines() if f"job {slow_id}: received" in ln]
+    assert [ln.rsplit("receive ", 1)[1] for ln in receives] == ["1)", "2)"], agent.output()[-3000:]
 
 
 def test_cancel_during_the_quiet_period_ends_the_job_without_running_it(api, agent_tokens, repo, tmp_path,
@@ -104,11 +110,13 @@ def test_cancel_during_the_quiet_period_ends_the_job_without_running_it(api, age
     agent = AgentProcess(api, agent_tokens("spare"), tmp_path, targets="shell", name="cancel",
                          extra={"TAHOBUDDY_POOL": "spare"})
     [job_id] = push(api, repo, branch, repo.git("rev-parse", "HEAD"))
-    wait_for(lambda: f"job {job_id}: waiting for quiet period" in agent.output(), "the agent to hold the job")
+    wait_for(lambda: f"job {job_id}: waiting for quiet period" in agent.output(), "the agent to hold the job",
+             seen=lambda: agent.output()[-2000:])
     r = requests.post(f"{api.url}/api/v1/jobs/{job_id}/cancel", json={"reason": "not this one"},
                       headers=api.headers(), timeout=10)
     assert r.status_code == 200
-    wait_for(lambda: f"job {job_id}: canceled while waiting" in agent.output(), "the held message to be dropped")
+    wait_for(lambda: f"job {job_id}: canceled while waiting" in agent.output(), "the held message to be dropped",
+             seen=lambda: agent.output()[-2000:])
     ended = job(api, job_id)
     assert (ended["state"], ended["attempts"], ended["log_lines"]) == ("canceled", 0, 0), ended
 

@@ -7,12 +7,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
 
 from local import procs
 from tests.helpers import deliver, docker_app, push, unique
+from tests.realparts import job_state, wait_for, wait_job
 
 pytestmark = pytest.mark.functional
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,11 +26,9 @@ def start_stack(home: Path, ports: dict) -> tuple[subprocess.Popen, dict]:
     home.mkdir(parents=True, exist_ok=True)
     (home / "dev.env").unlink(missing_ok=True)
     proc = procs.start([sys.executable, "-m", "local.stack"], str(home / "stack.out"), env=env, cwd=str(ROOT))
-    deadline = time.monotonic() + 90
-    while not (home / "dev.env").is_file():
-        assert proc.poll() is None, (home / "stack.out").read_text()
-        assert time.monotonic() < deadline, "stack did not come up in 90 s"
-        time.sleep(0.2)
+    wait_for(lambda: (home / "dev.env").is_file() or proc.poll() is not None, "the stack to come up (dev.env)", 90,
+             every=0.2, seen=lambda: procs.tail(str(home / "stack.out")))
+    assert proc.poll() is None, (home / "stack.out").read_text()
     pairs = dict(line.split("=", 1) for line in (home / "dev.env").read_text().splitlines())
     return proc, pairs
 
@@ -116,14 +116,10 @@ def test_make_run_serves_a_tagged_app_through_its_own_proxy(tmp_path, docker_ima
         sent = subprocess.run(cli + ["hook", "send", "--repo", str(repo.origin), "--ref", "release-1"], env=run_env,
                               capture_output=True, text=True, timeout=60)
         job_id = __import__("json").loads(sent.stdout)["jobs"][0]
-        deadline = time.monotonic() + 120
-        while True:
-            job = requests.get(f"{env['TAHOBUDDY_API_URL']}/api/v1/jobs/{job_id}", timeout=10,
-                               headers={"Authorization": f"Bearer {env['TAHOBUDDY_TOKEN']}"}).json()
-            if job["state"] not in ("queued", "running") or time.monotonic() > deadline:
-                break
-            time.sleep(0.3)
-        assert job["state"] == "succeeded", job
+        stack_api = SimpleNamespace(url=env["TAHOBUDDY_API_URL"],
+                                    headers=lambda: {"Authorization": f"Bearer {env['TAHOBUDDY_TOKEN']}"})
+        job = wait_job(stack_api, job_id, timeout=120)
+        assert job["state"] == "succeeded", job_state(stack_api, job_id)
         r = requests.get(env["TAHOBUDDY_PROXY_URL"], headers={"Host": f"{name}.localhost"}, timeout=10)
         assert r.text.strip() == "served by make run"
     finally:
