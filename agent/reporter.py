@@ -6,6 +6,10 @@ Errors are either unrecoverable (bad token, bad URL: stop and say so) or
 retryable (network, 5xx: back off and try again, a bounded number of times).
 A finish and a batch of log lines are what a user would miss, so they are retried for longer: for
 up to OUTAGE_BUDGET seconds (an API restart, a network outage of a minute), never forever.
+
+This is the agent's one way out: every body goes through `_call` as a typed message, and `_call`
+passes its free text (log lines, a job's reason and detail, phase names) through `mask` first, so a
+secret the agent resolved reaches neither the API nor, from there, a commit status or a chat channel.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import time
 import requests
 
 from contract.wire import (AgentBeat, AgentHello, AgentSession, ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch,
-                           PreviewList, WaitAnswer)
+                           PreviewList, WaitAnswer, Wire)
 from runners.base import Log
 
 
@@ -36,8 +40,9 @@ class Reporter:
     OUTAGE_BUDGET = 120.0   # seconds a finish or a log batch keeps being retried through an outage
     MAX_DELAY = 5.0         # between those retries, so the call lands soon after the API is back
 
-    def __init__(self, api_url: str, token: str, agent_id: str, retries: int = 5):
+    def __init__(self, api_url: str, token: str, agent_id: str, retries: int = 5, mask=lambda s: s):
         self.api, self.agent_id, self.retries = api_url.rstrip("/") + "/api/v1", agent_id, retries
+        self.mask = mask  # the agent's secrets: every message's free text passes it on the way out
         self.base = self.api + "/agent/jobs"
         self.token = token
         self.session = requests.Session()
@@ -46,20 +51,21 @@ class Reporter:
     def register(self, hello: AgentHello) -> AgentSession:
         """Trade the agent token for a session bound to this agent id (a restart replaces the last one)."""
         self.session.headers["Authorization"] = f"Bearer {self.token}"
-        answer = AgentSession.from_dict(self._call(f"{self.api}/agents/register", "register", hello.to_dict()))
+        answer = AgentSession.from_dict(self._call(f"{self.api}/agents/register", "register", hello))
         self.session.headers["Authorization"] = f"Bearer {answer.session}"
         return answer
 
     def beat(self, state: str, jobs: list[str]) -> dict:
-        return self._call(f"{self.api}/agents/heartbeat", "beat", AgentBeat(state, jobs).to_dict(), retries=1)
+        return self._call(f"{self.api}/agents/heartbeat", "beat", AgentBeat(state, jobs), retries=1)
 
-    def _post(self, job_id: str, action: str, body: dict | None = None) -> dict:
-        return self._call(f"{self.base}/{job_id}/{action}", action, body)
+    def _post(self, job_id: str, action: str, message: Wire | None = None) -> dict:
+        return self._call(f"{self.base}/{job_id}/{action}", action, message)
 
-    def _call(self, url: str, action: str, body: dict | None = None, retries: int | None = None,
+    def _call(self, url: str, action: str, message: Wire | None = None, retries: int | None = None,
               budget: float = 0.0, between=None) -> dict:
-        """POST with retries: `retries` attempts, or as many as fit in `budget` seconds when it is set
-        (`between()` runs before each retry: the worker keeps the job's message invisible meanwhile)."""
+        """POST `message`, masked, with retries: `retries` attempts, or as many as fit in `budget` seconds
+        when it is set (`between()` runs before each retry: the worker keeps the job's message invisible)."""
+        body = message.masked(self.mask).to_dict() if message is not None else {}
         delay, retries = 0.5, retries or self.retries
         deadline = time.monotonic() + budget
         attempt = 0
@@ -67,7 +73,7 @@ class Reporter:
             last = attempt >= retries - 1 and time.monotonic() >= deadline
             attempt += 1
             try:
-                r = self.session.post(url, json=body or {}, timeout=30)
+                r = self.session.post(url, json=body, timeout=30)
             except requests.RequestException as exc:
                 if last:
                     raise
@@ -98,17 +104,17 @@ class Reporter:
         return ClaimAnswer.from_dict(self._post(job_id, "claim"))
 
     def wait(self, job_id: str) -> WaitAnswer:
-        return WaitAnswer.from_dict(self._call(f"{self.base}/{job_id}/wait", "wait", {}, retries=1))
+        return WaitAnswer.from_dict(self._call(f"{self.base}/{job_id}/wait", "wait", retries=1))
 
     def heartbeat(self, job_id: str) -> JobBeatAnswer:
         return JobBeatAnswer.from_dict(self._post(job_id, "heartbeat"))
 
     def logs(self, job_id: str, first_seq: int, lines: list[str], between=None) -> None:
-        self._call(f"{self.base}/{job_id}/logs", "logs", LogBatch(first_seq, lines).to_dict(),
+        self._call(f"{self.base}/{job_id}/logs", "logs", LogBatch(first_seq, lines),
                    budget=self.OUTAGE_BUDGET, between=between)
 
     def finish(self, job_id: str, finish: Finish, between=None) -> dict:
-        return self._call(f"{self.base}/{job_id}/finish", "finish", finish.to_dict(), budget=self.OUTAGE_BUDGET,
+        return self._call(f"{self.base}/{job_id}/finish", "finish", finish, budget=self.OUTAGE_BUDGET,
                           between=between)
 
     def previews(self) -> PreviewList:
@@ -120,7 +126,7 @@ class Reporter:
         return PreviewList.from_dict(r.json())
 
     def release(self, job_id: str, reason: str) -> dict:
-        return self._post(job_id, "release", Handback(reason).to_dict())
+        return self._post(job_id, "release", Handback(reason))
 
 
 class LogStream:

@@ -62,18 +62,19 @@ def serving(spec: JobSpec) -> str:
 
 class Agent:
     def __init__(self, config: AgentConfig, say=print):
-        self.config, self.say = config, say
+        self.config = config
         self.agent_id = config.resolved_agent_id()
         self.workdir = Path(config.workdir).resolve()
-        self.reporter = Reporter(config.api_url, config.token, self.agent_id)
         kwargs = {"region_name": config.region}
         if config.aws_endpoint:
             kwargs["endpoint_url"] = config.aws_endpoint
+        self.secrets = Secrets(config.secrets_file, ssm_path=config.secrets_ssm_path,
+                               secrets_manager=config.secrets_manager, aws=kwargs)
+        self.say = lambda text: say(self.secrets.mask(str(text)))  # its own output is masked too
+        self.reporter = Reporter(config.api_url, config.token, self.agent_id, mask=self.secrets.mask)
         self.sqs = boto3.client("sqs", **kwargs)
         self.queue_url = config.queue_url  # else found by name once the API has accepted the pool
         self.source = Source(self.workdir, config.git_token, config.git_ssh_key)
-        self.secrets = Secrets(config.secrets_file, ssm_path=config.secrets_ssm_path,
-                               secrets_manager=config.secrets_manager, aws=kwargs)
         self.stopping = threading.Event()      # first signal: no new jobs
         self.forced = threading.Event()        # second signal: cancel running jobs
         self.fatal: str = ""

@@ -13,6 +13,9 @@
 The agent id is never a header the caller picks: registering with an agent token returns a
 session token bound to the agent id, and every job call is made with it.
 `from_dict` checks types and ignores unknown keys, so either side may grow a field first.
+Each type names its free-text fields in `TEXT` (a reason, a detail, log lines, phase names): the
+agent sends every message through `masked(mask)`, so no secret value it resolved leaves it in them.
+Identifiers (a sha, an image id, a ref) are not free text and go as they are.
 """
 from __future__ import annotations
 
@@ -40,9 +43,25 @@ _KINDS = {str: "a string", int: "a whole number", float: "a number", bool: "true
           dict: "an object"}
 
 
+def _masked(value, mask: typing.Callable[[str], str]):
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, list):
+        return [_masked(v, mask) for v in value]
+    if isinstance(value, dict):
+        return {_masked(k, mask): _masked(v, mask) for k, v in value.items()}
+    return value
+
+
 class Wire:
+    TEXT: typing.ClassVar[tuple[str, ...]] = ()  # the fields that carry free text, which `masked` passes through mask
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def masked(self, mask: typing.Callable[[str], str]) -> "Wire":
+        """The same message with every string in its TEXT fields (in lists and maps, keys too) put through `mask`."""
+        return dataclasses.replace(self, **{name: _masked(getattr(self, name), mask) for name in self.TEXT})
 
     @classmethod
     def from_dict(cls, doc) -> "Wire":
@@ -129,12 +148,14 @@ class JobBeatAnswer(Wire):
 
 @dataclass(frozen=True)
 class LogBatch(Wire):
+    TEXT = ("lines",)
     first_seq: int
     lines: list
 
 
 @dataclass(frozen=True)
 class Finish(Wire):
+    TEXT = ("reason", "detail", "phases")
     state: str
     reason_code: str = ""
     reason: str = ""
@@ -158,6 +179,7 @@ class Finish(Wire):
 
 @dataclass(frozen=True)
 class Handback(Wire):
+    TEXT = ("reason",)
     reason: str = ""
 
 
