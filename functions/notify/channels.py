@@ -8,16 +8,22 @@ values, and are resolved only when a message is sent:
 the functions' environment `TAHOBUDDY_SECRET_<NAME>` first, then the Secrets Manager secret
 `<TAHOBUDDY_NOTIFY_SECRETS_PREFIX><NAME>` (default prefix `tahobuddy/`). Message bodies and the
 signature are pure functions; `send` only posts and classifies the answer as GitHub's client does.
+
+Chat channels (Slack, Discord) show a branch name and a job's reason, which a pusher chose: their
+text is escaped so it can mention nobody (`<!channel>`, `<@U123>`, `@everyone`, `@here` read as plain
+text); the generic webhook carries the same values as data, unescaped.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from contract.wire import SECRET_REF
@@ -27,6 +33,21 @@ from functions.notify.github import GitHubError as DeliveryError
 from functions.notify.github import job_link, outcome
 
 # ---- pure message bodies -------------------------------------------------------------------------
+ZWSP = "\u200b"  # a zero-width space after every @: `@everyone` still reads so, and mentions nobody
+
+
+def slack_text(text: str) -> str:
+    """Text for Slack's mrkdwn: `&`, `<` and `>` escaped as Slack asks, so `<!channel>`, `<!here>`,
+    `<@U123>`, `<!subteam^S1>` and `<http://x|y>` are shown as typed, never as a mention or a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("@", "@" + ZWSP)
+
+
+def discord_text(text: str) -> str:
+    """Text for Discord: `@everyone`, `@here`, `<@123>`, `<@&123>` broken by a zero-width space, so
+    nothing mentions anyone even where `allowed_mentions` does not reach (a client's own rendering)."""
+    return text.replace("@", "@" + ZWSP)
+
+
 def _headline(change: dict) -> str:
     where = change["ref"].split("/", 2)[-1] + (f" ({change['sha'][:7]})" if change.get("sha") else "")
     return f"{change['app']}/{change['rule']} {where}: {change['state']}"
@@ -38,9 +59,9 @@ def _detail(change: dict) -> str:
 
 def slack_body(change: dict, link: str) -> dict:
     icon = {"succeeded": ":white_check_mark:", "failed": ":x:"}.get(change["state"], ":information_source:")
-    text = f"{icon} {_headline(change)}"
+    text = f"{icon} {slack_text(_headline(change))}"
     if _detail(change):
-        text += f"\n{_detail(change)}"
+        text += f"\n{slack_text(_detail(change))}"
     if link:
         text += f"\n<{link}|job {change['job_id']}>"
     return {"text": text}
@@ -48,7 +69,8 @@ def slack_body(change: dict, link: str) -> dict:
 
 def discord_body(change: dict, link: str) -> dict:
     color = {"succeeded": 0x2EA043, "failed": 0xD1242F}.get(change["state"], 0x8C959F)
-    embed = {"title": _headline(change)[:256], "description": (_detail(change) or change["state"])[:4096],
+    embed = {"title": discord_text(_headline(change))[:256],
+             "description": discord_text(_detail(change) or change["state"])[:4096],
              "color": color}
     if link:
         embed["url"] = link
@@ -97,12 +119,35 @@ def request(entry: dict, change: dict, msg_id: str) -> tuple[str, bytes, dict]:
 
 
 def send(entry: dict, change: dict, msg_id: str, timeout: float = 10) -> None:
+    """Post one notification. An error names the secret that holds the URL, never the URL: for Slack
+    and Discord the URL is the credential, and errors go to the outbox and the functions' log."""
     url, body, headers = request(entry, change, msg_id)
-    req = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    where = f"{entry['type']} URL (secret {SECRET_REF.match(entry['url']).group(1)})"
+    if not _is_web_url(url):
+        raise DeliveryError(f"the {where} is not an http(s) URL: set it to the whole address, "
+                            "https://...", retry=False)
     try:
+        req = urllib.request.Request(url, data=body, method="POST", headers=headers)
         with urllib.request.urlopen(req, timeout=timeout):
             return
     except urllib.error.HTTPError as exc:
         raise DeliveryError(f"{entry['type']} answered {exc.code}", retry=exc.code >= 500 or exc.code == 429) from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise DeliveryError(f"{entry['type']}: {exc}", retry=True) from exc
+        raise DeliveryError(_without(f"{entry['type']}: {exc}", url), retry=True) from None
+    except (ValueError, http.client.HTTPException) as exc:  # their messages quote the URL or its path
+        raise DeliveryError(f"the {where} is not usable ({exc.__class__.__name__})", retry=False) from None
+
+
+def _is_web_url(url: str) -> bool:
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _without(text: str, url: str) -> str:
+    """`text` with the URL, and its path (where a Slack or Discord token sits), left out."""
+    path = urllib.parse.urlsplit(url).path
+    text = text.replace(url, "<the URL>")
+    return text.replace(path, "<its path>") if len(path) > 1 else text

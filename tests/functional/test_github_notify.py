@@ -145,3 +145,31 @@ def test_notifications_go_without_github_and_a_wrong_key_is_refused(api, receive
     reports = wait_for(refused, "the badly signed notification to be given up")
     assert reports["notify"][0]["result"] == "gave up: webhook answered 401"
     assert made["webhook"].refused and len(made["webhook"].got) == 1
+
+
+def test_a_notification_url_without_a_scheme_is_given_up_naming_its_secret_not_its_value(api, agent_token, moto):
+    """The URL of a Slack hook is its credential: a value typed without `https://` must not be echoed
+    into the job's reports (the outbox error) or the functions' log."""
+    token = f"T0/B0/{uuid.uuid4().hex}"
+    secret_name = f"SLACK_{uuid.uuid4().hex[:8]}"
+    sm = boto3.client("secretsmanager", **boto_kwargs())
+    sm.create_secret(Name=f"tahobuddy/{secret_name}", SecretString=f"hooks.slack.com/services/{token}")
+    try:
+        name = unique("note")
+        put_app(api, {"name": name, "repository": "https://github.com/octo/schemeless.git",
+                      "notify": [{"type": "slack", "url": f"secret:{secret_name}", "states": ["succeeded"]}],
+                      "rules": [{"name": "run", "match": {"branch": "main"},
+                                 "target": {"type": "shell", "commands": [["true"]]}}]})
+        job = run_job(api, agent_token, name, "octo/schemeless", "5" * 40, {"state": "succeeded"})
+
+        def given_up():
+            requests.post(f"{api.url}/api/v1/outbox/deliver", headers=api.headers(), timeout=30)
+            return settled(api, job)
+        reports = wait_for(given_up, "the notification to be given up")
+        [entry] = reports["notify"]
+        assert entry["result"].startswith("gave up:") and f"secret {secret_name}" in entry["result"], entry
+        assert "https://" in entry["result"]  # says what to fix
+        shown = json.dumps(call(api, "GET", f"/jobs/{job}").json())
+        assert token not in shown and "hooks.slack.com" not in shown  # the outbox's warning logs this same text
+    finally:
+        sm.delete_secret(SecretId=f"tahobuddy/{secret_name}", ForceDeleteWithoutRecovery=True)

@@ -1,6 +1,7 @@
 """Notification entries, bodies and the Standard Webhooks signature (checked with the
 `standardwebhooks` library's own verify)."""
 import json
+import re
 import time
 
 import pytest
@@ -59,3 +60,41 @@ def test_the_signature_verifies_with_the_standard_webhooks_library():
     assert wh.verify(body, headers)["data"]["state"] == "failed"
     with pytest.raises(WebhookVerificationError):
         wh.verify(body.replace(b"failed", b"succeeded"), headers)
+
+
+HOSTILE = ["<!channel>", "<!here|here>", "<!everyone>", "<@U024BE7LH>", "<!subteam^S012AB3CD>", "@everyone",
+           "@here", "@channel", "<@123456789012345678>", "<@&123456789012345678>", "<http://evil.example|click>"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_hostile_branch_name_or_reason_mentions_nobody_in_slack(name):
+    text = channels.slack_body({**CHANGE, "ref": f"refs/heads/{name}", "reason": f"exit 3 {name}"},
+                               "https://d.example.com/jobs/J1")["text"]
+    ours = "<https://d.example.com/jobs/J1|job J1>"  # the one link the message makes itself
+    assert text.endswith(ours)
+    shown = text[:-len(ours)]
+    assert "<" not in shown and ">" not in shown  # no <!channel>, <@U..>, <!subteam^..> or <url|text> survives
+    assert not re.search(r"@(everyone|here|channel)", shown)
+    assert shown.count("\u200b") == name.count("@") * 2  # still readable: escaped, not removed
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_hostile_branch_name_or_reason_mentions_nobody_in_discord(name):
+    body = channels.discord_body({**CHANGE, "ref": f"refs/heads/{name}", "reason": f"exit 3 {name}"}, "")
+    [embed] = body["embeds"]
+    for text in (embed["title"], embed["description"]):
+        assert not re.search(r"@(everyone|here)|<@[!&]?\d+>|<#\d+>", text), text  # what Discord reads as one
+        assert name.replace("@", "@\u200b") in text
+    assert body["allowed_mentions"] == {"parse": []} and body["content"] == ""
+
+
+@pytest.mark.parametrize("value", ["hooks.slack.com/services/T0/B0/s3cr3tPart", "//hooks.slack.com/services/s3cr3tPart",
+                                   "ftp://hooks.slack.com/s3cr3tPart", "https://hooks.slack.com/services/s3cr3tPart x",
+                                   "http://[::1/s3cr3tPart"])
+def test_a_notification_url_that_is_not_a_web_url_is_named_by_its_secret_never_shown(value, monkeypatch):
+    monkeypatch.setenv("TAHOBUDDY_SECRET_SLACK_OPS", value)
+    with pytest.raises(channels.DeliveryError) as caught:
+        channels.send({"type": "slack", "url": "secret:SLACK_OPS"}, CHANGE, "msg_1")
+    said = str(caught.value)
+    assert "s3cr3tPart" not in said and "secret SLACK_OPS" in said and "slack URL" in said, said
+    assert caught.value.retry is False and caught.value.__cause__ is None  # no traceback carries it either
