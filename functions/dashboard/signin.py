@@ -2,6 +2,8 @@
 names its public id and is signed by the server (session.py)."""
 from __future__ import annotations
 
+import re
+
 from functions.dashboard import layout, session, web
 from functions.dashboard.markup import render
 
@@ -13,15 +15,23 @@ FORM = ('<form method="post" action="{action}" class="signin">{error}<input type
         '<code>make run</code>; make another with <code>tahobuddy token --role admin</code>.</p></form>')
 
 
-def _safe_next(target: str) -> str:
-    """Only a path of this site (no //host, no scheme): an open redirect would help phishing."""
-    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/apps"
+# a path of this site: one leading slash, then only printable ASCII a URL may hold unescaped
+_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@/?%#-]*")
+
+
+def safe_next(target: str) -> str:
+    """Where to go after signing in: only a path of this site, or `/`. An open redirect would help
+    phishing, and browsers are lenient: they drop tabs and newlines from a URL and read `\\` as `/`,
+    so `/\t/evil.example` and `/\\evil.example` mean `//evil.example`, another site. No control
+    character, space, backslash, `//` or scheme gets through."""
+    ok = isinstance(target, str) and _PATH.fullmatch(target) and "//" not in target
+    return target if ok else "/"
 
 
 def form(p: web.Page, error: str = "", status: int = 200):
     err = render('<p class="problem" role="alert">{e}</p>', e=error) if error else ""
     return layout.page(p, "Sign in", render(FORM, action=p.url("/login"), error=err,
-                                            next=_safe_next(p.query.get("next", "/apps"))), status=status)
+                                            next=safe_next(p.query.get("next", "/apps"))), status=status)
 
 
 def submit(p: web.Page):
@@ -33,7 +43,7 @@ def submit(p: web.Page):
     if row is None:
         return form(p, f"Not signed in: {why}.", 401)
     cookie = session.cookie_header(session.sign_in(row), p.secure)
-    return web.redirect(p.url(_safe_next(fields.get("next", "/apps"))), {"Set-Cookie": cookie})
+    return web.redirect(p.url(safe_next(fields.get("next", "/apps"))), {"Set-Cookie": cookie})
 
 
 def sign_out(p: web.Page):

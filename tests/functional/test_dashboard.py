@@ -104,6 +104,19 @@ def test_sign_in_sets_a_strict_httponly_cookie_and_sign_out_clears_it(page, api)
     page.wait_for_url(re.compile(r"/login"))
 
 
+@pytest.mark.parametrize("target", ["/%09/evil.example", "/%5C/evil.example", "%2F%2Fevil.example",
+                                    "https%3A%2F%2Fevil.example", "/%0A/evil.example"])
+def test_sign_in_never_sends_the_visitor_to_another_site(api, target):
+    """`next=/%09/evil.example` arrives as `/<tab>/evil.example`, which a browser reads as `//evil.example`."""
+    r = requests.post(f"{api.url}/login", data=f"token={api.token}&next={target}", allow_redirects=False,
+                      headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert r.status_code == 303 and r.headers["Location"] == "/", r.headers
+    assert "tahobuddy_session=" in r.headers["Set-Cookie"]  # signed in, and sent home
+    kept = requests.post(f"{api.url}/login", data={"token": api.token, "next": "/jobs?state=failed"},
+                         allow_redirects=False, timeout=30)
+    assert kept.headers["Location"] == "/jobs?state=failed"
+
+
 def test_a_bad_token_an_agent_token_and_a_forged_cookie_do_not_sign_in(page, agent_token):
     sign_in(page, "tb_admin_not-a-real-token")
     assert page.get_by_role("alert").inner_text() == "Not signed in: unknown token."

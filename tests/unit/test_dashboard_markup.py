@@ -2,7 +2,7 @@
 import pytest
 
 from functions.dashboard.markup import Markup, join, render, when
-from functions.dashboard.signin import _safe_next
+from functions.dashboard.signin import safe_next
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +25,12 @@ def test_times_carry_their_iso_value_for_the_browser():
     assert when(None) == "&ndash;"
 
 
-@pytest.mark.parametrize("target,kept", [("/jobs/1", True), ("//evil.example", False), ("https://evil", False),
-                                         ("/\\evil", False), ("", False)])
+@pytest.mark.parametrize("target,kept", [
+    ("/jobs/1", True), ("/jobs?app=blog&state=failed", True), ("/apps#top", True), ("/jobs/a%2Fb", True),
+    ("//evil.example", False), ("https://evil", False), ("/\\evil", False), ("", False),
+    ("/\t/evil.example", False),   # next=/%09/evil.example: browsers drop the tab and read //evil.example
+    ("/\n/evil.example", False), ("/\r/evil.example", False), ("/\x00/x", False), ("/\x7f/x", False),
+    (" /jobs", False), ("/ /evil", False), ("/jobs//x", False), ("/\u3000/evil.example", False),
+    ("javascript:alert(1)", False), ("\t//evil.example", False), ("/\\/evil.example", False)])
 def test_sign_in_only_returns_to_a_path_of_this_site(target, kept):
-    assert (_safe_next(target) == target) is kept
+    assert safe_next(target) == (target if kept else "/")
