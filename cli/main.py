@@ -94,6 +94,9 @@ def cmd_logs(args) -> int:
     client, after, deadline = _client(args), 0, time.monotonic() + args.timeout
     while True:
         data = client.get(f"/jobs/{quote(args.job)}/logs", after=after)
+        if data.get("dropped"):  # the API keeps a job's last TAHOBUDDY_LOG_MAX_LINES lines
+            print(f"[tahobuddy: {data['dropped']:,} earlier line{'s' if data['dropped'] != 1 else ''} dropped]",
+                  flush=True)
         for row in data["lines"]:
             print(row["line"], flush=True)
             after = row["seq"]

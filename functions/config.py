@@ -14,6 +14,7 @@ from functions.retention import Retention, parse as parse_retention
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
 DEFAULT_AGENT_SESSION = 24 * 3600  # a day: far longer than any outage an agent rides out, renewed by its beats
+DEFAULT_LOG_MAX_LINES = 10_000       # at most 8 KiB each (store/logs.py): a job's log stays under 80 MiB
 PROVIDER_SECRETS = ("gitlab", "gitea", "forgejo")  # TAHOBUDDY_<NAME>_SECRET overrides TAHOBUDDY_WEBHOOK_SECRET
 FORGE_HOSTS = ("gitlab", "gitea", "forgejo")       # TAHOBUDDY_<NAME>_HOSTS: hosts whose repositories are that forge's
 
@@ -38,6 +39,7 @@ class Settings:
     session_key: str = ""           # signs dashboard cookies (functions/dashboard/session.py); none: no sign-in
     agent_session_seconds: int = DEFAULT_AGENT_SESSION  # an agent session unused this long ends (store/sessions.py)
     forge_hosts: dict = field(default_factory=dict)  # repository host -> forge, beyond github.com and gitlab.com
+    log_max_lines: int = DEFAULT_LOG_MAX_LINES  # a job keeps its last this many log lines (0: all of them)
 
     def secret_for(self, provider: str) -> str:
         """The secret that verifies `provider`'s deliveries: its own when set, else TAHOBUDDY_WEBHOOK_SECRET."""
@@ -77,6 +79,7 @@ def settings() -> Settings:
         session_key=env.get("TAHOBUDDY_SESSION_KEY", ""),
         agent_session_seconds=_seconds(env.get("TAHOBUDDY_AGENT_SESSION_SECONDS", ""), DEFAULT_AGENT_SESSION),
         forge_hosts=forge_hosts(env),
+        log_max_lines=_whole("TAHOBUDDY_LOG_MAX_LINES", env.get("TAHOBUDDY_LOG_MAX_LINES", ""), DEFAULT_LOG_MAX_LINES),
     )
 
 
@@ -105,6 +108,14 @@ def forge_hosts(env) -> dict[str, str]:
                 raise ValueError(f"{name} lists {host}, which is already a {out[host]} host: name each host once")
             out[host] = forge
     return out
+
+
+def _whole(name: str, raw: str, default: int) -> int:
+    if not raw.strip():
+        return default
+    if not raw.strip().isdigit():
+        raise ValueError(f"{name}={raw!r}: set a whole number (0: no limit)")
+    return int(raw)
 
 
 def _flag(raw: str, default: bool) -> bool:

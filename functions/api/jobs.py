@@ -44,8 +44,9 @@ def get_job(job_id):
 @http.api("admin")
 def job_logs(job_id):
     job = jobs.get(job_id)
-    lines = logs.read(job_id, http.int_query("after", 0, 10**9), http.int_query("limit", 1000, 5000))
-    return {"job": job_id, "state": job.state, "lines": lines}
+    after = http.int_query("after", 0, 10**9)
+    lines = logs.read(job_id, after, http.int_query("limit", 1000, 5000))
+    return {"job": job_id, "state": job.state, "lines": lines, "dropped": logs.dropped(lines, after)}
 
 
 @bp.route(f"{http.V1}/jobs/{{job_id}}/cancel", methods=["POST"])

@@ -125,7 +125,8 @@ def schemas() -> dict:
                        head_ref=S, job_id=S, since=S, expire_after_days=I,
                        state={"type": "string", "enum": ["queued", "live", "failed", "closing", "closed"]}),
         "LogLine": obj(("seq", "line", "at"), seq=I, line=S, at=S),
-        "JobLogs": obj(("job", "state", "lines"), job=S, state=S, lines={"type": "array", "items": ref("LogLine")}),
+        "JobLogs": obj(("job", "state", "lines"), job=S, state=S, lines={"type": "array", "items": ref("LogLine")},
+                       dropped=I),  # lines after `after` the per-job cap (TAHOBUDDY_LOG_MAX_LINES) removed
         "Agent": obj(("id", "pool", "status"), id=S, pool=S, targets=STRS, version=S, host=S, concurrency=I,
                      status={"type": "string", "enum": ["idle", "busy", "stopping", "lost"]}, jobs=STRS,
                      started_at=S, last_seen=I),

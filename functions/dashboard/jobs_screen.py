@@ -93,6 +93,9 @@ def show(p: web.Page, job_id: str):
              ("Created", when(job.created_at)), ("Finished", when(job.finished_at))]
     dl = join(render("<dt>{k}</dt><dd>{v}</dd>", k=k, v=v) for k, v in facts)
     log = join(render('<li data-seq="{seq}">{line}</li>', seq=x["seq"], line=x["line"]) for x in lines)
+    gone = logs.dropped(lines)
+    if gone:
+        log = render('<li class="dropped">{note}</li>', note=logs.dropped_note(gone)) + log
     follow = job.state in (JobState.QUEUED.value, JobState.RUNNING.value)
     body = render('<dl class="facts">{dl}</dl><section aria-labelledby="actions"><h2 id="actions">Actions</h2>{acts}'
                   '</section><section aria-labelledby="log-h"><h2 id="log-h">Log</h2>'
@@ -101,7 +104,8 @@ def show(p: web.Page, job_id: str):
                   '</section>', dl=dl, acts=_actions(p, job), log=log, src=p.url(f"/jobs/{job.id}/log"),
                   after=lines[-1]["seq"] if lines else 0, follow="1" if follow else "",
                   ended=Markup("") if follow else render(' data-ended="{s}"', s=job.state),
-                  status="following the log live" if follow else f"{len(lines)} lines; the job {job.state}")
+                  status="following the log live" if follow else
+                  f"{len(lines)} lines{f' ({gone:,} earlier dropped)' if gone else ''}; the job {job.state}")
     return layout.page(p, f"Job {job.id}", body, "/jobs")
 
 
@@ -116,5 +120,6 @@ def log_since(p: web.Page, job_id: str):
         job = jobs.get(job_id)
     except NotFound as exc:
         return web.json({"error": str(exc)}, 404)
-    return web.json({"job": job.id, "state": job.state, "reason": job.reason,
-                     "lines": logs.read(job.id, int(after), LOG_PAGE)})
+    lines = logs.read(job.id, int(after), LOG_PAGE)
+    return web.json({"job": job.id, "state": job.state, "reason": job.reason, "lines": lines,
+                     "dropped": logs.dropped(lines, int(after))})

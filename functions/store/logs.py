@@ -1,4 +1,10 @@
-"""Job log lines, numbered by the agent so a retried upload never doubles a line."""
+"""Job log lines, numbered by the agent so a retried upload never doubles a line.
+
+A job keeps its last `log_max_lines` lines (TAHOBUDDY_LOG_MAX_LINES, default 10,000; 0 keeps every
+line): each batch past the cap deletes as many of the oldest lines as it adds, so a build that
+prints for hours costs a bounded table. Lines are numbered without gaps, so a reader counts what was
+dropped from the numbers alone (`dropped`): no counter to keep in step.
+"""
 from __future__ import annotations
 
 from pynamodb.exceptions import UpdateError
@@ -19,10 +25,16 @@ def append(job: JobModel, first_seq: int, lines: list) -> int:
     if not isinstance(lines, list) or len(lines) > MAX_BATCH or not all(isinstance(x, str) for x in lines):
         raise InvalidInput("lines", f"must be a list of at most {MAX_BATCH} strings")
     stamp, expires = now_iso(), settings().retention.log_line(now())  # outlives the job (functions/retention.py)
+    last = first_seq + len(lines) - 1
+    cap = settings().log_max_lines
+    keep_from = max(last, job.log_lines or 0) - cap + 1 if cap else 1  # the oldest line kept
     with LogModel.batch_write() as batch:
         for i, line in enumerate(lines):
-            batch.save(LogModel(job.id, first_seq + i, line=line[:MAX_LINE], at=stamp, expires_at=expires))
-    last = first_seq + len(lines) - 1
+            if first_seq + i >= keep_from:  # a late retry of an old batch does not bring its lines back
+                batch.save(LogModel(job.id, first_seq + i, line=line[:MAX_LINE], at=stamp, expires_at=expires))
+        stored = (job.log_lines or 0) + 1  # earlier batches stored the lines below this one
+        for seq in range(max(1, first_seq - cap), min(keep_from, stored)) if cap else ():
+            batch.delete(LogModel(job.id, seq))  # the oldest lines, pushed out by this batch
     if lines and last > (job.log_lines or 0):
         try:
             job.update(actions=[JobModel.log_lines.set(last)], condition=JobModel.log_lines < last)
@@ -44,3 +56,13 @@ def first_line_expiry(job_id: str) -> int | None:
 def read(job_id: str, after: int = 0, limit: int = 1000) -> list[dict]:
     rows = LogModel.query(job_id, LogModel.seq > after, limit=limit)
     return [{"seq": int(r.seq), "line": r.line, "at": r.at} for r in rows]
+
+
+def dropped(lines: list[dict], after: int = 0) -> int:
+    """How many lines after `after` are gone before the first of `lines` (read with that `after`):
+    the cap dropped them. Shown as "N earlier lines dropped" where a log is read."""
+    return max(0, lines[0]["seq"] - after - 1) if lines else 0
+
+
+def dropped_note(count: int) -> str:
+    return f"{count:,} earlier line{'s' if count != 1 else ''} dropped (a job keeps its last TAHOBUDDY_LOG_MAX_LINES)"

@@ -223,3 +223,50 @@ def test_a_fork_commit_pushed_as_main_is_refused_before_anything_runs(api, repo,
     assert (job["state"], job["reason_code"]) == ("failed", "refused"), job
     assert f"commit {fork} is not on refs/heads/main (its tip is {main}" in job["reason"], job
     assert not (tmp_path / "ran").exists() and job["app"] == name
+
+
+@pytest.fixture
+def capped_api(moto, admin_token, workdir):
+    """The API with a small per-job log cap (TAHOBUDDY_LOG_MAX_LINES=50)."""
+    import os
+
+    from local import procs
+    from tests.conftest import ROOT, Api
+    port = procs.free_port()
+    proc = procs.start([sys.executable, "-m", "local.api", "--host", "127.0.0.1", "--port", str(port), "--stage", "dev",
+                        "--no-autoreload"], str(workdir / "chalice-capped.log"),
+                       env={**os.environ, "TAHOBUDDY_LOG_MAX_LINES": "50"}, cwd=str(ROOT))
+    try:
+        procs.wait_http(f"http://127.0.0.1:{port}/api/v1/health", proc=proc)
+        yield Api(f"http://127.0.0.1:{port}", admin_token, os.environ["TAHOBUDDY_WEBHOOK_SECRET"])
+    finally:
+        procs.stop(proc)
+
+
+def test_a_long_log_keeps_its_last_lines_and_says_how_many_were_dropped(capped_api, agent_token, repo, tmp_path,
+                                                                         empty_queue):
+    from functions.store.models import LogModel
+    api = capped_api
+    agent = AgentProcess(api, agent_token, tmp_path, targets="shell", name="capped")
+    try:
+        sha = repo.commit_and_tag("long")
+        shell_app(api, repo, [["sh", "-c", "for i in $(seq 1 600); do echo out $i; done"]])
+        job = wait_job(api, send(api, repo, "refs/heads/main", sha))
+    finally:
+        agent.stop()
+    assert job["state"] == "succeeded", job
+    total = job["log_lines"]  # the agent's own lines around the command's 600
+    assert total > 600
+    got = requests.get(f"{api.url}/api/v1/jobs/{job['id']}/logs", headers=api.headers(), timeout=30).json()
+    assert [x["seq"] for x in got["lines"]] == list(range(total - 49, total + 1))  # the last 50, in order
+    assert got["dropped"] == total - 50
+    assert any(x["line"] == "out 600" for x in got["lines"]) and not any(x["line"] == "out 1" for x in got["lines"])
+    assert LogModel.count(job["id"]) == 50  # the table holds no more than the cap: the rest were deleted
+    shown = subprocess.run([CLI, "--api-url", api.url, "--token", api.token, "logs", job["id"]], capture_output=True,
+                           text=True, timeout=60).stdout.splitlines()
+    assert shown[0] == f"[tahobuddy: {total - 50:,} earlier lines dropped]" and shown[-1] == "out 600", shown[:3]
+    assert len(shown) == 51
+    web = requests.Session()
+    assert web.post(f"{api.url}/login", data={"token": api.token, "next": f"/jobs/{job['id']}"}, timeout=30).ok
+    page = web.get(f"{api.url}/jobs/{job['id']}", timeout=30).text
+    assert f"{total - 50:,} earlier lines dropped" in page and "out 600" in page and ">out 1<" not in page

@@ -1,9 +1,10 @@
 """How long items live: the expiry each store writes, and the settings that choose it (pure)."""
 import pytest
 
-from functions.config import _flag
+from functions.config import DEFAULT_LOG_MAX_LINES, _flag, _whole
 from functions.retention import (DAY, LOG_MARGIN_DAYS, Retention, RetentionError, expired, is_preview_lane,
-                                       parse)
+                                 parse)
+from functions.store import logs
 
 pytestmark = pytest.mark.unit
 T = 1_750_000_000  # an epoch second
@@ -75,3 +76,18 @@ def test_deleting_expired_items_ourselves_defaults_to_on_only_on_an_emulator():
     assert _flag("1", default=False) and not _flag("no", default=True)
     with pytest.raises(ValueError, match="TAHOBUDDY_DELETE_EXPIRED='maybe'"):
         _flag("maybe", default=False)
+
+
+def test_the_log_cap_defaults_to_ten_thousand_lines_and_refuses_what_is_not_a_whole_number():
+    assert _whole("TAHOBUDDY_LOG_MAX_LINES", "", DEFAULT_LOG_MAX_LINES) == 10_000
+    assert _whole("TAHOBUDDY_LOG_MAX_LINES", " 0 ", 10_000) == 0  # no limit
+    with pytest.raises(ValueError, match="TAHOBUDDY_LOG_MAX_LINES='10k': set a whole number"):
+        _whole("TAHOBUDDY_LOG_MAX_LINES", "10k", 10_000)
+
+
+def test_dropped_lines_are_counted_from_the_numbers_alone():
+    kept = [{"seq": 251, "line": "a"}, {"seq": 252, "line": "b"}]
+    assert logs.dropped(kept) == 250 and logs.dropped(kept, after=250) == 0 and logs.dropped(kept, after=100) == 150
+    assert logs.dropped([]) == 0 and logs.dropped([{"seq": 1, "line": "x"}]) == 0
+    assert logs.dropped_note(250).startswith("250 earlier lines dropped") and "1 earlier line dropped" in \
+        logs.dropped_note(1)

@@ -28,6 +28,12 @@ async function followLog(list) {
       await new Promise(ok => setTimeout(ok, 2000));
       continue;
     }
+    if (doc.dropped) {                // the API keeps a job's last lines only: say how many are gone
+      const li = document.createElement("li");
+      li.className = "dropped";
+      li.textContent = `${doc.dropped.toLocaleString("en")} earlier line${doc.dropped === 1 ? "" : "s"} dropped`;
+      list.appendChild(li);
+    }
     for (const l of doc.lines) {
       const li = document.createElement("li");
       li.dataset.seq = l.seq;
