@@ -282,7 +282,8 @@ class DockerRunner:
         kwargs = convert.run_kwargs(spec, image, ctx.scratch.get("env", {}))
         container = client.containers.run(image, argv, detach=True, environment=kwargs["environment"],
                                           network=kwargs["network"], labels=kwargs["labels"],
-                                          name=f"tahobuddy-{spec.app}-{spec.job_id}-seed")
+                                          name=f"tahobuddy-{spec.app}-{spec.job_id}-seed",
+                                          **convert.preview_limits(spec.target.get("preview")))
         try:
             code = container.wait(timeout=max(1.0, ctx.timeout))["StatusCode"]
             for line in container.logs().decode(errors="replace").splitlines()[-50:]:

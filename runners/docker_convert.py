@@ -140,13 +140,15 @@ def build_secret_env(ids) -> dict[str, str]:
     return out
 
 
-def buildkit_argv(spec: JobSpec, context: str, iidfile: str, docker: str = "/usr/bin/docker") -> list[str]:
+def buildkit_argv(spec: JobSpec, context: str, iidfile: str, docker: str = "/usr/bin/docker",
+                  dockerfile: str = "") -> list[str]:
     """`docker build` for BuildKit (run with DOCKER_BUILDKIT=1): plain progress lines for the job log,
     every tag and label in one go (labels go into the image config: no extra build steps), the image id
-    written to `iidfile`, and the layer cache kept (no --no-cache, no --pull: nothing can be pulled)."""
+    written to `iidfile`, and the layer cache kept (no --no-cache, no --pull: nothing can be pulled).
+    `dockerfile`: the file to build instead of the target's (its cache mounts namespaced, below)."""
     target = spec.target
-    argv = [docker, "build", "--progress=plain", "--iidfile", iidfile,
-            "--file", posixpath.join(context, dockerfile_in_context(target.get("dockerfile", "Dockerfile")))]
+    argv = [docker, "build", "--progress=plain", "--iidfile", iidfile, "--file",
+            dockerfile or posixpath.join(context, dockerfile_in_context(target.get("dockerfile", "Dockerfile")))]
     for tag in tags(spec):
         argv += ["--tag", f"{repository(spec.app)}:{tag}"]
     for key, value in labels(spec).items():
@@ -217,12 +219,27 @@ def build_kwargs(spec: JobSpec, context: str) -> dict:
             "decode": True}
 
 
+# A preview runs a pull request's code on the home server: by default it gets one CPU, 512 MiB (no swap
+# beyond it) and 256 processes, so a fork bomb or a leak stays inside it; the rule's preview block can
+# change each (preview: {cpus, memory, pids}). Production containers get none unless their image does.
+PREVIEW_LIMITS = {"cpus": "1", "memory": "512m", "pids": 256}
+NANO = 1_000_000_000
+
+
+def preview_limits(preview: dict | None) -> dict:
+    """docker-py's limit kwargs for a preview's containers: the rule's preview block, else the defaults."""
+    chosen = {k: (preview or {}).get(k) or default for k, default in PREVIEW_LIMITS.items()}
+    return {"nano_cpus": int(round(float(chosen["cpus"]) * NANO)), "mem_limit": str(chosen["memory"]),
+            "memswap_limit": str(chosen["memory"]), "pids_limit": int(chosen["pids"])}
+
+
 def run_kwargs(spec: JobSpec, image: str, extra_env: dict[str, str]) -> dict:
     app = spec.app_spec
     port = int(app.get("port", 8080))
     env = {**(app.get("env") or {}), **(spec.target.get("env") or {}), **extra_env, **spec.env(),
            "PORT": str(port)}
-    return {"image": image, "name": f"tahobuddy-{spec.app}-{spec.job_id}", "detach": True,
+    limits = preview_limits(spec.target.get("preview")) if spec.preview else {}
+    return {**limits, "image": image, "name": f"tahobuddy-{spec.app}-{spec.job_id}", "detach": True,
             "labels": {**labels(spec), "tahobuddy.role": "app"}, "environment": env,
             "ports": {f"{port}/tcp": ("127.0.0.1", None)}, "restart_policy": {"Name": "unless-stopped"},
             "network": network(spec.app, spec.preview),

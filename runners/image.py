@@ -19,6 +19,7 @@ from pathlib import Path
 
 import docker
 
+from . import cache_mounts
 from . import docker_convert as convert
 from . import process
 from .base import JobResult, JobSpec, Log, Reason, RunContext
@@ -78,7 +79,8 @@ def _buildkit(spec: JobSpec, ctx: RunContext, log: Log, platform: str = "") -> s
     with tempfile.TemporaryDirectory(prefix="build-", dir=ctx.workdir) as scratch:
         iidfile = Path(scratch) / "image-id"
         try:
-            argv = convert.buildkit_argv(spec, str(ctx.worktree), str(iidfile), DOCKER_CLI)
+            dockerfile = _namespaced_dockerfile(spec, Path(ctx.worktree), Path(scratch))
+            argv = convert.buildkit_argv(spec, str(ctx.worktree), str(iidfile), DOCKER_CLI, dockerfile)
             env_names = convert.build_secret_env(wanted)
             if platform:
                 argv[2:2] = ["--platform", platform]
@@ -102,6 +104,28 @@ def _buildkit(spec: JobSpec, ctx: RunContext, log: Log, platform: str = "") -> s
         why = last_error[0] if last_error else f"docker build exited {done.code}"
         return JobResult.failed(f"build failed: {why}", 1)
     return image
+
+
+def _namespaced_dockerfile(spec: JobSpec, worktree: Path, scratch: Path) -> str:
+    """The path of the Dockerfile to build: a copy in `scratch` with its cache mounts under this build's
+    trust level (runners/cache_mounts.py), or "" when it has none (the file is built where it is)."""
+    relative = convert.dockerfile_in_context(spec.target.get("dockerfile", "Dockerfile"))
+    path = (worktree / relative).resolve()
+    if not path.is_relative_to(worktree.resolve()):  # a symlink out of the repository: never read it
+        raise convert.BuildInputError(f"dockerfile {relative!r} must be a file inside the repository")
+    if not path.is_file():
+        return ""  # docker build says what is missing
+    text = path.read_text(errors="replace")
+    rewritten = cache_mounts.namespaced(text, cache_mounts.namespace(spec))
+    if rewritten == text:
+        return ""
+    copy = scratch / "dockerfile" / path.name
+    copy.parent.mkdir()
+    copy.write_text(rewritten)
+    ignore = path.with_name(path.name + ".dockerignore")  # BuildKit reads it beside the Dockerfile
+    if ignore.is_file() and ignore.resolve().is_relative_to(worktree.resolve()):
+        (copy.parent / ignore.name).write_text(ignore.read_text(errors="replace"))
+    return str(copy)
 
 
 def _legacy(client, spec: JobSpec, ctx: RunContext, log: Log, platform: str = "") -> str | JobResult:

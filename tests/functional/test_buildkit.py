@@ -145,3 +145,27 @@ def test_without_buildkit_the_legacy_builder_runs_and_says_so(build, tmp_path, m
     s = build(f"FROM {BASE_IMAGE}\n", target={"build_secrets": {"token": "secret:T"}})
     result = s()
     assert result.reason == Reason.REFUSED and "build_secrets need BuildKit" in result.detail
+
+
+def test_a_preview_build_never_shares_a_cache_mount_with_a_production_build(build):
+    """Cache poisoning: a pull request's build writes into a cache mount that the next production build of
+    the same Dockerfile would read. Each build lists what its cache mount holds, then adds its own mark."""
+    cache = uuid.uuid4().hex
+    dockerfile = f"""FROM {BASE_IMAGE}
+ARG mark
+RUN --mount=type=cache,id={cache},target=/cache sh -c 'ls /cache > /seen; touch /cache/$mark'
+CMD ["cat", "/seen"]
+"""
+    client = docker.from_env()
+
+    def seen(mark: str, preview: int = 0) -> list[str]:
+        target = {"build_args": {"mark": mark}, **({"preview": {"number": preview}} if preview else {})}
+        b = build(dockerfile, target=target)
+        image_id = b()
+        assert isinstance(image_id, str), (image_id, b.lines)
+        return client.containers.run(image_id, remove=True).decode().split()
+
+    assert seen("from-pr-7", preview=7) == []
+    assert seen("from-main") == []                      # the preview's mark is not in production's cache
+    assert seen("from-pr-8", preview=8) == ["from-pr-7"]  # previews still share theirs (one trust level)
+    assert seen("from-main-again") == ["from-main"]     # and production keeps its own
