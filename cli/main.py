@@ -39,10 +39,12 @@ def cmd_apply(args) -> int:
         if not isinstance(app, dict) or not app.get("name"):
             raise ApiError(f"{args.file}: apps[{i}].name is required")
         try:
-            client.put(f"/apps/{quote(app['name'])}", app)
+            saved = client.put(f"/apps/{quote(app['name'])}", app)
         except ApiError as exc:
             raise ApiError(f"{args.file}: apps[{i}] ({app['name']}): {exc}", exc.status) from exc
         print(f"applied app {app['name']} ({len(app.get('rules') or [])} rules)")
+        for warning in saved.get("warnings", []):
+            print(f"warning: apps[{i}] ({app['name']}): {warning}", file=sys.stderr)
     return 0
 
 

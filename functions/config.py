@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 
 from contract.queues import dead_letter_queue_name, parse_pools, queue_name
@@ -40,6 +41,7 @@ class Settings:
     agent_session_seconds: int = DEFAULT_AGENT_SESSION  # an agent session unused this long ends (store/sessions.py)
     forge_hosts: dict = field(default_factory=dict)  # repository host -> forge, beyond github.com and gitlab.com
     log_max_lines: int = DEFAULT_LOG_MAX_LINES  # a job keeps its last this many log lines (0: all of them)
+    preview_domain: str = ""        # previews at <app>-pr-N.<this> (functions/domain/preview_hosts.py)
 
     def secret_for(self, provider: str) -> str:
         """The secret that verifies `provider`'s deliveries: its own when set, else TAHOBUDDY_WEBHOOK_SECRET."""
@@ -80,6 +82,7 @@ def settings() -> Settings:
         agent_session_seconds=_seconds(env.get("TAHOBUDDY_AGENT_SESSION_SECONDS", ""), DEFAULT_AGENT_SESSION),
         forge_hosts=forge_hosts(env),
         log_max_lines=_whole("TAHOBUDDY_LOG_MAX_LINES", env.get("TAHOBUDDY_LOG_MAX_LINES", ""), DEFAULT_LOG_MAX_LINES),
+        preview_domain=_domain("TAHOBUDDY_PREVIEW_DOMAIN", env.get("TAHOBUDDY_PREVIEW_DOMAIN", "")),
     )
 
 
@@ -108,6 +111,16 @@ def forge_hosts(env) -> dict[str, str]:
                 raise ValueError(f"{name} lists {host}, which is already a {out[host]} host: name each host once")
             out[host] = forge
     return out
+
+
+_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")
+
+
+def _domain(name: str, raw: str) -> str:
+    value = raw.strip().lower().rstrip(".")
+    if value and not _DOMAIN.match(value):
+        raise ValueError(f"{name}={raw!r}: set a DNS domain, like preview.example.net")
+    return value
 
 
 def _whole(name: str, raw: str, default: int) -> int:

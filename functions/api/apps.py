@@ -4,6 +4,8 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from functions.api import http
+from functions.config import settings
+from functions.domain import preview_hosts
 from functions.dispatch import manual
 from functions.store import app_store
 
@@ -20,14 +22,20 @@ def list_apps():
 @http.api("admin")
 def create_app():
     spec, _ = app_store.save(http.body(), create_only=True)
-    return Response(body=spec, status_code=201)
+    return Response(body=_with_warnings(spec), status_code=201)
 
 
 @bp.route(f"{http.V1}/apps/{{name}}", methods=["PUT"])
 @http.api("admin")
 def put_app(name):
     spec, created = app_store.save(http.body(), name=name)
-    return Response(body=spec, status_code=201 if created else 200)
+    return Response(body=_with_warnings(spec), status_code=201 if created else 200)
+
+
+def _with_warnings(spec: dict) -> dict:
+    """The saved app, and what is risky about it (not stored: said each time it is saved)."""
+    said = preview_hosts.warnings(spec, settings().preview_domain)
+    return {**spec, "warnings": said} if said else spec
 
 
 @bp.route(f"{http.V1}/apps/{{name}}", methods=["GET"])

@@ -6,7 +6,7 @@ the stored form, or raises InvalidInput naming the field that is wrong.
 from __future__ import annotations
 
 from functions.config import settings
-from functions.domain import forges, notifications, previews, refs, rules
+from functions.domain import forges, notifications, preview_hosts, previews, refs, rules
 from functions.errors import InvalidInput
 from functions.domain.fields import Field, check
 
@@ -60,6 +60,9 @@ def validate(doc) -> dict:
     if dupes:
         raise InvalidInput("rules", f"rule names must be unique ({dupes[0]} repeats)")
     previews.check_app(app)
+    too_long = preview_hosts.long_name(app, settings().preview_domain)
+    if too_long:
+        raise InvalidInput("name", too_long)
     return app
 
 

@@ -22,12 +22,14 @@ from functions.store import jobs
 from functions.domain import patterns
 from functions.clock import now, now_iso
 from functions.errors import InvalidInput, NotFound
+from functions.config import settings
+from functions.domain import preview_hosts
 from functions.domain.fields import Field, check
 from functions.store.models import JobModel, PreviewModel
 from functions.domain.events import Action, WebhookEvent
 
 TRUSTED = ("OWNER", "MEMBER", "COLLABORATOR")
-DEFAULT_HOSTNAME = "pr-{number}.{hostname}"
+DEFAULT_HOSTNAME = preview_hosts.DEFAULT_TEMPLATE
 PREVIEW_FIELDS = (
     Field("hostname", "str", default=DEFAULT_HOSTNAME, examples=("pr-{number}.preview.example.com",),
           doc="template of the preview's host: {number} required, {hostname} the app's"),
@@ -40,6 +42,7 @@ PREVIEW_FIELDS = (
     Field("seed", "list", examples=(["sh", "-c", "./bin/seed-demo-data"],),
           doc="argv run once in the preview's image, with DATABASE_URL, when its new database is made; the "
               "database starts empty without it"),
+    *preview_hosts.LIMIT_FIELDS,
 )
 PR_FIELDS = (Field("base", "str", required=True, examples=("main", "release/*"),
                    doc="a glob on the base branch of the pull request"),)
@@ -95,8 +98,7 @@ def matches(rule: dict, event: WebhookEvent) -> bool:
 
 
 def hostname(app: dict, rule: dict, number: int) -> str:
-    template = (rule.get("preview") or {}).get("hostname") or DEFAULT_HOSTNAME
-    return template.format(number=number, hostname=app.get("hostname") or "").lower()
+    return preview_hosts.hostname(app, rule, number, settings().preview_domain)
 
 
 def refusal(rule: dict, event: WebhookEvent) -> str:
@@ -131,6 +133,7 @@ def _job_rule(app: dict, rule: dict, number: int) -> dict:
     preview = {"number": number, "hostname": hostname(app, rule, number)}
     if options.get("seed"):
         preview["seed"] = list(options["seed"])
+    preview.update({f.name: options[f.name] for f in preview_hosts.LIMIT_FIELDS if f.name in options})
     return {**rule, "target": {**rule["target"], "preview": preview}}
 
 

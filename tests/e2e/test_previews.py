@@ -46,6 +46,7 @@ class Site:
             doc["forge"] = forge
         r = requests.put(f"{api.url}/api/v1/apps/{self.name}", headers=api.headers(), timeout=30, json=doc)
         assert r.status_code == 201, r.text
+        self.warnings = r.json().get("warnings", [])
 
     def push(self, number: int, text: str, branch: str = "feature") -> str:
         """Commit `text` as the page on the PR's branch; push it there and to refs/pull/N/head, as GitHub keeps it."""
@@ -110,7 +111,7 @@ def site(api, examples, tmp_path, caddy, docker_images, empty_queue):
 
 def test_an_opened_pr_is_served_at_its_hostname_and_the_main_app_is_untouched(api, agent_token, caddy, site,
                                                                               tmp_path):
-    s = site()
+    s = site(memory="256m", pids=100)  # the rule sets two limits; the CPUs keep the preview default
     agent = AgentProcess(api, agent_token, tmp_path, caddy)
     s.repo.write({"Dockerfile": DOCKERFILE, "www/index.html": "v-main\n"})
     assert deploy(api, s.repo, "release-1", s.repo.commit_and_tag("main", "release-1"))["state"] == "succeeded"
@@ -121,8 +122,15 @@ def test_an_opened_pr_is_served_at_its_hostname_and_the_main_app_is_untouched(ap
     assert s.served(7) == "v-pr7" and caddy.get(s.host).text.strip() == "v-main"
     now = docker.from_env().containers.list(filters={"label": f"tahobuddy.app={s.name}"})
     assert {c.id for c in main} < {c.id for c in now} and len(now) == 2  # the app's container kept running
+    [shown] = [c for c in now if c.labels.get("tahobuddy.preview") == "7"]
+    limits = docker.APIClient().inspect_container(shown.id)["HostConfig"]  # what dockerd really enforces
+    assert (limits["NanoCpus"], limits["Memory"], limits["MemorySwap"], limits["PidsLimit"]) == \
+        (1_000_000_000, 256 * 1024 ** 2, 256 * 1024 ** 2, 100), limits
+    production = docker.APIClient().inspect_container(main[0].id)["HostConfig"]
+    assert not production["NanoCpus"] and not production["Memory"] and not production["PidsLimit"]
     preview = s.previews()[7]
     assert (preview["state"], preview["hostname"], preview["sha"]) == ("live", f"pr-7.{s.host}", job["sha"])
+    assert ["cookie tossing" in w and "TAHOBUDDY_PREVIEW_DOMAIN" in w for w in s.warnings] == [True]  # under production
     from functions.store import releases
     assert [r["ref"] for r in releases.history(s.name)] == ["refs/tags/release-1"]  # not rollback history
     assert agent.stop() == 0
