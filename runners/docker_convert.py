@@ -213,10 +213,14 @@ def engine_lost_error(exc: BaseException) -> str:
 def build_kwargs(spec: JobSpec, context: str) -> dict:
     """docker-py's legacy builder, used only where BuildKit is missing (each label becomes a build step)."""
     target = spec.target
-    return {"path": context, "dockerfile": target.get("dockerfile", "Dockerfile"),
-            "tag": f"{repository(spec.app)}:{tags(spec)[0]}", "labels": labels(spec),
-            "buildargs": dict(target.get("build_args") or {}), "rm": True, "forcerm": True, "pull": False,
-            "decode": True}
+    out = {"path": context, "dockerfile": target.get("dockerfile", "Dockerfile"),
+           "tag": f"{repository(spec.app)}:{tags(spec)[0]}", "labels": labels(spec),
+           "buildargs": dict(target.get("build_args") or {}), "rm": True, "forcerm": True, "pull": False,
+           "decode": True}
+    if spec.preview:  # the legacy builder limits each step's container; BuildKit 20.10 ignores such flags
+        memory = _bytes(str((target.get("preview") or {}).get("memory") or PREVIEW_LIMITS["memory"]))
+        out["container_limits"] = {"memory": memory, "memswap": memory}
+    return out
 
 
 # A preview runs a pull request's code on the home server: by default it gets one CPU, 512 MiB (no swap
@@ -231,6 +235,12 @@ def preview_limits(preview: dict | None) -> dict:
     chosen = {k: (preview or {}).get(k) or default for k, default in PREVIEW_LIMITS.items()}
     return {"nano_cpus": int(round(float(chosen["cpus"]) * NANO)), "mem_limit": str(chosen["memory"]),
             "memswap_limit": str(chosen["memory"]), "pids_limit": int(chosen["pids"])}
+
+
+def _bytes(size: str) -> int:
+    """`512m` -> bytes, in Docker's units (the API checked the rule's value when the app was saved)."""
+    number, unit = re.fullmatch(r"([0-9]+)([bkmg]?)", size.strip().lower()).groups()
+    return int(number) * {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[unit]
 
 
 def run_kwargs(spec: JobSpec, image: str, extra_env: dict[str, str]) -> dict:

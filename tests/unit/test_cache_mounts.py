@@ -54,3 +54,11 @@ def test_a_preview_container_gets_default_limits_and_the_rules_own_when_set():
     assert (own["nano_cpus"], own["mem_limit"], own["pids_limit"]) == (500_000_000, "1g", 64)
     production = docker_convert.run_kwargs(spec(None), "img", {})
     assert not {"nano_cpus", "mem_limit", "pids_limit"} & set(production)
+
+
+def test_a_preview_built_by_the_legacy_builder_gets_its_memory_limit_per_step():
+    assert docker_convert.build_kwargs(spec({"number": 7}), "/ctx")["container_limits"] == \
+        {"memory": 512 * 1024 ** 2, "memswap": 512 * 1024 ** 2}
+    assert docker_convert.build_kwargs(spec({"number": 7, "memory": "1g"}), "/ctx")["container_limits"]["memory"] == \
+        1024 ** 3
+    assert "container_limits" not in docker_convert.build_kwargs(spec(None), "/ctx")
