@@ -46,9 +46,24 @@ def cmd_apply(args) -> int:
     return 0
 
 
+def _confirm(question: str) -> str:
+    """The answer to a question asked on stderr (stdout stays the command's JSON)."""
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    return sys.stdin.readline().strip()
+
+
 def cmd_apps(args) -> int:
     client = _client(args)
-    if args.delete:
+    if args.purge and not args.delete:
+        raise ApiError("--purge goes with --delete NAME")
+    if args.delete and args.purge:
+        if not args.yes and _confirm(f"This removes {args.delete}'s volumes and database on its agents, for good. "
+                                     f"Type the app's name to go on: ") != args.delete:
+            print("not deleted", file=sys.stderr)
+            return 1
+        emit(client.delete(f"/apps/{quote(args.delete)}?purge=true"), True)
+    elif args.delete:
         emit(client.delete(f"/apps/{quote(args.delete)}"), True)
     elif args.name:
         emit(client.get(f"/apps/{quote(args.name)}"), True)
@@ -286,6 +301,9 @@ def parser() -> argparse.ArgumentParser:
     sp = add("apps", cmd_apps, "list apps, show one, or delete one")
     sp.add_argument("name", nargs="?", help="show this app in full")
     sp.add_argument("--delete", metavar="NAME", help="delete this app (its jobs and events stay)")
+    sp.add_argument("--purge", action="store_true",
+                    help="with --delete: also remove its volumes, database and containers on its agents")
+    sp.add_argument("--yes", action="store_true", help="with --purge: do not ask for confirmation")
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp = add("events", cmd_events, "webhook deliveries and what was decided for each")
     sp.add_argument("id", nargs="?", help="show one event (HOOK:DELIVERY) with its decision")

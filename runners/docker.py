@@ -19,7 +19,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from . import docker_convert as convert
-from . import docker_previews, proxy
+from . import docker_previews, docker_purge, proxy
 from . import image as image_build
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError
 from .proxy import RESTART_WAIT, Caddy, ProxyError, route
@@ -110,7 +110,7 @@ class DockerRunner:
     def prepare(self, spec: JobSpec, ctx: RunContext) -> None:
         client = _client()
         ctx.scratch["client"] = client
-        if spec.trigger == "teardown":
+        if spec.trigger in ("teardown", "purge"):
             return
         name = convert.network(spec.app, spec.preview)
         try:
@@ -119,6 +119,13 @@ class DockerRunner:
             client.networks.create(name, driver="bridge",
                                    labels=convert.preview_labels(spec.app, spec.preview, spec.installation))
         ctx.scratch["env"] = self._database(client, spec, ctx) if spec.app_spec.get("database") else {}
+        for volume in convert.volumes(spec):  # labelled, so a preview's go with its teardown and purge finds them
+            try:
+                client.volumes.get(volume)
+            except NotFound:
+                client.volumes.create(volume, labels={**convert.preview_labels(spec.app, spec.preview,
+                                                                               spec.installation),
+                                                      "tahobuddy.role": "volume"})
 
     def _database(self, client, spec: JobSpec, ctx: RunContext) -> dict:
         db = spec.app_spec["database"]
@@ -185,6 +192,10 @@ class DockerRunner:
 
     def _run(self, spec: JobSpec, ctx: RunContext, log: Log) -> JobResult:
         client, history = ctx.scratch["client"], History(spec.releases)
+        if spec.trigger == "purge":
+            removed = docker_purge.purge(client, caddy_for(ctx.settings, ctx.workdir), ctx.workdir, spec.app,
+                                         spec.installation or ctx.settings.resolved_installation(), log)
+            return JobResult.ok(f"{spec.app} purged from this machine: {len(removed)} thing(s) removed")
         if spec.trigger == "teardown":
             removed = docker_previews.remove(client, caddy_for(ctx.settings, ctx.workdir), ctx.workdir, spec.app,
                                              spec.preview, spec.installation or ctx.settings.resolved_installation(),

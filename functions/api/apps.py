@@ -39,8 +39,11 @@ def get_app(name):
 @bp.route(f"{http.V1}/apps/{{name}}", methods=["DELETE"])
 @http.api("admin")
 def delete_app(name):
+    """?purge=true also queues the removal of its volumes, database and containers on its agents."""
+    purging = (http.query("purge") or "").lower() in ("1", "true", "yes")
+    queued = manual.purge(name) if purging else []
     app_store.delete(name)
-    return {"deleted": name}
+    return {"deleted": name, "purge_jobs": queued} if purging else {"deleted": name}
 
 
 @bp.route(f"{http.V1}/apps/{{name}}/deploy", methods=["POST"])

@@ -162,7 +162,8 @@ def schemas() -> dict:
                                rule=S),
         "CancelRequest": obj(reason=S),
         "LogAck": obj(("last_seq",), last_seq=I),
-        "Deleted": obj(("deleted",), deleted=S),
+        "Deleted": obj(("deleted",), deleted=S, purge_jobs={"type": "array", "items": ref("Job"),
+                                                            "description": "with purge=true: the purge jobs"}),
         "WhoAmI": obj(("role", "name"), role={"type": "string", "enum": ["admin", "agent", "session"]}, name=S,
                       pool={**_nullable("string"), "description": "the pool of an agent token or session"}),
     }
@@ -218,7 +219,9 @@ OPERATIONS = (
     Operation("GET", "/apps/{name}", "One app", answer=ref("App"), errors=(401, 403, 404, 503)),
     Operation("PUT", "/apps/{name}", "Create or replace an app (201 when created)", answer=ref("App"),
               body=ref("App"), errors=(400, 401, 403, 409, 503)),
-    Operation("DELETE", "/apps/{name}", "Delete an app", answer=ref("Deleted"), errors=(401, 403, 404, 503)),
+    Operation("DELETE", "/apps/{name}", "Delete an app (purge=true: and queue the removal of its volumes, "
+              "database and containers on its agents)", answer=ref("Deleted"),
+              query={"purge": {"type": "string", "enum": ["true"]}}, errors=(401, 403, 404, 503)),
     Operation("POST", "/apps/{name}/deploy", "Queue jobs for a ref by hand", ok=201, answer=ref("Jobs"),
               body=ref("DeployRequest"), errors=(400, 401, 403, 404, 503)),
     Operation("POST", "/apps/{name}/rollback", "Queue a rollback to an image the agent kept", ok=201,

@@ -48,3 +48,17 @@ def rollback(name: str, body: dict) -> list[dict]:
     if not docker_rules:
         raise InvalidInput("rule", f"app {name} has no docker rule to roll back")
     return [jobs.to_dict(enqueue.manual(spec, docker_rules[0], to, "", trigger="rollback"))]
+
+
+def purge(name: str) -> list[dict]:
+    """Queue the removal of everything the app's docker targets made on their agents (containers, route,
+    volumes, database, images, network): one `purge` job per docker target. The app is deleted right
+    after; its claim is let through without it (functions/dispatch/agent_api.py)."""
+    spec, seen, out = app_store.get(name), set(), []
+    for r in spec["rules"]:
+        key = (r["target"]["name"], r["target"].get("pool"))
+        if r["target"]["type"] != "docker" or key in seen:
+            continue
+        seen.add(key)
+        out.append(jobs.to_dict(enqueue.manual(spec, r, "", "", trigger="purge")))
+    return out
