@@ -19,7 +19,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from . import docker_convert as convert
-from . import docker_previews, docker_purge, proxy
+from . import docker_oneoff, docker_previews, docker_purge, proxy
 from . import image as image_build
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError
 from .proxy import RESTART_WAIT, Caddy, ProxyError, route
@@ -224,6 +224,10 @@ class DockerRunner:
             if isinstance(built, JobResult):
                 return built
             image, spec_for_run = built, spec
+        if spec.trigger != "rollback":  # a rollback serves an image whose release already ran
+            released = self._release(client, spec, ctx, log, image)
+            if released is not None:
+                return released
         if spec.preview and ctx.scratch.get("new_database") and spec.target["preview"].get("seed"):
             seeded = self._seed(client, spec, ctx, log, image)
             if seeded is not None:
@@ -285,6 +289,28 @@ class DockerRunner:
             log(f"tahobuddy: the Docker Engine went away after the route switched ({lost}): the new version "
                 "serves; the previous container and old images may be left (`docker ps`, `docker image prune`)")
         return JobResult.ok(f"{spec.app} serving {spec.ref_name} ({spec.sha[:12]}) on {upstream}", release)
+
+    def _release(self, client, spec: JobSpec, ctx: RunContext, log: Log, image: str) -> JobResult | None:
+        """The release command (release_command, or the Procfile's release: line at this commit) once, in the
+        new image, before its container starts; None when it passed or there is none."""
+        argv = list(spec.target.get("release_command") or [])
+        procfile = ctx.worktree / "Procfile" if ctx.worktree else None
+        if not argv and procfile is not None and procfile.is_file():
+            argv = convert.procfile_release(procfile.read_text(errors="replace"))
+        if not argv:
+            return None
+        log(f"release command: {' '.join(argv)}")
+        kwargs = convert.oneoff_kwargs(spec, image, ctx.scratch.get("env", {}), argv, "release")
+        outcome = docker_oneoff.run(client, kwargs, "[release] ", log, float(spec.target.get("release_timeout", 600)),
+                                    ctx.cancel)
+        if ctx.cancel.requested:
+            return JobResult.canceled(f"canceled during the release command: {ctx.cancel.reason}")
+        if not outcome.ok:
+            return JobResult.failed(f"release command {outcome.why}; the new version was not started, the previous "
+                                    "version keeps serving", outcome.exit_code or 1, Reason.RELEASE_FAILED)
+        ctx.phases.mark("released")
+        log("release command passed")
+        return None
 
     def _seed(self, client, spec: JobSpec, ctx: RunContext, log: Log, image: str) -> JobResult | None:
         """Run the rule's seed command once, in the preview's image beside its new, empty database."""

@@ -287,3 +287,22 @@ def database_url(app: str, kind: str, password: str, preview: int = 0) -> str:
         return f"redis://{host}:{port}/0"
     scheme = "postgres" if kind == "postgres" else "mysql"
     return f"{scheme}://tahobuddy:{password}@{host}:{port}/{app}"
+
+
+def procfile_release(text: str) -> list[str]:
+    """The `release:` line of a Procfile as an argv (run by `sh -c`, as Heroku and Dokku run Procfile lines),
+    or [] when it has none."""
+    for line in text.splitlines():
+        name, sep, command = line.partition(":")
+        if sep and name.strip() == "release" and command.strip():
+            return ["sh", "-c", command.strip()]
+    return []
+
+
+def oneoff_kwargs(spec: JobSpec, image: str, extra_env: dict[str, str], argv: list[str], role: str) -> dict:
+    """A one-off container of the app's image (release command, `tahobuddy run`): the app's environment,
+    network, volumes, limits and log rotation, no published port, no restart."""
+    base = run_kwargs(spec, image, extra_env)
+    return {"image": image, "command": list(argv), "name": f"tahobuddy-{spec.app}-{spec.job_id}-{role}",
+            "labels": {**base["labels"], "tahobuddy.role": role}, "environment": base["environment"],
+            "network": base["network"], "init": True, **container_kwargs(spec)}

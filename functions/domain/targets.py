@@ -68,6 +68,10 @@ TARGETS: dict[str, tuple[Field, ...]] = {
         Field("health_timeout", "int", default=60, doc="seconds the new container has to become healthy"),
         Field("keep_images", "int", default=3, doc="images kept for rollback"),
         Field("drain_seconds", "int", default=2, doc="seconds the old container keeps serving after the switch"),
+        Field("release_command", "argv", examples=(["./manage.py", "migrate"],),
+              doc="run once per deploy in the new image, before its container starts (migrations); without it, "
+                  "the Procfile's release: line; a failure keeps the old version serving"),
+        Field("release_timeout", "int", default=600, minimum=1, doc="seconds the release command may take"),
         *APP_CONTAINER,
     ),
     "shell": (

@@ -103,3 +103,55 @@ def test_limits_volumes_rotation_and_restart_in_docker_inspect_and_data_kept_unt
     finally:
         assert agent.stop() == 0, agent.output()
         remove_app_resources(name)
+
+
+def web(version: str, extra: str = "") -> str:
+    return (f'FROM {BASE_IMAGE}\nRUN mkdir -p /www && echo {version} > /www/index.html\n{extra}'
+            'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n')
+
+
+def test_a_failing_release_command_leaves_v1_serving_and_a_procfile_release_line_is_honoured(
+        api, agent_token, caddy, tmp_path, docker_images, empty_queue):
+    repo, name = GitRepo(tmp_path / "rel"), unique("rel")
+    # the release command sees the app's environment and volumes, and its output reaches the job log
+    host = put_app(api, name, repo, env={"GREETING": "hello"}, volumes={"state": "/data"},
+                   release_command=["sh", "-c", "echo migrating with $GREETING; test ! -e /www/broken"])
+    agent = AgentProcess(api, agent_token, tmp_path, caddy)
+    try:
+        repo.write({"Dockerfile": web("v1")})
+        job = deploy(api, repo, "release-1")
+        assert job["state"] == "succeeded", job_log(api, job["id"])
+        assert "[release] migrating with hello" in job_log(api, job["id"])
+        v1 = serving(name).id
+
+        repo.write({"Dockerfile": web("v2", "RUN touch /www/broken\n")})
+        job = deploy(api, repo, "release-2")
+        assert job["state"] == "failed" and job["reason_code"] == "release_failed", job
+        assert "exited 1" in job["reason"], job
+        assert caddy.get(host).text.strip() == "v1" and serving(name).id == v1  # v2 never started
+        client = docker.from_env()
+        assert client.containers.list(all=True, filters={"label": [f"tahobuddy.app={name}",
+                                                                   "tahobuddy.role=release"]}) == []
+
+        # without release_command, the Procfile's release: line at that commit runs (under sh -c)
+        requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+            **requests.get(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=10).json(),
+            "rules": [{"name": "release", "match": {"tag": "release-*"},
+                       "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 0,
+                                  "volumes": {"state": "/data"}}}]}).raise_for_status()
+        repo.write({"Dockerfile": web("v3"), "Procfile": "web: httpd\nrelease: echo from-procfile > /data/released\n"})
+        job = deploy(api, repo, "release-3")
+        assert job["state"] == "succeeded", job_log(api, job["id"])
+        assert "release command: sh -c echo from-procfile > /data/released" in job_log(api, job["id"])
+        assert caddy.get(host).text.strip() == "v3"
+        seen = client.containers.run(BASE_IMAGE, ["cat", "/data/released"], remove=True,
+                                     volumes={f"tahobuddy-{name}-vol-state": {"bind": "/data", "mode": "ro"}})
+        assert seen.decode().strip() == "from-procfile"
+
+        repo.write({"Procfile": "release: exit 7\n", "Dockerfile": web("v4")})
+        job = deploy(api, repo, "release-4")
+        assert job["state"] == "failed" and job["reason_code"] == "release_failed" and "exited 7" in job["reason"]
+        assert caddy.get(host).text.strip() == "v3"
+    finally:
+        assert agent.stop() == 0, agent.output()
+        remove_app_resources(name)

@@ -51,3 +51,19 @@ def test_the_docker_target_takes_the_fields_and_refuses_what_docker_would():
         with pytest.raises(InvalidInput) as info:
             targets.validate("t", {"type": "docker", **bad})
         assert info.value.field == field, (bad, info.value)
+
+
+def test_the_procfile_release_line_runs_under_sh_and_other_lines_are_not_it():
+    text = "web: gunicorn app:app\nrelease:  ./manage.py migrate --noinput \n# release: no\nworker: celery\n"
+    assert convert.procfile_release(text) == ["sh", "-c", "./manage.py migrate --noinput"]
+    assert convert.procfile_release("web: x\nreleases: y\nrelease:\n") == []
+
+
+def test_a_oneoff_container_has_the_apps_env_network_and_volumes_but_no_port_or_restart():
+    kw = convert.oneoff_kwargs(spec(volumes={"data": "/data"}, memory="64m", env={"A": "1"}), "img",
+                               {"DATABASE_URL": "postgres://db"}, ["./migrate"], "release")
+    assert kw["command"] == ["./migrate"] and kw["network"] == "tahobuddy-blog" and kw["mem_limit"] == "64m"
+    assert kw["environment"]["A"] == "1" and kw["environment"]["DATABASE_URL"] == "postgres://db"
+    assert kw["volumes"] == {"tahobuddy-blog-vol-data": {"bind": "/data", "mode": "rw"}}
+    assert kw["labels"]["tahobuddy.role"] == "release" and kw["name"].endswith("-release")
+    assert "ports" not in kw and "restart_policy" not in kw
