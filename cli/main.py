@@ -128,6 +128,30 @@ def cmd_deploy(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    """Queue the command, then print its output as it comes; exit 0 when it succeeded, 1 otherwise."""
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise ApiError("usage: tahobuddy run APP -- COMMAND [ARG...]")
+    body = {"argv": argv, "rule": args.rule, "timeout": args.timeout}
+    client = _client(args)
+    job = client.post(f"/apps/{quote(args.app)}/run", {k: v for k, v in body.items() if v})["jobs"][0]
+    print(f"tahobuddy: job {job['id']} queued", file=sys.stderr)
+    after = 0
+    while True:
+        data = client.get(f"/jobs/{quote(job['id'])}/logs", after=after)
+        for row in data["lines"]:
+            print(row["line"], flush=True)
+            after = row["seq"]
+        if data["state"] in TERMINAL and not data["lines"]:
+            ended = client.get(f"/jobs/{quote(job['id'])}")
+            if ended["state"] != "succeeded":
+                print(f"tahobuddy: {ended['state']}: {ended.get('reason', '')}", file=sys.stderr)
+            return 0 if ended["state"] == "succeeded" else 1
+        if not data["lines"]:
+            time.sleep(0.5)
+
+
 def cmd_agent(args) -> int:
     from agent.main import run
     return run(args.config)
@@ -337,6 +361,12 @@ def parser() -> argparse.ArgumentParser:
                     "First SIGTERM: finish the running job "
                     "and stop; second: cancel it and hand it back.")
     sp.add_argument("--config", help="YAML file of agent settings (environment variables override it)")
+    sp = add("run", cmd_run, "run a one-off command in a new container of APP's serving image; prints its output")
+    sp.add_argument("app", help="the app's name")
+    sp.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]",
+                    help="the command and its arguments, after --")
+    sp.add_argument("--rule", help="the docker rule whose serving image runs it (default: the first)")
+    sp.add_argument("--timeout", type=int, help="seconds before it is stopped (default: the target's timeout)")
     sp = add("rollback", cmd_rollback, "bring back an image the agent kept, without building")
     sp.add_argument("app", help="the app's name")
     sp.add_argument("--to", help="tag, branch or commit to go back to (default: the version before the live one)")

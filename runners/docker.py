@@ -196,6 +196,8 @@ class DockerRunner:
             removed = docker_purge.purge(client, caddy_for(ctx.settings, ctx.workdir), ctx.workdir, spec.app,
                                          spec.installation or ctx.settings.resolved_installation(), log)
             return JobResult.ok(f"{spec.app} purged from this machine: {len(removed)} thing(s) removed")
+        if spec.trigger == "run":
+            return self._run_command(client, spec, ctx, log, history)
         if spec.trigger == "teardown":
             removed = docker_previews.remove(client, caddy_for(ctx.settings, ctx.workdir), ctx.workdir, spec.app,
                                              spec.preview, spec.installation or ctx.settings.resolved_installation(),
@@ -289,6 +291,29 @@ class DockerRunner:
             log(f"tahobuddy: the Docker Engine went away after the route switched ({lost}): the new version "
                 "serves; the previous container and old images may be left (`docker ps`, `docker image prune`)")
         return JobResult.ok(f"{spec.app} serving {spec.ref_name} ({spec.sha[:12]}) on {upstream}", release)
+
+    def _run_command(self, client, spec: JobSpec, ctx: RunContext, log: Log, history: History) -> JobResult:
+        """`tahobuddy run`: the command in a new container of the serving image, removed at the end."""
+        live = history.live()
+        if live is None:
+            return JobResult.never_ran(Reason.REFUSED, f"{spec.app} serves nothing yet: deploy it first")
+        try:
+            client.images.get(live["image"])
+        except ImageNotFound:
+            return JobResult.never_ran(Reason.REFUSED, f"image {live['image'][:19]} of {live['ref']} is not on this "
+                                       f"agent's Docker Engine; {live.get('agent_id') or 'another agent'} holds it")
+        argv = list(spec.target["run_command"])
+        log(f"running {' '.join(argv)} in {live['ref']} ({live['sha'][:12]}), image {live['image'][:19]}")
+        live_spec = dataclasses.replace(spec, sha=live["sha"], ref=live["ref"])
+        kwargs = convert.oneoff_kwargs(live_spec, live["image"], ctx.scratch.get("env", {}), argv, "run")
+        outcome = docker_oneoff.run(client, kwargs, "", log, ctx.timeout, ctx.cancel)
+        if ctx.cancel.requested:
+            return JobResult.canceled(f"canceled: {ctx.cancel.reason}")
+        if outcome.exit_code is None:
+            return JobResult.failed(f"the command {outcome.why}", 1, Reason.TIMEOUT)
+        if not outcome.ok:
+            return JobResult.failed(f"the command {outcome.why}", outcome.exit_code)
+        return JobResult.ok(f"the command exited 0 in {live['ref']} ({live['sha'][:12]})")
 
     def _release(self, client, spec: JobSpec, ctx: RunContext, log: Log, image: str) -> JobResult | None:
         """The release command (release_command, or the Procfile's release: line at this commit) once, in the

@@ -56,3 +56,9 @@ def deploy_app(name):
 @http.api("admin")
 def rollback_app(name):
     return Response(body={"jobs": manual.rollback(name, http.body())}, status_code=201)
+
+
+@bp.route(f"{http.V1}/apps/{{name}}/run", methods=["POST"])
+@http.api("admin")
+def run_in_app(name):
+    return Response(body={"jobs": manual.run(name, http.body())}, status_code=201)

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.helpers import deliver, push, unique
-from tests.realparts import BASE_IMAGE, AgentProcess, GitRepo, job_log, remove_app_resources, wait_job
+from tests.realparts import BASE_IMAGE, AgentProcess, GitRepo, job_log, remove_app_resources, wait_job, wait_log
 
 pytestmark = pytest.mark.e2e
 CLI = str(Path(sys.executable).parent / "tahobuddy")
@@ -152,6 +152,50 @@ def test_a_failing_release_command_leaves_v1_serving_and_a_procfile_release_line
         job = deploy(api, repo, "release-4")
         assert job["state"] == "failed" and job["reason_code"] == "release_failed" and "exited 7" in job["reason"]
         assert caddy.get(host).text.strip() == "v3"
+    finally:
+        assert agent.stop() == 0, agent.output()
+        remove_app_resources(name)
+
+
+def run_containers(name: str) -> list:
+    return docker.from_env().containers.list(all=True, filters={"label": [f"tahobuddy.app={name}",
+                                                                         "tahobuddy.role=run"]})
+
+
+def test_run_streams_its_output_cleans_up_times_out_and_can_be_canceled(
+        api, agent_token, caddy, tmp_path, docker_images, empty_queue):
+    repo, name = GitRepo(tmp_path / "run"), unique("run")
+    put_app(api, name, repo, env={"GREETING": "hello"}, volumes={"state": "/data"})
+    agent = AgentProcess(api, agent_token, tmp_path, caddy)
+    try:
+        refused = cli(api, "run", name, "--", "true")
+        assert refused.returncode == 1 and "serves nothing yet" in refused.stderr, refused
+        repo.write({"Dockerfile": web("v1")})
+        assert deploy(api, repo, "release-1")["state"] == "succeeded"
+
+        done = cli(api, "run", name, "--", "sh", "-c", "echo $GREETING from $(cat /www/index.html); "
+                   "echo kept > /data/note; wget -q -O - http://127.0.0.1:1 || echo no-port; exit 3")
+        assert done.returncode == 1 and "failed: the command exited 3" in done.stderr, done
+        assert "hello from v1" in done.stdout and "no-port" in done.stdout, done.stdout
+        assert run_containers(name) == []
+        again = cli(api, "run", name, "--", "cat", "/data/note")  # the app's volume, kept between runs
+        assert again.returncode == 0 and "kept" in again.stdout, again
+
+        r = requests.post(f"{api.url}/api/v1/apps/{name}/run", json={"argv": ["sleep", "30"], "timeout": 2},
+                          headers=api.headers(), timeout=30)
+        job = wait_job(api, r.json()["jobs"][0]["id"], timeout=60)
+        assert job["state"] == "failed" and job["reason_code"] == "timeout", job
+        assert run_containers(name) == []
+
+        r = requests.post(f"{api.url}/api/v1/apps/{name}/run", json={"argv": ["sh", "-c", "echo started; sleep 120"]},
+                          headers=api.headers(), timeout=30)
+        job_id = r.json()["jobs"][0]["id"]
+        wait_log(api, job_id, "started")
+        requests.post(f"{api.url}/api/v1/jobs/{job_id}/cancel", json={"reason": "enough"}, headers=api.headers(),
+                      timeout=30).raise_for_status()
+        job = wait_job(api, job_id, timeout=60)
+        assert job["state"] == "canceled", job
+        assert run_containers(name) == []
     finally:
         assert agent.stop() == 0, agent.output()
         remove_app_resources(name)
