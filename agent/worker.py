@@ -315,7 +315,7 @@ class Agent:
         try:
             if not runner.available():
                 return spec, JobResult.never_ran(Reason.REFUSED, f"the {runner.name} runner is not available here")
-            if spec.trigger not in ("rollback", "teardown"):  # neither runs the repository's code
+            if spec.trigger not in ("rollback", "teardown", "purge", "run"):  # none builds the repository's code
                 ctx.phases.mark("fetch_started")
                 ctx.worktree, sha = self.source.checkout(spec.repository, spec.ref, spec.sha, spec.job_id, log,
                                                          serving=serving(spec))

@@ -48,9 +48,24 @@ def cmd_apply(args) -> int:
     return 0
 
 
+def _confirm(question: str) -> str:
+    """The answer to a question asked on stderr (stdout stays the command's JSON)."""
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    return sys.stdin.readline().strip()
+
+
 def cmd_apps(args) -> int:
     client = _client(args)
-    if args.delete:
+    if args.purge and not args.delete:
+        raise ApiError("--purge goes with --delete NAME")
+    if args.delete and args.purge:
+        if not args.yes and _confirm(f"This removes {args.delete}'s volumes and database on its agents, for good. "
+                                     f"Type the app's name to go on: ") != args.delete:
+            print("not deleted", file=sys.stderr)
+            return 1
+        emit(client.delete(f"/apps/{quote(args.delete)}?purge=true"), True)
+    elif args.delete:
         emit(client.delete(f"/apps/{quote(args.delete)}"), True)
     elif args.name:
         emit(client.get(f"/apps/{quote(args.name)}"), True)
@@ -116,6 +131,30 @@ def cmd_deploy(args) -> int:
     data = _client(args).post(f"/apps/{quote(args.app)}/deploy", {k: v for k, v in body.items() if v})
     emit(data, args.json, JOB_COLUMNS, "jobs")
     return 0
+
+
+def cmd_run(args) -> int:
+    """Queue the command, then print its output as it comes; exit 0 when it succeeded, 1 otherwise."""
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise ApiError("usage: tahobuddy run APP -- COMMAND [ARG...]")
+    body = {"argv": argv, "rule": args.rule, "timeout": args.timeout}
+    client = _client(args)
+    job = client.post(f"/apps/{quote(args.app)}/run", {k: v for k, v in body.items() if v})["jobs"][0]
+    print(f"tahobuddy: job {job['id']} queued", file=sys.stderr)
+    after = 0
+    while True:
+        data = client.get(f"/jobs/{quote(job['id'])}/logs", after=after)
+        for row in data["lines"]:
+            print(row["line"], flush=True)
+            after = row["seq"]
+        if data["state"] in TERMINAL and not data["lines"]:
+            ended = client.get(f"/jobs/{quote(job['id'])}")
+            if ended["state"] != "succeeded":
+                print(f"tahobuddy: {ended['state']}: {ended.get('reason', '')}", file=sys.stderr)
+            return 0 if ended["state"] == "succeeded" else 1
+        if not data["lines"]:
+            time.sleep(0.5)
 
 
 def cmd_agent(args) -> int:
@@ -291,6 +330,9 @@ def parser() -> argparse.ArgumentParser:
     sp = add("apps", cmd_apps, "list apps, show one, or delete one")
     sp.add_argument("name", nargs="?", help="show this app in full")
     sp.add_argument("--delete", metavar="NAME", help="delete this app (its jobs and events stay)")
+    sp.add_argument("--purge", action="store_true",
+                    help="with --delete: also remove its volumes, database and containers on its agents")
+    sp.add_argument("--yes", action="store_true", help="with --purge: do not ask for confirmation")
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp = add("events", cmd_events, "webhook deliveries and what was decided for each")
     sp.add_argument("id", nargs="?", help="show one event (HOOK:DELIVERY) with its decision")
@@ -324,6 +366,12 @@ def parser() -> argparse.ArgumentParser:
                     "First SIGTERM: finish the running job "
                     "and stop; second: cancel it and hand it back.")
     sp.add_argument("--config", help="YAML file of agent settings (environment variables override it)")
+    sp = add("run", cmd_run, "run a one-off command in a new container of APP's serving image; prints its output")
+    sp.add_argument("app", help="the app's name")
+    sp.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]",
+                    help="the command and its arguments, after --")
+    sp.add_argument("--rule", help="the docker rule whose serving image runs it (default: the first)")
+    sp.add_argument("--timeout", type=int, help="seconds before it is stopped (default: the target's timeout)")
     sp = add("rollback", cmd_rollback, "bring back an image the agent kept, without building")
     sp.add_argument("app", help="the app's name")
     sp.add_argument("--to", help="tag, branch or commit to go back to (default: the version before the live one)")

@@ -18,7 +18,7 @@ ENDED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED, JobSt
 
 class Reason(str, Enum):
     """Why a job ended as it did. "Never ran" (REFUSED, SETUP_ERROR, DEAD_LETTERED, NOT_PICKED_UP) is
-    kept apart from "ran and failed" (NONE with an exit code, TIMEOUT, UNHEALTHY), so a commit status
+    kept apart from "ran and failed" (NONE with an exit code, TIMEOUT, UNHEALTHY, RELEASE_FAILED), so a commit status
     can say `error` for the first and `failure` for the second (Buildkite's SignalReason)."""
 
     NONE = ""
@@ -32,6 +32,7 @@ class Reason(str, Enum):
     NOT_PICKED_UP = "not_picked_up"  # queued past the bound with no agent taking it
     GAVE_UP = "gave_up"              # attempts used up (its agents were lost or stopped each time)
     ENGINE_LOST = "engine_lost"      # the Docker Engine went away under the job (dockerd restarted or stopped)
+    RELEASE_FAILED = "release_failed"  # the release command exited non-zero or timed out: nothing was swapped
 
     @property
     def never_ran(self) -> bool:

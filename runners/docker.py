@@ -19,7 +19,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from . import docker_convert as convert
-from . import docker_previews, proxy
+from . import docker_oneoff, docker_previews, docker_purge, proxy
 from . import image as image_build
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError
 from .proxy import RESTART_WAIT, Caddy, ProxyError, route
@@ -110,7 +110,7 @@ class DockerRunner:
     def prepare(self, spec: JobSpec, ctx: RunContext) -> None:
         client = _client()
         ctx.scratch["client"] = client
-        if spec.trigger == "teardown":
+        if spec.trigger in ("teardown", "purge"):
             return
         name = convert.network(spec.app, spec.preview)
         try:
@@ -119,6 +119,13 @@ class DockerRunner:
             client.networks.create(name, driver="bridge",
                                    labels=convert.preview_labels(spec.app, spec.preview, spec.installation))
         ctx.scratch["env"] = self._database(client, spec, ctx) if spec.app_spec.get("database") else {}
+        for volume in convert.volumes(spec):  # labelled, so a preview's go with its teardown and purge finds them
+            try:
+                client.volumes.get(volume)
+            except NotFound:
+                client.volumes.create(volume, labels={**convert.preview_labels(spec.app, spec.preview,
+                                                                               spec.installation),
+                                                      "tahobuddy.role": "volume"})
 
     def _database(self, client, spec: JobSpec, ctx: RunContext) -> dict:
         db = spec.app_spec["database"]
@@ -185,6 +192,12 @@ class DockerRunner:
 
     def _run(self, spec: JobSpec, ctx: RunContext, log: Log) -> JobResult:
         client, history = ctx.scratch["client"], History(spec.releases)
+        if spec.trigger == "purge":
+            removed = docker_purge.purge(client, caddy_for(ctx.settings, ctx.workdir), ctx.workdir, spec.app,
+                                         spec.installation or ctx.settings.resolved_installation(), log)
+            return JobResult.ok(f"{spec.app} purged from this machine: {len(removed)} thing(s) removed")
+        if spec.trigger == "run":
+            return self._run_command(client, spec, ctx, log, history)
         if spec.trigger == "teardown":
             removed = docker_previews.remove(client, caddy_for(ctx.settings, ctx.workdir), ctx.workdir, spec.app,
                                              spec.preview, spec.installation or ctx.settings.resolved_installation(),
@@ -213,6 +226,10 @@ class DockerRunner:
             if isinstance(built, JobResult):
                 return built
             image, spec_for_run = built, spec
+        if spec.trigger != "rollback":  # a rollback serves an image whose release already ran
+            released = self._release(client, spec, ctx, log, image)
+            if released is not None:
+                return released
         if spec.preview and ctx.scratch.get("new_database") and spec.target["preview"].get("seed"):
             seeded = self._seed(client, spec, ctx, log, image)
             if seeded is not None:
@@ -274,6 +291,51 @@ class DockerRunner:
             log(f"tahobuddy: the Docker Engine went away after the route switched ({lost}): the new version "
                 "serves; the previous container and old images may be left (`docker ps`, `docker image prune`)")
         return JobResult.ok(f"{spec.app} serving {spec.ref_name} ({spec.sha[:12]}) on {upstream}", release)
+
+    def _run_command(self, client, spec: JobSpec, ctx: RunContext, log: Log, history: History) -> JobResult:
+        """`tahobuddy run`: the command in a new container of the serving image, removed at the end."""
+        live = history.live()
+        if live is None:
+            return JobResult.never_ran(Reason.REFUSED, f"{spec.app} serves nothing yet: deploy it first")
+        try:
+            client.images.get(live["image"])
+        except ImageNotFound:
+            return JobResult.never_ran(Reason.REFUSED, f"image {live['image'][:19]} of {live['ref']} is not on this "
+                                       f"agent's Docker Engine; {live.get('agent_id') or 'another agent'} holds it")
+        argv = list(spec.target["run_command"])
+        log(f"running {' '.join(argv)} in {live['ref']} ({live['sha'][:12]}), image {live['image'][:19]}")
+        live_spec = dataclasses.replace(spec, sha=live["sha"], ref=live["ref"])
+        kwargs = convert.oneoff_kwargs(live_spec, live["image"], ctx.scratch.get("env", {}), argv, "run")
+        outcome = docker_oneoff.run(client, kwargs, "", log, ctx.timeout, ctx.cancel)
+        if ctx.cancel.requested:
+            return JobResult.canceled(f"canceled: {ctx.cancel.reason}")
+        if outcome.exit_code is None:
+            return JobResult.failed(f"the command {outcome.why}", 1, Reason.TIMEOUT)
+        if not outcome.ok:
+            return JobResult.failed(f"the command {outcome.why}", outcome.exit_code)
+        return JobResult.ok(f"the command exited 0 in {live['ref']} ({live['sha'][:12]})")
+
+    def _release(self, client, spec: JobSpec, ctx: RunContext, log: Log, image: str) -> JobResult | None:
+        """The release command (release_command, or the Procfile's release: line at this commit) once, in the
+        new image, before its container starts; None when it passed or there is none."""
+        argv = list(spec.target.get("release_command") or [])
+        procfile = ctx.worktree / "Procfile" if ctx.worktree else None
+        if not argv and procfile is not None and procfile.is_file():
+            argv = convert.procfile_release(procfile.read_text(errors="replace"))
+        if not argv:
+            return None
+        log(f"release command: {' '.join(argv)}")
+        kwargs = convert.oneoff_kwargs(spec, image, ctx.scratch.get("env", {}), argv, "release")
+        outcome = docker_oneoff.run(client, kwargs, "[release] ", log, float(spec.target.get("release_timeout", 600)),
+                                    ctx.cancel)
+        if ctx.cancel.requested:
+            return JobResult.canceled(f"canceled during the release command: {ctx.cancel.reason}")
+        if not outcome.ok:
+            return JobResult.failed(f"release command {outcome.why}; the new version was not started, the previous "
+                                    "version keeps serving", outcome.exit_code or 1, Reason.RELEASE_FAILED)
+        ctx.phases.mark("released")
+        log("release command passed")
+        return None
 
     def _seed(self, client, spec: JobSpec, ctx: RunContext, log: Log, image: str) -> JobResult | None:
         """Run the rule's seed command once, in the preview's image beside its new, empty database."""

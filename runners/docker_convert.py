@@ -255,7 +255,45 @@ def run_kwargs(spec: JobSpec, image: str, extra_env: dict[str, str]) -> dict:
             "network": network(spec.app, spec.preview),
             # docker-init as PID 1 forwards SIGTERM, so an app that never installed a handler still stops
             # at once when it is retired (busybox httpd as PID 1 ignored it: a 10 s stop per deploy)
-            "init": True}
+            "init": True, **container_kwargs(spec)}
+
+
+LOG_ROTATION = {"max-size": "10m", "max-file": "3"}  # Dokku's and Kamal's 10 MB; json-file and local take both
+
+
+def volume_name(app: str, name: str, preview: int = 0) -> str:
+    """The Docker volume behind `volumes: {NAME: /path}`; a preview's are its own (and go with it)."""
+    return f"{network(app, preview)}-vol-{name}"
+
+
+def volumes(spec: JobSpec) -> dict[str, dict]:
+    """docker-py's `volumes`: each named volume of the target, read-write at its path."""
+    return {volume_name(spec.app, name, spec.preview): {"bind": path, "mode": "rw"}
+            for name, path in sorted((spec.target.get("volumes") or {}).items())}
+
+
+def log_config(target: dict) -> dict:
+    """A rotating log driver: json-file (or local) with max-size 10m and max-file 3 unless log_options say
+    otherwise, so an app's output never fills the disk (Docker's own default keeps json-file forever)."""
+    options = {**LOG_ROTATION, **{k: str(v) for k, v in (target.get("log_options") or {}).items()}}
+    return {"type": target.get("log_driver") or "json-file", "config": options}
+
+
+def limits(target: dict) -> dict:
+    """cpus, memory and pids of a docker target as docker-py's nano_cpus, mem_limit and pids_limit."""
+    out = {}
+    if target.get("cpus"):
+        out["nano_cpus"] = int(round(float(target["cpus"]) * 1e9))
+    if target.get("memory"):
+        out["mem_limit"] = target["memory"]
+    if target.get("pids"):
+        out["pids_limit"] = int(target["pids"])
+    return out
+
+
+def container_kwargs(spec: JobSpec) -> dict:
+    """What every container of the app's image runs with: its limits, its volumes and a rotating log."""
+    return {**limits(spec.target), "volumes": volumes(spec), "log_config": log_config(spec.target)}
 
 
 def database_kwargs(app: str, kind: str, image: str, password: str, preview: int = 0,
@@ -276,3 +314,22 @@ def database_url(app: str, kind: str, password: str, preview: int = 0) -> str:
         return f"redis://{host}:{port}/0"
     scheme = "postgres" if kind == "postgres" else "mysql"
     return f"{scheme}://tahobuddy:{password}@{host}:{port}/{app}"
+
+
+def procfile_release(text: str) -> list[str]:
+    """The `release:` line of a Procfile as an argv (run by `sh -c`, as Heroku and Dokku run Procfile lines),
+    or [] when it has none."""
+    for line in text.splitlines():
+        name, sep, command = line.partition(":")
+        if sep and name.strip() == "release" and command.strip():
+            return ["sh", "-c", command.strip()]
+    return []
+
+
+def oneoff_kwargs(spec: JobSpec, image: str, extra_env: dict[str, str], argv: list[str], role: str) -> dict:
+    """A one-off container of the app's image (release command, `tahobuddy run`): the app's environment,
+    network, volumes, limits and log rotation, no published port, no restart."""
+    base = run_kwargs(spec, image, extra_env)
+    return {"image": image, "command": list(argv), "name": f"tahobuddy-{spec.app}-{spec.job_id}-{role}",
+            "labels": {**base["labels"], "tahobuddy.role": role}, "environment": base["environment"],
+            "network": base["network"], "init": True, **container_kwargs(spec)}

@@ -47,8 +47,11 @@ def get_app(name):
 @bp.route(f"{http.V1}/apps/{{name}}", methods=["DELETE"])
 @http.api("admin")
 def delete_app(name):
+    """?purge=true also queues the removal of its volumes, database and containers on its agents."""
+    purging = (http.query("purge") or "").lower() in ("1", "true", "yes")
+    queued = manual.purge(name) if purging else []
     app_store.delete(name)
-    return {"deleted": name}
+    return {"deleted": name, "purge_jobs": queued} if purging else {"deleted": name}
 
 
 @bp.route(f"{http.V1}/apps/{{name}}/deploy", methods=["POST"])
@@ -61,3 +64,9 @@ def deploy_app(name):
 @http.api("admin")
 def rollback_app(name):
     return Response(body={"jobs": manual.rollback(name, http.body())}, status_code=201)
+
+
+@bp.route(f"{http.V1}/apps/{{name}}/run", methods=["POST"])
+@http.api("admin")
+def run_in_app(name):
+    return Response(body={"jobs": manual.run(name, http.body())}, status_code=201)

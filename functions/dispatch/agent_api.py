@@ -51,8 +51,11 @@ def claim(job_id: str, agent: AgentModel) -> dict:
     try:
         app = app_store.get(job.app)
     except NotFound:
-        jobs.give_up(job, f"app {job.app} was deleted", Reason.REFUSED)
-        return _no(JobState.FAILED.value, "app deleted")
+        if job.trigger == "purge":  # queued by the app's own deletion: it needs the name only
+            app = {"name": job.app}
+        else:
+            jobs.give_up(job, f"app {job.app} was deleted", Reason.REFUSED)
+            return _no(JobState.FAILED.value, "app deleted")
     if job.state == JobState.QUEUED.value and now() < (job.not_before or 0):
         return ClaimAnswer(False, job.state, jobs.quiet_reason(job), wait_until=float(job.not_before)).to_dict()
     job = jobs.claim(job_id, agent.id)

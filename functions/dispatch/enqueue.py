@@ -72,6 +72,7 @@ def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event
     target = rule["target"]
     key = key or dedup_key(app["name"], rule["name"], ref, sha, new_tag)
     group = f"{app['name']}.{target['name']}" + (f".pr-{preview}" if preview else "")  # a preview never supersedes the app
+    group += ".run" if trigger == "run" else ""  # nor does a one-off command a deploy, or a deploy it
     fields = dict(app=app["name"], rule=rule["name"], group=group, target=target, preview=preview,
                   pool=target.get("pool") or DEFAULT_POOL, repository=repository, ref=ref, sha=sha,
                   event_id=event_id, trigger=trigger,

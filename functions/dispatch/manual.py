@@ -1,4 +1,4 @@
-"""Deploys and rollbacks asked for by hand (the API, the CLI, the dashboard): which rules a ref
+"""Deploys, rollbacks and one-off commands asked for by hand (the API, the CLI, the dashboard): which rules a ref
 selects, checked input, and the jobs queued for them."""
 from __future__ import annotations
 
@@ -48,3 +48,41 @@ def rollback(name: str, body: dict) -> list[dict]:
     if not docker_rules:
         raise InvalidInput("rule", f"app {name} has no docker rule to roll back")
     return [jobs.to_dict(enqueue.manual(spec, docker_rules[0], to, "", trigger="rollback"))]
+
+
+def purge(name: str) -> list[dict]:
+    """Queue the removal of everything the app's docker targets made on their agents (containers, route,
+    volumes, database, images, network): one `purge` job per docker target. The app is deleted right
+    after; its claim is let through without it (functions/dispatch/agent_api.py)."""
+    spec, seen, out = app_store.get(name), set(), []
+    for r in spec["rules"]:
+        key = (r["target"]["name"], r["target"].get("pool"))
+        if r["target"]["type"] != "docker" or key in seen:
+            continue
+        seen.add(key)
+        out.append(jobs.to_dict(enqueue.manual(spec, r, "", "", trigger="purge")))
+    return out
+
+
+MAX_RUN_SECONDS = 24 * 3600
+
+
+def run(name: str, body: dict) -> list[dict]:
+    """Queue a `run` job: `argv` in a new container of the image the app's (first, or named) docker rule
+    serves, with its environment, network and volumes; `timeout` seconds at most (default: the target's)."""
+    spec = app_store.get(name)
+    argv, timeout = body.get("argv"), body.get("timeout")
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and a for a in argv):
+        raise InvalidInput("argv", 'is required: an argv list like ["./manage.py", "shell"]; never a shell string')
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int)
+                                or not 1 <= timeout <= MAX_RUN_SECONDS):
+        raise InvalidInput("timeout", f"must be a whole number of seconds from 1 to {MAX_RUN_SECONDS}")
+    docker_rules = [r for r in spec["rules"] if r["target"]["type"] == "docker"
+                    and (not body.get("rule") or r["name"] == body["rule"])]
+    if not docker_rules:
+        raise InvalidInput("rule", f"app {name} has no docker rule to run a command in")
+    rule = docker_rules[0]
+    target = {**rule["target"], "run_command": list(argv)}
+    if timeout is not None:
+        target["timeout"] = timeout
+    return [jobs.to_dict(enqueue.manual(spec, {**rule, "target": target}, "", "", trigger="run", now=True))]

@@ -21,6 +21,8 @@ MEMORY = re.compile(r"^([0-9]+)([bkmg]?)$")
 MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 MIN_MEMORY = 6 * 1024 ** 2  # Docker refuses a container memory limit below 6 MB
 MIN_CPUS = 0.01             # and a CPU limit below a hundredth of a CPU
+VOLUME_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")  # part of a Docker volume name (tahobuddy-APP-vol-NAME)
+VOLUME_PATH = re.compile(r"^/[^:]*[^:/][^:]*$")            # an absolute path in the container, no ':' (docker -v)
 
 
 def memory_bytes(text: str) -> int:
@@ -35,7 +37,8 @@ SCALAR = (str, int, float, bool)  # what a `map` value may be (YAML's scalars; e
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str                      # str | int | bool | map | secret_map | list | argv_list | cpus | memory
+    kind: str                      # str | int | bool | map | secret_map | list | argv | argv_list | cpus | memory
+                                   # | volumes (volume name -> absolute path in the container)
                                    # | block (a mapping its owner checks with fields of its own)
     required: bool = False
     secret: bool = False           # must be a `secret:NAME` reference, never a value
@@ -79,6 +82,19 @@ def _check_kind(path: str, f: Field, value: Any) -> Any:
     elif f.kind == "list":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise InvalidInput(path, "must be a list of strings")
+    elif f.kind == "argv":
+        if not isinstance(value, list) or not value or not all(isinstance(a, str) and a for a in value):
+            raise InvalidInput(path, 'must be an argv list like ["./manage.py", "migrate"]; never a shell string')
+    elif f.kind == "volumes":
+        if not isinstance(value, dict):
+            raise InvalidInput(path, "must map volume names to paths in the container, like {data: /var/lib/app}")
+        for k, v in value.items():
+            if not isinstance(k, str) or not VOLUME_NAME.match(k):
+                raise InvalidInput(f"{path}.{k}", "the name must be 1-40 of a-z 0-9 _ . - (starting with a letter "
+                                                  "or digit)")
+            if not isinstance(v, str) or not VOLUME_PATH.match(v):
+                raise InvalidInput(f"{path}.{k}", "must be an absolute path in the container (not /, no ':')")
+        return dict(value)
     elif f.kind == "argv_list":
         if (not isinstance(value, list) or not value
                 or not all(isinstance(c, list) and c and all(isinstance(a, str) for a in c) for c in value)):

@@ -27,6 +27,9 @@ _KINDS = {
     "secret_map": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": "^[A-Za-z0-9_.-]{1,64}$"},
                    "additionalProperties": SECRET},
     "list": {"type": "array", "items": {"type": "string"}},
+    "argv": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+    "volumes": {"type": "object", "propertyNames": {"pattern": "^[a-z0-9][a-z0-9_.-]{0,39}$"},
+                "additionalProperties": {"type": "string", "pattern": "^/[^:]*[^:/][^:]*$"}},
     "argv_list": {"type": "array", "minItems": 1,
                   "items": {"type": "array", "minItems": 1, "items": {"type": "string"}}},
     "cpus": {"type": ["number", "string"]},
@@ -74,7 +77,7 @@ def target() -> dict:
         one["properties"]["type"] = {"const": kind, "description": targets.COMMON[0].doc}
         one["required"] = ["type", *one.get("required", [])]
         one["title"] = kind
-        builder = [f.name for f in targets.BUILDER[1:] if f.name in one["properties"]]
+        builder = [f.name for f in targets.BUILDER[1:]] if targets.BUILDER[0] in own else []
         if builder:
             one["dependentRequired"] = {name: ["image"] for name in builder}
         kinds.append(one)

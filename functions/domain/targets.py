@@ -40,6 +40,22 @@ BUILDER = (
               "(needs image)"),
 )
 
+# what the app's own container runs with (runners/docker_convert.py: container_kwargs)
+APP_CONTAINER = (
+    Field("cpus", "cpus", examples=(1.5,), doc="CPU limit of the app's container (Docker's --cpus)"),
+    Field("memory", "memory", examples=("512m",),
+          doc="memory limit of the app's container; the kernel kills the app when it passes it"),
+    Field("pids", "int", minimum=8, hint="must be at least 8 (an app needs a few processes)", examples=(256,),
+          doc="most processes and threads the app's container may have (Docker's --pids-limit)"),
+    Field("volumes", "volumes", examples=({"uploads": "/app/uploads"},),
+          doc="named volumes mounted in the app's container, kept across deploys and rollbacks; removed only "
+              "by `tahobuddy apps --delete NAME --purge` (a preview gets empty ones of its own)"),
+    Field("log_driver", "str", choices=("json-file", "local"), default="json-file",
+          doc="Docker log driver of the app's container; both rotate"),
+    Field("log_options", "map", examples=({"max-size": "50m", "max-file": "5"},),
+          doc="log driver options, over the default rotation max-size 10m, max-file 3"),
+)
+
 TARGETS: dict[str, tuple[Field, ...]] = {
     "docker": (
         Field("dockerfile", "str", default="Dockerfile", examples=("deploy/Dockerfile",),
@@ -52,6 +68,11 @@ TARGETS: dict[str, tuple[Field, ...]] = {
         Field("health_timeout", "int", default=60, doc="seconds the new container has to become healthy"),
         Field("keep_images", "int", default=3, doc="images kept for rollback"),
         Field("drain_seconds", "int", default=2, doc="seconds the old container keeps serving after the switch"),
+        Field("release_command", "argv", examples=(["./manage.py", "migrate"],),
+              doc="run once per deploy in the new image, before its container starts (migrations); without it, "
+                  "the Procfile's release: line; a failure keeps the old version serving"),
+        Field("release_timeout", "int", default=600, minimum=1, doc="seconds the release command may take"),
+        *APP_CONTAINER,
     ),
     "shell": (
         Field("commands", "argv_list", required=True, examples=([["make", "deploy"]],),
@@ -100,7 +121,7 @@ def validate(path: str, doc) -> dict:
         raise InvalidInput(f"{path}.type", f"unknown target type {kind!r} (one of {', '.join(TARGETS)})")
     clean = check(path, doc, COMMON + TARGETS[kind])
     clean.setdefault("name", kind)
-    for f in BUILDER[1:]:
+    for f in BUILDER[1:] if BUILDER[0] in TARGETS[kind] else ():  # a docker target's cpus are its app's
         if f.name in clean and "image" not in clean:
             raise InvalidInput(f"{path}.{f.name}", "applies to a builder container: set image: as well")
     pools = settings().pools

@@ -94,7 +94,7 @@ class JobModel(Model):
     lease_until = NumberAttribute(default=0)
     cancel_requested = UnicodeAttribute(default="")          # the reason, when asked
     event_id = UnicodeAttribute(default="")
-    trigger = UnicodeAttribute(default="webhook")            # webhook | manual | rollback
+    trigger = UnicodeAttribute(default="webhook")            # webhook | manual | rollback | teardown | purge | run
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     started_at = UnicodeAttribute(null=True)

@@ -72,6 +72,12 @@ BROKEN = [
     (target(type="docker", quiet_period=90000), "rules[0].target.quiet_period"),
     (target(type="docker", timeout=-1), "rules[0].target.timeout"),
     (target(type="docker", name="Web_1"), "rules[0].target.name"),
+    (target(type="docker", volumes={"Data!": "/data"}), "rules[0].target.volumes.Data!"),
+    (target(type="docker", volumes={"data": "data"}), "rules[0].target.volumes.data"),
+    (target(type="docker", volumes={"data": "/"}), "rules[0].target.volumes.data"),
+    (target(type="docker", volumes={"data": "/a:/b"}), "rules[0].target.volumes.data"),
+    (target(type="docker", pids=4), "rules[0].target.pids"),
+    (target(type="docker", log_driver="syslog"), "rules[0].target.log_driver"),
     (app(rules=[{**PR_RULE, "target": {"type": "shell", "commands": [["make"]]}}]), "rules[0].target.type"),
     (rule(preview={"max_previews": 2}), "rules[0].preview"),
     (app(rules=[{**PR_RULE, "preview": {"colour": 1}}]), "rules[0].preview.colour"),
@@ -98,6 +104,7 @@ ONLY_THE_API = [
     (target(type="shell", commands=[["make"]], image="x", memory="1k"), "rules[0].target.memory"),  # < 6m
     (target(type="shell", commands=[["make"]], image="x", cpus="lots"), "rules[0].target.cpus"),
     (target(type="docker", pool="nowhere"), "rules[0].target.pool"),                # pools are declared per API
+    (target(type="docker", memory="1k"), "rules[0].target.memory"),                 # below Docker's 6m
 ]
 
 

@@ -1,0 +1,201 @@
+"""Day two for a running app, on the real dockerd and Caddy through the API and an agent process:
+limits, named volumes, log rotation and the restart policy of the app's container; a volume's data kept
+across a deploy and a rollback; removed only by `apps --delete NAME --purge`."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+
+from tests.helpers import deliver, push, unique
+from tests.realparts import BASE_IMAGE, AgentProcess, GitRepo, job_log, remove_app_resources, wait_job, wait_log
+
+pytestmark = pytest.mark.e2e
+CLI = str(Path(sys.executable).parent / "tahobuddy")
+
+
+def start(version: str) -> str:
+    """A Dockerfile whose app appends its version to /data/seen (a named volume) and serves the file."""
+    script = (f"echo {version} >> /data/seen && mkdir -p /www && cp /data/seen /www/seen.txt && "
+              f"echo {version} > /www/index.html && exec httpd -f -p 8080 -h /www")
+    return f'FROM {BASE_IMAGE}\nCMD ["sh", "-c", "{script}"]\n'
+
+
+def deploy(api, repo: GitRepo, tag: str) -> dict:
+    sha = repo.commit_and_tag(tag, tag)
+    doc = push("x", f"refs/tags/{tag}", sha=sha, created=True)
+    doc["repository"] = {"full_name": "local/site", "clone_url": str(repo.origin)}
+    r = deliver(api, "push", doc)
+    assert r.status_code == 200 and len(r.json()["jobs"]) == 1, r.text
+    return wait_job(api, r.json()["jobs"][0])
+
+
+def put_app(api, name: str, repo: GitRepo, **target) -> str:
+    host = f"{name}.localhost"
+    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+        "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
+        "rules": [{"name": "release", "match": {"tag": "release-*"},
+                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 0,
+                              **target}}]})
+    assert r.status_code == 201, r.text
+    return host
+
+
+def serving(name: str):
+    client = docker.from_env()
+    found = client.containers.list(filters={"label": [f"tahobuddy.app={name}", "tahobuddy.role=app"]})
+    assert len(found) == 1, [c.name for c in found]
+    return found[0]
+
+
+def cli(api, *args, stdin=None):
+    env = {**os.environ, "TAHOBUDDY_API_URL": api.url, "TAHOBUDDY_TOKEN": api.token}
+    return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, input=stdin, timeout=120)
+
+
+def test_limits_volumes_rotation_and_restart_in_docker_inspect_and_data_kept_until_purge(
+        api, agent_token, caddy, tmp_path, docker_images, empty_queue):
+    repo, name = GitRepo(tmp_path / "site"), unique("day2")
+    host = put_app(api, name, repo, cpus=0.5, memory="64m", pids=128, volumes={"state": "/data"},
+                   log_options={"max-size": "5m"})
+    agent = AgentProcess(api, agent_token, tmp_path, caddy)
+    try:
+        repo.write({"Dockerfile": start("v1")})
+        assert deploy(api, repo, "release-1")["state"] == "succeeded"
+        host_config = serving(name).attrs["HostConfig"]
+        assert host_config["NanoCpus"] == 500_000_000 and host_config["Memory"] == 64 * 1024 ** 2
+        assert host_config["PidsLimit"] == 128
+        assert host_config["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "5m", "max-file": "3"}}
+        assert host_config["RestartPolicy"]["Name"] == "unless-stopped"
+        mounts = serving(name).attrs["Mounts"]
+        assert [(m["Type"], m["Name"], m["Destination"]) for m in mounts] == [
+            ("volume", f"tahobuddy-{name}-vol-state", "/data")]
+        assert caddy.get(host, "/seen.txt").text.split() == ["v1"]
+
+        repo.write({"Dockerfile": start("v2")})
+        assert deploy(api, repo, "release-2")["state"] == "succeeded"
+        assert caddy.get(host, "/seen.txt").text.split() == ["v1", "v2"]  # v2 reads what v1 wrote
+
+        r = requests.post(f"{api.url}/api/v1/apps/{name}/rollback", json={"to": "release-1"},
+                          headers=api.headers(), timeout=30)
+        job = wait_job(api, r.json()["jobs"][0]["id"])
+        assert job["state"] == "succeeded", job_log(api, job["id"])
+        assert caddy.get(host, "/").text.strip() == "v1"
+        assert caddy.get(host, "/seen.txt").text.split() == ["v1", "v2", "v1"]
+
+        refused = cli(api, "apps", "--delete", name, "--purge", stdin="not-the-name\n")
+        assert refused.returncode == 1 and "not deleted" in refused.stderr, refused
+        assert requests.get(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=10).status_code == 200
+
+        done = cli(api, "apps", "--delete", name, "--purge", stdin=f"{name}\n")
+        assert done.returncode == 0, done
+        [purge] = json.loads(done.stdout)["purge_jobs"]
+        job = wait_job(api, purge["id"])
+        assert job["state"] == "succeeded", job_log(api, job["id"])
+        client = docker.from_env()
+        assert client.volumes.list(filters={"name": f"tahobuddy-{name}-"}) == []
+        assert client.containers.list(all=True, filters={"label": f"tahobuddy.app={name}"}) == []
+        assert caddy.get(host).text.strip() != "v1"  # its route went too
+    finally:
+        assert agent.stop() == 0, agent.output()
+        remove_app_resources(name)
+
+
+def web(version: str, extra: str = "") -> str:
+    return (f'FROM {BASE_IMAGE}\nRUN mkdir -p /www && echo {version} > /www/index.html\n{extra}'
+            'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n')
+
+
+def test_a_failing_release_command_leaves_v1_serving_and_a_procfile_release_line_is_honoured(
+        api, agent_token, caddy, tmp_path, docker_images, empty_queue):
+    repo, name = GitRepo(tmp_path / "rel"), unique("rel")
+    # the release command sees the app's environment and volumes, and its output reaches the job log
+    host = put_app(api, name, repo, env={"GREETING": "hello"}, volumes={"state": "/data"},
+                   release_command=["sh", "-c", "echo migrating with $GREETING; test ! -e /www/broken"])
+    agent = AgentProcess(api, agent_token, tmp_path, caddy)
+    try:
+        repo.write({"Dockerfile": web("v1")})
+        job = deploy(api, repo, "release-1")
+        assert job["state"] == "succeeded", job_log(api, job["id"])
+        assert "[release] migrating with hello" in job_log(api, job["id"])
+        v1 = serving(name).id
+
+        repo.write({"Dockerfile": web("v2", "RUN touch /www/broken\n")})
+        job = deploy(api, repo, "release-2")
+        assert job["state"] == "failed" and job["reason_code"] == "release_failed", job
+        assert "exited 1" in job["reason"], job
+        assert caddy.get(host).text.strip() == "v1" and serving(name).id == v1  # v2 never started
+        client = docker.from_env()
+        assert client.containers.list(all=True, filters={"label": [f"tahobuddy.app={name}",
+                                                                   "tahobuddy.role=release"]}) == []
+
+        # without release_command, the Procfile's release: line at that commit runs (under sh -c)
+        requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+            **requests.get(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=10).json(),
+            "rules": [{"name": "release", "match": {"tag": "release-*"},
+                       "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 0,
+                                  "volumes": {"state": "/data"}}}]}).raise_for_status()
+        repo.write({"Dockerfile": web("v3"), "Procfile": "web: httpd\nrelease: echo from-procfile > /data/released\n"})
+        job = deploy(api, repo, "release-3")
+        assert job["state"] == "succeeded", job_log(api, job["id"])
+        assert "release command: sh -c echo from-procfile > /data/released" in job_log(api, job["id"])
+        assert caddy.get(host).text.strip() == "v3"
+        seen = client.containers.run(BASE_IMAGE, ["cat", "/data/released"], remove=True,
+                                     volumes={f"tahobuddy-{name}-vol-state": {"bind": "/data", "mode": "ro"}})
+        assert seen.decode().strip() == "from-procfile"
+
+        repo.write({"Procfile": "release: exit 7\n", "Dockerfile": web("v4")})
+        job = deploy(api, repo, "release-4")
+        assert job["state"] == "failed" and job["reason_code"] == "release_failed" and "exited 7" in job["reason"]
+        assert caddy.get(host).text.strip() == "v3"
+    finally:
+        assert agent.stop() == 0, agent.output()
+        remove_app_resources(name)
+
+
+def run_containers(name: str) -> list:
+    return docker.from_env().containers.list(all=True, filters={"label": [f"tahobuddy.app={name}",
+                                                                         "tahobuddy.role=run"]})
+
+
+def test_run_streams_its_output_cleans_up_times_out_and_can_be_canceled(
+        api, agent_token, caddy, tmp_path, docker_images, empty_queue):
+    repo, name = GitRepo(tmp_path / "run"), unique("run")
+    put_app(api, name, repo, env={"GREETING": "hello"}, volumes={"state": "/data"})
+    agent = AgentProcess(api, agent_token, tmp_path, caddy)
+    try:
+        refused = cli(api, "run", name, "--", "true")
+        assert refused.returncode == 1 and "serves nothing yet" in refused.stderr, refused
+        repo.write({"Dockerfile": web("v1")})
+        assert deploy(api, repo, "release-1")["state"] == "succeeded"
+
+        done = cli(api, "run", name, "--", "sh", "-c", "echo $GREETING from $(cat /www/index.html); "
+                   "echo kept > /data/note; wget -q -O - http://127.0.0.1:1 || echo no-port; exit 3")
+        assert done.returncode == 1 and "failed: the command exited 3" in done.stderr, done
+        assert "hello from v1" in done.stdout and "no-port" in done.stdout, done.stdout
+        assert run_containers(name) == []
+        again = cli(api, "run", name, "--", "cat", "/data/note")  # the app's volume, kept between runs
+        assert again.returncode == 0 and "kept" in again.stdout, again
+
+        r = requests.post(f"{api.url}/api/v1/apps/{name}/run", json={"argv": ["sleep", "30"], "timeout": 2},
+                          headers=api.headers(), timeout=30)
+        job = wait_job(api, r.json()["jobs"][0]["id"], timeout=60)
+        assert job["state"] == "failed" and job["reason_code"] == "timeout", job
+        assert run_containers(name) == []
+
+        r = requests.post(f"{api.url}/api/v1/apps/{name}/run", json={"argv": ["sh", "-c", "echo started; sleep 120"]},
+                          headers=api.headers(), timeout=30)
+        job_id = r.json()["jobs"][0]["id"]
+        wait_log(api, job_id, "started")
+        requests.post(f"{api.url}/api/v1/jobs/{job_id}/cancel", json={"reason": "enough"}, headers=api.headers(),
+                      timeout=30).raise_for_status()
+        job = wait_job(api, job_id, timeout=60)
+        assert job["state"] == "canceled", job
+        assert run_containers(name) == []
+    finally:
+        assert agent.stop() == 0, agent.output()
+        remove_app_resources(name)
