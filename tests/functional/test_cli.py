@@ -110,7 +110,7 @@ def test_token_create_list_revoke_and_audit(api, tmp_path):
     made = json.loads(r.stdout)
     assert made["expires_at"] and made["role"] == "admin"
     table = run(api, "token", "list").stdout.splitlines()
-    assert table[0].split() == ["id", "name", "role", "created_at", "expires_at", "expired"]
+    assert table[0].split() == ["id", "name", "role", "pool", "created_at", "expires_at", "expired"]
     assert any(line.split()[:3] == [made["id"], name, "admin"] for line in table)
     assert made["token"] not in "\n".join(table)
     app = unique("cli-audit")
