@@ -21,7 +21,7 @@ from .client import ApiError, Client, quote, setting
 from .output import emit
 
 JOB_COLUMNS = ["id", "app", "rule", "pool", "ref", "state", "attempts", "reason"]
-TERMINAL = {"succeeded", "failed", "canceled", "superseded"}
+TERMINAL = {"succeeded", "failed", "canceled", "superseded", "skipped"}
 
 
 def _client(args) -> Client:
@@ -300,7 +300,7 @@ def parser() -> argparse.ArgumentParser:
     sp = add("jobs", cmd_jobs, "list jobs, show one, or `jobs cancel ID`")
     sp.add_argument("words", nargs="*", metavar="ID | cancel ID", help="show one job, or cancel it")
     sp.add_argument("--app", help="only this app's jobs")
-    sp.add_argument("--state", help="only jobs in this state (queued, running, succeeded, failed, canceled, superseded)")
+    sp.add_argument("--state", help="only jobs in this state (queued, running, succeeded, failed, canceled, superseded, skipped)")
     sp.add_argument("--limit", type=int, default=50, help="at most this many, newest first")
     sp.add_argument("--reason", default="canceled from the CLI", help="with cancel: why")
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")

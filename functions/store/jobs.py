@@ -26,14 +26,16 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     S.QUEUED: frozenset({S.RUNNING, S.FAILED, S.CANCELED, S.SUPERSEDED}),
     # RUNNING -> RUNNING: another agent reclaims a job whose lease lapsed (its agent died);
     # RUNNING -> QUEUED: a stopping agent hands the job back for redelivery.
-    S.RUNNING: frozenset({S.RUNNING, S.QUEUED, S.SUCCEEDED, S.FAILED, S.CANCELED, S.SUPERSEDED}),
+    # RUNNING -> SKIPPED: the agent found no path its rule watches changed (contract/paths.py).
+    S.RUNNING: frozenset({S.RUNNING, S.QUEUED, S.SUCCEEDED, S.FAILED, S.CANCELED, S.SUPERSEDED, S.SKIPPED}),
     S.SUCCEEDED: frozenset(),
     S.FAILED: frozenset(),
     S.CANCELED: frozenset(),
     S.SUPERSEDED: frozenset(),
+    S.SKIPPED: frozenset(),
 }
 TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
-FINISHED_BY_AGENT = frozenset({S.SUCCEEDED, S.FAILED, S.CANCELED, S.SUPERSEDED})
+FINISHED_BY_AGENT = frozenset({S.SUCCEEDED, S.FAILED, S.CANCELED, S.SUPERSEDED, S.SKIPPED})
 
 
 def allowed(src: JobState, dst: JobState) -> bool:
@@ -170,11 +172,20 @@ def cancel(job_id: str, reason: str) -> JobModel:
 
 def newer_in_group(job: JobModel) -> JobModel | None:
     """The newest job of the same app and target that was created after `job` and still counts."""
-    counted = {S.QUEUED.value, S.RUNNING.value, S.SUCCEEDED.value, S.FAILED.value}
+    counted = {S.QUEUED.value, S.RUNNING.value, S.SUCCEEDED.value, S.FAILED.value, S.SKIPPED.value}
     for other in JobModel.by_group.query(job.group, JobModel.id > job.id, scan_index_forward=False):
         if other.state in counted:
             return other
     return None
+
+
+def serving_sha(job: JobModel) -> str:
+    """The commit `job`'s app and target serve now: the newest succeeded job of its group that names one
+    (a release of every target type, image or not); "" for a first deploy. The base of a rule's `paths`."""
+    for other in JobModel.by_group.query(job.group, scan_index_forward=False):
+        if other.state == S.SUCCEEDED.value and other.sha and other.id != job.id:
+            return other.sha
+    return ""
 
 
 def quiet_reason(job: JobModel) -> str:
