@@ -158,6 +158,14 @@ def cmd_previews(args) -> int:
     return 0
 
 
+def cmd_schedules(args) -> int:
+    """Every rule with a schedule: its next run, and what its last tick did."""
+    emit(_client(args).get("/schedules"), args.json,
+         ["app", "rule", "cron", "timezone", "next_run_local", "last_tick", "last_outcome", "last_job", "last_note"],
+         "schedules")
+    return 0
+
+
 def cmd_pools(args) -> int:
     emit(_client(args).get("/pools"), args.json,
          ["name", "live_agents", "agents", "waiting", "in_flight", "dead_letters"], "pools")
@@ -324,6 +332,8 @@ def parser() -> argparse.ArgumentParser:
                     "First SIGTERM: finish the running job "
                     "and stop; second: cancel it and hand it back.")
     sp.add_argument("--config", help="YAML file of agent settings (environment variables override it)")
+    sp = add("schedules", cmd_schedules, "rules with a schedule: the next run, and what the last tick did")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp = add("rollback", cmd_rollback, "bring back an image the agent kept, without building")
     sp.add_argument("app", help="the app's name")
     sp.add_argument("--to", help="tag, branch or commit to go back to (default: the version before the live one)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from contract import paths
 
-from functions.domain import patterns, previews, targets
+from functions.domain import patterns, previews, schedules, targets
 from functions.errors import InvalidInput
 from functions.domain.fields import Field, check
 from functions.domain.events import WebhookEvent
@@ -46,6 +46,8 @@ RULE_FIELDS = (Field("name", "str", pattern=NAME, hint="letters, digits, '_', '.
                          f"serves ({PATH_GLOB}); a first deploy, a force push or an unknown base always deploys"),
                Field("ignore_paths", "list", examples=(["docs/**", "**/*.md"],),
                      doc="changes to paths matching these never count (with or without paths)"),
+               Field("schedule", "block", examples=({"cron": "0 3 * * *", "timezone": "Europe/Berlin"},),
+                     doc="also deploy, on these ticks, the commit the rule's target serves now (a nightly rebuild)"),
                Field("target", "block", required=True, doc="what it deploys to; the fields depend on type"),
                Field("preview", "block", doc="options of a pull_request rule"))
 _OWN_FIELDS = tuple(f for f in RULE_FIELDS if f.name not in ("target", "preview"))  # the blocks check themselves
@@ -61,6 +63,10 @@ def validate(path: str, doc, index: int) -> dict:
     for key in ("paths", "ignore_paths"):
         _check_path_globs(f"{path}.{key}", rule.get(key))
     match = check(f"{path}.match", doc.get("match"), MATCH_FIELDS)
+    if "schedule" in rule:
+        if "pull_request" in match:
+            raise InvalidInput(f"{path}.schedule", "applies to branch and tag rules, not to pull request previews")
+        rule["schedule"] = schedules.validate(f"{path}.schedule", rule["schedule"])
     if "pull_request" in match or "preview" in doc:
         return previews.validate_rule(path, rule, doc, match)
     chosen = [k for k in MATCH_KEYS if k in match]

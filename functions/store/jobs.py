@@ -179,13 +179,27 @@ def newer_in_group(job: JobModel) -> JobModel | None:
     return None
 
 
+def served(group: str) -> JobModel | None:
+    """The job whose commit an app's target serves now: the newest succeeded job of its group that names
+    a commit (a release of every target type, image or not); None before a first deploy."""
+    for other in JobModel.by_group.query(group, scan_index_forward=False):
+        if other.state == S.SUCCEEDED.value and other.sha:
+            return other
+    return None
+
+
 def serving_sha(job: JobModel) -> str:
-    """The commit `job`'s app and target serve now: the newest succeeded job of its group that names one
-    (a release of every target type, image or not); "" for a first deploy. The base of a rule's `paths`."""
-    for other in JobModel.by_group.query(job.group, scan_index_forward=False):
-        if other.state == S.SUCCEEDED.value and other.sha and other.id != job.id:
-            return other.sha
-    return ""
+    """The commit `job`'s target serves now; "" for a first deploy. The base of a rule's `paths`."""
+    found = served(job.group)
+    return found.sha if found is not None and found.id != job.id else ""
+
+
+def active(group: str) -> JobModel | None:
+    """A queued or running job of the group, if any (a schedule with `overlap: skip` makes none then)."""
+    for other in JobModel.by_group.query(group, scan_index_forward=False):
+        if other.state in (S.QUEUED.value, S.RUNNING.value):
+            return other
+    return None
 
 
 def quiet_reason(job: JobModel) -> str:
