@@ -9,11 +9,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import subprocess
 import threading
 from pathlib import Path
 
 from runners.base import Log
+
+SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
 class FetchError(Exception):
@@ -64,7 +67,7 @@ class Source:
         if not ref.startswith("refs/") or "*" in ref or self._run("check-ref-format", ref).returncode != 0:
             raise Refused(f"{ref!r} is not a full ref name (refs/heads/..., refs/tags/..., refs/pull/N/head): "
                           "there is no ref to check the commit against")
-        path = self.mirrors / (hashlib.sha256(repository.encode()).hexdigest()[:24] + ".git")
+        path = self._mirror(repository)
         if path.is_dir():
             log(f"fetching {ref} of {repository} (incremental)")
         else:
@@ -116,6 +119,43 @@ class Source:
             self._git("-C", str(mirror), "worktree", "add", "--detach", "--force", "--", str(dest), commit)
         log(f"checked out {ref} at {commit}")
         return dest, commit
+
+    def changed_since(self, repository: str, commit: str, log: Log, serving: str = "",
+                      base_ref: str = "") -> tuple[str, list[str] | None]:
+        """(base, the paths that differ between base and `commit`), by `git diff --name-only` in the mirror.
+        The base is `serving` (the commit the target serves now), or, for a pull request, where `commit`
+        forks from `base_ref`. (why, None) when the base is unknown: nothing serves yet, a force push (the
+        served commit is not an ancestor), or a base this mirror cannot get."""
+        with self._guard:
+            lock = self._locks.setdefault(repository, threading.Lock())
+        with lock:
+            mirror = self._mirror(repository)
+            if base_ref:
+                try:
+                    _, tip = self._fetch(repository, base_ref, log)
+                    serving = self._git("-C", str(mirror), "merge-base", "--end-of-options", tip, commit)
+                except FetchError as exc:
+                    return f"the base {base_ref} cannot be compared ({exc})", None
+            if not serving:
+                return "nothing is deployed yet (a first deploy)", None
+            if not SHA.match(serving):
+                return f"the served commit {serving[:40]!r} is not a commit id", None
+            if not self._has_commit(mirror, serving):  # it came from another ref: ask for that commit alone
+                self._run("-C", str(mirror), "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--",
+                          repository, serving, timeout=120)
+                if not self._has_commit(mirror, serving):
+                    return f"the served commit {serving[:12]} is not in the mirror and could not be fetched", None
+            if not self._is_ancestor(mirror, serving, commit):
+                return f"the served commit {serving[:12]} is not an ancestor of {commit[:12]} (a force push)", None
+            names = self._git("-C", str(mirror), "diff", "--name-only", "--no-renames", "-z", "--end-of-options",
+                              serving, commit)
+            return serving, [n for n in names.split("\0") if n]
+
+    def _mirror(self, repository: str) -> Path:
+        return self.mirrors / (hashlib.sha256(repository.encode()).hexdigest()[:24] + ".git")
+
+    def _has_commit(self, mirror: Path, sha: str) -> bool:
+        return self._run("-C", str(mirror), "cat-file", "-e", "--end-of-options", f"{sha}^{{commit}}").returncode == 0
 
     def remove(self, worktree: Path | None) -> None:
         if worktree is None or not worktree.exists():

@@ -26,7 +26,7 @@ from contract.wire import AgentHello, Finish
 from runners import registry
 from runners.base import NEVER_RAN, Cancel, JobResult, JobSpec, Phases, Reason, RunContext, RunnerError, Status
 
-from . import previews
+from . import previews, watch
 from .config import AgentConfig
 from .holder import Holder
 from .reporter import Conflict, Gone, LogStream, Reporter, Unrecoverable
@@ -264,7 +264,7 @@ class Agent:
         if cancel.reason == LEASE_LOST:  # a finish would be refused; the message is the new holder's now
             self.say(f"job {job_id}: stopped its copy ({LEASE_LOST}); nothing reported")
             return
-        reason = result.reason.value or ("" if result.status == Status.SUCCEEDED else "failed")
+        reason = result.reason.value or ("" if result.status in (Status.SUCCEEDED, Status.SKIPPED) else "failed")
         try:
             self.reporter.finish(job_id, Finish(
                 result.status.value, reason_code=result.reason.value,
@@ -321,6 +321,10 @@ class Agent:
                                                          serving=serving(spec))
                 ctx.phases.mark("fetched")
                 spec = dataclasses.replace(spec, sha=sha)
+                skipped = watch.skip_reason(spec, self.source, log)
+                if skipped:
+                    log(f"tahobuddy: {skipped}")
+                    return spec, JobResult(Status.SKIPPED, 0, Reason.NONE, skipped)
             if cancel.requested:
                 return spec, JobResult.canceled(cancel.reason)
             runner.prepare(spec, ctx)

@@ -21,7 +21,7 @@ from .client import ApiError, Client, quote, setting
 from .output import emit
 
 JOB_COLUMNS = ["id", "app", "rule", "pool", "ref", "state", "attempts", "reason"]
-TERMINAL = {"succeeded", "failed", "canceled", "superseded"}
+TERMINAL = {"succeeded", "failed", "canceled", "superseded", "skipped"}
 
 
 def _client(args) -> Client:
@@ -197,6 +197,14 @@ def cmd_previews(args) -> int:
     return 0
 
 
+def cmd_schedules(args) -> int:
+    """Every rule with a schedule: its next run, and what its last tick did."""
+    emit(_client(args).get("/schedules"), args.json,
+         ["app", "rule", "cron", "timezone", "next_run_local", "last_tick", "last_outcome", "last_job", "last_note"],
+         "schedules")
+    return 0
+
+
 def cmd_pools(args) -> int:
     emit(_client(args).get("/pools"), args.json,
          ["name", "live_agents", "agents", "waiting", "in_flight", "dead_letters"], "pools")
@@ -342,7 +350,7 @@ def parser() -> argparse.ArgumentParser:
     sp = add("jobs", cmd_jobs, "list jobs, show one, or `jobs cancel ID`")
     sp.add_argument("words", nargs="*", metavar="ID | cancel ID", help="show one job, or cancel it")
     sp.add_argument("--app", help="only this app's jobs")
-    sp.add_argument("--state", help="only jobs in this state (queued, running, succeeded, failed, canceled, superseded)")
+    sp.add_argument("--state", help="only jobs in this state (queued, running, succeeded, failed, canceled, superseded, skipped)")
     sp.add_argument("--limit", type=int, default=50, help="at most this many, newest first")
     sp.add_argument("--reason", default="canceled from the CLI", help="with cancel: why")
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -372,6 +380,8 @@ def parser() -> argparse.ArgumentParser:
                     help="the command and its arguments, after --")
     sp.add_argument("--rule", help="the docker rule whose serving image runs it (default: the first)")
     sp.add_argument("--timeout", type=int, help="seconds before it is stopped (default: the target's timeout)")
+    sp = add("schedules", cmd_schedules, "rules with a schedule: the next run, and what the last tick did")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp = add("rollback", cmd_rollback, "bring back an image the agent kept, without building")
     sp.add_argument("app", help="the app's name")
     sp.add_argument("--to", help="tag, branch or commit to go back to (default: the version before the live one)")

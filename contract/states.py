@@ -11,9 +11,12 @@ class JobState(str, Enum):
     FAILED = "failed"
     CANCELED = "canceled"
     SUPERSEDED = "superseded"
+    SKIPPED = "skipped"          # its rule's paths: no watched path changed since what the target serves; never a failure
 
 
-ENDED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED, JobState.SUPERSEDED})
+ENDED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED, JobState.SUPERSEDED,
+                   JobState.SKIPPED})
+SKIPPED_STATUS = "skipped: no watched path changed"   # what a forge's commit status says of a skipped job
 
 
 class Reason(str, Enum):

@@ -127,6 +127,7 @@ class ClaimAnswer(Wire):  # noqa: E302
     lease_seconds: int = 0
     releases: list = field(default_factory=list)   # images this app+rule served, newest last (rollback)
     wait_until: float = 0.0    # > 0: still in its quiet period; hold the message and ask `wait` again
+    serving: str = ""          # the commit its target serves now ("" unknown): the base of the rule's `paths`
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class Finish(Wire):
         try:
             JobState(self.state)
         except ValueError as exc:
-            raise WireError("state", "must be succeeded, failed, canceled or superseded") from exc
+            raise WireError("state", "must be succeeded, failed, canceled, superseded or skipped") from exc
         try:
             Reason.parse(self.reason_code)
         except ValueError as exc:

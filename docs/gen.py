@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:
 
 from cli import main as cli_main  # noqa: E402
 from functions.api import openapi  # noqa: E402
-from functions.domain import apps, previews, rules, schema, targets  # noqa: E402
+from functions.domain import apps, previews, rules, schedules, schema, targets  # noqa: E402
 from functions.domain.fields import Field  # noqa: E402
 from functions.domain import notifications  # noqa: E402
 
@@ -105,7 +105,10 @@ def configuration() -> str:
              "A rule is `{name, match, target}`: every push, tag or pull request its `match` covers becomes a job "
              "that deploys to its `target`. Several matching rules give several jobs.\n\n",
              field_table(rules.RULE_FIELDS, {"match": "[match](#match)", "target": "[target](#target)",
-                                             "preview": "[preview](#preview)"}),
+                                             "preview": "[preview](#preview)", "schedule": "[schedule](#schedule)"}),
+             "\n### schedule\n\n",
+             "On each tick the sweeper queues a job for the rule's target at the commit it serves now (see "
+             "[When to deploy](../guides/when.md#schedules)).\n\n", field_table(schedules.FIELDS),
              "\n### match\n\n",
              "Exactly one of `branch`, `tag`, `branch_regex`, `tag_regex` and `pull_request`; `on_branch` only "
              "beside a tag match. Globs and regexes both run on RE2 (linear time), at most 1000 characters each; "

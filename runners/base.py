@@ -30,6 +30,7 @@ class Status(str, Enum):
     FAILED = "failed"
     CANCELED = "canceled"
     SUPERSEDED = "superseded"
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class JobSpec:
     app_spec: dict = field(default_factory=dict)
     releases: tuple = ()          # what this app rule served, oldest first, from the store (rollback)
     installation: str = ""        # the agent's installation id, stamped on what a job makes (labels)
+    serving: str = ""             # the commit its target serves now, as the API knows it ("" unknown)
 
     @property
     def target_type(self) -> str:
@@ -108,7 +110,7 @@ class JobSpec:
                    repository=job["repository"], ref=job["ref"], sha=job.get("sha") or "",
                    trigger=job.get("trigger") or "webhook", attempt=int(job.get("attempts") or 1),
                    app_spec=dict(claim.app or {}), releases=tuple(dict(r) for r in claim.releases or ()),
-                   installation=installation)
+                   installation=installation, serving=str(getattr(claim, "serving", "") or ""))
 
 
 class Cancel:

@@ -19,7 +19,7 @@ from local import procs
 
 BASE_IMAGE = "tahobuddy-test/busybox:1"
 FAKEDB_IMAGE = "tahobuddy-test/fakedb:1"
-TERMINAL = {"succeeded", "failed", "canceled", "superseded"}
+TERMINAL = {"succeeded", "failed", "canceled", "superseded", "skipped"}
 
 
 def build_base_images(tmp: Path) -> None:

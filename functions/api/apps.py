@@ -6,7 +6,7 @@ from chalice import Blueprint, Response
 from functions.api import http
 from functions.config import settings
 from functions.domain import preview_hosts
-from functions.dispatch import manual
+from functions.dispatch import manual, schedules
 from functions.store import app_store
 
 bp = Blueprint(__name__)
@@ -70,3 +70,9 @@ def rollback_app(name):
 @http.api("admin")
 def run_in_app(name):
     return Response(body={"jobs": manual.run(name, http.body())}, status_code=201)
+
+
+@bp.route(f"{http.V1}/schedules", methods=["GET"])
+@http.api("admin")
+def list_schedules():
+    return {"schedules": schedules.listing()}

@@ -17,7 +17,7 @@ import typing
 from contract import wire
 from contract.states import JobState, Reason
 
-from functions.domain import apps, previews, rules, targets
+from functions.domain import apps, previews, rules, schedules, targets
 from functions.domain.schema import field_schema
 
 V1 = "/api/v1"
@@ -101,7 +101,8 @@ def schemas() -> dict:
         "Target": target_schema(),
         "Rule": fields_schema(rules.RULE_FIELDS, match=fields_schema(rules.MATCH_FIELDS, pull_request=fields_schema(
                                   previews.PR_FIELDS)), target=ref("Target"),
-                              preview=fields_schema(previews.PREVIEW_FIELDS)),
+                              preview=fields_schema(previews.PREVIEW_FIELDS),
+                              schedule=fields_schema(schedules.FIELDS)),
         "App": fields_schema(apps.APP_FIELDS, rules={"type": "array", "items": ref("Rule")},
                              database=fields_schema(apps.DATABASE_FIELDS)),
         "Delivery": obj(("event", "status"), event=S, status={"type": "string", "enum": ["processed", "duplicate"]},
@@ -138,10 +139,19 @@ def schemas() -> dict:
         "SweepReport": obj(("dead_lettered", "resent", "failed"), dead_lettered=STRS, resent=STRS, failed=STRS,
                            webhooks={**O, "description": "failed GitHub deliveries redelivered (opt-in)"},
                            expired={**STRS, "description": "teardown jobs of expired previews"},
+                           scheduled={"type": "array", "items": O,
+                                      "description": "schedule ticks handled: app, rule, tick, outcome, job_id, note"},
                            deleted_expired={"type": "object", "additionalProperties": I,
                                             "description": "table -> items past their expires_at deleted "
                                                            "(only where no DynamoDB TTL does it: "
                                                            "TAHOBUDDY_DELETE_EXPIRED)"}),
+        "Schedule": obj(("app", "rule", "cron", "timezone", "overlap", "next_run"), app=S, rule=S, cron=S,
+                        timezone=S, overlap={"type": "string", "enum": ["skip", "queue"]},
+                        next_run={**S, "description": "the next tick, UTC"},
+                        next_run_local={**S, "description": "the next tick in the schedule's timezone"},
+                        last_tick=S, last_run_at=S, last_job=S,
+                        last_outcome={"type": "string", "enum": ["", "queued", "skipped"]},
+                        last_note={**S, "description": "what the last tick did, and whether it ran late"}),
         "OutboxReport": obj(("sent", "retrying", "gave_up"), sent=I, retrying=I, gave_up=I),
         "Token": obj(("id", "name", "role", "created_at", "expires_at", "expired"), id=S, name=S,
                      role={"type": "string", "enum": ["admin", "agent"]}, created_at=S,
@@ -233,6 +243,7 @@ OPERATIONS = (
               answer=ref("Jobs"), body=ref("RollbackRequest"), errors=(400, 401, 403, 404, 503)),
     Operation("POST", "/apps/{name}/run", "Queue a one-off command in a new container of the serving image",
               ok=201, answer=ref("Jobs"), body=ref("RunRequest"), errors=(400, 401, 403, 404, 503)),
+    Operation("GET", "/schedules", "Rules with a schedule: next and last runs", answer=_list("schedules", "Schedule")),
     Operation("GET", "/events", "Webhook deliveries, newest first", answer=_list("events", "Event"),
               query={"limit": LIMIT}, errors=(400, 401, 403, 503)),
     Operation("GET", "/events/{event_id}", "One delivery", answer=ref("Event"),

@@ -61,7 +61,8 @@ def claim(job_id: str, agent: AgentModel) -> dict:
     job = jobs.claim(job_id, agent.id)
     return ClaimAnswer(True, JobState.RUNNING.value, job=jobs.to_dict(jobs.get(job.id)), app=app,
                        lease_seconds=settings().lease_seconds,
-                       releases=previews.releases_for(job) if job.preview else releases.history(job.app)).to_dict()
+                       releases=previews.releases_for(job) if job.preview else releases.history(job.app),
+                       serving="" if job.preview else jobs.serving_sha(job)).to_dict()
 
 
 def wait(job_id: str, agent: AgentModel) -> dict:

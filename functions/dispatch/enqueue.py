@@ -60,9 +60,15 @@ def _take(key: str, fields: dict, app: dict | None = None) -> tuple[JobModel, bo
         return _save_job(job_id, fields, app), False
 
 
+def group_of(app: dict, rule: dict, preview: int = 0) -> str:
+    """app.target: its jobs run one at a time, and a newer one supersedes a queued one. A preview never
+    supersedes the app."""
+    return f"{app['name']}.{rule['target']['name']}" + (f".pr-{preview}" if preview else "")
+
+
 def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event_id: str = "",
             trigger: str = "webhook", new_tag: bool = False, key: str | None = None,
-            quiet: bool = True, preview: int = 0, send: bool = True) -> tuple[JobModel, bool]:
+            quiet: bool = True, preview: int = 0, send: bool = True, reason: str = "") -> tuple[JobModel, bool]:
     """Queue one job for `rule` of `app` at `ref`; returns (job, created_now).
 
     A duplicate whose job is still queued sends its message again: within SQS's 5-minute
@@ -71,9 +77,10 @@ def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event
     """
     target = rule["target"]
     key = key or dedup_key(app["name"], rule["name"], ref, sha, new_tag)
-    group = f"{app['name']}.{target['name']}" + (f".pr-{preview}" if preview else "")  # a preview never supersedes the app
-    group += ".run" if trigger == "run" else ""  # nor does a one-off command a deploy, or a deploy it
-    fields = dict(app=app["name"], rule=rule["name"], group=group, target=target, preview=preview,
+    # a one-off command never supersedes a deploy, nor a deploy it
+    group = group_of(app, rule, preview) + (".run" if trigger == "run" else "")
+    fields = dict(app=app["name"], rule=rule["name"], group=group, target=target,
+                  preview=preview, reason=reason,
                   pool=target.get("pool") or DEFAULT_POOL, repository=repository, ref=ref, sha=sha,
                   event_id=event_id, trigger=trigger,
                   not_before=now() + int(target.get("quiet_period") or 0) if quiet else 0)

@@ -5,6 +5,7 @@ Run every minute (a scheduled function on AWS, a loop in `make run`, `POST /api/
 - queued jobs of a pool whose queue holds no message at all (a send that never happened, a
   message that expired) get their message again, at most `MAX_RESENDS` times, then fail;
 - a job queued longer than `max_queued` fails, saying which pool it waited for and why;
+- a rule's `schedule` whose tick is due queues its job (functions/dispatch/schedules.py);
 - a pull-request preview idle longer than its rule's `expire_after_days` gets its teardown job;
 - where no DynamoDB TTL deletes expired items (the embedded stack's emulator), a bounded number of
   them go (functions/store/expiry.py; TAHOBUDDY_DELETE_EXPIRED).
@@ -16,7 +17,7 @@ from contract.states import Reason
 
 from functions.store import agents, expiry, jobs
 from functions.domain import previews
-from functions.dispatch import queue
+from functions.dispatch import queue, schedules
 from functions.clock import now
 from functions.config import settings
 from functions.errors import IllegalTransition, NotFound
@@ -51,7 +52,8 @@ def dead_lettered(letter: dict) -> str | None:
 
 def sweep() -> dict:
     s, at = settings(), now()
-    report: dict = {"dead_lettered": [], "resent": [], "failed": [], "expired": previews.expire()}
+    report: dict = {"dead_lettered": [], "resent": [], "failed": [], "expired": previews.expire(),
+                    "scheduled": schedules.tick(at)}
     if s.delete_expired:
         report["deleted_expired"] = expiry.sweep()
     for pool in s.pools:

@@ -127,10 +127,13 @@ def decide(event: WebhookEvent, event_id: str, found: list[dict]) -> list[dict]:
     return out
 
 
-def _job_rule(app: dict, rule: dict, number: int) -> dict:
-    """The rule as its jobs carry it: the target says which preview and where (the runner reads it)."""
+def _job_rule(app: dict, rule: dict, number: int, base: str = "") -> dict:
+    """The rule as its jobs carry it: the target says which preview and where (the runner reads it), and
+    the branch the pull request merges into (the base of the rule's `paths` filter)."""
     options = rule.get("preview") or {}
     preview = {"number": number, "hostname": hostname(app, rule, number)}
+    if base:
+        preview["base"] = base
     if options.get("seed"):
         preview["seed"] = list(options["seed"])
     preview.update({f.name: options[f.name] for f in preview_hosts.LIMIT_FIELDS if f.name in options})
@@ -164,8 +167,8 @@ def _open(app: dict, rule: dict, event: WebhookEvent, event_id: str) -> dict:
         row = _start(app, rule, event)
     else:
         _claim(name, number, None)  # already counted; a row from before slots existed is counted from now on
-    job, created = enqueue.enqueue(app, _job_rule(app, rule, number), app["repository"], event.ref, event.sha,
-                                    event_id=event_id, trigger="preview", preview=number,
+    job, created = enqueue.enqueue(app, _job_rule(app, rule, number, event.base_branch), app["repository"],
+                                    event.ref, event.sha, event_id=event_id, trigger="preview", preview=number,
                                     key=f"{name}|{rule['name']}|pr-{number}|{row.since}|{event.sha}")
     if created or not row.job_id:
         row.update(actions=[PreviewModel.job_id.set(job.id), PreviewModel.sha.set(event.sha),
@@ -269,6 +272,10 @@ def finished(job: JobModel, state: str, release: dict) -> None:
         row.update(actions=[PreviewModel.state.set("live"), PreviewModel.sha.set(job.sha),
                             PreviewModel.release.set({**keep, "job": job.id}),
                             PreviewModel.deployed_at.set(now())])
+    elif state == "skipped":  # no watched path changed against its base: a live preview stays, else none opens
+        if not row.release:
+            row.update(actions=[PreviewModel.state.set("closed")])
+            _release(job.app, int(job.preview))
     elif state != "succeeded" and not row.release:
         row.update(actions=[PreviewModel.state.set("failed")])
 

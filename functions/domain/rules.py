@@ -3,17 +3,24 @@
 A rule is `{name, match, target}`; `match` has exactly one of
 `branch` (exact or glob), `tag` (glob), `branch_regex`, `tag_regex`,
 and optionally `on_branch` for tags (GitHub's `base_ref` of a tag push).
+`paths` / `ignore_paths` are globs on repository paths (contract/paths.py): the agent
+matches them against what changed since the commit the target serves.
 Every pattern runs on RE2 (`patterns`): a ref of any length is matched in
 linear time, and a pattern RE2 refuses is refused when the app is saved.
 """
 from __future__ import annotations
 
-from functions.domain import patterns, previews, targets
+from contract import paths
+
+from functions.domain import patterns, previews, schedules, targets
 from functions.errors import InvalidInput
 from functions.domain.fields import Field, check
 from functions.domain.events import WebhookEvent
 
 MATCH_KEYS = {"branch": "branch", "tag": "tag", "branch_regex": "branch", "tag_regex": "tag"}
+PATH_GLOB = ("globs from the repository's root: * and ? stay within a directory, ** spans directories, a "
+             "trailing / means everything below; run on RE2, at most 1000 characters, at most 100 globs")
+MAX_PATH_GLOBS = 100
 GLOB = "fnmatch's *, ?, [seq], [!seq]; case-sensitive; run on RE2, at most 1000 characters"
 MATCH_FIELDS = (
     Field("branch", "str", examples=("development", "feature/*"), doc=f"branch pushes, exact or glob ({GLOB})"),
@@ -34,6 +41,13 @@ RULE_FIELDS = (Field("name", "str", pattern=NAME, hint="letters, digits, '_', '.
                Field("environment", "str", examples=("production",),
                      doc="GitHub deployment environment; default <app>-<rule>"),
                Field("production_environment", "bool", doc="GitHub marks the environment as production"),
+               Field("paths", "list", examples=(["api/**", "shared/*.py"],),
+                     doc=f"deploy only when a path matching one of these changed since the commit the target "
+                         f"serves ({PATH_GLOB}); a first deploy, a force push or an unknown base always deploys"),
+               Field("ignore_paths", "list", examples=(["docs/**", "**/*.md"],),
+                     doc="changes to paths matching these never count (with or without paths)"),
+               Field("schedule", "block", examples=({"cron": "0 3 * * *", "timezone": "Europe/Berlin"},),
+                     doc="also deploy, on these ticks, the commit the rule's target serves now (a nightly rebuild)"),
                Field("target", "block", required=True, doc="what it deploys to; the fields depend on type"),
                Field("preview", "block", doc="options of a pull_request rule"))
 _OWN_FIELDS = tuple(f for f in RULE_FIELDS if f.name not in ("target", "preview"))  # the blocks check themselves
@@ -46,7 +60,13 @@ def validate(path: str, doc, index: int) -> dict:
     rule = check(path, {k: v for k, v in doc.items() if k not in ("target", "preview")}, _OWN_FIELDS,
                  allow_extra=("target", "preview"))
     rule["name"] = rule.get("name") or f"rule-{index + 1}"
+    for key in ("paths", "ignore_paths"):
+        _check_path_globs(f"{path}.{key}", rule.get(key))
     match = check(f"{path}.match", doc.get("match"), MATCH_FIELDS)
+    if "schedule" in rule:
+        if "pull_request" in match:
+            raise InvalidInput(f"{path}.schedule", "applies to branch and tag rules, not to pull request previews")
+        rule["schedule"] = schedules.validate(f"{path}.schedule", rule["schedule"])
     if "pull_request" in match or "preview" in doc:
         return previews.validate_rule(path, rule, doc, match)
     chosen = [k for k in MATCH_KEYS if k in match]
@@ -63,6 +83,18 @@ def validate(path: str, doc, index: int) -> dict:
     rule["match"] = match
     rule["target"] = targets.validate(f"{path}.target", raw_target)
     return rule
+
+
+def _check_path_globs(path: str, globs: list | None) -> None:
+    if globs is None:
+        return
+    if not globs or len(globs) > MAX_PATH_GLOBS:
+        raise InvalidInput(path, f"must list 1 to {MAX_PATH_GLOBS} globs (leave it out to watch every path)")
+    for i, glob in enumerate(globs):
+        try:
+            paths.compiled(glob)
+        except paths.PathPatternError as exc:
+            raise InvalidInput(f"{path}[{i}]", str(exc)) from exc
 
 
 def evaluate(rule: dict, event: WebhookEvent) -> bool:

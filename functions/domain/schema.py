@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from contract.wire import SECRET_REF
 
-from functions.domain import apps, previews, rules, targets
+from functions.domain import apps, previews, rules, schedules, targets
 from functions.domain.fields import Field
 from functions.domain import notifications
 
@@ -94,7 +94,8 @@ def match() -> dict:
 
 
 def rule() -> dict:
-    out = block(rules.RULE_FIELDS, match=match(), target=target(), preview=block(previews.PREVIEW_FIELDS))
+    out = block(rules.RULE_FIELDS, match=match(), target=target(), preview=block(previews.PREVIEW_FIELDS),
+                schedule=block(schedules.FIELDS))
     previews_only = {"properties": {"match": {"required": ["pull_request"]}}}
     out["dependentSchemas"] = {"preview": previews_only}
     out["if"] = {"required": ["match"], "properties": {"match": {"type": "object", "required": ["pull_request"]}}}

@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from contract.states import JobState, Reason
+from contract.states import SKIPPED_STATUS, JobState, Reason
 
 from functions.config import boto_kwargs
 
@@ -106,6 +106,8 @@ def outcome(change: dict) -> tuple[str, str]:
         return "pending", "deploying"
     if state == JobState.SUCCEEDED.value:
         return "success", "deployed"
+    if state == JobState.SKIPPED.value:  # never a failure: what the target serves is still current
+        return "success", SKIPPED_STATUS
     if state == JobState.FAILED.value:
         try:
             never_ran = Reason.parse(change.get("reason_code")).never_ran
@@ -151,6 +153,8 @@ def deployment_state(change: dict) -> str:
         return "queued"
     if state == JobState.RUNNING.value:
         return "in_progress"
+    if state == JobState.SKIPPED.value:
+        return "inactive"        # never deployed: the environment still serves the release before it
     return {"success": "success", "failure": "failure"}.get(outcome(change)[0], "error")
 
 

@@ -24,7 +24,8 @@ from functions.providers.base import (JobStatus, StatusRequest, get, repo_path, 
 
 REPO_URLS = ("clone_url", "ssh_url", "html_url")
 STATES = {JobState.QUEUED: "pending", JobState.RUNNING: "pending", JobState.SUCCEEDED: "success",
-          JobState.FAILED: "failure", JobState.CANCELED: "warning", JobState.SUPERSEDED: "warning"}
+          JobState.FAILED: "failure", JobState.CANCELED: "warning", JobState.SUPERSEDED: "warning",
+          JobState.SKIPPED: "success"}
 
 
 def sign(secret: str, body: bytes) -> str:

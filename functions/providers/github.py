@@ -125,7 +125,8 @@ def normalise(kind: str, doc: dict) -> WebhookEvent:
 
 
 STATES = {JobState.QUEUED: "pending", JobState.RUNNING: "pending", JobState.SUCCEEDED: "success",
-          JobState.FAILED: "failure", JobState.CANCELED: "error", JobState.SUPERSEDED: "error"}
+          JobState.FAILED: "failure", JobState.CANCELED: "error", JobState.SUPERSEDED: "error",
+          JobState.SKIPPED: "success"}
 
 
 def report(repository: str, sha: str, status: JobStatus) -> StatusRequest:

@@ -124,7 +124,8 @@ def normalise(kind: str, doc: dict) -> WebhookEvent:
 
 
 STATES = {JobState.QUEUED: "pending", JobState.RUNNING: "running", JobState.SUCCEEDED: "success",
-          JobState.FAILED: "failed", JobState.CANCELED: "canceled", JobState.SUPERSEDED: "canceled"}
+          JobState.FAILED: "failed", JobState.CANCELED: "canceled", JobState.SUPERSEDED: "canceled",
+          JobState.SKIPPED: "success"}
 
 
 def report(repository: str, sha: str, status: JobStatus) -> StatusRequest:

@@ -26,14 +26,16 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     S.QUEUED: frozenset({S.RUNNING, S.FAILED, S.CANCELED, S.SUPERSEDED}),
     # RUNNING -> RUNNING: another agent reclaims a job whose lease lapsed (its agent died);
     # RUNNING -> QUEUED: a stopping agent hands the job back for redelivery.
-    S.RUNNING: frozenset({S.RUNNING, S.QUEUED, S.SUCCEEDED, S.FAILED, S.CANCELED, S.SUPERSEDED}),
+    # RUNNING -> SKIPPED: the agent found no path its rule watches changed (contract/paths.py).
+    S.RUNNING: frozenset({S.RUNNING, S.QUEUED, S.SUCCEEDED, S.FAILED, S.CANCELED, S.SUPERSEDED, S.SKIPPED}),
     S.SUCCEEDED: frozenset(),
     S.FAILED: frozenset(),
     S.CANCELED: frozenset(),
     S.SUPERSEDED: frozenset(),
+    S.SKIPPED: frozenset(),
 }
 TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
-FINISHED_BY_AGENT = frozenset({S.SUCCEEDED, S.FAILED, S.CANCELED, S.SUPERSEDED})
+FINISHED_BY_AGENT = frozenset({S.SUCCEEDED, S.FAILED, S.CANCELED, S.SUPERSEDED, S.SKIPPED})
 
 
 def allowed(src: JobState, dst: JobState) -> bool:
@@ -170,9 +172,32 @@ def cancel(job_id: str, reason: str) -> JobModel:
 
 def newer_in_group(job: JobModel) -> JobModel | None:
     """The newest job of the same app and target that was created after `job` and still counts."""
-    counted = {S.QUEUED.value, S.RUNNING.value, S.SUCCEEDED.value, S.FAILED.value}
+    counted = {S.QUEUED.value, S.RUNNING.value, S.SUCCEEDED.value, S.FAILED.value, S.SKIPPED.value}
     for other in JobModel.by_group.query(job.group, JobModel.id > job.id, scan_index_forward=False):
         if other.state in counted:
+            return other
+    return None
+
+
+def served(group: str) -> JobModel | None:
+    """The job whose commit an app's target serves now: the newest succeeded job of its group that names
+    a commit (a release of every target type, image or not); None before a first deploy."""
+    for other in JobModel.by_group.query(group, scan_index_forward=False):
+        if other.state == S.SUCCEEDED.value and other.sha:
+            return other
+    return None
+
+
+def serving_sha(job: JobModel) -> str:
+    """The commit `job`'s target serves now; "" for a first deploy. The base of a rule's `paths`."""
+    found = served(job.group)
+    return found.sha if found is not None and found.id != job.id else ""
+
+
+def active(group: str) -> JobModel | None:
+    """A queued or running job of the group, if any (a schedule with `overlap: skip` makes none then)."""
+    for other in JobModel.by_group.query(group, scan_index_forward=False):
+        if other.state in (S.QUEUED.value, S.RUNNING.value):
             return other
     return None
 

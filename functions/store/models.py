@@ -162,6 +162,19 @@ class ReleaseModel(Model):
     at = UnicodeAttribute()
 
 
+class ScheduleModel(Model):
+    """The last tick a rule's `schedule` ran (functions/dispatch/schedules.py): one row per app and rule."""
+
+    Meta = _meta("schedules")
+    app = UnicodeAttribute(hash_key=True)
+    rule = UnicodeAttribute(range_key=True)
+    last_tick = NumberAttribute(default=0)                   # epoch seconds of the newest tick handled
+    last_run_at = UnicodeAttribute(default="")               # when the sweeper handled it
+    last_job = UnicodeAttribute(default="")
+    last_outcome = UnicodeAttribute(default="")              # queued | skipped
+    last_note = UnicodeAttribute(default="")                 # what happened, and whether it ran late
+
+
 class TokenModel(Model):
     """API tokens, stored only as SHA-256 digests."""
 
@@ -255,4 +268,4 @@ EXPIRING = (EventModel, JobModel, LogModel, DedupModel, AuditModel, OutboxModel,
 """Tables with DynamoDB TTL on `expires_at`; only items that carry it ever expire (functions/retention.py says which)."""
 
 ALL_MODELS = (AppModel, EventModel, JobModel, LogModel, DedupModel, TokenModel, AuditModel, AgentModel,
-              ReleaseModel, OutboxModel, PreviewModel, SessionModel)
+              ReleaseModel, OutboxModel, PreviewModel, SessionModel, ScheduleModel)

@@ -29,6 +29,8 @@ def change(state, **kw):
     ("canceled", {"reason": "canceled: by ann"}, ("error", "canceled: by ann")),
     ("canceled", {"reason": ""}, ("error", "canceled")),
     ("superseded", {"reason": "superseded by newer job J2"}, ("error", "superseded by newer job J2")),
+    ("skipped", {"reason": "skipped: no watched path changed between the served commit a and b"},
+     ("success", "skipped: no watched path changed")),
 ])
 def test_each_job_state_has_its_commit_status(state, kw, expected):
     assert github.outcome(change(state, **kw)) == expected
@@ -110,3 +112,7 @@ def test_which_repository_github_hears_of(monkeypatch):
     monkeypatch.setenv("TAHOBUDDY_GITHUB_API_URL", "https://ghe.example.com/api/v3")
     assert outbox.github_repo("https://ghe.example.com/octo/blog.git") == "octo/blog"
     assert outbox.github_repo("https://github.com/octo/blog.git") == ""  # another GitHub's repository
+
+
+def test_a_skipped_jobs_deployment_is_inactive_never_a_success():
+    assert github.deployment_state(change("skipped")) == "inactive"

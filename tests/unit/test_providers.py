@@ -189,6 +189,8 @@ def test_states_tell_never_ran_from_failed_where_the_forge_can():
     assert [gitea.GITEA.report(REPO["gitea"], SHA, s).body["state"] for s in (never, ran)] == ["error", "failure"]
     assert gitlab.report(REPO["gitlab"], SHA, JobStatus(JobState.RUNNING)).body["state"] == "running"
     assert gitlab.report(REPO["gitlab"], SHA, JobStatus(JobState.SUPERSEDED)).body["state"] == "canceled"
+    for provider, repo in ((github, "github"), (gitlab, "gitlab"), (gitea.GITEA, "gitea")):  # never a failure
+        assert provider.report(REPO[repo], SHA, JobStatus(JobState.SKIPPED)).body["state"] == "success"
     assert gitea.GITEA.report(REPO["gitea"], SHA, JobStatus(JobState.CANCELED)).body["state"] == "warning"
 
 

@@ -31,14 +31,15 @@ def test_local_repositories_keep_their_path():
 
 def test_the_outcomes_are_the_terminal_states():
     # TERMINAL is derived from the table; this names the states a user reads as "ended"
-    assert TERMINAL == {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED, JobState.SUPERSEDED}
+    assert TERMINAL == {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED, JobState.SUPERSEDED,
+                        JobState.SKIPPED}
 
 
 S = JobState
 # The whole table, written out: a change to TRANSITIONS must change this test too.
 EXPECTED = {
     S.QUEUED: {S.RUNNING, S.FAILED, S.CANCELED, S.SUPERSEDED},
-    S.RUNNING: {S.RUNNING, S.QUEUED, S.SUCCEEDED, S.FAILED, S.CANCELED, S.SUPERSEDED},
+    S.RUNNING: {S.RUNNING, S.QUEUED, S.SUCCEEDED, S.FAILED, S.CANCELED, S.SUPERSEDED, S.SKIPPED},
 }
 
 

@@ -1,0 +1,107 @@
+"""A rule's path filter (`paths`, `ignore_paths`): globs on repository paths, run on RE2.
+
+The API checks the globs when an app is saved; the agent matches them against
+`git diff --name-only` in its mirror. Both use this one translation, so a glob means
+the same on either side, and RE2 matches a path of any length in linear time.
+
+The glob language (GitHub Actions' `paths`): `*` is any run of characters but `/`, `?` one
+such character, `[seq]`/`[!seq]` a set, and `**` any run of characters including `/`
+(`**/` also matches nothing, so `api/**/x` matches `api/x`). A pattern matches the whole path
+from the repository's root; a pattern ending in `/` matches everything below it.
+"""
+from __future__ import annotations
+
+import functools
+
+import re2
+
+MAX_PATTERN = 1000
+
+
+class PathPatternError(ValueError):
+    """A glob that cannot be used; the message says why."""
+
+
+def _escape(c: str) -> str:
+    return "\\" + c if not (c.isalnum() or c == "_" or ord(c) > 127) else c
+
+
+def _bracket(glob: str, i: int) -> tuple[str, int]:
+    """The set starting after the `[` at i-1: (RE2 class, index after its `]`); a literal `[` without one."""
+    j = i + (i < len(glob) and glob[i] == "!")
+    j += j < len(glob) and glob[j] == "]"
+    while j < len(glob) and glob[j] != "]":
+        j += 1
+    if j >= len(glob):
+        return "\\[", i
+    inside = glob[i:j]
+    negate = inside.startswith("!")
+    body, parts, k = inside[negate:], [], 0
+    while k < len(body):
+        if k + 2 < len(body) and body[k + 1] == "-":
+            parts.append(f"{_escape(body[k])}-{_escape(body[k + 2])}")
+            k += 3
+        else:
+            parts.append(_escape(body[k]))
+            k += 1
+    return "[" + ("^/" if negate else "") + "".join(parts) + "]", j + 1
+
+
+def to_regex(glob: str) -> str:
+    """The glob as an RE2 pattern for a full match of a repository path."""
+    if glob.endswith("/"):
+        glob += "**"
+    out, i, n = [], 0, len(glob)
+    while i < n:
+        c = glob[i]
+        i += 1
+        if c == "*" and i < n and glob[i] == "*":
+            while i < n and glob[i] == "*":
+                i += 1
+            if i < n and glob[i] == "/":          # `**/`: any directories, or none
+                out.append("(?:.*/)?")
+                i += 1
+            else:
+                out.append(".*")
+        elif c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            part, i = _bracket(glob, i)
+            out.append(part)
+        else:
+            out.append(_escape(c))
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=1024)
+def compiled(glob: str):
+    if not isinstance(glob, str) or not glob or len(glob) > MAX_PATTERN:
+        raise PathPatternError(f"must be a glob of 1 to {MAX_PATTERN} characters")
+    if glob.startswith("/"):
+        raise PathPatternError("is matched from the repository's root: write it without the leading '/'")
+    opts = re2.Options()
+    opts.log_errors = False
+    opts.dot_nl = True
+    try:
+        return re2.compile(to_regex(glob), opts)
+    except re2.error as exc:
+        raise PathPatternError(f"cannot be used ({exc})") from exc
+
+
+def watched(path: str, paths: list | tuple, ignore_paths: list | tuple) -> bool:
+    """Whether a change to `path` counts: it matches one of `paths` (every path when there are none)
+    and none of `ignore_paths`."""
+    if paths and not any(compiled(p).fullmatch(path) for p in paths):
+        return False
+    return not any(compiled(p).fullmatch(path) for p in ignore_paths)
+
+
+def any_watched(changed: list[str], paths: list | tuple, ignore_paths: list | tuple) -> list[str]:
+    """The changed paths that count (empty: no watched path changed)."""
+    return [p for p in changed if watched(p, paths, ignore_paths)]
+
+
+def filtered(rule: dict) -> bool:
+    return bool(rule.get("paths") or rule.get("ignore_paths"))
