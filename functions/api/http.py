@@ -40,14 +40,22 @@ UNAVAILABLE = ("storage unavailable (DynamoDB/SQS could not be reached); nothing
                "(GitHub shows the delivery as failed: redeliver it)")
 
 
+THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+             "InternalServerError", "ServiceUnavailable"}  # AWS's "busy, try again" answers
+
+
 def _unreachable(exc: BaseException) -> bool:
     """Whether `exc` (or what it wraps: PynamoDB keeps the botocore error as its cause) says the AWS
-    endpoint could not be reached, which is a 503 to retry, never a 500."""
+    endpoint could not be reached or is busy (a throttle, a 5xx of its own), which is a 503 to retry,
+    never a 500 and never a lost race (store/conditions.py)."""
     seen = 0
     while exc is not None and seen < 8:
         if isinstance(exc, (NoConnection, HTTPClientError)):
             return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+        code = ((getattr(exc, "response", None) or {}).get("Error") or {}).get("Code")
+        if code in THROTTLED:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__ or getattr(exc, "cause", None), seen + 1
     return False
 
 
