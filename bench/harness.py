@@ -63,7 +63,7 @@ class Daemons:
 
 
 def start_aws(daemons: Daemons) -> None:
-    daemons.start("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(AWS_PORT)],
+    daemons.start("moto", [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(AWS_PORT)],
                   f"http://127.0.0.1:{AWS_PORT}/moto-api/")
     from local import provision
     provision.all_resources()

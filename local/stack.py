@@ -130,7 +130,7 @@ def main() -> int:
         ports.check(_needs(mode, env, api_port, aws_port))
         stack.record()
         if mode == "embedded":
-            proc = stack.spawn("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(aws_port)])
+            proc = stack.spawn("moto", [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(aws_port)])
             procs.wait_http(f"http://127.0.0.1:{aws_port}/moto-api/", proc=proc)
         if mode != "aws" or env.get("TAHOBUDDY_PROVISION") == "1":
             provision.all_resources()

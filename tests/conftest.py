@@ -52,7 +52,7 @@ def workdir():
 @pytest.fixture(scope="session")
 def moto(workdir):
     """A moto server over real HTTP, with Tahobuddy's resources created in it."""
-    proc = procs.start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(_PORT)],
+    proc = procs.start([sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(_PORT)],
                        str(workdir / "moto.log"))
     try:
         procs.wait_http(os.environ["TAHOBUDDY_AWS_ENDPOINT"] + "/moto-api/", proc=proc)
