@@ -9,8 +9,7 @@ from __future__ import annotations
 from contract.states import Reason
 from contract.wire import ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch, PreviewList, WaitAnswer, WireError
 
-from functions.store import app_store, jobs, logs, releases
-from functions.domain import previews
+from functions.store import app_store, jobs, logs, previews, releases
 from functions.clock import now
 from functions.config import settings
 from functions.errors import Conflict, InvalidInput, NotFound

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from functions.store import app_store, events
-from functions.dispatch import enqueue
-from functions.domain import forges, previews, refs, rules
+from functions.dispatch import enqueue, previews
+from functions.domain import forges, refs, rules
 from functions import providers
 from functions.config import settings
 from functions.errors import BadSignature, PayloadTooLarge

@@ -15,8 +15,7 @@ from __future__ import annotations
 from contract.states import Reason
 
 from functions.store import agents, expiry, jobs
-from functions.domain import previews
-from functions.dispatch import queue
+from functions.dispatch import previews, queue
 from functions.clock import now
 from functions.config import settings
 from functions.errors import IllegalTransition, NotFound
