@@ -93,14 +93,22 @@ def finish(job_id: str, agent: AgentModel, body: dict) -> dict:
         msg.checked()
     except WireError as exc:
         raise InvalidInput(exc.field, str(exc).split(": ", 1)[-1]) from exc
+    # a preview's releases are its own, never the app's rollback history: its row changes with the job's
+    # end, in one transaction
     job = jobs.finish(job_id, agent.id, JobState(msg.state), reason=msg.reason, exit_code=msg.exit_code,
-                      detail=msg.detail, sha=msg.sha, reason_code=Reason.parse(msg.reason_code),
-                      phases=checked_phases(msg.phases))
-    if job.preview:  # a preview's releases are its own, never the app's rollback history
-        previews.finished(jobs.get(job.id), msg.state, msg.release)
-    elif msg.state == JobState.SUCCEEDED.value and msg.release:
+                      detail=msg.detail, sha=msg.sha or "", reason_code=Reason.parse(msg.reason_code),
+                      phases=checked_phases(msg.phases),
+                      together=lambda ending: previews.ending(_with_sha(ending, msg.sha), msg.state, msg.release))
+    if not job.preview and msg.state == JobState.SUCCEEDED.value and msg.release:
         releases.record(jobs.get(job.id), agent.id, msg.release)
     return jobs.to_dict(jobs.get(job.id))
+
+
+def _with_sha(job, sha: str):
+    """The job as it will be once ended: the agent may report the commit it resolved."""
+    if sha:
+        job.sha = sha
+    return job
 
 
 def checked_phases(phases) -> dict:

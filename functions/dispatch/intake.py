@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from functions.store import app_store, events
-from functions.dispatch import enqueue, previews
+from functions.dispatch import enqueue, gate, previews
 from functions.domain import forges, refs, rules
 from functions import providers
 from functions.config import settings
-from functions.errors import BadSignature, PayloadTooLarge
+from functions.errors import BadSignature, PayloadTooLarge, Refused
 from functions.domain.events import Action, WebhookEvent
 from functions.providers.base import decode_body
 
@@ -78,8 +78,13 @@ def decide(event: WebhookEvent, event_id: str, forge: str) -> tuple[list[dict], 
     for app in found:
         for rule in app["rules"]:
             if rules.evaluate(rule, event):
-                job, created = enqueue.enqueue(app, rule, app["repository"], event.ref, event.sha,
-                                                event_id=event_id, new_tag=event.action == Action.TAG_CREATED)
+                try:
+                    job, created = gate.admit(gate.Ask(app, rule, event.ref, event.sha, "webhook", event_id=event_id,
+                                                       new_tag=event.action == Action.TAG_CREATED))
+                except Refused as exc:
+                    decision.append({"app": app["name"], "rule": rule["name"], "outcome": "refused",
+                                     "reason": str(exc)})
+                    continue
                 decision.append({"app": app["name"], "rule": rule["name"], "job_id": job.id,
                                  "outcome": "queued" if created else "duplicate"})
     if not decision:

@@ -4,14 +4,12 @@ expire_after_days, queues its teardown job. The rules are in functions/domain/pr
 functions/store/previews.py."""
 from __future__ import annotations
 
-from contract.states import Reason
-
-from functions.dispatch import enqueue
+from functions.dispatch import gate
 from functions.domain import previews as rules
 from functions.domain.previews import ACTIVE
-from functions.errors import NotFound
+from functions.errors import NotFound, Refused
 from functions.domain.events import Action, WebhookEvent
-from functions.store import app_store, jobs
+from functions.store import app_store
 from functions.store import previews as store
 from functions.store.models import PreviewModel
 
@@ -23,19 +21,24 @@ def decide(event: WebhookEvent, event_id: str, found: list[dict]) -> list[dict]:
         for rule in app["rules"]:
             if "pull_request" in rule.get("match", {}) and rules.matches(rule, event):
                 step = _open if event.action == Action.PR_OPENED else _close
-                out.append({"app": app["name"], "rule": rule["name"], "preview": event.pr_number,
-                            **step(app, rule, event, event_id)})
+                try:
+                    done = step(app, rule, event, event_id)
+                except Refused as exc:
+                    done = {"outcome": "refused", "reason": str(exc)}
+                out.append({"app": app["name"], "rule": rule["name"], "preview": event.pr_number, **done})
     return out
+
+
+def _facts(event: WebhookEvent) -> gate.Facts:
+    return gate.Facts(event.head_repo_is_fork, event.author_association, event.head_ref)
 
 
 def _refuse(app: dict, rule: dict, event: WebhookEvent, event_id: str, why: str) -> dict:
     """A job that ends failed (`refused`) at once, so `tahobuddy jobs` shows it; one per PR commit."""
-    job, created = enqueue.enqueue(app, rules.job_rule(app, rule, event.pr_number), app["repository"], event.ref,
-                                    event.sha, event_id=event_id, trigger="preview", quiet=False,
-                                    preview=event.pr_number, send=False,
-                                    key=f"{app['name']}|{rule['name']}|pr-{event.pr_number}|{event.sha}|refused")
-    if created:
-        jobs.give_up(job, f"refused: {why}", Reason.REFUSED)
+    job, created = gate.admit(gate.Ask(
+        app, rule, event.ref, event.sha, "webhook", trigger="preview", preview=event.pr_number, refused=why,
+        facts=_facts(event), event_id=event_id,
+        key=f"{app['name']}|{rule['name']}|pr-{event.pr_number}|{event.sha}|refused"))
     return {"job_id": job.id, "outcome": "refused" if created else "duplicate", "reason": why}
 
 
@@ -54,14 +57,13 @@ def _open(app: dict, rule: dict, event: WebhookEvent, event_id: str) -> dict:
                            f"(#{', #'.join(str(n) for n in holders)}), its max_previews of {limit}: close "
                            "one, or raise preview.max_previews")
         row = store.start(name, number, rule["name"], rules.hostname(app, rule, number), event.sha, event.head_ref,
-                          int(options.get("expire_after_days") or 0))
+                          int(options.get("expire_after_days") or 0), event.head_repo_is_fork,
+                          event.author_association)
     else:
         store.claim(name, number, None)  # already counted; a row from before slots existed is counted from now on
-    job, created = enqueue.enqueue(app, rules.job_rule(app, rule, number), app["repository"], event.ref, event.sha,
-                                    event_id=event_id, trigger="preview", preview=number,
-                                    key=f"{name}|{rule['name']}|pr-{number}|{row.since}|{event.sha}")
-    if created or not row.job_id:
-        store.deploying(row, job.id, event.sha, event.head_ref)
+    job, created = gate.admit(gate.Ask(app, rule, event.ref, event.sha, "webhook", trigger="preview",
+                                       preview=number, facts=_facts(event), event_id=event_id,
+                                       key=f"{name}|{rule['name']}|pr-{number}|{row.since}|{event.sha}"))
     return {"job_id": job.id, "outcome": "queued" if created else "duplicate", "hostname": row.hostname}
 
 
@@ -73,14 +75,13 @@ def _close(app: dict, rule: dict, event: WebhookEvent, event_id: str) -> dict:
     return teardown(app, rule, row, event.ref, event.sha, event_id, "pull request closed")
 
 
-def teardown(app: dict, rule: dict, row: PreviewModel, ref: str, sha: str, event_id: str, why: str) -> dict:
+def teardown(app: dict, rule: dict, row: PreviewModel, ref: str, sha: str, event_id: str, why: str,
+             way: str = "webhook") -> dict:
     """Queue the one teardown job of this opening of the preview (a redelivered close makes no second)."""
-    job, created = enqueue.enqueue(app, rules.job_rule(app, rule, int(row.number)), app["repository"], ref, sha,
-                                    event_id=event_id, trigger="teardown", quiet=False, preview=int(row.number),
-                                    key=f"{app['name']}|{rule['name']}|pr-{int(row.number)}|teardown|{row.since}")
-    if created:
-        store.closing(row, job.id)
-    store.release_slot(app["name"], int(row.number))  # closing no longer counts against max_previews
+    number = int(row.number)
+    job, created = gate.admit(gate.Ask(app, rule, ref, sha, way, preview=number, teardown=True, event_id=event_id,
+                                       key=f"{app['name']}|{rule['name']}|pr-{number}|teardown|{row.since}"))
+    store.release_slot(app["name"], number)  # closing no longer counts against max_previews
     return {"job_id": job.id, "outcome": f"teardown queued ({why})" if created else "duplicate"}
 
 
@@ -97,7 +98,7 @@ def expire() -> list[str]:
             store.release_slot(row.app, int(row.number))
             continue
         done = teardown(app, rule, row, f"refs/pull/{int(row.number)}/head", row.sha, "",
-                        f"no push for {int(row.expire_after_days)} day(s)")
+                        f"no push for {int(row.expire_after_days)} day(s)", way="sweeper")
         if done.get("job_id"):
             out.append(done["job_id"])
     return out

@@ -34,6 +34,7 @@ PREVIEW_FIELDS = (
 PR_FIELDS = (Field("base", "str", required=True, examples=("main", "release/*"),
                    doc="a glob on the base branch of the pull request"),)
 ACTIVE = ("queued", "live", "failed")          # the states the reconciler keeps and the limit counts
+PULL_REFS = ("refs/pull/", "refs/merge-requests/")
 SLOTS = 0                                      # the app's slot row: pull requests are numbered from 1 on every forge
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -89,22 +90,48 @@ def hostname(app: dict, rule: dict, number: int) -> str:
 
 def refusal(rule: dict, event: WebhookEvent) -> str:
     """Why this pull request gets no preview from `rule` ("" when it may have one)."""
+    return refusal_for(rule, event.pr_number, event.head_repo_is_fork, event.author_association, event.head_ref)
+
+
+def refusal_for(rule: dict, number: int, fork: bool, association: str, head_ref: str = "") -> str:
+    """The fork and author check, on what the forge said of pull request `number` (its signed event, or
+    what the preview's row kept of it)."""
     if (rule.get("preview") or {}).get("allow_forks"):
         return ""
-    if event.head_repo_is_fork:
-        return (f"pull request #{event.pr_number} comes from a fork ({event.head_ref}): previews of forks are "
+    if fork:
+        return (f"pull request #{number} comes from a fork ({head_ref}): previews of forks are "
                 "refused unless the rule sets preview.allow_forks")
-    if event.author_association.upper() not in TRUSTED:
-        return (f"pull request #{event.pr_number} is by an author with association "
-                f"{event.author_association or 'unknown'} (not OWNER, MEMBER or COLLABORATOR): refused unless the "
+    if (association or "").upper() not in TRUSTED:
+        return (f"pull request #{number} is by an author with association "
+                f"{association or 'unknown'} (not OWNER, MEMBER or COLLABORATOR): refused unless the "
                 "rule sets preview.allow_forks")
     return ""
 
 
+def is_preview_rule(rule: dict) -> bool:
+    return "pull_request" in (rule.get("match") or {})
+
+
+def pull_request_ref(ref: str) -> bool:
+    """A ref of a pull request (GitHub, Gitea, Forgejo) or a merge request (GitLab): its code is the author's."""
+    return (ref or "").startswith(PULL_REFS)
+
+
+def number_of(ref: str) -> int:
+    """The pull request a ref names (refs/pull/7/head, refs/merge-requests/7/head: 7), else 0."""
+    for prefix in PULL_REFS:
+        if (ref or "").startswith(prefix):
+            digits = ref[len(prefix):].split("/", 1)[0]
+            return int(digits) if digits.isdigit() and int(digits) > 0 else 0
+    return 0
+
+
 def job_rule(app: dict, rule: dict, number: int) -> dict:
-    """The rule as its jobs carry it: the target says which preview and where (the runner reads it)."""
+    """The rule as its jobs carry it: the target says which preview and where (the runner reads it), and
+    carries no build secrets: a preview builds a pull request's code."""
     options = rule.get("preview") or {}
     preview = {"number": number, "hostname": hostname(app, rule, number)}
     if options.get("seed"):
         preview["seed"] = list(options["seed"])
-    return {**rule, "target": {**rule["target"], "preview": preview}}
+    target = {k: v for k, v in rule["target"].items() if k != "build_secrets"}
+    return {**rule, "target": {**target, "preview": preview}}

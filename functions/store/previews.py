@@ -21,12 +21,13 @@ def find(app: str, number: int) -> PreviewModel | None:
 
 
 def start(app: str, number: int, rule: str, hostname: str, sha: str, head_ref: str,
-          expire_after_days: int) -> PreviewModel:
+          expire_after_days: int, fork: bool, association: str) -> PreviewModel:
     """A new opening of the preview, saved before its job (a redelivery after a crash finds it, and its
     key). Written only if no other delivery of the same pull request started one meanwhile; if one
     did, that opening is the one, and its job key makes this delivery a duplicate."""
     row = PreviewModel(app, number, rule=rule, since=now_iso(), state="queued", hostname=hostname, sha=sha,
-                       head_ref=head_ref, deployed_at=now(), expire_after_days=expire_after_days)
+                       head_ref=head_ref, deployed_at=now(), expire_after_days=expire_after_days, fork=fork,
+                       author_association=association)
     try:
         row.save(condition=PreviewModel.number.does_not_exist() | ~PreviewModel.state.is_in(*ACTIVE))
     except PutError as exc:
@@ -36,10 +37,14 @@ def start(app: str, number: int, rule: str, hostname: str, sha: str, head_ref: s
     return row
 
 
-def deploying(row: PreviewModel, job_id: str, sha: str, head_ref: str) -> None:
-    """The preview's newest deploy job; its expiry counts from this push."""
+def deploying(row: PreviewModel, job_id: str, sha: str, head_ref: str, fork: bool | None = None,
+              association: str | None = None) -> None:
+    """The preview's newest deploy job; its expiry counts from this push. `fork` and `association`: what
+    the forge's event said of the pull request (a redeploy by hand keeps what the row holds)."""
+    facts = [] if fork is None else [PreviewModel.fork.set(fork),
+                                     PreviewModel.author_association.set(association or "")]
     row.update(actions=[PreviewModel.job_id.set(job_id), PreviewModel.sha.set(sha),
-                        PreviewModel.head_ref.set(head_ref), PreviewModel.deployed_at.set(now())])
+                        PreviewModel.head_ref.set(head_ref), PreviewModel.deployed_at.set(now()), *facts])
 
 
 def closing(row: PreviewModel, job_id: str) -> None:
@@ -87,22 +92,24 @@ def releases_for(job: JobModel) -> list[dict]:
     return [dict(row.release)] if row is not None and row.release else []
 
 
-def finished(job: JobModel, state: str, release: dict) -> None:
-    """A preview or teardown job ended: the store says what runs now."""
-    row = find(job.app, int(job.preview))
+def ending(job: JobModel, state: str, release: dict) -> list:
+    """What a preview or teardown job's end changes in its preview's row, as (row, actions, condition) to
+    write in one transaction with the job's end (store/jobs.finish): a reader never sees the teardown
+    `succeeded` and the preview still `closing`. Nothing when a newer job of the preview decides its state."""
+    row = find(job.app, int(job.preview)) if job.preview else None
     if row is None or row.job_id != job.id:
-        return  # a newer job of this preview decides its state
+        return []
+    ours = PreviewModel.job_id == job.id
     if job.trigger == "teardown":
-        if state == "succeeded":
-            row.update(actions=[PreviewModel.state.set("closed"), PreviewModel.release.set({})])
-        return
+        return [(row, [PreviewModel.state.set("closed"), PreviewModel.release.set({})], ours)] \
+            if state == "succeeded" else []
     if state == "succeeded" and release:
         keep = {k: str(v) for k, v in release.items() if k in ("image", "container", "upstream", "ref", "sha")}
-        row.update(actions=[PreviewModel.state.set("live"), PreviewModel.sha.set(job.sha),
-                            PreviewModel.release.set({**keep, "job": job.id}),
-                            PreviewModel.deployed_at.set(now())])
-    elif state != "succeeded" and not row.release:
-        row.update(actions=[PreviewModel.state.set("failed")])
+        return [(row, [PreviewModel.state.set("live"), PreviewModel.sha.set(job.sha),
+                       PreviewModel.release.set({**keep, "job": job.id}), PreviewModel.deployed_at.set(now())], ours)]
+    if state != "succeeded" and not row.release:
+        return [(row, [PreviewModel.state.set("failed")], ours)]
+    return []
 
 
 def kept() -> list[dict]:

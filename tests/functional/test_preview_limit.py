@@ -64,7 +64,7 @@ def test_concurrent_openings_never_pass_max_previews_and_a_close_frees_a_slot(ap
     [closed] = previews.decide(merge_request(queued[0], "close"), f"{app['name']}-close", [app])
     assert closed["outcome"].startswith("teardown queued")
     again = open_together(app, refused[:3])  # three race for the one freed slot
-    assert sorted(o["outcome"] for o in again.values()) == ["duplicate", "duplicate", "queued"], again
+    assert sorted(o["outcome"] for o in again.values()) == ["duplicate", "duplicate", "queued"], [(o["outcome"], o.get("reason")) for o in again.values()]
     assert all("max_previews of 2" in o["reason"] for o in again.values() if o["outcome"] == "duplicate")
     live = [p["number"] for p in store.listing(app["name"]) if p["state"] in ACTIVE]
     assert len(live) == 2 and queued[1] in live, live

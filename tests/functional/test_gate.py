@@ -1,0 +1,164 @@
+"""Every way in makes jobs through one gate (STYLE §21): a pull request's code never becomes a
+production deploy, whatever button, route or replay asks for it.
+
+The attack (issue 23, item 1): a signed pull_request from a fork is refused, correctly; then the
+dashboard's Redeploy on that refused job, `POST /apps/{name}/deploy` naming the pull_request rule, a
+rollback naming it, or `dlq replay` of a preview or teardown job each queued a job with `preview: 0`,
+the fork's commit, the app's production route and network, and the rule's build secrets. Through the
+real `chalice local`, the dashboard signed in with its session cookie and CSRF token."""
+import copy
+import json
+import re
+
+import boto3
+import pytest
+import requests
+
+from functions.config import boto_kwargs
+from functions.dispatch import queue
+from tests.functional.test_github_previews import pr_example  # noqa: F401 - the fixture
+from tests.helpers import deliver, jobs_of, put_app, unique
+from tests.realparts import queue_counts
+
+pytestmark = pytest.mark.functional
+FORK_SHA, OWN_SHA = "f" * 40, "a" * 40
+SECRETS = {"npm": "secret:NPM_TOKEN"}
+
+
+class Blog:
+    """An app with a production rule and a preview rule, both with build secrets."""
+
+    def __init__(self, api, example, pool: str = "default"):
+        self.api, self.example, self.name = api, example, unique("gate")
+        self.repo = f"octo/{self.name}"
+        put_app(api, {"name": self.name, "repository": f"https://github.com/{self.repo}.git",
+                      "hostname": f"{self.name}.example.com", "rules": [
+                          {"name": "production", "match": {"branch": "main"},
+                           "target": {"type": "docker", "build_secrets": SECRETS}},
+                          {"name": "previews", "match": {"pull_request": {"base": "main"}},
+                           "target": {"type": "docker", "pool": pool, "build_secrets": SECRETS}}]})
+
+    def pull_request(self, action: str, number: int, sha: str, fork: bool = False) -> dict:
+        doc = copy.deepcopy(self.example)
+        doc.update(action=action, number=number)
+        pr = doc["pull_request"]
+        pr.update(number=number, author_association="CONTRIBUTOR" if fork else "OWNER")
+        pr["head"].update(sha=sha, ref="feature")
+        pr["head"]["repo"].update(full_name=f"mallory/{self.name}" if fork else self.repo, fork=fork)
+        pr["base"]["ref"] = "main"
+        doc["repository"].update(full_name=self.repo, clone_url=f"https://github.com/{self.repo}.git")
+        r = deliver(self.api, "pull_request", doc)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def jobs(self) -> list[dict]:
+        return jobs_of(self.api, self.name)
+
+    def production_from_a_pull_request(self) -> list[dict]:
+        """Jobs that would run a pull request's code as production, or with build secrets."""
+        return [j for j in self.jobs() if (j["ref"].startswith(("refs/pull/", "refs/merge-requests/"))
+                                           or j["rule"] == "previews")
+                and (not j["preview"] or "build_secrets" in j["target"] or not j["target"].get("preview"))]
+
+    def deploy(self, body: dict) -> requests.Response:
+        return requests.post(f"{self.api.url}/api/v1/apps/{self.name}/deploy", json=body, headers=self.api.headers(),
+                             timeout=30)
+
+
+def dashboard(api) -> requests.Session:
+    s = requests.Session()
+    r = s.post(f"{api.url}/login", data={"token": api.token, "next": "/apps"}, allow_redirects=False, timeout=30)
+    assert r.status_code == 303 and s.cookies, r.text
+    return s
+
+
+def csrf(session: requests.Session, api, path: str) -> tuple[str, str]:
+    page = session.get(f"{api.url}{path}", timeout=30)
+    assert page.status_code == 200, page.text
+    return page.text, re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)
+
+
+def dead_letter(pool: str) -> None:
+    """Receive the pool's messages past maxReceiveCount, as bouncing agents would: SQS moves every one to
+    the pool's DLQ."""
+    sqs = boto3.client("sqs", **boto_kwargs())
+    for _ in range(40):
+        sqs.receive_message(QueueUrl=queue.url(pool), MaxNumberOfMessages=1, VisibilityTimeout=0, WaitTimeSeconds=0)
+        if queue_counts(pool) == (0, 0):
+            break
+    assert queue_counts(pool) == (0, 0), f"messages left in {pool}: {queue_counts(pool)}"
+
+
+def test_a_refused_fork_pull_request_never_becomes_a_production_deploy(api, pr_example, empty_queue):  # noqa: F811
+    blog = Blog(api, pr_example)
+    [refused_id] = blog.pull_request("opened", 7, FORK_SHA, fork=True)["jobs"]
+    [refused] = blog.jobs()
+    assert (refused["state"], refused["reason_code"]) == ("failed", "refused") and "fork" in refused["reason"]
+
+    s = dashboard(api)
+    page, token = csrf(s, api, f"/jobs/{refused_id}")
+    assert f"/jobs/{refused_id}/redeploy" not in page, "the dashboard offers Redeploy on a refused fork job"
+    assert "fork" in page  # it says why there is no Redeploy
+    r = s.post(f"{api.url}/jobs/{refused_id}/redeploy", data={"csrf": token}, allow_redirects=False, timeout=30)
+    assert r.status_code == 403 and "fork" in r.text, (r.status_code, r.text[-400:])
+
+    r = blog.deploy({"ref": "refs/pull/7/head", "sha": FORK_SHA, "rule": "previews"})
+    assert r.status_code == 403 and "fork" in r.text, r.text
+    r = blog.deploy({"ref": "refs/pull/7/head", "sha": FORK_SHA, "rule": "production"})
+    assert r.status_code == 403 and "pull request" in r.text, r.text
+    r = blog.deploy({"ref": "main", "sha": FORK_SHA, "rule": "previews"})
+    assert r.status_code == 403 and "refs/pull/" in r.text, r.text
+    r = requests.post(f"{api.url}/api/v1/apps/{blog.name}/rollback", json={"rule": "previews"},
+                      headers=api.headers(), timeout=30)
+    assert r.status_code == 403 and "preview" in r.text, r.text
+
+    assert blog.production_from_a_pull_request() == []
+    assert [j["id"] for j in blog.jobs()] == [refused_id], blog.jobs()
+
+
+def test_redeploy_and_deploy_of_an_accepted_preview_make_preview_jobs_without_secrets(api, pr_example,  # noqa: F811
+                                                                                       empty_queue):
+    blog = Blog(api, pr_example)
+    [first] = blog.pull_request("opened", 8, OWN_SHA)["jobs"]
+    s = dashboard(api)
+    page, token = csrf(s, api, f"/jobs/{first}")
+    assert f"/jobs/{first}/redeploy" in page
+    r = s.post(f"{api.url}/jobs/{first}/redeploy", data={"csrf": token}, allow_redirects=False, timeout=30)
+    assert r.status_code == 303, r.text
+    redeployed = r.headers["Location"].rsplit("/", 1)[-1]
+    r = blog.deploy({"ref": "refs/pull/8/head", "rule": "previews"})
+    assert r.status_code == 201, r.text
+    [deployed] = r.json()["jobs"]
+
+    for job in (j for j in blog.jobs() if j["id"] in (redeployed, deployed["id"])):
+        assert job["preview"] == 8 and job["target"]["preview"]["number"] == 8, job
+        assert "build_secrets" not in job["target"] and job["group"].endswith(".pr-8"), job
+        assert (job["ref"], job["sha"]) == ("refs/pull/8/head", OWN_SHA), job
+    assert blog.production_from_a_pull_request() == []
+    listed = requests.get(f"{api.url}/api/v1/previews", params={"app": blog.name}, headers=api.headers(), timeout=30)
+    assert [(p["number"], p["job_id"]) for p in listed.json()["previews"]] == [(8, deployed["id"])]
+
+
+def test_dlq_replay_of_a_preview_and_of_a_teardown_stays_a_preview(api, pr_example, empty_queue):  # noqa: F811
+    blog = Blog(api, pr_example, pool="spare")
+    [opened] = blog.pull_request("opened", 9, OWN_SHA)["jobs"]
+    dead_letter("spare")
+    r = requests.post(f"{api.url}/api/v1/dlq/{opened}/replay", headers=api.headers(), timeout=30)
+    assert r.status_code == 201, r.text
+    again = r.json()["job"]
+    assert again["preview"] == 9 and again["target"]["preview"]["number"] == 9, again
+    assert "build_secrets" not in again["target"] and again["trigger"] != "teardown", again
+
+    [teardown] = blog.pull_request("closed", 9, OWN_SHA)["jobs"]
+    dead_letter("spare")   # the replayed deploy's message, then the teardown's (one group, in order)
+    r = requests.post(f"{api.url}/api/v1/dlq/{teardown}/replay", headers=api.headers(), timeout=30)
+    assert r.status_code == 201, r.text
+    torn = r.json()["job"]
+    assert torn["trigger"] == "teardown" and torn["preview"] == 9 and "build_secrets" not in torn["target"], torn
+    preview = requests.get(f"{api.url}/api/v1/previews", params={"app": blog.name, "closed": "1"},
+                           headers=api.headers(), timeout=30).json()["previews"]
+    assert [(p["state"], p["job_id"]) for p in preview] == [("closing", torn["id"])], preview
+    r = requests.post(f"{api.url}/api/v1/dlq/{opened}/replay", headers=api.headers(), timeout=30)
+    assert r.status_code == 403 and "closing" in r.text, r.text  # a closed pull request's deploy is not replayed
+    assert blog.production_from_a_pull_request() == []
+    assert json.dumps(blog.jobs()).count("NPM_TOKEN") == 0
