@@ -70,7 +70,7 @@ def decide(event: WebhookEvent, event_id: str, forge: str) -> tuple[list[dict], 
                     f"whose forge is {forge}; apps of other forges use it: {names}")
     if event.action == Action.DELETED:
         return _forget(event, found), event.reason + "; nothing to deploy"
-    if event.action in (Action.PR_OPENED, Action.PR_CLOSED):
+    if event.action in (Action.PR_OPENED, Action.PR_CLOSED, Action.PR_RETARGETED):
         decision = previews.decide(event, event_id, found)
         return decision, (f"pull request #{event.pr_number}: {len(decision)} preview rule(s) matched" if decision else
                           f"no preview rule matches pull requests into {event.base_branch or '?'}")

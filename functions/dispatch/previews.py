@@ -16,17 +16,48 @@ from functions.store.models import PreviewModel
 
 # ---- the webhook's decision ----------------------------------------------------------------
 def decide(event: WebhookEvent, event_id: str, found: list[dict]) -> list[dict]:
+    """Open (or push to) previews of the rules whose base glob matches; close and retarget follow the
+    previews that exist, whatever the pull request's base is now (a base changed before the close must
+    not let a preview escape its teardown)."""
     out = []
     for app in found:
-        for rule in app["rules"]:
-            if "pull_request" in rule.get("match", {}) and rules.matches(rule, event):
-                step = _open if event.action == Action.PR_OPENED else _close
-                try:
-                    done = step(app, rule, event, event_id)
-                except Refused as exc:
-                    done = {"outcome": "refused", "reason": str(exc)}
-                out.append({"app": app["name"], "rule": rule["name"], "preview": event.pr_number, **done})
+        for rule, step in _steps(app, event):
+            try:
+                done = step(app, rule, event, event_id)
+            except Refused as exc:
+                done = {"outcome": "refused", "reason": str(exc)}
+            out.append({"app": app["name"], "rule": rule["name"], "preview": event.pr_number, **done})
     return out
+
+
+def _steps(app: dict, event: WebhookEvent) -> list:
+    preview_rules = [r for r in app["rules"] if rules.is_preview_rule(r)]
+    if event.action == Action.PR_OPENED:
+        return [(r, _open) for r in preview_rules if rules.matches(r, event)]
+    row = store.find(app["name"], event.pr_number)
+    live = row is not None and row.state not in ("closed", "closing")
+    if event.action == Action.PR_RETARGETED:
+        owner = next((r for r in preview_rules if live and r["name"] == row.rule), None)
+        return [(owner, _retarget)] if owner else []
+    owner = next((r for r in preview_rules if row is not None and r["name"] == row.rule), None)
+    if owner is None and live:  # its rule is gone: no teardown job can name it; the reconciler removes it
+        return [({"name": row.rule}, _forget)]
+    return [(owner, _close)] if owner else [(r, _close) for r in preview_rules if rules.matches(r, event)]
+
+
+def _retarget(app: dict, rule: dict, event: WebhookEvent, event_id: str) -> dict:
+    if rules.base_matches(rule, event.base_branch):
+        return {"outcome": f"preview kept (base {event.base_branch} still matches)"}
+    row = store.find(app["name"], event.pr_number)
+    return teardown(app, rule, row, event.ref, event.sha or row.sha, event_id,
+                    f"base changed to {event.base_branch or '?'}")
+
+
+def _forget(app: dict, rule: dict, event: WebhookEvent, event_id: str) -> dict:
+    row = store.find(app["name"], event.pr_number)
+    store.closed(row)
+    store.release_slot(app["name"], event.pr_number)
+    return {"outcome": f"closed (rule {row.rule} is gone: the agent's reconciler removes what is left)"}
 
 
 def _facts(event: WebhookEvent) -> gate.Facts:

@@ -78,9 +78,14 @@ def check_app(app: dict) -> None:
 
 
 def matches(rule: dict, event: WebhookEvent) -> bool:
+    """Whether a pull request event into `event.base_branch` opens a preview of `rule` (closing and
+    retargeting follow the preview that exists, whatever the base is now: dispatch/previews.py)."""
+    return event.action in (Action.PR_OPENED, Action.PR_CLOSED) and base_matches(rule, event.base_branch)
+
+
+def base_matches(rule: dict, base_branch: str) -> bool:
     base = ((rule.get("match") or {}).get("pull_request") or {}).get("base")
-    return (event.action in (Action.PR_OPENED, Action.PR_CLOSED) and bool(base) and bool(event.base_branch)
-            and patterns.matches(base, event.base_branch, is_regex=False))
+    return bool(base) and bool(base_branch) and patterns.matches(base, base_branch, is_regex=False)
 
 
 def hostname(app: dict, rule: dict, number: int) -> str:

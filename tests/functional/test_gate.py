@@ -162,3 +162,45 @@ def test_dlq_replay_of_a_preview_and_of_a_teardown_stays_a_preview(api, pr_examp
     assert r.status_code == 403 and "closing" in r.text, r.text  # a closed pull request's deploy is not replayed
     assert blog.production_from_a_pull_request() == []
     assert json.dumps(blog.jobs()).count("NPM_TOKEN") == 0
+
+
+def retarget(blog: Blog, number: int, sha: str, new_base: str, action: str = "edited") -> dict:
+    """A pull request event whose base is now `new_base` (`edited` says it changed from main)."""
+    doc = copy.deepcopy(blog.example)
+    doc.update(action=action, number=number, changes={"base": {"ref": {"from": "main"}, "sha": {"from": "0" * 40}}})
+    pr = doc["pull_request"]
+    pr.update(number=number, author_association="OWNER")
+    pr["head"].update(sha=sha, ref="feature")
+    pr["head"]["repo"].update(full_name=blog.repo, fork=False)
+    pr["base"]["ref"] = new_base
+    doc["repository"].update(full_name=blog.repo, clone_url=f"https://github.com/{blog.repo}.git")
+    r = deliver(blog.api, "pull_request", doc)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def previews_of(blog: Blog) -> dict[int, str]:
+    r = requests.get(f"{blog.api.url}/api/v1/previews", params={"app": blog.name, "closed": "1"},
+                     headers=blog.api.headers(), timeout=30)
+    return {p["number"]: p["state"] for p in r.json()["previews"]}
+
+
+def test_teardown_follows_the_preview_not_the_rules_current_match(api, pr_example, empty_queue):  # noqa: F811
+    """Issue 23 item 7: a base changed before the close no longer lets a preview escape its teardown."""
+    blog = Blog(api, pr_example)
+    blog.pull_request("opened", 5, OWN_SHA)
+    blog.pull_request("opened", 6, OWN_SHA)
+    assert previews_of(blog) == {5: "queued", 6: "queued"}
+
+    moved = retarget(blog, 5, OWN_SHA, "develop")           # edited: the base is no longer one the rule matches
+    assert [o["outcome"] for o in moved["decision"]] == ["teardown queued (base changed to develop)"], moved
+    closed = retarget(blog, 6, OWN_SHA, "develop", "closed")  # its edit was never delivered; then it closed
+    assert [o["outcome"] for o in closed["decision"]] == ["teardown queued (pull request closed)"], closed
+    assert previews_of(blog) == {5: "closing", 6: "closing"}
+    teardowns = [j for j in blog.jobs() if j["trigger"] == "teardown"]
+    assert sorted(j["preview"] for j in teardowns) == [5, 6], teardowns
+
+    blog.pull_request("opened", 4, OWN_SHA)
+    kept = retarget(blog, 4, OWN_SHA, "main")                # an edit that keeps a matching base keeps the preview
+    assert [o["outcome"] for o in kept["decision"]] == ["preview kept (base main still matches)"], kept
+    assert previews_of(blog)[4] == "queued"
