@@ -204,3 +204,22 @@ def test_teardown_follows_the_preview_not_the_rules_current_match(api, pr_exampl
     kept = retarget(blog, 4, OWN_SHA, "main")                # an edit that keeps a matching base keeps the preview
     assert [o["outcome"] for o in kept["decision"]] == ["preview kept (base main still matches)"], kept
     assert previews_of(blog)[4] == "queued"
+
+
+def test_an_app_name_that_would_be_another_apps_preview_names_is_refused(api):
+    """Issue 23 item 8: app x's preview 1 was tahobuddy-x-pr-1 (network, database, volume, route @id),
+    the names of an app called x-pr-1; previews now use a separator app names cannot contain, and a new
+    app named like another's preview is refused, saying why."""
+    base = unique("names")
+    first = {"name": base, "repository": f"https://github.com/octo/{base}.git", "rules": []}
+    put_app(api, first)
+    r = requests.put(f"{api.url}/api/v1/apps/{base}-pr-1", json={**first, "name": f"{base}-pr-1"},
+                     headers=api.headers(), timeout=30)
+    assert r.status_code == 409 and f"preview #1 of app {base}" in r.text, r.text
+    other = unique("names")
+    put_app(api, {**first, "name": f"{other}-pr-12"})
+    r = requests.post(f"{api.url}/api/v1/apps", json={**first, "name": other}, headers=api.headers(), timeout=30)
+    assert r.status_code == 409 and f"{other}-pr-12 exists" in r.text, r.text
+    assert requests.get(f"{api.url}/api/v1/apps/{other}", headers=api.headers(), timeout=30).status_code == 404
+    put_app(api, first)  # an app saved again is not a new name
+    put_app(api, {**first, "name": f"{base}-preview-1"})

@@ -64,3 +64,21 @@ def test_only_the_gate_queues_jobs():
             if isinstance(node, ast.Call) and ast.unparse(node.func) in ("enqueue.enqueue", "enqueue"):
                 callers.append(str(path.relative_to(ROOT)))
     assert sorted(set(callers)) == ["functions/dispatch/gate.py"], callers
+
+
+def test_a_previews_names_are_never_another_apps():
+    """App x's preview 1 and an app named x-pr-1 once shared network, database, volume and route @id."""
+    from functions.domain import apps
+    from runners import docker_convert as convert
+    from runners.proxy import route
+    preview = (convert.network("x", 1), convert.db_name("x", 1), convert.db_volume("x", 1),
+               route({"name": convert.preview_name("x", 1)}, "u")["@id"])
+    app = (convert.network("x-pr-1"), convert.db_name("x-pr-1"), convert.db_volume("x-pr-1"),
+           route({"name": "x-pr-1"}, "u")["@id"])
+    assert preview == ("tahobuddy-x.pr-1", "tahobuddy-x.pr-1-db", "tahobuddy-x.pr-1-db-data", "tahobuddy-x.pr-1")
+    assert not set(preview) & set(app)
+    assert convert.PREVIEW_SEPARATOR not in "abcdefghijklmnopqrstuvwxyz0123456789-"
+    with pytest.raises(Exception, match="lower-case letters"):
+        apps.validate({"name": "x.pr-1", "repository": "o/r"})
+    assert apps.preview_lookalike("x-pr-1") == ("x", 1) and apps.preview_lookalike("x-pr-1-pr-22") == ("x-pr-1", 22)
+    assert apps.preview_lookalike("x-preview") is None and apps.preview_lookalike("pr-1") is None
