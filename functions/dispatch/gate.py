@@ -165,14 +165,15 @@ def _refused(ask: Ask, number: int) -> tuple[JobModel, bool]:
 
 
 # ---- the ways in that start from an earlier job ---------------------------------------------------
+_TRIGGERS = {"redeploy": "manual"}   # a Redeploy is a deploy by hand, as it always said
 def ask_again(old: JobModel, way: str) -> Ask:
     """The same app, rule, ref and commit as `old`, as a new job; a preview's or teardown's stays one."""
     spec = app_store.get(old.app)
     teardown = old.trigger == "teardown"
-    return Ask(spec, apps.rule(spec, old.rule), old.ref, old.sha, way, trigger="teardown" if teardown else way,
+    return Ask(spec, apps.rule(spec, old.rule), old.ref, old.sha, way, trigger="teardown" if teardown else _TRIGGERS.get(way, way),
                preview=int(old.preview or 0), teardown=teardown, event_id=old.event_id if way == "replay" else "",
                repository=old.repository, key=f"{way}|{old.id}|{sortable_id()}",
-               quiet=way != "replay" and not teardown)
+               quiet=not teardown)
 
 
 def again(old: JobModel, way: str) -> JobModel:
