@@ -63,11 +63,10 @@ def _update(job: JobModel, dst: JobState, condition, actions: list, why: str, to
             job.refresh(consistent_read=True)  # a transaction returns no item: the outbox needs the new state
         else:
             job.update(actions=mine, condition=cond)
-    except transaction.Failed as exc:
-        if not exc.failed(0):   # only another item's condition: it moved on (a newer job decides it)
-            return _update(job, dst, condition, actions, why)
-        current = get(job.id)
-        raise IllegalTransition(f"job {job.id} is {current.state}: cannot {why}") from exc
+    except transaction.Failed:
+        # the job's own condition, or another item's (a preview a newer job decides now): the job's
+        # update alone says which, and either ends it or raises IllegalTransition
+        return _update(job, dst, condition, actions, why)
     except UpdateError as exc:
         if not conditions.failed(exc):
             raise

@@ -10,15 +10,7 @@ from functions.store.models import JobModel
 
 
 class Failed(Exception):
-    """The transaction was cancelled; `failed(i)` says whether item i's condition is why."""
-
-    def __init__(self, reasons: list):
-        super().__init__(f"transaction cancelled: {[getattr(r, 'code', None) for r in reasons]}")
-        self.reasons = reasons
-
-    def failed(self, index: int) -> bool:
-        reason = self.reasons[index] if index < len(self.reasons) else None
-        return getattr(reason, "code", None) == "ConditionalCheckFailed"
+    """The transaction was cancelled because a condition of one of its items did not hold."""
 
 
 def write(updates: list) -> None:
@@ -30,4 +22,4 @@ def write(updates: list) -> None:
     except TransactWriteError as exc:
         if not conditions.failed(exc):  # a throttle or a conflict with another transaction: raised on
             raise
-        raise Failed(list(exc.cancellation_reasons or [])) from exc
+        raise Failed(str(exc)) from exc
