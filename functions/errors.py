@@ -39,6 +39,10 @@ class Forbidden(TahobuddyError):
     pass
 
 
+class Refused(Forbidden):
+    """A way in asked for a job the trust rules do not allow (a pull request's code as production)."""
+
+
 class NotFound(TahobuddyError):
     pass
 

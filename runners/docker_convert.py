@@ -24,9 +24,18 @@ def safe_tag(text: str) -> str:
     return tag or "untagged"
 
 
+PREVIEW_SEPARATOR = "."   # app names cannot contain it (functions/domain/apps.py): app x's preview 1 is x.pr-1,
+                          # and no app's own names can be the same (an app named x-pr-1 once shared them)
+
+
+def preview_name(app: str, preview: int) -> str:
+    """What names everything of preview `preview` of `app`: its route's @id, network, database, volume."""
+    return f"{app}{PREVIEW_SEPARATOR}pr-{preview}"
+
+
 def network(app: str, preview: int = 0) -> str:
     """A preview's own network: its code can reach its own database, never the app's."""
-    return f"tahobuddy-{app}-pr-{preview}" if preview else f"tahobuddy-{app}"
+    return f"tahobuddy-{preview_name(app, preview)}" if preview else f"tahobuddy-{app}"
 
 
 def repository(app: str) -> str:
@@ -34,7 +43,7 @@ def repository(app: str) -> str:
 
 
 def db_name(app: str, preview: int = 0) -> str:
-    return f"tahobuddy-{app}-pr-{preview}-db" if preview else f"tahobuddy-{app}-db"
+    return f"tahobuddy-{preview_name(app, preview)}-db" if preview else f"tahobuddy-{app}-db"
 
 
 def db_volume(app: str, preview: int = 0) -> str:
@@ -86,7 +95,7 @@ def preview_spec(spec: JobSpec) -> JobSpec:
     preview = spec.target.get("preview") or {}
     target = {k: v for k, v in spec.target.items() if k != "build_secrets"}
     target["env"] = without_secrets(target.get("env"))
-    app = {**spec.app_spec, "name": f"{spec.app}-pr-{spec.preview}", "hostname": preview.get("hostname", ""),
+    app = {**spec.app_spec, "name": preview_name(spec.app, spec.preview), "hostname": preview.get("hostname", ""),
            "env": without_secrets(spec.app_spec.get("env"))}
     return dataclasses.replace(spec, target=target, app_spec=app)
 

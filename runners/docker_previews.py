@@ -4,7 +4,9 @@ server has little disk and leftover preview databases are what fills it.
 
 Everything of a preview carries the labels `tahobuddy.app`, `tahobuddy.preview` and
 `tahobuddy.installation` (container, image, database volume, network); its route is `APP#pr-N` in the
-agent's routes.json. One Docker Engine may serve two Tahobuddy installations (a staging and a
+agent's routes.json. Their names use the separator "." (`tahobuddy-APP.pr-N`, docker_convert.preview_name),
+which app names cannot contain; what was made before was named `tahobuddy-APP-pr-N`, and is found by its
+labels all the same. One Docker Engine may serve two Tahobuddy installations (a staging and a
 production stack on one home server), and each one's store knows only its own previews: so teardown
 and the reconciler touch only what carries their own installation's label.
 
@@ -59,7 +61,7 @@ def remove(client, caddy: Caddy | None, workdir: Path, app: str, number: int, in
             removed.append(f"volume {volume.name}")
         except (APIError, NotFound) as exc:
             log(f"could not remove volume {volume.name}: {exc}")
-    for net in client.networks.list(names=[convert.network(app, number)], filters=labels):
+    for net in client.networks.list(filters=labels):  # by labels: a network named before the "." separator too
         try:
             net.remove()
             removed.append(f"network {net.name}")

@@ -5,7 +5,7 @@ from chalice import Blueprint, Response
 
 from functions.api import http
 from functions.dispatch import dead_letters, pools, sweeper
-from functions.domain import previews
+from functions.store import previews
 from functions.notify import hooks, sender
 from functions.store import agents, audit, tokens
 

@@ -4,9 +4,9 @@ result (post/redirect/get), or with a page that says why not."""
 from __future__ import annotations
 
 from functions.store import app_store, jobs, releases
-from functions.domain import apps, refs
-from functions.dispatch import enqueue
-from functions.errors import TahobuddyError
+from functions.domain import refs
+from functions.dispatch import gate, manual
+from functions.errors import InvalidInput, Refused, TahobuddyError
 from functions.dashboard import gates, layout, web
 
 
@@ -21,11 +21,11 @@ def cancel(p: web.Page, form: dict, job_id: str):
 
 @gates.mutating
 def redeploy(p: web.Page, form: dict, job_id: str):
-    """A new job for the same app, rule, ref and commit (POST /api/v1/apps/{name}/deploy with "rule")."""
+    """A new job for the same app, rule, ref and commit, through the gate every way in passes."""
     try:
-        old = jobs.get(job_id)
-        spec = app_store.get(old.app)
-        new = enqueue.manual(spec, apps.rule(spec, old.rule), old.ref, old.sha)
+        new = gate.again(jobs.get(job_id), "redeploy")  # a preview's stays a preview, or is refused
+    except Refused as exc:
+        return layout.problem(p, 403, f"Not redeployed: {exc}")
     except TahobuddyError as exc:
         return layout.problem(p, 409, str(exc))
     return web.redirect(p.url(f"/jobs/{new.id}"))
@@ -36,17 +36,15 @@ def rollback(p: web.Page, form: dict, name: str):
     """Queue a rollback to a kept image (POST /api/v1/apps/{name}/rollback), chosen by commit or ref."""
     to = form.get("to", "")
     try:
-        spec = app_store.get(name)
+        app_store.get(name)
         kept = releases.history(name)
         if not any(to and to in (r["sha"], r["ref"]) for r in kept):
             return layout.problem(p, 400, f"{to!r} is not a kept image of app {name}; choose one from the list")
         if not (refs.valid_sha(to) or refs.valid_name(to.split("/", 2)[-1])):
             return layout.problem(p, 400, f"{to!r} is not a commit or ref")
-        docker_rules = [r for r in spec["rules"] if r["target"]["type"] == "docker"]
-        if not docker_rules:
-            return layout.problem(p, 400, f"App {name} has no docker rule to roll back: only docker targets keep "
-                                          "images.")
-        job = enqueue.manual(spec, docker_rules[0], to, "", trigger="rollback")
+        [job] = manual.rollback(name, {"to": to})  # the API's own choice of rule, through the gate
+    except InvalidInput as exc:
+        return layout.problem(p, 400, f"App {name}: {exc}")
     except TahobuddyError as exc:
         return layout.problem(p, 409, str(exc))
-    return web.redirect(p.url(f"/jobs/{job.id}"))
+    return web.redirect(p.url(f"/jobs/{job['id']}"))

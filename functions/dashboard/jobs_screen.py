@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from contract.states import JobState
 
+from functions.dispatch import gate
 from functions.store import agents, app_store, jobs, logs, releases
 from functions.errors import NotFound
 from functions.dashboard import gates, layout, web
@@ -61,8 +62,13 @@ def _actions(p: web.Page, job) -> Markup:
     out = []
     if job.state in (JobState.QUEUED.value, JobState.RUNNING.value):
         out.append(_form(p, f"/jobs/{job.id}/cancel", "Cancel", danger=True))
-    out.append(_form(p, f"/jobs/{job.id}/redeploy", "Redeploy", render(
-        '<span class="hint">the same rule, ref and commit, as a new job</span> ')))
+    why_not = gate.again_refusal(job)  # the gate decides; this screen only shows its answer
+    if why_not:
+        out.append(render('<p class="hint" id="no-redeploy">No Redeploy: {why}</p>', why=why_not))
+    else:
+        out.append(_form(p, f"/jobs/{job.id}/redeploy", "Redeploy", render(
+            '<span class="hint">the same rule, ref and commit, as a new job{preview}</span> ',
+            preview=f" of preview #{int(job.preview)}" if job.preview else "")))
     kept = [r for r in releases.history(job.app) if r.get("image")]
     if kept:
         live = kept[-1]["job"]

@@ -9,8 +9,7 @@ from __future__ import annotations
 from contract.states import Reason
 from contract.wire import ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch, PreviewList, WaitAnswer, WireError
 
-from functions.store import app_store, jobs, logs, releases
-from functions.domain import previews
+from functions.store import app_store, jobs, logs, previews, releases
 from functions.clock import now
 from functions.config import settings
 from functions.errors import Conflict, InvalidInput, NotFound
@@ -99,13 +98,28 @@ def finish(job_id: str, agent: AgentModel, body: dict) -> dict:
     except WireError as exc:
         raise InvalidInput(exc.field, str(exc).split(": ", 1)[-1]) from exc
     job = jobs.finish(job_id, agent.id, JobState(msg.state), reason=msg.reason, exit_code=msg.exit_code,
-                      detail=msg.detail, sha=msg.sha, reason_code=Reason.parse(msg.reason_code),
-                      phases=checked_phases(msg.phases))
-    if job.preview:  # a preview's releases are its own, never the app's rollback history
-        previews.finished(jobs.get(job.id), msg.state, msg.release)
-    elif msg.state == JobState.SUCCEEDED.value and msg.release:
-        releases.record(jobs.get(job.id), agent.id, msg.release)
+                      detail=msg.detail, sha=msg.sha or "", reason_code=Reason.parse(msg.reason_code),
+                      phases=checked_phases(msg.phases),
+                      together=lambda ending: _ends_with(_with_sha(ending, msg.sha), agent.id, msg))
     return jobs.to_dict(jobs.get(job.id))
+
+
+def _ends_with(job, agent_id: str, msg: Finish) -> list:
+    """What changes in one transaction with the job's end, so no reader sees one without the other: a
+    preview's row (a preview's releases are its own, never the app's rollback history), or the release a
+    succeeded deploy put live."""
+    if job.preview:
+        return previews.ending(job, msg.state, msg.release)
+    if msg.state == JobState.SUCCEEDED.value and msg.release:
+        return releases.recording(job, agent_id, msg.release)
+    return []
+
+
+def _with_sha(job, sha: str):
+    """The job as it will be once ended: the agent may report the commit it resolved."""
+    if sha:
+        job.sha = sha
+    return job
 
 
 def checked_phases(phases) -> dict:

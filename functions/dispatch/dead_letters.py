@@ -3,12 +3,10 @@ from __future__ import annotations
 
 from contract.states import Reason
 
-from functions.store import app_store, jobs
-from functions.domain import apps
-from functions.dispatch import enqueue, queue, sweeper
-from functions.clock import sortable_id
+from functions.store import jobs
+from functions.dispatch import gate, queue, sweeper
 from functions.config import settings
-from functions.errors import InvalidInput, NotFound
+from functions.errors import InvalidInput, NotFound, Refused
 
 
 def listing(pool: str | None = None) -> list[dict]:
@@ -34,14 +32,14 @@ def listing(pool: str | None = None) -> list[dict]:
 def replay(job_id: str) -> dict:
     """Take the job's dead letter off its pool's DLQ and queue a new job for the same commit."""
     job = jobs.get(job_id)
+    why = gate.again_refusal(job, "replay")  # asked before the letter is taken: a refused replay leaves it
+    if why:
+        raise Refused(why)
     taken = queue.dead_letters(job.pool, take=lambda letter: bool(letter["message"])
                                and letter["message"].job_id == job_id)
     letter = next((t for t in taken if t.get("taken")), None)
     if letter is None:
         raise NotFound(f"no dead letter for job {job_id} in pool {job.pool!r}; see `tahobuddy dlq list`")
     sweeper.dead_lettered(letter)  # ends the old job as dead-lettered, if the sweeper has not yet
-    spec = app_store.get(job.app)
-    rule = apps.rule(spec, job.rule)
-    new, _ = enqueue.enqueue(spec, rule, job.repository, job.ref, job.sha, event_id=job.event_id,
-                              trigger="replay", key=f"replay|{job_id}|{sortable_id()}")
+    new = gate.again(jobs.get(job_id), "replay")  # a preview's or teardown's replay stays one
     return {"replayed": job_id, "job": jobs.to_dict(new), "reason_code": Reason.DEAD_LETTERED.value}

@@ -101,9 +101,3 @@ def forget_tag(app: str, rule: str, ref: str) -> bool:
             return False
         raise
 
-
-def manual(app: dict, rule: dict, ref: str, sha: str, trigger: str = "manual", now: bool = False) -> JobModel:
-    """A deploy by hand (always a new job). `now` skips the target's quiet period; a rollback always does."""
-    job, _ = enqueue(app, rule, app["repository"], ref, sha, trigger=trigger,
-                     key=f"{trigger}|{sortable_id()}", quiet=not now and trigger != "rollback")
-    return job

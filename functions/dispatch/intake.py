@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from functions.store import app_store, events
-from functions.dispatch import enqueue
-from functions.domain import forges, previews, refs, rules
+from functions.dispatch import enqueue, gate, previews
+from functions.domain import forges, refs, rules
 from functions import providers
 from functions.config import settings
-from functions.errors import BadSignature, PayloadTooLarge
+from functions.errors import BadSignature, PayloadTooLarge, Refused
 from functions.domain.events import Action, WebhookEvent
 from functions.providers.base import decode_body
 
@@ -70,7 +70,7 @@ def decide(event: WebhookEvent, event_id: str, forge: str) -> tuple[list[dict], 
                     f"whose forge is {forge}; apps of other forges use it: {names}")
     if event.action == Action.DELETED:
         return _forget(event, found), event.reason + "; nothing to deploy"
-    if event.action in (Action.PR_OPENED, Action.PR_CLOSED):
+    if event.action in (Action.PR_OPENED, Action.PR_CLOSED, Action.PR_RETARGETED):
         decision = previews.decide(event, event_id, found)
         return decision, (f"pull request #{event.pr_number}: {len(decision)} preview rule(s) matched" if decision else
                           f"no preview rule matches pull requests into {event.base_branch or '?'}")
@@ -78,8 +78,13 @@ def decide(event: WebhookEvent, event_id: str, forge: str) -> tuple[list[dict], 
     for app in found:
         for rule in app["rules"]:
             if rules.evaluate(rule, event):
-                job, created = enqueue.enqueue(app, rule, app["repository"], event.ref, event.sha,
-                                                event_id=event_id, new_tag=event.action == Action.TAG_CREATED)
+                try:
+                    job, created = gate.admit(gate.Ask(app, rule, event.ref, event.sha, "webhook", event_id=event_id,
+                                                       new_tag=event.action == Action.TAG_CREATED))
+                except Refused as exc:
+                    decision.append({"app": app["name"], "rule": rule["name"], "outcome": "refused",
+                                     "reason": str(exc)})
+                    continue
                 decision.append({"app": app["name"], "rule": rule["name"], "job_id": job.id,
                                  "outcome": "queued" if created else "duplicate"})
     if not decision:

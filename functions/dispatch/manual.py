@@ -1,9 +1,9 @@
-"""Deploys, rollbacks and one-off commands asked for by hand (the API, the CLI, the dashboard): which rules a ref
+"""Deploys and rollbacks asked for by hand (the API, the CLI, the dashboard): which rules a ref
 selects, checked input, and the jobs queued for them."""
 from __future__ import annotations
 
-from functions.dispatch import enqueue
-from functions.domain import refs, rules
+from functions.dispatch import gate
+from functions.domain import apps, previews, refs, rules
 from functions.errors import InvalidInput
 from functions.domain.events import Action, WebhookEvent
 from functions.store import app_store, jobs
@@ -18,6 +18,13 @@ def deploy(name: str, body: dict) -> list[dict]:
         raise InvalidInput("ref", "is required: a branch, a tag, or refs/heads/... or refs/tags/...")
     if sha and not refs.valid_sha(sha):
         raise InvalidInput("sha", "must be a full 40-hex commit SHA")
+    if previews.pull_request_ref(ref):  # a pull request's code: the gate allows it only as its preview
+        if not body.get("rule"):
+            raise InvalidInput("rule", f"{ref!r} is a pull request's ref: name its pull_request rule")
+        if not refs.valid_name(ref.split("/", 1)[-1]):
+            raise InvalidInput("ref", f"{ref!r} is not a valid git ref")
+        rule = apps.rule(spec, body["rule"])
+        return [jobs.to_dict(gate.by_hand(spec, rule, ref, sha, now=_now(body)))]
     candidates = [refs.split(ref)] if ref.startswith("refs/") else [("tag", ref), ("branch", ref)]
     if not all(kind and refs.valid_name(n) for kind, n in candidates):
         raise InvalidInput("ref", f"{ref!r} is not a valid git ref")
@@ -31,10 +38,15 @@ def deploy(name: str, body: dict) -> list[dict]:
             break
     if not chosen:
         raise InvalidInput("ref", f"no rule of app {name} matches {ref!r}; name one with \"rule\"")
+    now = _now(body)
+    return [jobs.to_dict(gate.by_hand(spec, r, full_ref, sha, now=now)) for r, full_ref in chosen]
+
+
+def _now(body: dict) -> bool:
     now = body.get("now", False)
     if not isinstance(now, bool):
         raise InvalidInput("now", "must be true or false (true skips the targets' quiet period)")
-    return [jobs.to_dict(enqueue.manual(spec, r, full_ref, sha, now=now)) for r, full_ref in chosen]
+    return now
 
 
 def rollback(name: str, body: dict) -> list[dict]:
@@ -44,10 +56,10 @@ def rollback(name: str, body: dict) -> list[dict]:
     if not isinstance(to, str) or (to and not refs.valid_name(to.split("/", 2)[-1])):
         raise InvalidInput("to", "must be a tag, branch or commit the app was deployed at")
     docker_rules = [r for r in spec["rules"] if r["target"]["type"] == "docker"
-                    and (not body.get("rule") or r["name"] == body["rule"])]
+                    and (r["name"] == body["rule"] if body.get("rule") else not previews.is_preview_rule(r))]
     if not docker_rules:
         raise InvalidInput("rule", f"app {name} has no docker rule to roll back")
-    return [jobs.to_dict(enqueue.manual(spec, docker_rules[0], to, "", trigger="rollback"))]
+    return [jobs.to_dict(gate.by_hand(spec, docker_rules[0], to, "", trigger="rollback"))]
 
 
 def purge(name: str) -> list[dict]:
@@ -57,10 +69,10 @@ def purge(name: str) -> list[dict]:
     spec, seen, out = app_store.get(name), set(), []
     for r in spec["rules"]:
         key = (r["target"]["name"], r["target"].get("pool"))
-        if r["target"]["type"] != "docker" or key in seen:
+        if r["target"]["type"] != "docker" or previews.is_preview_rule(r) or key in seen:
             continue
         seen.add(key)
-        out.append(jobs.to_dict(enqueue.manual(spec, r, "", "", trigger="purge")))
+        out.append(jobs.to_dict(gate.by_hand(spec, r, "", "", trigger="purge")))
     return out
 
 
@@ -78,11 +90,11 @@ def run(name: str, body: dict) -> list[dict]:
                                 or not 1 <= timeout <= MAX_RUN_SECONDS):
         raise InvalidInput("timeout", f"must be a whole number of seconds from 1 to {MAX_RUN_SECONDS}")
     docker_rules = [r for r in spec["rules"] if r["target"]["type"] == "docker"
-                    and (not body.get("rule") or r["name"] == body["rule"])]
+                    and (r["name"] == body["rule"] if body.get("rule") else not previews.is_preview_rule(r))]
     if not docker_rules:
         raise InvalidInput("rule", f"app {name} has no docker rule to run a command in")
     rule = docker_rules[0]
     target = {**rule["target"], "run_command": list(argv)}
     if timeout is not None:
         target["timeout"] = timeout
-    return [jobs.to_dict(enqueue.manual(spec, {**rule, "target": target}, "", "", trigger="run", now=True))]
+    return [jobs.to_dict(gate.by_hand(spec, {**rule, "target": target}, "", "", trigger="run", now=True))]

@@ -1,7 +1,7 @@
 """The sweeper's minute tick for rules with a `schedule`: which are due, and the one job each makes.
 
 A due tick queues a job for the rule's target at the commit that target serves now (its newest
-succeeded job), through `enqueue.enqueue` like every other way in, keyed by the tick so two sweepers
+succeeded job), through the gate (dispatch/gate.py) like every other way in, keyed by the tick so two sweepers
 make one job. `overlap: skip` (the default) makes none while a job of the target is queued or
 running, and says so. A tick missed in an outage runs once, late, and its note says how many it
 stands for. `at` is the time the tick runs at: tests pass it (an injected clock, never a sleep).
@@ -9,7 +9,7 @@ stands for. `at` is the time the tick runs at: tests pass it (an injected clock,
 from __future__ import annotations
 
 from functions.clock import now
-from functions.dispatch import enqueue
+from functions.dispatch import enqueue, gate
 from functions.domain import schedules
 from functions.store import app_store, jobs
 from functions.store import schedules as rows
@@ -45,9 +45,10 @@ def _tick_rule(app: dict, rule: dict, at: float) -> dict | None:
         outcome, note = "skipped", f"{note}: skipped, job {running.id} of the target is still {running.state} " \
                                    "(overlap: skip)"
     else:
-        job, _ = enqueue.enqueue(app, rule, app["repository"], served.ref, served.sha, trigger="schedule",
-                                 key=f"schedule|{app['name']}|{rule['name']}|{int(due.tick)}", quiet=False,
-                                 reason=f"{note}: redeploying {served.ref} at {served.sha} (what the target serves)")
+        job, _ = gate.admit(gate.Ask(app, rule, served.ref, served.sha, "schedule",
+                                     key=f"schedule|{app['name']}|{rule['name']}|{int(due.tick)}", quiet=False,
+                                     reason=f"{note}: redeploying {served.ref} at {served.sha} (what the target "
+                                            "serves)"))
         outcome, job_id = "queued", job.id
     if not rows.advance(row, due.tick, outcome, note, job_id):
         return None                                  # another sweeper handled this tick first

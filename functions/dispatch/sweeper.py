@@ -16,8 +16,7 @@ from __future__ import annotations
 from contract.states import Reason
 
 from functions.store import agents, expiry, jobs
-from functions.domain import previews
-from functions.dispatch import queue, schedules
+from functions.dispatch import previews, queue, schedules
 from functions.clock import now
 from functions.config import settings
 from functions.errors import IllegalTransition, NotFound

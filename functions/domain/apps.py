@@ -5,6 +5,8 @@ the stored form, or raises InvalidInput naming the field that is wrong.
 """
 from __future__ import annotations
 
+import re
+
 from functions.config import settings
 from functions.domain import forges, notifications, preview_hosts, previews, refs, rules
 from functions.errors import InvalidInput
@@ -38,6 +40,7 @@ APP_FIELDS = (
 DATABASE_FIELDS = (Field("kind", "str", required=True, choices=DATABASE_KINDS, doc="which database"),
                    Field("image", "str", examples=("postgres:16",),
                          doc="the database's image (default: the agent's db_images setting)"))
+_LOOKALIKE = re.compile(r"^(.+)-pr-([0-9]+)$")
 
 
 def validate(doc) -> dict:
@@ -64,6 +67,14 @@ def validate(doc) -> dict:
     if too_long:
         raise InvalidInput("name", too_long)
     return app
+
+
+def preview_lookalike(name: str) -> tuple[str, int] | None:
+    """(app, number) when `name` reads as preview `number` of `app` the way previews were named before
+    their names took a separator app names cannot have (tahobuddy-APP-pr-N): such an app's network,
+    database and volume would be that preview's."""
+    found = _LOOKALIKE.match(name)
+    return (found.group(1), int(found.group(2))) if found else None
 
 
 def _database(doc) -> dict:

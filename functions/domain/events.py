@@ -15,6 +15,7 @@ class Action(str, Enum):
     DELETED = "deleted"              # a branch or tag went away: nothing to deploy
     PR_OPENED = "pr_opened"          # a pull request opened, reopened or pushed to: deploy its preview
     PR_CLOSED = "pr_closed"          # closed, merged or not: tear its preview down
+    PR_RETARGETED = "pr_retargeted"  # its base branch changed: tear its preview down if the rule no longer matches
     PING = "ping"
     IGNORED = "ignored"
 

@@ -103,6 +103,9 @@ def _pull_request(doc: dict) -> WebhookEvent:
     if action == "closed":
         return WebhookEvent("pull_request", Action.PR_CLOSED, f"pull request #{number} closed",
                             sha=head_sha if refs.valid_sha(head_sha) else "", **fields)
+    if action == "edited" and isinstance(get(doc, "changes", "base", default=None), dict):
+        return WebhookEvent("pull_request", Action.PR_RETARGETED, f"pull request #{number} now merges into {base}",
+                            sha=head_sha if refs.valid_sha(head_sha) else "", **fields)
     if action not in PR_OPEN_ACTIONS:
         return WebhookEvent("pull_request", Action.IGNORED, f"pull request #{number} {action}: not acted on", **fields)
     if not refs.valid_sha(head_sha):

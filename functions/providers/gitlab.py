@@ -102,6 +102,8 @@ def _merge_request(doc: dict) -> WebhookEvent:
         verdict = Action.PR_OPENED
     elif action in MR_CLOSE_ACTIONS:
         verdict = Action.PR_CLOSED
+    elif action == "update" and isinstance(get(doc, "changes", "target_branch", default=None), dict):
+        verdict = Action.PR_RETARGETED
     else:
         verdict, what = Action.IGNORED, what + (": no new commits (an edit of its title, labels...), nothing to "
                                                 "deploy" if action == "update" else ": not acted on")

@@ -60,7 +60,8 @@ def pull_request(event_type: str, common: dict, number, verdict: Action, what: s
                  head_sha: str, head_ref: str, base: str, same_repository: bool) -> WebhookEvent:
     """A pull or merge request of a forge without author associations (GitLab, Gitea, Forgejo).
 
-    `verdict` is PR_OPENED (deploy the head commit), PR_CLOSED (tear the preview down) or IGNORED
+    `verdict` is PR_OPENED (deploy the head commit), PR_CLOSED (tear the preview down), PR_RETARGETED
+    (its base changed: tear the preview down if the rule no longer matches) or IGNORED
     (`what` says why). `ref_name` is where the forge keeps the head in the target repository, forks
     included (GitLab `merge-requests/N/head`, Gitea `pull/N/head`): the agent's mirror fetches every
     ref, so the head commit is there even when its branch is in a fork. Only a head branch in the

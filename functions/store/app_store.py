@@ -26,6 +26,7 @@ def save(doc: dict, *, name: str | None = None, create_only: bool = False) -> tu
             raise Conflict(f"app {spec['name']} exists; use PUT /api/v1/apps/{spec['name']} to replace it")
         created, before = False, row.spec
     except DoesNotExist:
+        _refuse_preview_names(spec["name"])
         row = AppModel(spec["name"], created_at=now_iso())
         created, before = True, {}
     row.spec, row.repo_key, row.updated_at = spec, refs.repo_key(spec["repository"]), now_iso()
@@ -41,6 +42,29 @@ def save(doc: dict, *, name: str | None = None, create_only: bool = False) -> tu
     elif before != spec:
         audit.record("replaced", f"app/{spec['name']}", audit.app_diff(before, spec))
     return spec, created
+
+
+def _refuse_preview_names(name: str) -> None:
+    """A new app whose names would be another app's preview's (app x's preview 1 was named x-pr-1 before
+    the "." separator, and those containers, networks and volumes may still run): refused, saying why."""
+    lookalike = apps.preview_lookalike(name)
+    if lookalike and _exists(lookalike[0]):
+        raise Conflict(f"app name {name} reads as preview #{lookalike[1]} of app {lookalike[0]}: its network, "
+                       f"database and volume (tahobuddy-{name}...) would be named like that preview's; choose a "
+                       "name that does not end in -pr-NUMBER")
+    taken = [row.name for row in AppModel.scan(AppModel.name.startswith(f"{name}-pr-"))
+             if (apps.preview_lookalike(row.name) or ("", 0))[0] == name]
+    if taken:
+        raise Conflict(f"app {taken[0]} exists, and its name reads as a preview of an app named {name}: their "
+                       f"networks, databases and volumes would be named alike; choose another name for this app")
+
+
+def _exists(name: str) -> bool:
+    try:
+        AppModel.get(name)
+        return True
+    except DoesNotExist:
+        return False
 
 
 def get(name: str) -> dict:

@@ -13,7 +13,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from contract.states import JobState, Reason
 
-from functions.store import conditions, logs, outbox, shards
+from functions.store import conditions, logs, outbox, shards, transaction
 from functions.clock import now, now_iso
 from functions.config import settings
 from functions.errors import Conflict, IllegalTransition, NotFound
@@ -49,16 +49,26 @@ def get(job_id: str) -> JobModel:
         raise NotFound(f"no job {job_id!r}") from exc
 
 
-def _update(job: JobModel, dst: JobState, condition, actions: list, why: str) -> JobModel:
+def _update(job: JobModel, dst: JobState, condition, actions: list, why: str, together: list = ()) -> JobModel:
+    """The conditional update of one transition; `together`: (item, actions, condition) of other tables
+    written in the same transaction (a preview's state with its job's end), or not at all."""
     sources = [s.value for s, nxt in TRANSITIONS.items() if dst in nxt]
     cond = JobModel.state.is_in(*sources)
     if condition is not None:
         cond = cond & condition
+    queued = (JobModel.queued_in.set(job.pool or "default") if dst == S.QUEUED
+              else JobModel.queued_in.remove())  # the sparse index holds queued jobs only
+    mine = [JobModel.state.set(dst.value), JobModel.updated_at.set(now_iso()), queued, _expiry(job, dst)] + actions
     try:
-        queued = (JobModel.queued_in.set(job.pool or "default") if dst == S.QUEUED
-                  else JobModel.queued_in.remove())  # the sparse index holds queued jobs only
-        job.update(actions=[JobModel.state.set(dst.value), JobModel.updated_at.set(now_iso()), queued,
-                            _expiry(job, dst)] + actions, condition=cond)
+        if together:
+            transaction.write([(job, mine, cond), *together])
+            job.refresh(consistent_read=True)  # a transaction returns no item: the outbox needs the new state
+        else:
+            job.update(actions=mine, condition=cond)
+    except transaction.Failed:
+        # the job's own condition, or another item's (a preview a newer job decides now): the job's
+        # update alone says which, and either ends it or raises IllegalTransition
+        return _update(job, dst, condition, actions, why)
     except UpdateError as exc:
         if not conditions.failed(exc):
             raise
@@ -103,7 +113,9 @@ def heartbeat(job_id: str, agent_id: str) -> JobModel:
 
 def finish(job_id: str, agent_id: str, dst: JobState, reason: str = "", exit_code: int | None = None,
            detail: str = "", sha: str = "", reason_code: Reason = Reason.NONE,
-           phases: dict | None = None) -> JobModel:
+           phases: dict | None = None, together=lambda job: ()) -> JobModel:
+    """The agent ends its job. `together(job)`: the other items this end changes (a preview's state),
+    written in one transaction with it, so no reader ever sees the job ended and the preview not."""
     if dst not in FINISHED_BY_AGENT:
         raise Conflict(f"an agent cannot end a job as {dst.value}")
     job = get(job_id)
@@ -116,7 +128,7 @@ def finish(job_id: str, agent_id: str, dst: JobState, reason: str = "", exit_cod
         actions.append(JobModel.sha.set(sha))
     if phases:
         actions.append(JobModel.phases.set(phases))
-    return _update(job, dst, (JobModel.agent_id == agent_id), actions, f"end it as {dst.value}")
+    return _update(job, dst, (JobModel.agent_id == agent_id), actions, f"end it as {dst.value}", together(job))
 
 
 def supersede(job: JobModel, newer_id: str) -> JobModel:

@@ -254,6 +254,9 @@ class PreviewModel(Model):
     hostname = UnicodeAttribute(default="")
     sha = UnicodeAttribute(default="")
     head_ref = UnicodeAttribute(default="")
+    fork = BooleanAttribute(null=True)                       # what the forge last said of the pull request: its
+    author_association = UnicodeAttribute(default="")        # head in a fork, its author's trust (a row from before
+                                                             # these were kept: None, read as a fork)
     state = UnicodeAttribute(default="queued")               # queued | live | failed | closing | closed
     job_id = UnicodeAttribute(default="")                    # the last deploy or teardown job
     since = UnicodeAttribute()                               # opened (or reopened) at

@@ -12,13 +12,18 @@ from functions.store.models import JobModel, ReleaseModel
 KEEP = 20  # entries handed to the agent with a claim; older ones stay in the table
 
 
-def record(job: JobModel, agent_id: str, release: dict) -> None:
+def recording(job: JobModel, agent_id: str, release: dict) -> list:
+    """The release a succeeded job put live, as (item, actions, condition) to write in one transaction with
+    the job's end (store/jobs.finish): a reader who sees the job succeeded finds its release in the history."""
     image = str(release.get("image") or "")
     if not image:
-        return
+        return []
     detail = {k: str(v) for k, v in release.items() if k in ("container", "upstream") and v}
-    ReleaseModel(job.app, job.id, rule=job.rule, image=image[:200], ref=str(release.get("ref") or job.ref),
-                 sha=str(release.get("sha") or job.sha or ""), agent_id=agent_id, detail=detail, at=now_iso()).save()
+    m = ReleaseModel
+    return [(ReleaseModel(job.app, job.id), [
+        m.rule.set(job.rule), m.image.set(image[:200]), m.ref.set(str(release.get("ref") or job.ref)),
+        m.sha.set(str(release.get("sha") or job.sha or "")), m.agent_id.set(agent_id), m.detail.set(detail),
+        m.at.set(now_iso())], None)]
 
 
 def history(app: str, limit: int = KEEP) -> list[dict]:

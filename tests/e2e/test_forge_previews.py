@@ -94,11 +94,11 @@ def test_a_request_is_served_at_its_hostname_then_torn_down_when_merged(api, age
     assert (job["state"], job["trigger"], job["preview"]) == ("succeeded", "preview", 4), job_log(api, job["id"])
     assert job["ref"] == FORGES[forge][1].format(n=4)
     assert s.served(4) == f"v-{forge}-4" and s.previews()[4]["state"] == "live"
-    assert f"tahobuddy-{s.name}-pr-4" in s.route_ids()
+    assert f"tahobuddy-{s.name}.pr-4" in s.route_ids()
     body = s.send(CLOSE[forge], 4, job["sha"])
     teardown = wait_job(api, body["jobs"][0])
     assert (teardown["state"], teardown["trigger"]) == ("succeeded", "teardown"), job_log(api, teardown["id"])
-    assert s.things(4)["containers"] == [] and f"tahobuddy-{s.name}-pr-4" not in s.route_ids()
+    assert s.things(4)["containers"] == [] and f"tahobuddy-{s.name}.pr-4" not in s.route_ids()
     assert s.previews()[4]["state"] == "closed"
     assert agent.stop() == 0
 

@@ -84,7 +84,7 @@ class Site:
         client, labels = docker.from_env(), {"label": [f"tahobuddy.app={self.name}", f"tahobuddy.preview={number}"]}
         return {"containers": client.containers.list(all=True, filters=labels),
                 "images": client.images.list(filters=labels), "volumes": client.volumes.list(filters=labels),
-                "networks": client.networks.list(names=[f"tahobuddy-{self.name}-pr-{number}"])}
+                "networks": client.networks.list(names=[f"tahobuddy-{self.name}.pr-{number}"])}
 
     def route_ids(self) -> list[str]:
         routes = requests.get(f"{self.caddy.admin}/config/apps/http/servers/tahobuddy/routes", timeout=10).json()
@@ -160,16 +160,16 @@ def test_closing_the_pr_removes_container_route_images_and_database_volume(api, 
     agent = AgentProcess(api, agent_token, tmp_path, caddy)
     job = opened(s, 5, "v-db")
     assert job["state"] == "succeeded", job_log(api, job["id"])
-    assert f"[seed] seeded tahobuddy-{s.name}-pr-5-db:5432/{s.name}" in job_log(api, job["id"])
+    assert f"[seed] seeded tahobuddy-{s.name}.pr-5-db:5432/{s.name}" in job_log(api, job["id"])
     things = s.things(5)
     assert len(things["containers"]) == 2 and things["images"] and things["volumes"] and things["networks"]
-    assert f"tahobuddy-{s.name}-pr-5" in s.route_ids() and s.served(5) == "v-db"
+    assert f"tahobuddy-{s.name}.pr-5" in s.route_ids() and s.served(5) == "v-db"
     body = s.send("closed", 5, job["sha"])
     teardown = wait_job(api, body["jobs"][0])
     assert (teardown["state"], teardown["trigger"]) == ("succeeded", "teardown"), job_log(api, teardown["id"])
-    assert f"removed volume tahobuddy-{s.name}-pr-5-db-data" in job_log(api, teardown["id"])
+    assert f"removed volume tahobuddy-{s.name}.pr-5-db-data" in job_log(api, teardown["id"])
     assert s.things(5) == {"containers": [], "images": [], "volumes": [], "networks": []}
-    assert f"tahobuddy-{s.name}-pr-5" not in s.route_ids()
+    assert f"tahobuddy-{s.name}.pr-5" not in s.route_ids()
     assert s.previews()[5]["state"] == "closed"
     assert agent.stop() == 0
 

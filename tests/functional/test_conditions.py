@@ -12,7 +12,7 @@ from pynamodb.exceptions import UpdateError
 from contract.states import JobState
 from functions.config import boto_kwargs
 from functions.domain import apps
-from functions.dispatch import enqueue
+from functions.dispatch import gate
 from functions.errors import Conflict
 from functions.store import jobs
 from functions.store.models import JobModel
@@ -34,7 +34,7 @@ class _Raw:
 @pytest.fixture
 def running(moto):
     app = apps.validate(docker_app(unique("cond")))
-    job = enqueue.manual(app, app["rules"][0], "refs/heads/development", "", now=True)
+    job = gate.by_hand(app, app["rules"][0], "refs/heads/development", "", now=True)
     return jobs.claim(job.id, "agent-cond")
 
 

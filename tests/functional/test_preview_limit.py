@@ -38,7 +38,7 @@ def app(moto, empty_queue):
 
 def open_together(app: dict, numbers: list[int]) -> dict[int, dict]:
     """Each pull request opened by its own thread, all released at once."""
-    from functions.domain import previews
+    from functions.dispatch import previews
     barrier = threading.Barrier(len(numbers))
 
     def one(number: int) -> dict:
@@ -50,20 +50,21 @@ def open_together(app: dict, numbers: list[int]) -> dict[int, dict]:
 
 
 def test_concurrent_openings_never_pass_max_previews_and_a_close_frees_a_slot(app):
-    from functions.domain import previews
-    from functions.store import jobs
+    from functions.dispatch import previews
+    from functions.domain.previews import ACTIVE
+    from functions.store import jobs, previews as store
     outcomes = open_together(app, list(range(1, OPENERS + 1)))
     queued = sorted(n for n, o in outcomes.items() if o["outcome"] == "queued")
     refused = sorted(n for n, o in outcomes.items() if o["outcome"] == "refused")
     assert len(queued) == 2 and len(refused) == OPENERS - 2, outcomes
     assert all("max_previews of 2" in outcomes[n]["reason"] for n in refused)
-    assert [p["number"] for p in previews.listing(app["name"])] == queued  # the slot row is never listed
+    assert [p["number"] for p in store.listing(app["name"])] == queued  # the slot row is never listed
     assert {jobs.get(outcomes[n]["job_id"]).reason_code for n in refused} == {"refused"}
 
     [closed] = previews.decide(merge_request(queued[0], "close"), f"{app['name']}-close", [app])
     assert closed["outcome"].startswith("teardown queued")
     again = open_together(app, refused[:3])  # three race for the one freed slot
-    assert sorted(o["outcome"] for o in again.values()) == ["duplicate", "duplicate", "queued"], again
+    assert sorted(o["outcome"] for o in again.values()) == ["duplicate", "duplicate", "queued"], [(o["outcome"], o.get("reason")) for o in again.values()]
     assert all("max_previews of 2" in o["reason"] for o in again.values() if o["outcome"] == "duplicate")
-    live = [p["number"] for p in previews.listing(app["name"]) if p["state"] in previews.ACTIVE]
+    live = [p["number"] for p in store.listing(app["name"]) if p["state"] in ACTIVE]
     assert len(live) == 2 and queued[1] in live, live

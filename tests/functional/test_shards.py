@@ -3,7 +3,7 @@ complete across shards (moto server over HTTP)."""
 import pytest
 
 from functions.domain import apps
-from functions.dispatch import enqueue
+from functions.dispatch import gate
 from functions.store import events, jobs, shards
 from functions.store.models import JobModel
 from tests.helpers import docker_app, unique
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.functional
 def test_jobs_spread_over_the_shards_and_list_newest_first_across_them(moto):
     app = apps.validate(docker_app(unique("shard")))
     rule = app["rules"][0]
-    made = [enqueue.manual(app, rule, "refs/heads/development", "", now=True) for _ in range(40)]
+    made = [gate.by_hand(app, rule, "refs/heads/development", "", now=True) for _ in range(40)]
     used = {JobModel.get(j.id).kind for j in made}
     assert len(used) >= 8 and all(k.startswith("job#") for k in used)  # 40 jobs over 16 shards
     newest = jobs.listing(limit=500)
@@ -41,7 +41,7 @@ def test_the_shard_of_an_item_is_stable_and_older_unsharded_items_still_list(mot
 
 def test_the_sweeper_reads_queued_jobs_from_a_sparse_index_that_drops_them_when_they_move_on(moto):
     app = apps.validate(docker_app(unique("queued")))
-    first, second = (enqueue.manual(app, app["rules"][0], "refs/heads/development", "", now=True) for _ in range(2))
+    first, second = (gate.by_hand(app, app["rules"][0], "refs/heads/development", "", now=True) for _ in range(2))
     listed = [j.id for j in jobs.queued(["default"], limit=100000)]
     assert first.id in listed and second.id in listed and listed == sorted(listed)  # oldest first
     jobs.cancel(first.id, "not needed")

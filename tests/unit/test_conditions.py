@@ -60,15 +60,12 @@ def test_a_canceled_transaction_counts_only_when_its_conditions_failed(reasons, 
 
 # ---- the one way: nothing else in functions/ reads DynamoDB's error codes ------------------------
 WRITE_ERRORS = {"PutError", "UpdateError", "DeleteError", "TransactWriteError", "ClientError"}
-# removed when domain/previews.py is split (issue 24): its two cause_response_code checks move with the
-# slot and preview writes into store/previews.py, which then asks conditions.failed like every store module.
-NOT_YET = {"domain/previews.py"}
 
 
 def _sources():
     for path in sorted(FUNCTIONS.rglob("*.py")):
         name = str(path.relative_to(FUNCTIONS))
-        if name != "store/conditions.py" and name not in NOT_YET:
+        if name != "store/conditions.py":
             yield name, path.read_text()
 
 

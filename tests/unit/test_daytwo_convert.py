@@ -37,7 +37,7 @@ def test_named_volumes_are_the_apps_own_and_a_previews_are_apart():
     app = convert.run_kwargs(spec(volumes={"uploads": "/app/uploads"}), "img", {})["volumes"]
     assert app == {"tahobuddy-blog-vol-uploads": {"bind": "/app/uploads", "mode": "rw"}}
     pr = convert.run_kwargs(convert.preview_spec(spec(7, volumes={"uploads": "/app/uploads"})), "img", {})
-    assert pr["volumes"] == {"tahobuddy-blog-pr-7-vol-uploads": {"bind": "/app/uploads", "mode": "rw"}}
+    assert pr["volumes"] == {"tahobuddy-blog.pr-7-vol-uploads": {"bind": "/app/uploads", "mode": "rw"}}
 
 
 def test_the_docker_target_takes_the_fields_and_refuses_what_docker_would():

@@ -49,15 +49,6 @@ def test_route_functions_stay_thin(module):
 # import each other. The kernel is config, clock, errors and retention; contract/ sits below it all.
 RANK = {"app": 0, "api": 1, "dashboard": 2, "dispatch": 3, "notify": 3, "store": 4, "providers": 4,
         "domain": 5, "kernel": 6, "contract": 7}
-# removed when domain/previews.py is split (issue 24): store/previews.py, dispatch/previews.py, and
-# the pure checks that stay in domain/. Until then these edges are the only ones allowed to break the rules.
-PREVIEWS_SPLIT = {
-    ("functions.domain.previews", "functions.dispatch.enqueue"),
-    ("functions.domain.previews", "functions.store.jobs"),
-    ("functions.domain.previews", "functions.store.models"),
-    ("functions.domain.previews", "functions.store.app_store"),   # inside a function
-    ("functions.domain.previews", "functions.domain.targets"),    # inside a function
-}
 CONTRACT = FUNCTIONS.parent / "contract"
 
 
@@ -114,29 +105,23 @@ def test_every_module_has_a_ranked_box():
 
 def test_no_box_imports_a_box_above_it_or_beside_it():
     bad = sorted(f"{m} ({box(m)}) imports {t} ({box(t)})" for m, t, _ in EDGES
-                 if box(m) != box(t) and RANK[box(m)] >= RANK[box(t)] and (m, t) not in PREVIEWS_SPLIT)
+                 if box(m) != box(t) and RANK[box(m)] >= RANK[box(t)])
     assert not bad, ("layers point down only (STYLE §19: api -> dashboard -> dispatch, notify -> store, providers "
                      "-> domain -> kernel -> contract); move the shared part down instead:\n" + "\n".join(bad))
 
 
 def test_no_functions_import_inside_a_function():
     bad = sorted(f"{m} imports {t} inside a function" for m, t, inner in EDGES
-                 if inner and (m, t) not in PREVIEWS_SPLIT)
+                 if inner)
     assert not bad, "a deferred import hides a cycle or an upward import; import at the top:\n" + "\n".join(bad)
 
 
 def test_no_import_cycle():
     graph: dict[str, set[str]] = {m: set() for m in MODULES}
     for m, t, _ in EDGES:
-        if (m, t) not in PREVIEWS_SPLIT:
-            graph[m].add(t)
+        graph[m].add(t)
     cycles = [c for c in _strongly_connected(graph) if len(c) > 1]
     assert not cycles, "import cycles (each line one circle):\n" + "\n".join(" <-> ".join(sorted(c)) for c in cycles)
-
-
-def test_the_previews_allowance_names_only_edges_that_still_exist():
-    """When domain/previews.py is split, its allowance goes with it (this fails until it is deleted)."""
-    assert PREVIEWS_SPLIT <= {(m, t) for m, t, _ in EDGES}, sorted(PREVIEWS_SPLIT - {(m, t) for m, t, _ in EDGES})
 
 
 def _strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:

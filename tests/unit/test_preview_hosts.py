@@ -75,9 +75,9 @@ def test_a_preview_jobs_target_carries_the_hostname_from_the_setting_and_the_rul
     monkeypatch.setenv("TAHOBUDDY_PREVIEW_DOMAIN", "preview.example.net")
     settings.cache_clear()
     try:
-        assert previews._job_rule(APP, rule, 7)["target"]["preview"] == {
+        assert previews.job_rule(APP, rule, 7)["target"]["preview"] == {
             "number": 7, "hostname": "blog-pr-7.preview.example.net", "memory": "256m", "pids": 64}
     finally:
         monkeypatch.delenv("TAHOBUDDY_PREVIEW_DOMAIN")
         settings.cache_clear()
-    assert previews._job_rule(APP, rule, 7)["target"]["preview"]["hostname"] == "pr-7.blog.example.com"
+    assert previews.job_rule(APP, rule, 7)["target"]["preview"]["hostname"] == "pr-7.blog.example.com"

@@ -95,13 +95,13 @@ def test_a_preview_job_runs_apart_from_the_app_and_without_secrets():
     run = convert.preview_spec(spec)
     assert run.preview == 7 and "build_secrets" not in run.target
     assert run.target["env"] == {"A": "1"} and run.app_spec["env"] == {"B": "2"}
-    assert run.app_spec["hostname"] == "pr-7.blog.example.com" and run.app_spec["name"] == "blog-pr-7"
+    assert run.app_spec["hostname"] == "pr-7.blog.example.com" and run.app_spec["name"] == "blog.pr-7"
     kwargs = convert.run_kwargs(run, "img", {})
     assert "secret:" not in str(kwargs["environment"])
-    assert kwargs["network"] == "tahobuddy-blog-pr-7" and kwargs["labels"]["tahobuddy.preview"] == "7"
+    assert kwargs["network"] == "tahobuddy-blog.pr-7" and kwargs["labels"]["tahobuddy.preview"] == "7"
     assert convert.route_key("blog", 7) == "blog#pr-7" and convert.route_key("blog") == "blog"
     db = convert.database_kwargs("blog", "postgres", "pg", "pw", 7)
-    assert db["name"] == "tahobuddy-blog-pr-7-db" and "tahobuddy-blog-pr-7-db-data" in db["volumes"]
-    assert convert.database_url("blog", "redis", "pw", 7) == "redis://tahobuddy-blog-pr-7-db:6379/0"
+    assert db["name"] == "tahobuddy-blog.pr-7-db" and "tahobuddy-blog.pr-7-db-data" in db["volumes"]
+    assert convert.database_url("blog", "redis", "pw", 7) == "redis://tahobuddy-blog.pr-7-db:6379/0"
     main = JobSpec("j2", "blog", "release", {"type": "docker"}, "repo", "refs/tags/v1", SHA)
     assert main.preview == 0 and "tahobuddy.preview" not in convert.labels(main)
