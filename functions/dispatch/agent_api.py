@@ -58,8 +58,8 @@ def claim(job_id: str, agent: AgentModel) -> dict:
             return _no(JobState.FAILED.value, "app deleted")
     if job.state == JobState.QUEUED.value and now() < (job.not_before or 0):
         return ClaimAnswer(False, job.state, jobs.quiet_reason(job), wait_until=float(job.not_before)).to_dict()
-    job = jobs.claim(job_id, agent.id)
-    return ClaimAnswer(True, JobState.RUNNING.value, job=jobs.to_dict(jobs.get(job.id)), app=app,
+    job = jobs.claim(job_id, agent.id, job)  # the job as just read; the transaction's condition guards it
+    return ClaimAnswer(True, JobState.RUNNING.value, job=jobs.to_dict(job), app=app,
                        lease_seconds=settings().lease_seconds,
                        releases=previews.releases_for(job) if job.preview else releases.history(job.app),
                        serving="" if job.preview else jobs.serving_sha(job)).to_dict()
@@ -86,8 +86,7 @@ def _no(state: str, reason: str) -> dict:
 
 
 def heartbeat(job_id: str, agent: AgentModel) -> dict:
-    job = jobs.heartbeat(job_id, agent.id)
-    job.refresh()
+    job = jobs.heartbeat(job_id, agent.id)  # its answer is the job as it now is: no read again
     return JobBeatAnswer(bool(job.cancel_requested), job.cancel_requested,
                          settings().lease_seconds).to_dict()
 
@@ -102,10 +101,10 @@ def finish(job_id: str, agent: AgentModel, body: dict) -> dict:
                       detail=msg.detail, sha=msg.sha, reason_code=Reason.parse(msg.reason_code),
                       phases=checked_phases(msg.phases))
     if job.preview:  # a preview's releases are its own, never the app's rollback history
-        previews.finished(jobs.get(job.id), msg.state, msg.release)
+        previews.finished(job, msg.state, msg.release)
     elif msg.state == JobState.SUCCEEDED.value and msg.release:
-        releases.record(jobs.get(job.id), agent.id, msg.release)
-    return jobs.to_dict(jobs.get(job.id))
+        releases.record(job, agent.id, msg.release)
+    return jobs.to_dict(job)  # as the transaction left it (store/jobs._update applies it to the object)
 
 
 def checked_phases(phases) -> dict:

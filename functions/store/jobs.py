@@ -90,9 +90,10 @@ def _expiry(job: JobModel, dst: JobState) -> int | None:
     return settings().retention.finished_job(now(), logs.first_line_expiry(job.id))
 
 
-def claim(job_id: str, agent_id: str) -> JobModel:
-    """queued -> running, or reclaim a running job whose lease lapsed."""
-    job = get(job_id)
+def claim(job_id: str, agent_id: str, job: JobModel | None = None) -> JobModel:
+    """queued -> running, or reclaim a running job whose lease lapsed. A caller that has just read
+    the job passes it (no second read: the update's condition is what decides)."""
+    job = job if job is not None and job.id == job_id else get(job_id)
     t = now()
     free = (JobModel.state == S.QUEUED.value) | (JobModel.lease_until < int(t))
     return _update(job, S.RUNNING, free, "claim it", {
