@@ -16,16 +16,16 @@ def counted(moto, empty_queue):
     return aws_calls.measure()
 
 
-def test_a_matched_delivery_is_three_calls_and_a_jobs_life_nine(counted):
+def test_a_matched_delivery_is_three_calls_and_a_jobs_life_ten(counted):
     """Before the transactional outbox: 6 for the delivery (event put, query, dedup put, job put, send,
-    event update) and 16 for claim + heartbeat + finish (the app read again at every change)."""
+    event update) and 17 for claim + heartbeat + finish (the app read again at every change)."""
     assert counted["delivery_calls"] == ["DynamoDB.Query", "DynamoDB.TransactWriteItems", "SQS.SendMessage"]
     life = counted["job_life_calls"]
     assert life["heartbeat"] == ["DynamoDB.UpdateItem"]
-    assert life["claim"].count("DynamoDB.TransactWriteItems") == 1 and len(life["claim"]) == 5, life
+    assert life["claim"].count("DynamoDB.TransactWriteItems") == 1 and len(life["claim"]) == 6, life
     assert life["finish"].count("DynamoDB.TransactWriteItems") == 1 and len(life["finish"]) == 3, life
     assert "DynamoDB.PutItem" not in sum(life.values(), []), "an outbox item must not be a write of its own"
-    assert counted["job_life"] == 9
+    assert counted["job_life"] == 10
 
 
 def test_the_outbox_item_is_in_the_same_transaction_and_the_policy_is_the_jobs(moto, empty_queue):
