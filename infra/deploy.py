@@ -188,6 +188,10 @@ def summary(stack: dict) -> dict:
         "stack": stack["StackName"], "status": stack["StackStatus"],
         "api_url": api or None,
         "webhook_url": f"{api}/api/v1/hooks/github" if api else None,
+        "webhook_urls": {forge: f"{api}/api/v1/hooks/{forge}" for forge in ("github", "gitlab", "gitea", "forgejo")}
+        if api else None,
+        "commit_status_credentials": "the secret named by the stack parameter GitHubSecret: token (or app_id + "
+                                     "private_key), gitlab_token, gitea_token, forgejo_token",
         "dashboard_url": f"{api}/" if api else None,
         "queue_urls": {k[:-3]: v for k, v in sorted(outputs.items()) if k.startswith("JobQueue") and k.endswith("Url")},
         "agent_policy_arn": outputs.get("AgentPolicyArn"),   # the default pool's

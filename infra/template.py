@@ -21,6 +21,7 @@ VISIBILITY_TIMEOUT = 120
 MAX_RECEIVES = 5
 RETENTION = 14 * 24 * 3600
 FUNCTIONS = ("ApiHandler", "SweepEveryMinute", "DeliverOutbox")  # chalice package's names (role: NAME + "Role")
+OTHER_FORGES = {"GitLab": "/api/v4", "Gitea": "/api/v1", "Forgejo": "/api/v1"}   # their statuses: notify/forges.py
 STREAMED = {"OutboxTable": "NEW_IMAGE"}   # functions/notify: the outbox's stream wakes the sender
 
 
@@ -176,7 +177,7 @@ def build() -> dict:
                 {"Effect": "Allow", "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords",
                                                "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
                  "Resource": [{"Fn::GetAtt": [t, "StreamArn"]} for t in STREAMED]},
-                {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],  # GitHub credentials
+                {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],  # every forge's credentials
                  "Resource": [{"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
                                           "secret:${GitHubSecret}-*"},
                               {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
@@ -186,6 +187,7 @@ def build() -> dict:
                  "TAHOBUDDY_WEBHOOK_SECRET": {"Ref": "WebhookSecret"},
                  "TAHOBUDDY_GITHUB_SECRET": {"Ref": "GitHubSecret"},
                  "TAHOBUDDY_GITHUB_API_URL": {"Ref": "GitHubApiUrl"},
+                 **{f"TAHOBUDDY_{forge.upper()}_API_URL": {"Ref": f"{forge}ApiUrl"} for forge in OTHER_FORGES},
                  "TAHOBUDDY_PUBLIC_URL": {"Ref": "PublicUrl"},
                  "TAHOBUDDY_SESSION_KEY": {"Fn::Sub": "{{resolve:secretsmanager:${SessionKey}:SecretString}}"},
                  **{name: {"Ref": param} for name, param in RETENTION_PARAMETERS.items()}}
@@ -203,11 +205,15 @@ def build() -> dict:
         "Parameters": {"WebhookSecret": {"Type": "String", "NoEcho": True, "MinLength": 16,
                                          "Description": "The secret set on the GitHub webhook"},
                        "GitHubSecret": {"Type": "String", "Default": "",
-                                        "Description": "Secrets Manager secret with GitHub credentials: JSON "
-                                                       "{\"token\"} or {\"app_id\", \"private_key\"}; empty: "
-                                                       "no commit statuses"},
+                                        "Description": "Secrets Manager secret with the forges' credentials: JSON "
+                                                       "{\"token\"} or {\"app_id\", \"private_key\"} for GitHub, "
+                                                       "and gitlab_token, gitea_token, forgejo_token; a forge "
+                                                       "without one gets no commit statuses"},
                        "GitHubApiUrl": {"Type": "String", "Default": "https://api.github.com",
                                         "Description": "GitHub Enterprise Server: https://HOST/api/v3"},
+                       **{f"{forge}ApiUrl": {"Type": "String", "Default": "", "Description": (
+                           f"{forge}'s API base, e.g. https://HOST{path}; empty: https://<repository host>{path}")}
+                          for forge, path in OTHER_FORGES.items()},
                        "PublicUrl": {"Type": "String", "Default": "",
                                      "Description": "The API's public URL: commit statuses link jobs there"},
                        **retention_parameters()},

@@ -31,7 +31,7 @@ from . import pidfile, ports, procs
 HOME = Path(os.environ.get("TAHOBUDDY_HOME", ".tahobuddy")).resolve()
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT_EVERY = 30.0
-DELIVER_EVERY = 2.0   # seconds between sends of the GitHub outbox (on AWS its stream does it at once)
+DELIVER_EVERY = 2.0   # seconds between sends of the outbox (on AWS its stream does it at once)
 TAIL_LINES = 20
 
 
@@ -156,15 +156,14 @@ def main() -> int:
         for k, v in extra.items():
             print(f"  {k}={v}")
         print(f"  settings for scripts: {HOME / 'dev.env'}   logs: {HOME}/*.log   Ctrl-C stops everything")
-        if reports_to_github(env):
-            print(f"  GitHub reports:  {env.get('TAHOBUDDY_GITHUB_API_URL') or 'https://api.github.com'} "
-                  f"(the outbox is sent every {DELIVER_EVERY:g} s)")
+        for forge, where in reporting_forges(env).items():
+            print(f"  {forge} commit statuses: {where} (the outbox is sent every {DELIVER_EVERY:g} s)")
         last = last_delivery = time.monotonic()
         while True:
             time.sleep(1.0)
             if stack.deaths():
                 raise ChildDied(stack.deaths())
-            if reports_to_github(env) and time.monotonic() - last_delivery >= DELIVER_EVERY:
+            if time.monotonic() - last_delivery >= DELIVER_EVERY:  # statuses and the apps' notifications
                 _deliver(api_url, keys["admin_token"])
                 last_delivery = time.monotonic()
             if time.monotonic() - last > SNAPSHOT_EVERY:
@@ -207,21 +206,30 @@ def _sweep(api_url: str, token: str) -> None:
         print(f"sweeper: {exc.__class__.__name__}", flush=True)
 
 
-def reports_to_github(env) -> bool:
-    return any(env.get(k) for k in ("TAHOBUDDY_GITHUB_TOKEN", "TAHOBUDDY_GITHUB_APP_ID", "TAHOBUDDY_GITHUB_SECRET"))
+def reporting_forges(env) -> dict[str, str]:
+    """Forge -> where its commit statuses go, for the forges whose credentials this environment passes
+    to the API (TAHOBUDDY_<FORGE>_TOKEN and _API_URL; GitHub's App settings; the shared secret)."""
+    out = {}
+    if any(env.get(k) for k in ("TAHOBUDDY_GITHUB_TOKEN", "TAHOBUDDY_GITHUB_APP_ID", "TAHOBUDDY_GITHUB_SECRET")):
+        out["GitHub"] = env.get("TAHOBUDDY_GITHUB_API_URL") or "https://api.github.com"
+    for forge, path in (("GitLab", "/api/v4"), ("Gitea", "/api/v1"), ("Forgejo", "/api/v1")):
+        if env.get(f"TAHOBUDDY_{forge.upper()}_TOKEN"):
+            out[forge] = env.get(f"TAHOBUDDY_{forge.upper()}_API_URL") or f"https://<repository host>{path}"
+    return out
 
 
 def _deliver(api_url: str, token: str) -> None:
-    """What the outbox table's stream does on AWS: job state changes go to GitHub (functions/notify)."""
+    """What the outbox table's stream does on AWS: job state changes go to the forges and the apps'
+    notify entries (functions/notify)."""
     import requests
     try:
         r = requests.post(f"{api_url}/api/v1/outbox/deliver", headers={"Authorization": f"Bearer {token}"},
                           timeout=60)
         done = {k: v for k, v in r.json().items() if v} if r.ok else {}
         if done:
-            print(f"github reports: {done}", flush=True)
+            print(f"reports: {done}", flush=True)
     except (requests.RequestException, ValueError) as exc:
-        print(f"github reports: {exc.__class__.__name__}", flush=True)
+        print(f"reports: {exc.__class__.__name__}", flush=True)
 
 
 def _needs(mode: str, env, api_port: int, aws_port: int) -> list[ports.Need]:

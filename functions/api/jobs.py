@@ -35,8 +35,9 @@ def list_jobs():
 @bp.route(f"{http.V1}/jobs/{{job_id}}", methods=["GET"])
 @http.api("admin")
 def get_job(job_id):
-    job = jobs.to_dict(jobs.get(job_id), waiting=agents.explainer())
-    reports = outbox.for_job(job_id)  # how its GitHub statuses went: a delivery that gave up shows here
+    found = jobs.get(job_id)
+    reports = outbox.for_job(found)  # how its commit statuses went, or why none go; a delivery that gave up shows
+    job = jobs.to_dict(found, waiting=agents.explainer())
     return {**job, "reports": reports} if reports else job
 
 

@@ -57,8 +57,8 @@ def claim(job_id: str, agent: AgentModel) -> dict:
             return _no(JobState.FAILED.value, "app deleted")
     if job.state == JobState.QUEUED.value and now() < (job.not_before or 0):
         return ClaimAnswer(False, job.state, jobs.quiet_reason(job), wait_until=float(job.not_before)).to_dict()
-    job = jobs.claim(job_id, agent.id)
-    return ClaimAnswer(True, JobState.RUNNING.value, job=jobs.to_dict(jobs.get(job.id)), app=app,
+    job = jobs.claim(job_id, agent.id, job)  # the job as just read; the transaction's condition guards it
+    return ClaimAnswer(True, JobState.RUNNING.value, job=jobs.to_dict(job), app=app,
                        lease_seconds=settings().lease_seconds,
                        releases=previews.releases_for(job) if job.preview else releases.history(job.app),
                        serving="" if job.preview else jobs.serving_sha(job)).to_dict()
@@ -85,8 +85,7 @@ def _no(state: str, reason: str) -> dict:
 
 
 def heartbeat(job_id: str, agent: AgentModel) -> dict:
-    job = jobs.heartbeat(job_id, agent.id)
-    job.refresh()
+    job = jobs.heartbeat(job_id, agent.id)  # its answer is the job as it now is: no read again
     return JobBeatAnswer(bool(job.cancel_requested), job.cancel_requested,
                          settings().lease_seconds).to_dict()
 
@@ -101,7 +100,7 @@ def finish(job_id: str, agent: AgentModel, body: dict) -> dict:
                       detail=msg.detail, sha=msg.sha or "", reason_code=Reason.parse(msg.reason_code),
                       phases=checked_phases(msg.phases),
                       together=lambda ending: _ends_with(_with_sha(ending, msg.sha), agent.id, msg))
-    return jobs.to_dict(jobs.get(job.id))
+    return jobs.to_dict(job)  # as the transaction left it (store/jobs._update applies it to the object)
 
 
 def _ends_with(job, agent_id: str, msg: Finish) -> list:

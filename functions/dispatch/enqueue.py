@@ -1,12 +1,12 @@
 """Turn a matched (app, rule, ref, commit) into exactly one queued job.
 
-The dedup item is written first with a conditional put: whoever wins names the
-job. Every later step is safe to repeat, so a redelivered webhook finishes what a
-crashed one started and never makes a second job.
+The dedup item, the job and its first outbox item are one transaction whose dedup put is
+conditional: whoever wins names the job. Sending its message is safe to repeat, so a redelivered
+webhook finishes what a crashed one started and never makes a second job.
 """
 from __future__ import annotations
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
 from contract.queues import DEFAULT_POOL
 
@@ -14,7 +14,7 @@ from functions.dispatch import queue
 from functions.store import conditions, outbox, shards
 from functions.clock import now, now_iso, sortable_id
 from functions.config import settings
-from functions.store.models import DedupModel, JobModel
+from functions.store.models import DedupModel, JobModel, transaction
 
 
 def dedup_key(app: str, rule: str, ref: str, sha: str, new_tag: bool = False) -> str:
@@ -23,41 +23,65 @@ def dedup_key(app: str, rule: str, ref: str, sha: str, new_tag: bool = False) ->
     return f"{app}|{rule}|{ref}|{'created' if new_tag or not sha else sha}"
 
 
-def _save_job(job_id: str, fields: dict, app: dict | None = None) -> JobModel:
+def new_job(fields: dict, job_id: str | None = None) -> JobModel:
+    job_id = job_id or sortable_id()
     stamp = now_iso()
-    job = JobModel(job_id, kind=shards.key("job", job_id), created_at=stamp, updated_at=stamp,
-                   queued_in=fields.get("pool") or "default", **fields)
-    try:
-        job.save(condition=JobModel.id.does_not_exist())
-        outbox.record(job, app)  # queued: GitHub and notifications hear of it (functions/notify)
-        return job
-    except PutError as exc:
-        if not conditions.failed(exc):
-            raise
-    return JobModel.get(job_id)  # a concurrent delivery of the same ref saved it first
+    return JobModel(job_id, kind=shards.key("job", job_id), created_at=stamp, updated_at=stamp,
+                    queued_in=fields.get("pool") or "default", **fields)
 
 
-def _take(key: str, fields: dict, app: dict | None = None) -> tuple[JobModel, bool]:
-    """Take the dedup key and save its job: (job, True); or (the key's job, False) if taken.
-
-    Two conditional puts rather than one transaction: moto's TransactWriteItems slows
-    down as tables grow (bench/webhook.py showed 5x), and a dedup item whose job is
-    missing (a crash between the puts) is completed by whoever sees it next.
-    """
-    job_id, at = sortable_id(), now()
-    try:  # a key past its expiry counts as gone: DynamoDB's TTL deletes it only within days
-        DedupModel(key, job_id=job_id, created_at=now_iso(), expires_at=settings().retention.dedup(at)).save(
+def stage_new(tx, key: str, job: JobModel, at: float) -> None:
+    """The writes that make a job, added to one TransactWriteItems: its dedup key (taken only if free:
+    absent, deleted, or past its expiry, which DynamoDB's TTL honours only within days), the job, and
+    its `queued` outbox item (store/outbox.py)."""
+    tx.save(DedupModel(key, job_id=job.id, created_at=now_iso(), expires_at=settings().retention.dedup(at)),
             condition=DedupModel.key.does_not_exist() | (DedupModel.deleted == True)  # noqa: E712
             | (DedupModel.expires_at <= int(at)))
-        return _save_job(job_id, fields, app), True
-    except PutError as exc:
+    tx.save(job, condition=JobModel.id.does_not_exist())
+    outbox.stage(tx, job)
+
+
+def _take(key: str, fields: dict) -> tuple[JobModel, bool]:
+    """Take the dedup key and save its job, as one transaction: (job, True); or (the key's job,
+    False) if the key was taken. A dedup key without its job (written by a version that made them
+    in two writes, and stopped between them) is completed here."""
+    job = new_job(fields)
+    try:
+        with transaction() as tx:
+            stage_new(tx, key, job, now())
+        return job, True
+    except TransactWriteError as exc:
         if not conditions.failed(exc):
             raise
     job_id = DedupModel.get(key).job_id
     try:
         return JobModel.get(job_id), False
     except DoesNotExist:
-        return _save_job(job_id, fields, app), False
+        pass
+    job = new_job(fields, job_id)
+    try:
+        with transaction() as tx:
+            tx.save(job, condition=JobModel.id.does_not_exist())
+            outbox.stage(tx, job)
+        return job, False
+    except TransactWriteError as exc:
+        if not conditions.failed(exc):
+            raise
+    return JobModel.get(job_id), False  # a concurrent delivery of the same ref saved it first
+
+
+def job_fields(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event_id: str = "",
+               trigger: str = "webhook", quiet: bool = True, preview: int = 0,
+               event_repository: str | None = None, reason: str = "") -> dict:
+    """The new job's attributes, its reporting policy included (copied from the app, never re-read)."""
+    target = rule["target"]
+    # a one-off command never supersedes a deploy, nor a deploy it
+    group = group_of(app, rule, preview) + (".run" if trigger == "run" else "")
+    return dict(app=app["name"], rule=rule["name"], group=group, target=target, preview=preview, reason=reason,
+                pool=target.get("pool") or DEFAULT_POOL, repository=repository, ref=ref, sha=sha,
+                event_id=event_id, trigger=trigger,
+                not_before=now() + int(target.get("quiet_period") or 0) if quiet else 0,
+                reporting=outbox.policy(app, rule, event_repository, event_id))
 
 
 def group_of(app: dict, rule: dict, preview: int = 0) -> str:
@@ -68,23 +92,18 @@ def group_of(app: dict, rule: dict, preview: int = 0) -> str:
 
 def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event_id: str = "",
             trigger: str = "webhook", new_tag: bool = False, key: str | None = None,
-            quiet: bool = True, preview: int = 0, send: bool = True, reason: str = "") -> tuple[JobModel, bool]:
+            quiet: bool = True, preview: int = 0, send: bool = True, reason: str = "",
+            event_repository: str | None = None) -> tuple[JobModel, bool]:
     """Queue one job for `rule` of `app` at `ref`; returns (job, created_now).
 
     A duplicate whose job is still queued sends its message again: within SQS's 5-minute
     window the job id deduplicates it, after that the conditional claim lets one run.
     That is what finishes a delivery that crashed between saving the job and sending it.
     """
-    target = rule["target"]
     key = key or dedup_key(app["name"], rule["name"], ref, sha, new_tag)
-    # a one-off command never supersedes a deploy, nor a deploy it
-    group = group_of(app, rule, preview) + (".run" if trigger == "run" else "")
-    fields = dict(app=app["name"], rule=rule["name"], group=group, target=target,
-                  preview=preview, reason=reason,
-                  pool=target.get("pool") or DEFAULT_POOL, repository=repository, ref=ref, sha=sha,
-                  event_id=event_id, trigger=trigger,
-                  not_before=now() + int(target.get("quiet_period") or 0) if quiet else 0)
-    job, created = _take(key, fields, app)
+    fields = job_fields(app, rule, repository, ref, sha, event_id=event_id, trigger=trigger, quiet=quiet,
+                        preview=preview, event_repository=event_repository, reason=reason)
+    job, created = _take(key, fields)
     if job.state == "queued" and send:
         queue.send(job.id, job.group, job.target["type"], job.pool)
     return job, created

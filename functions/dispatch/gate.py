@@ -59,6 +59,7 @@ class Ask:
     new_tag: bool = False
     send: bool = True
     reason: str = ""              # a note the job starts with (a schedule's tick)
+    event_repository: str | None = None  # the repository the webhook named (where its status goes)
 
 
 def admit(ask: Ask) -> tuple[JobModel, bool]:
@@ -67,7 +68,8 @@ def admit(ask: Ask) -> tuple[JobModel, bool]:
     if not number:
         return enqueue.enqueue(ask.app, ask.rule, ask.repository or ask.app["repository"], ask.ref, ask.sha,
                                event_id=ask.event_id, trigger=ask.trigger or ask.way, new_tag=ask.new_tag,
-                               key=ask.key, quiet=ask.quiet, send=ask.send, reason=ask.reason)
+                               key=ask.key, quiet=ask.quiet, send=ask.send, reason=ask.reason,
+                               event_repository=ask.event_repository)
     if ask.refused:
         return _refused(ask, number)
     if ask.teardown:
@@ -77,12 +79,20 @@ def admit(ask: Ask) -> tuple[JobModel, bool]:
     base = ask.facts.base if ask.facts else ""
     job, created = enqueue.enqueue(ask.app, rules.job_rule(ask.app, ask.rule, number, base), ask.app["repository"],
                                    ask.ref, sha, event_id=ask.event_id, trigger=ask.trigger or ask.way,
-                                   key=ask.key, quiet=ask.quiet, preview=number, send=ask.send)
+                                   key=ask.key, quiet=ask.quiet, preview=number, send=ask.send,
+                                   event_repository=ask.event_repository)
     if created or not row.job_id:
         facts = ask.facts
         store.deploying(row, job.id, sha, facts.head_ref if facts else row.head_ref,
                         facts.fork if facts else None, facts.association if facts else None)
     return job, created
+
+
+def direct(rule: dict, ref: str) -> bool:
+    """Whether a webhook's job of `rule` at `ref` runs no pull request's code, so the gate would queue it
+    as asked: the webhook's one-transaction path (dispatch/intake.py) may then write it with its event.
+    Anything else must come through `admit`."""
+    return not (rules.is_preview_rule(rule) or rules.pull_request_ref(ref))
 
 
 def refusal(ask: Ask) -> str:
@@ -151,7 +161,8 @@ def _teardown(ask: Ask, number: int) -> tuple[JobModel, bool]:
     row = _stale_teardown(ask, number)
     job, created = enqueue.enqueue(ask.app, rules.job_rule(ask.app, ask.rule, number), ask.app["repository"],
                                    ask.ref, ask.sha, event_id=ask.event_id, trigger="teardown", key=ask.key,
-                                   quiet=False, preview=number, send=ask.send)
+                                   quiet=False, preview=number, send=ask.send,
+                                   event_repository=ask.event_repository)
     if created and row is not None:
         store.closing(row, job.id)
     return job, created
@@ -161,7 +172,8 @@ def _refused(ask: Ask, number: int) -> tuple[JobModel, bool]:
     """A job that ends failed (`refused`) at once, so `tahobuddy jobs` shows it; never sent to an agent."""
     job, created = enqueue.enqueue(ask.app, rules.job_rule(ask.app, ask.rule, number), ask.app["repository"],
                                    ask.ref, ask.sha, event_id=ask.event_id, trigger=ask.trigger or "preview",
-                                   key=ask.key, quiet=False, preview=number, send=False)
+                                   key=ask.key, quiet=False, preview=number, send=False,
+                                   event_repository=ask.event_repository)
     if created:
         jobs.give_up(job, f"refused: {ask.refused}", Reason.REFUSED)
     return job, created

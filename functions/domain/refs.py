@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+OWNER_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")   # a GitHub repository as owner/name
 _BAD_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 MAX_NAME_BYTES = 255
 GITHUB_API = "https://api.github.com"

@@ -18,13 +18,15 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from contract.states import SKIPPED_STATUS, JobState, Reason
+from contract.states import JobState
 
 from functions.config import boto_kwargs
+from functions.domain import statuses
+from functions.providers import github as github_provider
+from functions.providers.base import JobStatus
 
 DEFAULT_API = "https://api.github.com"
 DEPLOYING_TARGETS = ("docker", "heroku", "aws-ecs")
-DESCRIPTION_LIMIT = 140          # GitHub refuses longer status descriptions
 
 
 class GitHubError(Exception):
@@ -52,8 +54,9 @@ class Settings:
         return bool(self.token or (self.app_id and self.app_key))
 
 
-def _secret(name: str) -> dict:
-    """Production: a Secrets Manager secret (JSON: token, or app_id + private_key) named by the stack."""
+def stored_secret(name: str) -> dict:
+    """Production: a Secrets Manager secret (JSON: token, or app_id + private_key; and the other forges'
+    gitlab_token, gitea_token, forgejo_token: functions/notify/forges.py) named by the stack."""
     import boto3
     raw = boto3.client("secretsmanager", **boto_kwargs()).get_secret_value(SecretId=name)["SecretString"]
     doc = json.loads(raw) if raw.strip().startswith("{") else {"token": raw.strip()}
@@ -65,7 +68,7 @@ def settings(env=None) -> Settings:
     key = env.get("TAHOBUDDY_GITHUB_APP_KEY", "")
     if not key and env.get("TAHOBUDDY_GITHUB_APP_KEY_FILE"):
         key = Path(env["TAHOBUDDY_GITHUB_APP_KEY_FILE"]).read_text()
-    stored = _secret(env["TAHOBUDDY_GITHUB_SECRET"]) if env.get("TAHOBUDDY_GITHUB_SECRET") else {}
+    stored = stored_secret(env["TAHOBUDDY_GITHUB_SECRET"]) if env.get("TAHOBUDDY_GITHUB_SECRET") else {}
     return Settings(
         api_url=(env.get("TAHOBUDDY_GITHUB_API_URL") or DEFAULT_API).rstrip("/"),
         token=env.get("TAHOBUDDY_GITHUB_TOKEN") or stored.get("token", ""),
@@ -94,40 +97,25 @@ def job_link(job_id: str, env=None) -> str:
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= DESCRIPTION_LIMIT else text[:DESCRIPTION_LIMIT - 3] + "..."
+    return statuses.short(text)
 
 
 def outcome(change: dict) -> tuple[str, str]:
-    """(commit status state, description) of a job state change."""
-    state, reason = change["state"], change.get("reason") or ""
-    if state == JobState.QUEUED.value:
-        return "pending", "queued"
-    if state == JobState.RUNNING.value:
-        return "pending", "deploying"
-    if state == JobState.SUCCEEDED.value:
-        return "success", "deployed"
-    if state == JobState.SKIPPED.value:  # never a failure: what the target serves is still current
-        return "success", SKIPPED_STATUS
-    if state == JobState.FAILED.value:
-        try:
-            never_ran = Reason.parse(change.get("reason_code")).never_ran
-        except ValueError:
-            never_ran = False
-        return ("error", _short(f"never ran: {reason}")) if never_ran else ("failure", _said(state, reason))
-    return "error", _said(state, reason)
-
-
-def _said(state: str, reason: str) -> str:
-    """The reason, led by the state unless it already says it ('canceled: ...', 'superseded by ...')."""
-    return _short(reason if reason.startswith(state) else f"{state}: {reason}" if reason else state)
+    """(commit status state, description) of a job state change, from the one state table."""
+    state, reason, code = change["state"], change.get("reason") or "", change.get("reason_code") or ""
+    return statuses.word("github", state, code), statuses.description(state, reason, code)
 
 
 def commit_status(s: Settings, change: dict) -> tuple[str, str, dict]:
-    state, description = outcome(change)
-    body = {"state": state, "description": description, "context": f"tahobuddy/{change['app']}/{change['rule']}"}
-    if job_url(s, change["job_id"]):
-        body["target_url"] = job_url(s, change["job_id"])
-    return "POST", f"/repos/{change['repo']}/statuses/{change['sha']}", body
+    """The commit status, shaped by the GitHub provider as every forge's is (functions/providers)."""
+    req = github_provider.report(change["repo"], change["sha"], status_of(change, job_url(s, change["job_id"])))
+    return req.method, req.path, req.body
+
+
+def status_of(change: dict, target_url: str) -> JobStatus:
+    """What any forge's commit status says about one outbox change."""
+    return JobStatus(change["state"], change.get("reason_code") or "", context=f"tahobuddy/{change['app']}/{change['rule']}",
+                     target_url=target_url, description=outcome(change)[1])
 
 
 def deploys(change: dict) -> bool:

@@ -1,6 +1,8 @@
 """Deliver the outbox: each lane in order (a commit's, or a pull request's preview of one app), each
-item once, retrying with backoff: GitHub statuses and deployments first, a preview's pull request
-comment next, then the app's notifications (channels.py).
+item once, retrying with backoff: the forge first (a commit status on GitHub, GitLab, Gitea or
+Forgejo, each shaped by its provider from the one state table, functions/domain/statuses.py; on
+GitHub also deployments and a preview's pull request comment), then the app's notifications
+(channels.py).
 
 Who calls it: on AWS the outbox table's DynamoDB Stream (app.deliver_outbox, at once) and the
 scheduled sweep (retries); under `make run` the stack's tick (POST /api/v1/outbox/deliver every
@@ -8,7 +10,7 @@ scheduled sweep (retries); under `make run` the stack's tick (POST /api/v1/outbo
 update first.
 
 An item that fails with a retryable answer (5xx, 429, rate limit, network) blocks its lane until
-its backoff passes, so GitHub never sees a later state before an earlier one; after
+its backoff passes, so a forge never sees a later state before an earlier one; after
 TAHOBUDDY_NOTIFY_ATTEMPTS tries, or at once for an answer retrying cannot fix (422, 404, 401),
 it is given up, the error is kept (shown by `tahobuddy jobs ID`), and the lane moves on.
 """
@@ -25,8 +27,11 @@ from contract.states import JobState
 from functions.config import settings
 from functions.store import conditions
 from functions.store.models import OutboxModel
-from functions.notify import channels, github, github_previews
+from functions.notify import channels, forges, github, github_previews
 from functions.notify.github import GitHubError
+from functions.providers import client as forge_client, find as find_provider
+
+REFUSED = (GitHubError, forge_client.StatusRefused)   # whatever a forge answers: `retry` says what to do
 
 log = logging.getLogger(__name__)
 LEASE_SECONDS = 60
@@ -52,26 +57,27 @@ def _deployment_of(job_id: str) -> int | None:
 
 
 def deliver_item(client: github.Client | None, item: OutboxModel) -> None:
-    """Send what this change still owes GitHub and the app's notify entries; each step done is
+    """Send what this change still owes its forge and the app's notify entries; each step done is
     saved, so a retry skips it. A notify entry that cannot be helped by retrying is marked given up
     and the others still go."""
     change, done = item.change, dict(item.done or {})
-    repo = change.get("repo")
+    repo, forge = change.get("repo"), change.get("forge") or "github"
 
     def mark(key, value=True):
         done[key] = value
         item.update(actions=[OutboxModel.done.set(done)])
 
-    if repo and client is None:
+    if repo and forge == "github" and client is None:
         raise GitHubError("no GitHub credentials in this process (TAHOBUDDY_GITHUB_*)", retry=True)
+    steps = ((_to_github, _preview_comment) if forge == "github" else (_to_forge,)) if repo else ()
     refused = None
-    for step in (_to_github, _preview_comment) if repo else ():
+    for step in steps:
         try:
             step(client, item, done, mark)
-        except GitHubError as exc:
+        except REFUSED as exc:
             if exc.retry:
                 raise
-            refused = refused or exc  # GitHub will not take it: the rest still goes, then the item gives up
+            refused = refused or exc  # the forge will not take it: the rest still goes, then the item gives up
     for n, entry in enumerate(change.get("notify") or []):
         if f"notify:{n}" in done:
             continue
@@ -84,6 +90,22 @@ def deliver_item(client: github.Client | None, item: OutboxModel) -> None:
             mark(f"notify:{n}", f"gave up: {exc}")
     if refused is not None:
         raise refused
+
+
+def _to_forge(client, item: OutboxModel, done: dict, mark) -> None:
+    """GitLab, Gitea or Forgejo: the commit status, shaped by the forge's provider and sent with the
+    forge's token (functions/notify/forges.py). A preview's teardown sets no status."""
+    change = item.change
+    if "status" in done or change.get("teardown"):
+        return
+    forge, repo = change["forge"], change["repo"]
+    s = forges.settings(forge, repo.split("/", 1)[0])
+    if not s.token:
+        raise forge_client.StatusRefused(f"no {forge} token in this process: set {s.token_names}", retry=False)
+    request = find_provider(forge).report(repo, change["sha"],
+                                          github.status_of(change, github.job_link(change["job_id"])))
+    forge_client.send(forge, s.api_url, s.token, request)
+    mark("status")
 
 
 def _earlier(item: OutboxModel):

@@ -1,9 +1,10 @@
 """What every forge provides (Woodpecker's `server/forge/forge.go`), and the one event shape they share.
 
 A provider turns one HTTP delivery into a `WebhookEvent` (verify, delivery_id,
-event_type, normalise) and turns a job's state into the forge's commit-status
-request (`report`). All five are pure: the intake stores and matches, and a
-thin client (`client.send`) is the only code that talks to a forge.
+event_type, normalise) and shapes the forge's commit-status request (`report`): the status word
+comes from the one state table (functions/domain/statuses.py). All five are pure: the intake
+stores and matches, the outbox's sender (functions/notify/sender.py) sends what `report` built
+through a thin client (`client.send`, GitHub's own client for GitHub).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Mapping, Protocol
 
 from contract.states import JobState, Reason
 
-from functions.domain import refs
+from functions.domain import refs, statuses
 from functions.domain.events import WebhookEvent
 from functions.errors import InvalidInput
 
@@ -36,11 +37,16 @@ class StatusRequest:
 class JobStatus:
     """What a commit status says about one job: the parts of a job a forge shows."""
 
-    state: JobState
-    reason_code: Reason = Reason.NONE
+    state: JobState | str
+    reason_code: Reason | str = Reason.NONE
     context: str = "tahobuddy"
     target_url: str = ""
     description: str = ""
+
+    def word(self, forge: str) -> str:
+        """This forge's status word, from the one state table."""
+        return statuses.word(forge, getattr(self.state, "value", self.state),
+                             getattr(self.reason_code, "value", self.reason_code))
 
 
 class Provider(Protocol):
@@ -126,10 +132,9 @@ def repo_path(repository: str) -> str:
     return repo_host_and_path(repository)[1]
 
 
-def short_description(text: str, limit: int = 140) -> str:
+def short_description(text: str, limit: int = statuses.DESCRIPTION_LIMIT) -> str:
     """Forges cut or refuse long descriptions (GitHub: 140 characters); cut it here, visibly."""
-    text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return statuses.short(" ".join((text or "").split()), limit)
 
 
 # ---- registry (Woodpecker's forge setup): the only place that knows the provider modules ----

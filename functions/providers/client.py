@@ -1,6 +1,9 @@
-"""The thin client that sends a provider's `StatusRequest` to a forge: all the I/O `report` leaves out.
+"""The thin client that sends a provider's `StatusRequest` to GitLab, Gitea or Forgejo: all the I/O
+`report` leaves out (GitHub has its own client, functions/notify/github.py, for its App tokens).
 
-Each forge takes its token in its own header; the token never appears in an error.
+Each forge takes its token in its own header; the token never appears in an error. One retry
+classification, as GitHub's: 5xx, 429 and network errors may pass if tried again; any other 4xx
+will not (a 422 or a 401 stays what it is).
 """
 from __future__ import annotations
 
@@ -15,7 +18,12 @@ AUTH_HEADERS = {"github": ("Authorization", "Bearer {}"), "gitlab": ("PRIVATE-TO
 
 
 class StatusRefused(TahobuddyError):
-    """The forge answered the commit status with an error status."""
+    """The commit status did not go through; `retry` says whether trying again can help, `status` is
+    the forge's HTTP answer (0: none)."""
+
+    def __init__(self, message: str, cause: BaseException | None = None, retry: bool = False, status: int = 0):
+        super().__init__(message, cause)
+        self.retry, self.status = retry, status
 
 
 def send(provider: str, api_base: str, token: str, request, timeout: float = 10) -> dict:
@@ -24,7 +32,7 @@ def send(provider: str, api_base: str, token: str, request, timeout: float = 10)
     http = urllib.request.Request(api_base.rstrip("/") + request.path, method=request.method,
                                   data=json.dumps(request.body).encode(),
                                   headers={"Content-Type": "application/json", "Accept": "application/json",
-                                           header: form.format(token)})
+                                           "User-Agent": "tahobuddy", header: form.format(token)})
     try:
         with urllib.request.urlopen(http, timeout=timeout) as answer:
             text = answer.read().decode("utf-8", errors="replace")
@@ -32,5 +40,11 @@ def send(provider: str, api_base: str, token: str, request, timeout: float = 10)
         detail = exc.read().decode("utf-8", errors="replace")[:300]
         detail = detail.replace(token, "***") if token else detail
         raise StatusRefused(f"{provider} refused the commit status {request.method} {request.path}: "
-                            f"HTTP {exc.code} {detail}", exc) from exc
-    return json.loads(text) if text.strip() else {}
+                            f"HTTP {exc.code} {detail}", exc, retry=exc.code >= 500 or exc.code == 429,
+                            status=exc.code) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise StatusRefused(f"{provider}: {request.method} {request.path}: {exc}", exc, retry=True) from exc
+    try:
+        return json.loads(text) if text.strip() else {}
+    except ValueError:
+        return {}  # sent and taken; an answer that is not JSON does not undo that

@@ -13,8 +13,6 @@ import hmac
 from dataclasses import dataclass
 from typing import Mapping
 
-from contract.states import JobState
-
 from functions.domain import refs
 from functions.providers import shapes
 from functions.errors import BadSignature
@@ -23,9 +21,6 @@ from functions.providers.base import (JobStatus, StatusRequest, get, repo_path, 
                                       url_fields)
 
 REPO_URLS = ("clone_url", "ssh_url", "html_url")
-STATES = {JobState.QUEUED: "pending", JobState.RUNNING: "pending", JobState.SUCCEEDED: "success",
-          JobState.FAILED: "failure", JobState.CANCELED: "warning", JobState.SUPERSEDED: "warning",
-          JobState.SKIPPED: "success"}
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -120,8 +115,7 @@ class GiteaProvider:
     def report(self, repository: str, sha: str, status: JobStatus) -> StatusRequest:
         """`POST /repos/{owner}/{repo}/statuses/{sha}`: never ran is `error`, ran and failed `failure`,
         canceled or superseded `warning`."""
-        state = "error" if status.state == JobState.FAILED and status.reason_code.never_ran else STATES[status.state]
-        body = {"state": state, "context": status.context, "description": short_description(status.description)}
+        body = {"state": status.word(self.name), "context": status.context, "description": short_description(status.description)}
         if status.target_url:
             body["target_url"] = status.target_url
         return StatusRequest("POST", f"/repos/{repo_path(repository)}/statuses/{sha}", body)

@@ -11,8 +11,6 @@ import hashlib
 import hmac
 from typing import Mapping
 
-from contract.states import JobState
-
 from functions.domain import refs
 from functions.providers import shapes
 from functions.errors import BadSignature, InvalidInput
@@ -127,15 +125,11 @@ def normalise(kind: str, doc: dict) -> WebhookEvent:
     return WebhookEvent(kind, Action.IGNORED, f"event type {kind!r} is not acted on", **_repo_fields(doc))
 
 
-STATES = {JobState.QUEUED: "pending", JobState.RUNNING: "pending", JobState.SUCCEEDED: "success",
-          JobState.FAILED: "failure", JobState.CANCELED: "error", JobState.SUPERSEDED: "error",
-          JobState.SKIPPED: "success"}
-
-
 def report(repository: str, sha: str, status: JobStatus) -> StatusRequest:
-    """`POST /repos/{owner}/{repo}/statuses/{sha}`; a job that never ran is `error`, one that failed `failure`."""
-    state = "error" if status.state == JobState.FAILED and status.reason_code.never_ran else STATES[status.state]
-    body = {"state": state, "context": status.context, "description": short_description(status.description)}
+    """`POST /repos/{owner}/{repo}/statuses/{sha}`; `repository` is owner/name or a URL of it."""
+    body = {"state": status.word(name), "description": short_description(status.description),
+            "context": status.context}
     if status.target_url:
         body["target_url"] = status.target_url
-    return StatusRequest("POST", f"/repos/{repo_path(repository)}/statuses/{sha}", body)
+    path = repository if refs.OWNER_NAME.match(repository or "") else repo_path(repository)
+    return StatusRequest("POST", f"/repos/{path}/statuses/{sha}", body)

@@ -13,8 +13,6 @@ import hmac
 import urllib.parse
 from typing import Mapping
 
-from contract.states import JobState
-
 from functions.domain import refs
 from functions.providers import shapes
 from functions.errors import BadSignature, InvalidInput
@@ -125,15 +123,10 @@ def normalise(kind: str, doc: dict) -> WebhookEvent:
     return WebhookEvent(kind, Action.IGNORED, f"event type {kind!r} is not acted on", **_repo_fields(doc))
 
 
-STATES = {JobState.QUEUED: "pending", JobState.RUNNING: "running", JobState.SUCCEEDED: "success",
-          JobState.FAILED: "failed", JobState.CANCELED: "canceled", JobState.SUPERSEDED: "canceled",
-          JobState.SKIPPED: "success"}
-
-
 def report(repository: str, sha: str, status: JobStatus) -> StatusRequest:
     """`POST /projects/:id/statuses/:sha`, `:id` being the URL-encoded `group/sub/name`."""
     project = urllib.parse.quote(repo_path(repository), safe="")
-    body = {"state": STATES[status.state], "context": status.context,
+    body = {"state": status.word(name), "context": status.context,
             "description": short_description(status.description)}
     if status.target_url:
         body["target_url"] = status.target_url

@@ -10,7 +10,8 @@ lost race and is raised on: callers write
 
 A PynamoDB write error (PutError, UpdateError, DeleteError, TransactWriteError) keeps botocore's
 ClientError as its cause; a raw client call raises the ClientError itself. A transaction that was
-canceled counts only when every reason is a failed condition (or none, for the items that were fine).
+canceled counts only when every reason is a failed condition (or none, for the items that were fine);
+PynamoDB keeps them on the TransactWriteError (`cancellation_reasons`), not in the cause's response.
 """
 from __future__ import annotations
 
@@ -27,5 +28,7 @@ def failed(exc: BaseException) -> bool:
         return True
     if code != TRANSACTION_CANCELED:
         return False
-    reasons = [(r or {}).get("Code") or "None" for r in response.get("CancellationReasons") or []]
+    parsed = getattr(exc, "cancellation_reasons", None)  # PynamoDB's TransactWriteError parses them
+    reasons = ([(r.code if r is not None else None) or "None" for r in parsed] if parsed else
+               [(r or {}).get("Code") or "None" for r in response.get("CancellationReasons") or []])
     return "ConditionalCheckFailed" in reasons and set(reasons) <= CANCEL_REASONS

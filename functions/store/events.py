@@ -13,12 +13,17 @@ from functions.domain.events import WebhookEvent
 from functions.store.models import EventModel
 
 
-def record(event_id: str, event: WebhookEvent, body: bytes) -> tuple[EventModel, bool]:
-    """Store a delivery once (conditional put). Returns (row, first_time)."""
+def new_row(event_id: str, event: WebhookEvent, body: bytes) -> EventModel:
+    """The delivery as a stored event, not yet written (a large body goes to S3 now)."""
     summary = dataclasses.asdict(event)
     summary["action"], summary["ref"] = event.action.value, event.ref
-    row = EventModel(event_id, kind=shards.key("event", event_id), received_at=now_iso(), event_type=event.event_type, summary=summary,
-                     expires_at=settings().retention.event(now()), **payloads.store(event_id, body))
+    return EventModel(event_id, kind=shards.key("event", event_id), received_at=now_iso(), event_type=event.event_type,
+                      summary=summary, expires_at=settings().retention.event(now()), **payloads.store(event_id, body))
+
+
+def record(event_id: str, event: WebhookEvent, body: bytes) -> tuple[EventModel, bool]:
+    """Store a delivery once (conditional put). Returns (row, first_time)."""
+    row = new_row(event_id, event, body)
     try:
         row.save(condition=EventModel.id.does_not_exist())
         return row, True
@@ -26,6 +31,12 @@ def record(event_id: str, event: WebhookEvent, body: bytes) -> tuple[EventModel,
         if not conditions.failed(exc):
             raise
     return EventModel.get(event_id), False
+
+
+def decided(row: EventModel, decision: list[dict], reason: str) -> EventModel:
+    """The row as it is once processed: written in one go with what the decision made (dispatch/intake)."""
+    row.status, row.decision, row.reason = "processed", decision, reason
+    return row
 
 
 def finish(row: EventModel, decision: list[dict], reason: str) -> None:

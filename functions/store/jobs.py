@@ -9,15 +9,15 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timezone
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
 from contract.states import JobState, Reason
 
-from functions.store import conditions, logs, outbox, shards, transaction
+from functions.store import conditions, logs, outbox, shards
 from functions.clock import now, now_iso
 from functions.config import settings
 from functions.errors import Conflict, IllegalTransition, NotFound
-from functions.store.models import JobModel
+from functions.store.models import JobModel, transaction
 
 
 S = JobState
@@ -49,58 +49,68 @@ def get(job_id: str) -> JobModel:
         raise NotFound(f"no job {job_id!r}") from exc
 
 
-def _update(job: JobModel, dst: JobState, condition, actions: list, why: str, together: list = ()) -> JobModel:
-    """The conditional update of one transition; `together`: (item, actions, condition) of other tables
-    written in the same transaction (a preview's state with its job's end), or not at all."""
+def _update(job: JobModel, dst: JobState, condition, why: str, sets: dict, add: dict | None = None,
+            together: list = ()) -> JobModel:
+    """Change the job's state as one TransactWriteItems: the conditional update and the outbox item
+    for the new state (store/outbox.py) are written together or not at all. `sets` are attribute
+    values (None removes one), `add` increments; the job object gets them too (a transaction
+    returns no values), so the item describes the job as it now is. `together`: (item, actions, condition)
+    of other tables written in the same transaction (a preview's state or a release with its job's end)."""
     sources = [s.value for s, nxt in TRANSITIONS.items() if dst in nxt]
     cond = JobModel.state.is_in(*sources)
     if condition is not None:
         cond = cond & condition
-    queued = (JobModel.queued_in.set(job.pool or "default") if dst == S.QUEUED
-              else JobModel.queued_in.remove())  # the sparse index holds queued jobs only
-    mine = [JobModel.state.set(dst.value), JobModel.updated_at.set(now_iso()), queued, _expiry(job, dst)] + actions
+    given = dict(sets)
+    sets = {"state": dst.value, "updated_at": now_iso(), "expires_at": _expiry(job, dst),
+            "queued_in": (job.pool or "default") if dst == S.QUEUED else None,  # a sparse index of queued jobs
+            **sets}
+    actions = [getattr(JobModel, k).set(v) if v is not None else getattr(JobModel, k).remove() for k, v in sets.items()]
+    actions += [getattr(JobModel, k).add(v) for k, v in (add or {}).items()]
+    before = {k: getattr(job, k) for k in [*sets, *(add or {})]}
+    for k, v in sets.items():
+        setattr(job, k, v)
+    for k, v in (add or {}).items():
+        setattr(job, k, (getattr(job, k) or 0) + v)
     try:
-        if together:
-            transaction.write([(job, mine, cond), *together])
-            job.refresh(consistent_read=True)  # a transaction returns no item: the outbox needs the new state
-        else:
-            job.update(actions=mine, condition=cond)
-    except transaction.Failed:
-        # the job's own condition, or another item's (a preview a newer job decides now): the job's
-        # update alone says which, and either ends it or raises IllegalTransition
-        return _update(job, dst, condition, actions, why)
-    except UpdateError as exc:
+        with transaction() as tx:
+            tx.update(job, actions=actions, condition=cond)
+            outbox.stage(tx, job)  # the forge and the app's notify entries hear of it (functions/notify)
+            for item, item_actions, item_condition in together:
+                tx.update(item, actions=item_actions, condition=item_condition)
+    except TransactWriteError as exc:
+        for k, v in before.items():
+            setattr(job, k, v)
         if not conditions.failed(exc):
             raise
+        if together:  # the job's own condition, or another item's (a preview a newer job decides now):
+            return _update(job, dst, condition, why, given, add)  # the job's update alone says which
         current = get(job.id)
         raise IllegalTransition(f"job {job.id} is {current.state}: cannot {why}") from exc
-    outbox.record(job)  # GitHub and notifications hear of every state change (functions/notify); never raises
     return job
 
 
-def _expiry(job: JobModel, dst: JobState):
+def _expiry(job: JobModel, dst: JobState) -> int | None:
     """An ended job expires `TAHOBUDDY_RETENTION_DAYS` after it ended (never after its first log line);
     a queued or running one never does, so a requeued job loses any expiry it had."""
     if dst not in TERMINAL:
-        return JobModel.expires_at.remove()
-    return JobModel.expires_at.set(settings().retention.finished_job(now(), logs.first_line_expiry(job.id)))
+        return None
+    return settings().retention.finished_job(now(), logs.first_line_expiry(job.id))
 
 
-def claim(job_id: str, agent_id: str) -> JobModel:
-    """queued -> running, or reclaim a running job whose lease lapsed."""
-    job = get(job_id)
+def claim(job_id: str, agent_id: str, job: JobModel | None = None) -> JobModel:
+    """queued -> running, or reclaim a running job whose lease lapsed. A caller that has just read
+    the job passes it (no second read: the update's condition is what decides)."""
+    job = job if job is not None and job.id == job_id else get(job_id)
     t = now()
     free = (JobModel.state == S.QUEUED.value) | (JobModel.lease_until < int(t))
-    return _update(job, S.RUNNING, free, [
-        JobModel.agent_id.set(agent_id),
-        JobModel.lease_until.set(int(t) + settings().lease_seconds),
-        JobModel.attempts.add(1),
-        JobModel.started_at.set(now_iso()),
-    ], "claim it")
+    return _update(job, S.RUNNING, free, "claim it", {
+        "agent_id": agent_id, "lease_until": int(t) + settings().lease_seconds, "started_at": now_iso()},
+        add={"attempts": 1})
 
 
 def heartbeat(job_id: str, agent_id: str) -> JobModel:
-    job = get(job_id)
+    """One conditional update, no read first: its answer (ALL_NEW) fills the job in."""
+    job = JobModel(job_id)
     try:
         job.update(actions=[JobModel.lease_until.set(int(now()) + settings().lease_seconds)],
                    condition=(JobModel.state == S.RUNNING.value) & (JobModel.agent_id == agent_id))
@@ -119,30 +129,30 @@ def finish(job_id: str, agent_id: str, dst: JobState, reason: str = "", exit_cod
     if dst not in FINISHED_BY_AGENT:
         raise Conflict(f"an agent cannot end a job as {dst.value}")
     job = get(job_id)
-    actions = [JobModel.reason.set(reason[:1000]), JobModel.detail.set(detail[:4000]),
-               JobModel.reason_code.set(reason_code.value),
-               JobModel.finished_at.set(now_iso()), JobModel.lease_until.set(0)]
+    sets = {"reason": reason[:1000], "detail": detail[:4000], "reason_code": reason_code.value,
+            "finished_at": now_iso(), "lease_until": 0}
     if exit_code is not None:
-        actions.append(JobModel.exit_code.set(exit_code))
+        sets["exit_code"] = exit_code
     if sha:
-        actions.append(JobModel.sha.set(sha))
+        sets["sha"] = sha
     if phases:
-        actions.append(JobModel.phases.set(phases))
-    return _update(job, dst, (JobModel.agent_id == agent_id), actions, f"end it as {dst.value}", together(job))
+        sets["phases"] = phases
+    return _update(job, dst, (JobModel.agent_id == agent_id), f"end it as {dst.value}", sets,
+                   together=together(job))
 
 
 def supersede(job: JobModel, newer_id: str) -> JobModel:
-    return _update(job, S.SUPERSEDED, None, [
-        JobModel.reason.set(f"superseded by newer job {newer_id}"), JobModel.finished_at.set(now_iso()),
-        JobModel.reason_code.set(Reason.SUPERSEDED.value), JobModel.lease_until.set(0)], "supersede it")
+    return _update(job, S.SUPERSEDED, None, "supersede it", {
+        "reason": f"superseded by newer job {newer_id}", "finished_at": now_iso(),
+        "reason_code": Reason.SUPERSEDED.value, "lease_until": 0})
 
 
 def give_up(job: JobModel, reason: str, code: Reason = Reason.GAVE_UP) -> JobModel:
     """queued/lapsed -> failed, for a job that will never run here: attempts used up, refused by its
     agent, dead-lettered, or never picked up. The reason says which, and what to do."""
-    return _update(job, S.FAILED, (JobModel.state == S.QUEUED.value) | (JobModel.lease_until < int(now())), [
-        JobModel.reason.set(reason[:1000]), JobModel.reason_code.set(code.value), JobModel.finished_at.set(now_iso()),
-        JobModel.lease_until.set(0)], "fail it")
+    return _update(job, S.FAILED, (JobModel.state == S.QUEUED.value) | (JobModel.lease_until < int(now())),
+                   "fail it", {"reason": reason[:1000], "reason_code": code.value, "finished_at": now_iso(),
+                               "lease_until": 0})
 
 
 def note_resent(job: JobModel, why: str) -> int:
@@ -155,8 +165,8 @@ def note_resent(job: JobModel, why: str) -> int:
 def release(job_id: str, agent_id: str, reason: str) -> JobModel:
     """running -> queued: the agent stops; SQS redelivers the message."""
     job = get(job_id)
-    return _update(job, S.QUEUED, (JobModel.agent_id == agent_id) & (JobModel.state == S.RUNNING.value), [
-        JobModel.reason.set(reason), JobModel.lease_until.set(0), JobModel.agent_id.set("")], "release it")
+    return _update(job, S.QUEUED, (JobModel.agent_id == agent_id) & (JobModel.state == S.RUNNING.value),
+                   "release it", {"reason": reason, "lease_until": 0, "agent_id": ""})
 
 
 def cancel(job_id: str, reason: str) -> JobModel:
@@ -168,8 +178,8 @@ def cancel(job_id: str, reason: str) -> JobModel:
         raise Conflict(f"job {job_id} already ended as {job.state}")
     if job.state == S.QUEUED.value:
         try:
-            return _update(job, S.CANCELED, JobModel.state == S.QUEUED.value, [
-                JobModel.reason.set(f"canceled: {reason}"), JobModel.finished_at.set(now_iso())], "cancel it")
+            return _update(job, S.CANCELED, JobModel.state == S.QUEUED.value, "cancel it",
+                           {"reason": f"canceled: {reason}", "finished_at": now_iso()})
         except IllegalTransition:
             job = get(job_id)          # it started meanwhile: ask the agent instead
     try:

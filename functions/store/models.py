@@ -7,6 +7,8 @@ the two in step.
 """
 from __future__ import annotations
 
+from pynamodb.connection import Connection
+from pynamodb.transactions import TransactWrite
 from pynamodb.attributes import (BinaryAttribute, BooleanAttribute, JSONAttribute, NumberAttribute,
                                  NumberSetAttribute, UnicodeAttribute, VersionAttribute)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -102,6 +104,7 @@ class JobModel(Model):
     log_lines = NumberAttribute(default=0)
     phases = JSONAttribute(default=dict)                     # step -> epoch seconds, as the agent saw them
     preview = NumberAttribute(default=0)                     # the pull request a preview/teardown job is for
+    reporting = JSONAttribute(default=dict)                  # what it reports, copied when made (store/outbox.policy)
     expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (functions/retention.py)
     by_app = _index("by_app", "app", "id")
     by_group = _index("by_group", "group", "id")
@@ -265,6 +268,12 @@ class PreviewModel(Model):
     release = JSONAttribute(default=dict)                    # image, container, upstream of the live one
     holding = NumberSetAttribute(null=True)                  # on the app's slot row (number 0, state "slots") only:
                                                              # the pull requests holding its max_previews slots
+
+
+def transaction() -> TransactWrite:
+    """One DynamoDB TransactWriteItems over these tables (`with transaction() as tx: tx.save(...)`):
+    all its writes happen, or none (a job's state change and its outbox item)."""
+    return TransactWrite(connection=Connection(region=_S.region, host=_S.endpoint))
 
 
 EXPIRING = (EventModel, JobModel, LogModel, DedupModel, AuditModel, OutboxModel, SessionModel)

@@ -58,6 +58,20 @@ def test_a_canceled_transaction_counts_only_when_its_conditions_failed(reasons, 
     assert conditions.failed(exc) is lost
 
 
+def test_pynamodbs_own_transaction_error_is_read_from_its_parsed_reasons():
+    """PynamoDB rebuilds the answer as a VerboseClientError whose response drops CancellationReasons
+    and keeps them parsed; that is the shape a real TransactWrite raises (seen against moto server)."""
+    from pynamodb.exceptions import CancellationReason, VerboseClientError
+
+    def raised(*codes):
+        cause = VerboseClientError({"Error": {"Code": "TransactionCanceledException", "Message": "..."}},
+                                   "TransactWriteItems", cancellation_reasons=[
+                                       CancellationReason(c) if c else None for c in codes])
+        return TransactWriteError("Failed to write transaction items", cause=cause)
+    assert conditions.failed(raised("ConditionalCheckFailed", None))
+    assert not conditions.failed(raised("ConditionalCheckFailed", "ThrottlingError"))
+
+
 # ---- the one way: nothing else in functions/ reads DynamoDB's error codes ------------------------
 WRITE_ERRORS = {"PutError", "UpdateError", "DeleteError", "TransactWriteError", "ClientError"}
 
