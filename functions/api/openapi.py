@@ -17,7 +17,7 @@ import typing
 from contract import wire
 from contract.states import JobState, Reason
 
-from functions.domain import apps, previews, rules, schedules, targets
+from functions.domain import apps, databases, previews, rules, schedules, targets
 from functions.domain.schema import field_schema
 
 V1 = "/api/v1"
@@ -104,7 +104,8 @@ def schemas() -> dict:
                               preview=fields_schema(previews.PREVIEW_FIELDS),
                               schedule=fields_schema(schedules.FIELDS)),
         "App": fields_schema(apps.APP_FIELDS, rules={"type": "array", "items": ref("Rule")},
-                             database=fields_schema(apps.DATABASE_FIELDS)),
+                             database=fields_schema(apps.DATABASE_FIELDS,
+                                                    backup=fields_schema(databases.BACKUP_FIELDS))),
         "Delivery": obj(("event", "status"), event=S, status={"type": "string", "enum": ["processed", "duplicate"]},
                         action=S, reason=S, jobs=STRS, decision={"type": "array", "items": O}),
         "Event": obj(("id", "event_type", "received_at", "status"), id=S, event_type=S, received_at=S, status=S,
