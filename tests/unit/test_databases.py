@@ -46,3 +46,19 @@ def test_a_schedule_is_due_once_for_the_last_minute_it_names_since_the_last_tick
     # Saturday 2026-12-05 is weekday 6; both day fields restricted: either matches (cron's rule)
     assert databases.due("0 3 1 * 6", at("2026-12-05 02:00"), at("2026-12-05 04:00")) == at("2026-12-05 03:00")
     assert databases.due("0 3 * * 1", at("2026-12-05 02:00"), at("2026-12-05 04:00")) is None
+
+
+def test_retention_deletes_the_oldest_beyond_keep_but_never_the_newest_verified():
+    from runners.db_backup import to_delete
+    records = [{"name": "a-1", "verified": "verified"}, {"name": "a-2", "verified": "failed: x"},
+               {"name": "a-3", "verified": "failed: y"}, {"name": "a-4", "verified": "failed: z"}]
+    assert to_delete(records, 2) == ["a-2"]  # a-1 is the last verified one
+    assert to_delete(records + [{"name": "a-5", "verified": "verified"}], 2) == ["a-1", "a-2", "a-3"]
+    assert to_delete(records, 10) == []
+
+
+def test_restored_counts_are_compared_table_by_table():
+    from runners import db_engines
+    assert db_engines.parse_counts("public.notes|500\npublic.tags|2\n") == {"public.notes": 500, "public.tags": 2}
+    assert db_engines.compare({"t": 5, "u": 1}, {"t": 5, "u": 1}) == ""
+    assert db_engines.compare({"t": 5, "u": 1}, {"t": 4}) == "t: 5 at dump, 4 restored; u: 1 at dump, 0 restored"
