@@ -100,8 +100,7 @@ def backup(client, app: str, kind: str, container_name: str, store, keep: int, l
     log(f"backup {name}: {size} bytes dumped and stored in {record['dump_seconds']} s; restore-testing it")
     record.update(verify(client, store, record, log))
     store.put_record(name, record)
-    apply_retention(store, keep, log)
-    return record
+    return {**record, "removed": apply_retention(store, keep, log)}
 
 
 def apply_retention(store, keep: int, log: Log) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from contract.states import Reason
 from contract.wire import ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch, PreviewList, WaitAnswer, WireError
 
-from functions.store import app_store, jobs, logs, releases
+from functions.store import app_store, backups, jobs, logs, releases
 from functions.domain import previews
 from functions.clock import now
 from functions.config import settings
@@ -105,6 +105,8 @@ def finish(job_id: str, agent: AgentModel, body: dict) -> dict:
         previews.finished(jobs.get(job.id), msg.state, msg.release)
     elif msg.state == JobState.SUCCEEDED.value and msg.release:
         releases.record(jobs.get(job.id), agent.id, msg.release)
+    if msg.backup and job.trigger == "backup":  # verified or not: a failed one is listed with its reason
+        backups.record(job, agent.id, ((job.target or {}).get("backup") or {}).get("to", ""), msg.backup)
     return jobs.to_dict(jobs.get(job.id))
 
 

@@ -68,7 +68,8 @@ def group_of(app: dict, rule: dict, preview: int = 0) -> str:
 
 def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event_id: str = "",
             trigger: str = "webhook", new_tag: bool = False, key: str | None = None,
-            quiet: bool = True, preview: int = 0, send: bool = True, reason: str = "") -> tuple[JobModel, bool]:
+            quiet: bool = True, preview: int = 0, send: bool = True, reason: str = "",
+            group: str = "") -> tuple[JobModel, bool]:
     """Queue one job for `rule` of `app` at `ref`; returns (job, created_now).
 
     A duplicate whose job is still queued sends its message again: within SQS's 5-minute
@@ -77,8 +78,8 @@ def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event
     """
     target = rule["target"]
     key = key or dedup_key(app["name"], rule["name"], ref, sha, new_tag)
-    # a one-off command never supersedes a deploy, nor a deploy it
-    group = group_of(app, rule, preview) + (".run" if trigger == "run" else "")
+    # a one-off command never supersedes a deploy, nor a deploy it; backups have a group of their own
+    group = group or group_of(app, rule, preview) + (".run" if trigger == "run" else "")
     fields = dict(app=app["name"], rule=rule["name"], group=group, target=target,
                   preview=preview, reason=reason,
                   pool=target.get("pool") or DEFAULT_POOL, repository=repository, ref=ref, sha=sha,

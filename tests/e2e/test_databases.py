@@ -1,6 +1,12 @@
 """An app's database as a real server (tests/conftest.py `db_images`: the official images, or where none
 can be pulled the ones local/db-images.sh makes from Debian): the app reaches it through DATABASE_URL,
 its migration runs there, its data outlives deploys and rollbacks, and a preview's database is its own."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import docker
 import pytest
 import requests
@@ -78,11 +84,11 @@ def app_env(name: str) -> dict:
 def db_app(api, tmp_path, db_images):
     made = []
 
-    def make(kind: str):
+    def make(kind: str, backup: dict | None = None):
         repo, name = GitRepo(tmp_path / f"{kind}app"), unique(f"{kind}app")
         r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
             "name": name, "repository": str(repo.origin), "hostname": f"{name}.localhost", "port": 8080,
-            "database": {"kind": kind},
+            "database": {"kind": kind, **({"backup": backup} if backup else {})},
             "rules": [{"name": "release", "match": {"tag": "release-*"},
                        "target": {"type": "docker", "health_path": "/", "health_timeout": 90,
                                   "drain_seconds": 1}}]})
@@ -90,7 +96,8 @@ def db_app(api, tmp_path, db_images):
         made.append(name)
         return repo, name
     yield make
-    for name in made:
+    for name in made:  # the app goes too: a later sweep must not queue backups of its schedule
+        requests.delete(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30)
         remove_app_resources(name)
 
 
@@ -166,5 +173,43 @@ def test_a_previews_postgres_database_is_apart_from_the_apps(api, agent_token, c
         assert caddy.get(s.host).text.strip() == "main"
         assert in_database(s.name, "postgres", "select string_agg(version, ',') from releases") == "main"
         assert in_database(s.name, "postgres", "select string_agg(version, ',') from releases", preview=4) == "pr4"
+    finally:
+        assert agent.stop() == 0, agent.output()
+
+
+def tahobuddy(api, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TAHOBUDDY_API_URL": api.url, "TAHOBUDDY_TOKEN": api.token}
+    return subprocess.run([str(Path(sys.executable).parent / "tahobuddy"), *args], capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def test_a_scheduled_backup_on_the_tick_and_a_restore_by_hand_bring_back_rows_deleted_after_it(
+        api, agent_token, caddy, tmp_path, db_images, db_app, empty_queue):
+    repo, name = db_app("postgres", backup={"schedule": "* * * * *", "keep": 3, "to": f"dir:{tmp_path}/backups"})
+    agent = AgentProcess(api, agent_token, tmp_path, caddy, extra=db_env(db_images))
+    try:
+        release(api, repo, db_images, "postgres", "1")
+        release(api, repo, db_images, "postgres", "2")
+        swept = requests.post(f"{api.url}/api/v1/sweep", headers=api.headers(), timeout=60).json()
+        [job_id] = [j for j in swept["backups"] if requests.get(
+            f"{api.url}/api/v1/jobs/{j}", headers=api.headers(), timeout=30).json()["app"] == name]
+        job = wait_job(api, job_id)
+        assert (job["state"], job["trigger"]) == ("succeeded", "backup"), job_log(api, job_id)
+        assert "verified" in job["detail"] and "restore-testing" in job_log(api, job_id)
+        listed = json.loads(tahobuddy(api, "db", "backups", name, "--json").stdout)["backups"]
+        assert [(b["verified"], b["counts"]) for b in listed] == [("verified", {"public.releases": 2})]
+        assert (tmp_path / "backups" / listed[0]["name"]).stat().st_size == listed[0]["bytes"]
+
+        in_database(name, "postgres", "delete from releases")
+        refused = tahobuddy(api, "db", "restore", name, "--from", listed[0]["name"])
+        assert refused.returncode == 1 and "--yes" in refused.stderr
+        done = tahobuddy(api, "db", "restore", name, "--from", listed[0]["name"], "--yes", "--json")
+        assert done.returncode == 0, done.stderr
+        job = wait_job(api, json.loads(done.stdout)["jobs"][0]["id"])
+        assert (job["state"], job["trigger"]) == ("succeeded", "restore"), job_log(api, job["id"])
+        assert "the database was down" in job["detail"]
+        assert in_database(name, "postgres", "select string_agg(version, ',' order by id) from releases") == "1,2"
+        release(api, repo, db_images, "postgres", "3")  # the app reaches the restored database as before
+        assert caddy.get(f"{name}.localhost").text.strip() == "1,2,3"
     finally:
         assert agent.stop() == 0, agent.output()

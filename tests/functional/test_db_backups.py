@@ -138,3 +138,22 @@ def test_retention_keeps_the_last_verified_backup_however_old(database, tmp_path
     assert [r["name"] for r in store.records()] == [third["name"], fourth["name"]]
     assert sorted(os.listdir(tmp_path / "backups")) == sorted(
         [third["name"], third["name"] + ".json", fourth["name"], fourth["name"] + ".json"])
+
+
+def test_a_schedule_queues_one_backup_job_per_slot_however_often_the_sweeper_ticks(moto):
+    from functions.dispatch import backups
+    from functions.store import app_store, jobs
+    name = unique("sched")
+    app_store.save({"name": name, "repository": f"https://github.com/o/{name}.git",
+                    "database": {"kind": "redis", "backup": {"schedule": "*/5 * * * *", "to": "dir:/srv/b"}},
+                    "rules": [{"name": "rel", "match": {"tag": "v*"}, "target": {"type": "docker"}}]}, name=name)
+    try:
+        slot = (time.time() // 300) * 300 - 600  # a slot ten minutes ago: minute 0 of five
+        mine = lambda ids: [i for i in ids if jobs.get(i).app == name]  # noqa: E731
+        first = mine(backups.scheduled(slot + 30))
+        assert len(first) == 1 and mine(backups.scheduled(slot + 90)) == []   # the same slot: no second job
+        job = jobs.get(first[0])
+        assert (job.trigger, job.group, job.target["backup"]["to"]) == ("backup", f"{name}.database", "dir:/srv/b")
+        assert len(mine(backups.scheduled(slot + 300))) == 1                  # the next slot
+    finally:
+        app_store.delete(name)
