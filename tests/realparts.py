@@ -1,6 +1,6 @@
 """Real parts for the agent tests: images built here from busybox-static (no registry can be
-reached; database images: local/db_images.py), a Caddy with its admin API on loopback, git repositories, and agents as processes.
-Everything started here is stopped by its pid."""
+reached; the database images: local/db_images.py), a Caddy with its admin API on loopback, git
+repositories, and agents as processes. Everything started here is stopped by its pid."""
 from __future__ import annotations
 
 import json
