@@ -1,8 +1,9 @@
 """Backups of an app's database, each one proven to restore; and a restore.
 
 backup():  counts (rows per table, or keys) and the dump, both made in the app's database container by
-           the engine's own tools (runners/db_engines.py); the dump streams from `docker exec` to the
-           destination (runners/backup_store.py) a chunk at a time. Then verify(), then retention.
+           the engine's own tools (runners/db_engines.py; for Postgres both in one snapshot); the dump
+           streams from `docker exec` to the destination (runners/backup_store.py) a chunk at a time.
+           Then verify(), then retention.
 verify():  a scratch container of the same image, on no network, gets the dump streamed back from the
            destination, restores it and counts again: `verified` when every count matches the one taken
            at dump time, else `failed: why`. A dump cut short fails its restore or its counts.
@@ -89,11 +90,13 @@ def backup(client, app: str, kind: str, container_name: str, store, keep: int, l
     container = client.containers.get(container_name)
     image = container.attrs["Config"]["Image"]
     name = f"{app}-{stamp(at)}.{engines.SUFFIX[kind]}"
-    started = time.monotonic()
-    counts = engines.parse_counts(run_script(container, engines.COUNT[kind]))
+    started, counted = time.monotonic(), f"/tmp/tahobuddy-counts-{name}"
+    if kind not in engines.COUNTS_IN_DUMP:
+        run_script(container, f"{{ {engines.COUNT[kind]}; }} >{counted}")
+    size = store.put(name, ExecStream(client, container, engines.dump_script(kind, counted), f"the {kind} dump"))
+    counts = engines.parse_counts(run_script(container, f"cat {counted} && rm -f {counted}"))
     log(f"backup {name}: {sum(counts.values())} {'keys' if kind == 'redis' else 'rows'} in {len(counts)} "
         f"{'database(s)' if kind == 'redis' else 'table(s)'} at dump time")
-    size = store.put(name, ExecStream(client, container, engines.DUMP[kind], f"the {kind} dump"))
     record = {"name": name, "app": app, "kind": kind, "image": image, "bytes": size, "counts": counts,
               "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at or time.time())),
               "dump_seconds": round(time.monotonic() - started, 2)}

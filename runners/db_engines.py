@@ -8,6 +8,7 @@ images too (mysql:8 has `mysql` and `mysqldump` where MariaDB has `mariadb` and 
 from __future__ import annotations
 
 import secrets
+import shlex
 
 SUFFIX = {"postgres": "pgdump", "mysql": "sql", "redis": "rdb"}
 _PSQL = 'psql -v ON_ERROR_STOP=1 -qAt -U "$POSTGRES_USER" -d "${POSTGRES_DB:-$POSTGRES_USER}"'
@@ -28,9 +29,22 @@ COUNT = {
                        "echo \"$t|$(sql -e \"select count(*) from \\`$t\\`\")\"; done"),
     "redis": _REDIS_KEYS,
 }
+# Postgres: the counts and the dump see one snapshot. A session holds a repeatable-read transaction open
+# (fed through a fifo), exports its snapshot for pg_dump, and counts in it; the counts go to {counts}.
+_PG_DUMP = (
+    'set -e; d=$(mktemp -d); mkfifo "$d/in"; '
+    f'{_PSQL} <"$d/in" >"$d/out" 2>&1 & '
+    'exec 3>"$d/in"; '
+    'echo "begin transaction isolation level repeatable read, read only; select pg_export_snapshot();" >&3; '
+    'i=0; until [ -s "$d/out" ]; do i=$((i + 1)); '
+    'if [ $i -gt 600 ]; then cat "$d/out" >&2; exit 1; fi; sleep 0.05; done; '
+    'pg_dump -Fc --snapshot="$(head -n 1 "$d/out")" -U "$POSTGRES_USER" "${POSTGRES_DB:-$POSTGRES_USER}"; '
+    f'printf "%s;\ncommit;\n" {shlex.quote(_PG_COUNTS)} >&3; exec 3>&-; wait; '
+    'tail -n +2 "$d/out" >{counts}; rm -rf "$d"')
 # the dump on stdout; nothing else is written there
+COUNTS_IN_DUMP = {"postgres"}   # the others' counts are taken just before their dump starts
 DUMP = {
-    "postgres": 'exec pg_dump -Fc -U "$POSTGRES_USER" "${POSTGRES_DB:-$POSTGRES_USER}"',
+    "postgres": _PG_DUMP,
     "mysql": ('export MYSQL_PWD="$MYSQL_PASSWORD"; dump=$(command -v mariadb-dump || command -v mysqldump); '
               'exec "$dump" --single-transaction --routines --triggers --no-tablespaces -u "$MYSQL_USER" '
               '"$MYSQL_DATABASE"'),
@@ -57,6 +71,10 @@ RESTORE = {
     "redis": "true",
 }
 DATA = {"postgres": "/var/lib/postgresql/data", "mysql": "/var/lib/mysql", "redis": "/data"}
+
+
+def dump_script(kind: str, counts: str) -> str:
+    return DUMP[kind].replace("{counts}", counts)
 
 
 def restore_script(kind: str, path: str) -> str:

@@ -79,6 +79,26 @@ def test_a_postgres_backup_to_a_directory_is_verified_and_a_dump_cut_short_is_ca
     assert not docker.from_env().containers.list(all=True, filters={"label": "tahobuddy.role=backup-verify"})
 
 
+def test_postgres_rows_written_during_the_backup_do_not_fail_its_check(database, tmp_path):
+    """The counts and the dump come from one snapshot: an app that keeps writing gets a verified backup."""
+    app, container = database("postgres")
+    writer = ("do $$ begin for i in 1..30000 loop insert into notes (body) values ('w'); commit; "
+              "perform pg_sleep(0.001); end loop; end $$")
+    container.exec_run(["psql", "-U", "tahobuddy", "-d", app, "-c", writer], detach=True)
+    try:
+        wait_rows = time.monotonic() + 30
+        while int(sql(container, "postgres", "select count(*) from notes")) < 600:
+            assert time.monotonic() < wait_rows, "the writer never started"
+            time.sleep(0.1)
+        store, lines = open_store(f"dir:{tmp_path}/backups"), []
+        record = db_backup.backup(docker.from_env(), app, "postgres", container.name, store, 7, lines.append)
+        after = int(sql(container, "postgres", "select count(*) from notes"))
+    finally:
+        sql(container, "postgres", "select pg_cancel_backend(pid) from pg_stat_activity where query like 'do $$%'")
+    assert record["verified"] == "verified", lines
+    assert 600 <= record["counts"]["public.notes"] < after  # rows went in before, during and after the dump
+
+
 @pytest.mark.parametrize("kind", ["mysql", "redis"])
 def test_mariadb_and_redis_backups_stream_to_s3_are_encrypted_and_verified_and_cut_ones_fail(
         database, bucket, moto, kind):
