@@ -177,3 +177,34 @@ def test_a_schedule_queues_one_backup_job_per_slot_however_often_the_sweeper_tic
         assert len(mine(backups.scheduled(slot + 300))) == 1                  # the next slot
     finally:
         app_store.delete(name)
+
+
+def test_a_restore_asks_for_yes_and_warns_before_using_a_backup_that_failed_its_check(api):
+    import types
+
+    import requests
+
+    from functions.store import backups
+    name = unique("warn")
+    app = {"name": name, "repository": f"https://github.com/o/{name}.git",
+           "database": {"kind": "postgres", "backup": {"to": "dir:/srv/b"}},
+           "rules": [{"name": "rel", "match": {"tag": "v*"}, "target": {"type": "docker"}}]}
+    assert requests.put(f"{api.url}/api/v1/apps/{name}", json=app, headers=api.headers(), timeout=30).status_code == 201
+    try:
+        backups.record(types.SimpleNamespace(app=name, id="j1"), "a1", "dir:/srv/b",
+                       {"name": f"{name}-20261205T030000Z.pgdump", "verified": "failed: counts differ (t: 5, 4)",
+                        "kind": "postgres", "bytes": 10, "counts": {"t": 5}})
+        listed = requests.get(f"{api.url}/api/v1/apps/{name}/backups", headers=api.headers(), timeout=30).json()
+        assert [(b["name"], b["verified"]) for b in listed["backups"]] == [
+            (f"{name}-20261205T030000Z.pgdump", "failed: counts differ (t: 5, 4)")]
+        url, body = f"{api.url}/api/v1/apps/{name}/restore", {"from": f"{name}-20261205T030000Z.pgdump"}
+        r = requests.post(url, json=body, headers=api.headers(), timeout=30)
+        assert r.status_code == 400 and "yes" in r.json()["Message"], r.text
+        r = requests.post(url, json={"from": "nope", "yes": True}, headers=api.headers(), timeout=30)
+        assert r.status_code == 404, r.text
+        r = requests.post(url, json={**body, "yes": True}, headers=api.headers(), timeout=30)
+        assert r.status_code == 201 and "was not verified (failed: counts differ" in r.json()["warning"], r.text
+        job = r.json()["jobs"][0]
+        assert (job["trigger"], job["ref"], job["group"]) == ("restore", body["from"], f"{name}.database")
+    finally:
+        requests.delete(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30)
