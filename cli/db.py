@@ -38,8 +38,10 @@ def cmd_db(args) -> int:
 
 def add_commands(add) -> None:
     sp = add("db", cmd_db, "an app's database: backup, backups, restore --from NAME --yes")
-    sp.add_argument("action", choices=["backup", "backups", "restore"])
-    sp.add_argument("app")
+    sp.add_argument("action", choices=["backup", "backups", "restore"],
+                    help="backup: queue one (restore-tested before it counts); backups: list them, newest first; "
+                         "restore: queue a restore from --from")
+    sp.add_argument("app", help="the app's name")
     sp.add_argument("--from", dest="source", metavar="NAME", help="with restore: the backup to restore")
     sp.add_argument("--yes", action="store_true", help="with restore: yes, replace the app's database")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
