@@ -269,7 +269,8 @@ class Agent:
             self.reporter.finish(job_id, Finish(
                 result.status.value, reason_code=result.reason.value,
                 reason=f"{reason}: {result.detail}" if reason else result.detail, exit_code=result.exit_code,
-                detail=result.detail, sha=spec.sha, release=dict(result.release), phases=dict(phases.marks)),
+                detail=result.detail, sha=spec.sha, release=dict(result.release), phases=dict(phases.marks),
+                backup=dict(result.backup)),
                 between=keep_hidden)
         except Conflict as exc:  # the lease lapsed and another agent took the job over: its result counts
             self.say(f"job {job_id}: finish refused ({exc}); another agent owns it now")
@@ -315,7 +316,8 @@ class Agent:
         try:
             if not runner.available():
                 return spec, JobResult.never_ran(Reason.REFUSED, f"the {runner.name} runner is not available here")
-            if spec.trigger not in ("rollback", "teardown", "purge", "run"):  # none builds the repository's code
+            # none of these builds the repository's code
+            if spec.trigger not in ("rollback", "teardown", "purge", "run", "backup", "restore"):
                 ctx.phases.mark("fetch_started")
                 ctx.worktree, sha = self.source.checkout(spec.repository, spec.ref, spec.sha, spec.job_id, log,
                                                          serving=serving(spec))

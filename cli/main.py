@@ -432,8 +432,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--update", action="store_true", help="an existing ref moved (created: false)")
     sp.add_argument("--secret", help="webhook secret (env TAHOBUDDY_WEBHOOK_SECRET)")
     # production: `doctor`, `agent install-service`, `infra deploy|destroy` (cli/infra.py)
-    from . import infra
+    from . import db, infra
     infra.add_commands(sub, add)
+    db.add_commands(add)
     _github_hook_parsers(hk)
     return p
 

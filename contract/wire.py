@@ -156,7 +156,7 @@ class LogBatch(Wire):
 
 @dataclass(frozen=True)
 class Finish(Wire):
-    TEXT = ("reason", "detail", "phases")
+    TEXT = ("reason", "detail", "phases", "backup")  # a backup's verdict may quote a tool's error
     state: str
     reason_code: str = ""
     reason: str = ""
@@ -165,6 +165,7 @@ class Finish(Wire):
     sha: str = ""
     release: dict = field(default_factory=dict)     # what now serves: image, ref, sha (deploying targets)
     phases: dict = field(default_factory=dict)      # phase name -> epoch seconds
+    backup: dict = field(default_factory=dict)      # a backup job's record, a restore job's figures
 
     def checked(self) -> "Finish":
         try:

@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:
 
 from cli import main as cli_main  # noqa: E402
 from functions.api import openapi  # noqa: E402
-from functions.domain import apps, previews, rules, schedules, schema, targets  # noqa: E402
+from functions.domain import apps, databases, previews, rules, schedules, schema, targets  # noqa: E402
 from functions.domain.fields import Field  # noqa: E402
 from functions.domain import notifications  # noqa: E402
 
@@ -98,9 +98,14 @@ def configuration() -> str:
              "## App\n\n", field_table(apps.APP_FIELDS, {"database": "[database](#database)"}),
              "\nAn app also takes `rules` (a list of [rules](#rule), default `[]`) and `notify` "
              "(a list of [notifications](#notify)).\n\n",
-             "### database\n\n", field_table(apps.DATABASE_FIELDS),
+             "### database\n\n", field_table(apps.DATABASE_FIELDS, {"backup": "[backup](#backup)"}),
              "\nThe database runs as `tahobuddy-<app>-db` on the app's own network, with a named volume that is made "
              "once and kept; the app gets `DATABASE_URL`.\n\n",
+             "#### backup\n\n", field_table(databases.BACKUP_FIELDS),
+             "\nThe dump is made in the database container (`pg_dump -Fc`, `mariadb-dump --single-transaction`, "
+             "Redis `BGSAVE` then its RDB file) and streamed to `to`. Each one is restore-tested in a scratch container "
+             "of the same image and recorded as `verified` or `failed: why`; `tahobuddy db backups APP` lists them, "
+             "`tahobuddy db restore APP --from NAME --yes` restores one.\n\n",
              "## Rule\n\n",
              "A rule is `{name, match, target}`: every push, tag or pull request its `match` covers becomes a job "
              "that deploys to its `target`. Several matching rules give several jobs.\n\n",

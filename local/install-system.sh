@@ -10,6 +10,7 @@ have dockerd || need+=(docker.io)
 have docker-registry || need+=(docker-registry)
 have webhook || need+=(webhook)
 have busybox || need+=(busybox-static)
+have debootstrap || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)  # local/db-images.sh's Debian root
 have ip || need+=(iproute2)    # the dockerd fault test gives its own second engine a bridge
 have node || need+=(nodejs)
 have npm || need+=(npm)

@@ -3,6 +3,7 @@
   AWS emulator (moto server, 127.0.0.1:4566)  <- unless TAHOBUDDY_AWS_ENDPOINT names another
   API (chalice local, 127.0.0.1:8000)
   Docker Engine (started only when none answers)
+  database images (the official ones, or where none can be pulled made here: local/db_images.py)
   proxy (Caddy, 127.0.0.1:8080, admin 127.0.0.1:2019)
   agent (tahobuddy agent; TAHOBUDDY_AGENT=off leaves it and the proxy out)
 
@@ -26,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import pidfile, ports, procs
+from . import db_images, pidfile, ports, procs
 
 HOME = Path(os.environ.get("TAHOBUDDY_HOME", ".tahobuddy")).resolve()
 ROOT = Path(__file__).resolve().parent.parent
@@ -256,6 +257,10 @@ def _start_agent_side(stack: Stack, env, api_url: str, keys: dict) -> dict:
         stack.adopt("dockerd", int(docker_pid.stdout.strip()))
     admin_port = int(env.get("TAHOBUDDY_PROXY_ADMIN_PORT", 2019))
     proxy_port = int(env.get("TAHOBUDDY_PROXY_PORT", 8080))
+    try:
+        env["TAHOBUDDY_DB_IMAGES"] = db_images.as_setting(db_images.ensure(env))
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        print(f"warning: database images: {exc}; apps with a database will be refused")
     caddy_home = HOME / "caddy"
     caddy_home.mkdir(exist_ok=True)
     (caddy_home / "caddy.json").write_text(json.dumps({"admin": {"listen": f"127.0.0.1:{admin_port}"}}))

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run a command with the real parts up: a Docker Engine (started only when none answers) and
-# GitHub's example payloads. A dockerd this script started is stopped again by its pid.
+# Run a command with the real parts up: a Docker Engine (started only when none answers), GitHub's
+# example payloads and the database images (local/db_images.py). A dockerd this script started is
+# stopped again by its pid.
 # Used by `make test` (local/test.sh) and `make bench` (bench/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,4 +18,8 @@ cleanup() {
 }
 trap cleanup EXIT
 local/fixtures.sh
+# real database servers for the tests: the configured images, or where none can be pulled the ones
+# local/db-images.sh makes here from Debian (once per engine)
+TAHOBUDDY_DB_IMAGES=$(PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m local.db_images)
+export TAHOBUDDY_DB_IMAGES
 "$@"

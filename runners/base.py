@@ -40,10 +40,11 @@ class JobResult:
     reason: Reason = Reason.NONE
     detail: str = ""
     release: dict = field(default_factory=dict)   # what now serves (image, ref, sha, ...), for rollback
+    backup: dict = field(default_factory=dict)    # a backup's record (runners/db_backup.py), or a restore's
 
     @classmethod
-    def ok(cls, detail: str = "", release: dict | None = None) -> "JobResult":
-        return cls(Status.SUCCEEDED, 0, Reason.NONE, detail, dict(release or {}))
+    def ok(cls, detail: str = "", release: dict | None = None, backup: dict | None = None) -> "JobResult":
+        return cls(Status.SUCCEEDED, 0, Reason.NONE, detail, dict(release or {}), dict(backup or {}))
 
     @classmethod
     def failed(cls, detail: str, exit_code: int = 1, reason: Reason = Reason.NONE) -> "JobResult":

@@ -19,7 +19,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from . import docker_convert as convert
-from . import docker_oneoff, docker_previews, docker_purge, proxy
+from . import docker_backups, docker_oneoff, docker_previews, docker_purge, proxy
 from . import image as image_build
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError
 from .proxy import RESTART_WAIT, Caddy, ProxyError, route
@@ -110,7 +110,7 @@ class DockerRunner:
     def prepare(self, spec: JobSpec, ctx: RunContext) -> None:
         client = _client()
         ctx.scratch["client"] = client
-        if spec.trigger in ("teardown", "purge"):
+        if spec.trigger in ("teardown", "purge", "backup", "restore"):  # none makes a network or a database
             return
         name = convert.network(spec.app, spec.preview)
         try:
@@ -203,6 +203,8 @@ class DockerRunner:
                                              spec.preview, spec.installation or ctx.settings.resolved_installation(),
                                              log)
             return JobResult.ok(f"preview #{spec.preview} of {spec.app} torn down: {len(removed)} thing(s) removed")
+        if spec.trigger in ("backup", "restore"):
+            return docker_backups.run(client, spec, ctx, log)
         if spec.preview:
             spec = convert.preview_spec(spec)
             log(f"preview #{spec.preview} at {spec.app_spec['hostname']}: no secret is resolved for it")

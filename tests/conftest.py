@@ -125,6 +125,15 @@ def docker_images(workdir):
 
 
 @pytest.fixture(scope="session")
+def db_images(docker_images) -> dict:
+    """Real database servers for the agent tests: the configured images (TAHOBUDDY_DB_IMAGES, else the
+    official ones) where this engine has them or can pull them, else the ones local/db-images.sh makes
+    here from Debian (once per engine). Pass `{"TAHOBUDDY_DB_IMAGES": ...}` to the agent."""
+    from local import db_images as images
+    return images.ensure(log=lambda line: None)
+
+
+@pytest.fixture(scope="session")
 def caddy(workdir):
     from tests.realparts import Caddy
     proxy = Caddy(workdir / "caddy")

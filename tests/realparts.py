@@ -1,6 +1,6 @@
 """Real parts for the agent tests: images built here from busybox-static (no registry can be
-reached), a Caddy with its admin API on loopback, git repositories, and agents as processes.
-Everything started here is stopped by its pid."""
+reached; the database images: local/db_images.py), a Caddy with its admin API on loopback, git
+repositories, and agents as processes. Everything started here is stopped by its pid."""
 from __future__ import annotations
 
 import json
@@ -18,7 +18,6 @@ import requests
 from local import procs
 
 BASE_IMAGE = "tahobuddy-test/busybox:1"
-FAKEDB_IMAGE = "tahobuddy-test/fakedb:1"
 TERMINAL = {"succeeded", "failed", "canceled", "superseded", "skipped"}
 
 
@@ -32,9 +31,11 @@ def build_base_images(tmp: Path) -> None:
     (ctx / "Dockerfile").write_text('FROM scratch\nCOPY busybox /bin/busybox\n'
                                     'RUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["sh"]\n')
     client.images.build(path=str(ctx), tag=BASE_IMAGE, rm=True)
-    (ctx / "Dockerfile").write_text(f'FROM {BASE_IMAGE}\nRUN mkdir -p /var/lib/postgresql/data\n'
-                                    'CMD ["httpd", "-f", "-p", "5432", "-h", "/var/lib/postgresql/data"]\n')
-    client.images.build(path=str(ctx), tag=FAKEDB_IMAGE, rm=True)
+
+
+def db_env(images: dict) -> dict:
+    """The agent's setting for the database images the `db_images` fixture made sure of."""
+    return {"TAHOBUDDY_DB_IMAGES": ",".join(f"{kind}={image}" for kind, image in sorted(images.items()))}
 
 
 class Caddy:

@@ -1,4 +1,5 @@
-"""Apps and their rules, and deploys and rollbacks by hand (chosen in functions/dispatch/manual.py)."""
+"""Apps and their rules, deploys and rollbacks by hand (chosen in functions/dispatch/manual.py), and their
+database's backups and restores (functions/dispatch/backups.py)."""
 from __future__ import annotations
 
 from chalice import Blueprint, Response
@@ -6,8 +7,9 @@ from chalice import Blueprint, Response
 from functions.api import http
 from functions.config import settings
 from functions.domain import preview_hosts
-from functions.dispatch import manual, schedules
+from functions.dispatch import backups, manual, schedules
 from functions.store import app_store
+from functions.store import backups as backups_store
 
 bp = Blueprint(__name__)
 
@@ -76,3 +78,24 @@ def run_in_app(name):
 @http.api("admin")
 def list_schedules():
     return {"schedules": schedules.listing()}
+
+
+@bp.route(f"{http.V1}/apps/{{name}}/backups", methods=["POST"])
+@http.api("admin")
+def backup_app(name):
+    return Response(body={"jobs": [backups.backup(name)]}, status_code=201)
+
+
+@bp.route(f"{http.V1}/apps/{{name}}/backups", methods=["GET"])
+@http.api("admin")
+def list_backups(name):
+    app_store.get(name)
+    return {"backups": backups_store.listing(name)}
+
+
+@bp.route(f"{http.V1}/apps/{{name}}/restore", methods=["POST"])
+@http.api("admin")
+def restore_app(name):
+    job = backups.restore(name, http.body())
+    return Response(body={"jobs": [job], **({"warning": job["warning"]} if "warning" in job else {})},
+                    status_code=201)

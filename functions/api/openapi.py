@@ -17,7 +17,7 @@ import typing
 from contract import wire
 from contract.states import JobState, Reason
 
-from functions.domain import apps, previews, rules, schedules, targets
+from functions.domain import apps, databases, previews, rules, schedules, targets
 from functions.domain.schema import field_schema
 
 V1 = "/api/v1"
@@ -104,7 +104,8 @@ def schemas() -> dict:
                               preview=fields_schema(previews.PREVIEW_FIELDS),
                               schedule=fields_schema(schedules.FIELDS)),
         "App": fields_schema(apps.APP_FIELDS, rules={"type": "array", "items": ref("Rule")},
-                             database=fields_schema(apps.DATABASE_FIELDS)),
+                             database=fields_schema(apps.DATABASE_FIELDS,
+                                                    backup=fields_schema(databases.BACKUP_FIELDS))),
         "Delivery": obj(("event", "status"), event=S, status={"type": "string", "enum": ["processed", "duplicate"]},
                         action=S, reason=S, jobs=STRS, decision={"type": "array", "items": O}),
         "Event": obj(("id", "event_type", "received_at", "status"), id=S, event_type=S, received_at=S, status=S,
@@ -142,6 +143,7 @@ def schemas() -> dict:
                            expired={**STRS, "description": "teardown jobs of expired previews"},
                            scheduled={"type": "array", "items": O,
                                       "description": "schedule ticks handled: app, rule, tick, outcome, job_id, note"},
+                           backups={**STRS, "description": "backup jobs queued for database.backup.schedule"},
                            deleted_expired={"type": "object", "additionalProperties": I,
                                             "description": "table -> items past their expires_at deleted "
                                                            "(only where no DynamoDB TTL does it: "
@@ -153,6 +155,13 @@ def schemas() -> dict:
                         last_tick=S, last_run_at=S, last_job=S,
                         last_outcome={"type": "string", "enum": ["", "queued", "skipped"]},
                         last_note={**S, "description": "what the last tick did, and whether it ran late"}),
+        "Backup": obj(("app", "name", "verified"), app=S, name=S, to=S, job_id=S, agent_id=S, kind=S, image=S,
+                      verified={**S, "description": "verified, or failed: why (its restore test)"}, bytes=I,
+                      counts={"type": "object", "additionalProperties": I,
+                              "description": "rows per table (keys per Redis database) at dump time"},
+                      created_at=S, dump_seconds={"type": "number"}, verify_seconds={"type": "number"}),
+        "RestoreRequest": obj(("from", "yes"), **{"from": {**S, "description": "a backup's name"}},
+                              yes={"type": "boolean", "description": "true: replace the app's database"}),
         "OutboxReport": obj(("sent", "retrying", "gave_up"), sent=I, retrying=I, gave_up=I),
         "Token": obj(("id", "name", "role", "created_at", "expires_at", "expired"), id=S, name=S,
                      role={"type": "string", "enum": ["admin", "agent"]}, created_at=S,
@@ -245,6 +254,12 @@ OPERATIONS = (
     Operation("POST", "/apps/{name}/run", "Queue a one-off command in a new container of the serving image",
               ok=201, answer=ref("Jobs"), body=ref("RunRequest"), errors=(400, 401, 403, 404, 503)),
     Operation("GET", "/schedules", "Rules with a schedule: next and last runs", answer=_list("schedules", "Schedule")),
+    Operation("POST", "/apps/{name}/backups", "Queue a backup of the app's database (restore-tested)", ok=201,
+              answer=ref("Jobs"), body=O, body_required=False, errors=(400, 401, 403, 404, 503)),
+    Operation("GET", "/apps/{name}/backups", "The app's database backups, newest first",
+              answer=_list("backups", "Backup"), errors=(401, 403, 404, 503)),
+    Operation("POST", "/apps/{name}/restore", "Queue a restore of the app's database from a backup", ok=201,
+              answer=ref("Jobs"), body=ref("RestoreRequest"), errors=(400, 401, 403, 404, 503)),
     Operation("GET", "/events", "Webhook deliveries, newest first", answer=_list("events", "Event"),
               query={"limit": LIMIT}, errors=(400, 401, 403, 503)),
     Operation("GET", "/events/{event_id}", "One delivery", answer=ref("Event"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from contract.states import Reason
 from contract.wire import ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch, PreviewList, WaitAnswer, WireError
 
-from functions.store import app_store, jobs, logs, previews, releases
+from functions.store import app_store, backups, jobs, logs, previews, releases
 from functions.clock import now
 from functions.config import settings
 from functions.errors import Conflict, InvalidInput, NotFound
@@ -100,6 +100,8 @@ def finish(job_id: str, agent: AgentModel, body: dict) -> dict:
                       detail=msg.detail, sha=msg.sha or "", reason_code=Reason.parse(msg.reason_code),
                       phases=checked_phases(msg.phases),
                       together=lambda ending: _ends_with(_with_sha(ending, msg.sha), agent.id, msg))
+    if msg.backup and job.trigger == "backup":  # verified or not: a failed one is listed with its reason
+        backups.record(job, agent.id, ((job.target or {}).get("backup") or {}).get("to", ""), msg.backup)
     return jobs.to_dict(job)  # as the transaction left it (store/jobs._update applies it to the object)
 
 

@@ -72,11 +72,12 @@ def _take(key: str, fields: dict) -> tuple[JobModel, bool]:
 
 def job_fields(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event_id: str = "",
                trigger: str = "webhook", quiet: bool = True, preview: int = 0,
-               event_repository: str | None = None, reason: str = "") -> dict:
-    """The new job's attributes, its reporting policy included (copied from the app, never re-read)."""
+               event_repository: str | None = None, reason: str = "", group: str = "") -> dict:
+    """The new job's attributes, its reporting policy included (copied from the app, never re-read).
+    `group`: a group of its own (backups: APP.database), else the target's."""
     target = rule["target"]
     # a one-off command never supersedes a deploy, nor a deploy it
-    group = group_of(app, rule, preview) + (".run" if trigger == "run" else "")
+    group = group or group_of(app, rule, preview) + (".run" if trigger == "run" else "")
     return dict(app=app["name"], rule=rule["name"], group=group, target=target, preview=preview, reason=reason,
                 pool=target.get("pool") or DEFAULT_POOL, repository=repository, ref=ref, sha=sha,
                 event_id=event_id, trigger=trigger,
@@ -93,7 +94,7 @@ def group_of(app: dict, rule: dict, preview: int = 0) -> str:
 def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event_id: str = "",
             trigger: str = "webhook", new_tag: bool = False, key: str | None = None,
             quiet: bool = True, preview: int = 0, send: bool = True, reason: str = "",
-            event_repository: str | None = None) -> tuple[JobModel, bool]:
+            event_repository: str | None = None, group: str = "") -> tuple[JobModel, bool]:
     """Queue one job for `rule` of `app` at `ref`; returns (job, created_now).
 
     A duplicate whose job is still queued sends its message again: within SQS's 5-minute
@@ -102,7 +103,8 @@ def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event
     """
     key = key or dedup_key(app["name"], rule["name"], ref, sha, new_tag)
     fields = job_fields(app, rule, repository, ref, sha, event_id=event_id, trigger=trigger, quiet=quiet,
-                        preview=preview, event_repository=event_repository, reason=reason)
+                        preview=preview, event_repository=event_repository, reason=reason,
+                        group=group)
     job, created = _take(key, fields)
     if job.state == "queued" and send:
         queue.send(job.id, job.group, job.target["type"], job.pool)

@@ -46,7 +46,7 @@ class Ask:
     rule: dict
     ref: str
     sha: str
-    way: str                      # webhook | manual | redeploy | replay | rollback | sweeper | schedule
+    way: str                      # webhook | manual | redeploy | replay | rollback | sweeper | schedule | backup
     trigger: str = ""             # the job's trigger; default: the way ("webhook" jobs say webhook)
     preview: int = 0              # the pull request, when the way knows it (an earlier job, an event)
     teardown: bool = False
@@ -60,6 +60,7 @@ class Ask:
     send: bool = True
     reason: str = ""              # a note the job starts with (a schedule's tick)
     event_repository: str | None = None  # the repository the webhook named (where its status goes)
+    group: str = ""               # a group of its own (a database's backups), else the target's
 
 
 def admit(ask: Ask) -> tuple[JobModel, bool]:
@@ -69,7 +70,7 @@ def admit(ask: Ask) -> tuple[JobModel, bool]:
         return enqueue.enqueue(ask.app, ask.rule, ask.repository or ask.app["repository"], ask.ref, ask.sha,
                                event_id=ask.event_id, trigger=ask.trigger or ask.way, new_tag=ask.new_tag,
                                key=ask.key, quiet=ask.quiet, send=ask.send, reason=ask.reason,
-                               event_repository=ask.event_repository)
+                               event_repository=ask.event_repository, group=ask.group)
     if ask.refused:
         return _refused(ask, number)
     if ask.teardown:
@@ -182,7 +183,9 @@ def _refused(ask: Ask, number: int) -> tuple[JobModel, bool]:
 # ---- the ways in that start from an earlier job ---------------------------------------------------
 _TRIGGERS = {"redeploy": "manual"}   # a Redeploy is a deploy by hand, as it always said
 ONE_OFF = {"run": "run the command again with `tahobuddy run APP -- ...`",
-           "purge": "a purge runs once, when the app is deleted with --purge"}
+           "purge": "a purge runs once, when the app is deleted with --purge",
+           "backup": "make another with `tahobuddy db backup APP`",
+           "restore": "restore again with `tahobuddy db restore APP --from NAME --yes`"}
 
 
 def ask_again(old: JobModel, way: str) -> Ask:

@@ -7,6 +7,8 @@ Run every minute (a scheduled function on AWS, a loop in `make run`, `POST /api/
 - a job queued longer than `max_queued` fails, saying which pool it waited for and why;
 - a rule's `schedule` whose tick is due queues its job (functions/dispatch/schedules.py);
 - a pull-request preview idle longer than its rule's `expire_after_days` gets its teardown job;
+- an app whose `database.backup.schedule` names a minute since the last tick gets its backup job
+  (functions/dispatch/backups.py: one per slot);
 - where no DynamoDB TTL deletes expired items (the embedded stack's emulator), a bounded number of
   them go (functions/store/expiry.py; TAHOBUDDY_DELETE_EXPIRED).
 A job waiting for an agent of its pool is left alone: its listing says why it waits.
@@ -16,7 +18,7 @@ from __future__ import annotations
 from contract.states import Reason
 
 from functions.store import agents, expiry, jobs
-from functions.dispatch import previews, queue, schedules
+from functions.dispatch import backups, previews, queue, schedules
 from functions.clock import now
 from functions.config import settings
 from functions.errors import IllegalTransition, NotFound
@@ -52,7 +54,7 @@ def dead_lettered(letter: dict) -> str | None:
 def sweep() -> dict:
     s, at = settings(), now()
     report: dict = {"dead_lettered": [], "resent": [], "failed": [], "expired": previews.expire(),
-                    "scheduled": schedules.tick(at)}
+                    "scheduled": schedules.tick(at), "backups": backups.scheduled(at)}
     if s.delete_expired:
         report["deleted_expired"] = expiry.sweep()
     for pool in s.pools:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import re
 
 from functions.config import settings
-from functions.domain import forges, notifications, preview_hosts, previews, refs, rules
+from functions.domain import databases, forges, notifications, preview_hosts, previews, refs, rules
 from functions.errors import InvalidInput
 from functions.domain.fields import Field, check
 
-DATABASE_KINDS = ("postgres", "mysql", "redis")
+DATABASE_KINDS = databases.KINDS
 NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
 HOST = r"^(\*\.)?[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
 APP_FIELDS = (
@@ -37,9 +37,7 @@ APP_FIELDS = (
           doc="a database container of its own, made once and kept; the app gets DATABASE_URL"),
     Field("env", "map", examples=({"LOG_LEVEL": "info"},), doc="environment of the app's container"),
 )
-DATABASE_FIELDS = (Field("kind", "str", required=True, choices=DATABASE_KINDS, doc="which database"),
-                   Field("image", "str", examples=("postgres:16",),
-                         doc="the database's image (default: the agent's db_images setting)"))
+DATABASE_FIELDS = databases.DATABASE_FIELDS  # kind, image, backup (functions/domain/databases.py)
 _LOOKALIKE = re.compile(r"^(.+)-pr-([0-9]+)$")
 
 
@@ -52,7 +50,7 @@ def validate(doc) -> dict:
         raise InvalidInput("repository", "must be a clone URL or owner/name")
     app["forge"] = forges.of(app, settings().forge_hosts)  # stored, so the app says which route deploys it
     if "database" in app:
-        app["database"] = _database(doc["database"])
+        app["database"] = databases.validate(doc["database"])
     if not isinstance(raw_rules, list):
         raise InvalidInput("rules", "must be a list of rules")
     app["rules"] = [rules.validate(f"rules[{i}]", r, i) for i, r in enumerate(raw_rules)]
@@ -75,10 +73,6 @@ def preview_lookalike(name: str) -> tuple[str, int] | None:
     database and volume would be that preview's."""
     found = _LOOKALIKE.match(name)
     return (found.group(1), int(found.group(2))) if found else None
-
-
-def _database(doc) -> dict:
-    return check("database", doc, DATABASE_FIELDS)
 
 
 def rule(app: dict, name: str) -> dict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from contract.wire import SECRET_REF
 
-from functions.domain import apps, previews, rules, schedules, targets
+from functions.domain import apps, databases, previews, rules, schedules, targets
 from functions.domain.fields import Field
 from functions.domain import notifications
 
@@ -120,7 +120,7 @@ def notify() -> dict:
 
 
 def app() -> dict:
-    out = block(apps.APP_FIELDS, database=block(apps.DATABASE_FIELDS))
+    out = block(apps.APP_FIELDS, database=block(apps.DATABASE_FIELDS, backup=block(databases.BACKUP_FIELDS)))
     out["properties"]["rules"] = {"type": "array", "items": rule(), "default": [], "description": "deploy rules"}
     out["properties"]["notify"] = notify()
     return out

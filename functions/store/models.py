@@ -178,6 +178,19 @@ class ScheduleModel(Model):
     last_note = UnicodeAttribute(default="")                 # what happened, and whether it ran late
 
 
+class BackupModel(Model):
+    """One backup of an app's database, as the agent that made and restore-tested it reported it."""
+
+    Meta = _meta("backups")
+    app = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(range_key=True)                  # APP-YYYYMMDDTHHMMSSZ.SUFFIX: sorts by time
+    job_id = UnicodeAttribute(default="")
+    agent_id = UnicodeAttribute(default="")
+    to = UnicodeAttribute(default="")                        # the destination it was written to
+    verified = UnicodeAttribute(default="")                  # "verified" or "failed: why"
+    record = JSONAttribute(default=dict)                     # kind, image, bytes, counts, seconds, created_at
+
+
 class TokenModel(Model):
     """API tokens, stored only as SHA-256 digests."""
 
@@ -280,4 +293,4 @@ EXPIRING = (EventModel, JobModel, LogModel, DedupModel, AuditModel, OutboxModel,
 """Tables with DynamoDB TTL on `expires_at`; only items that carry it ever expire (functions/retention.py says which)."""
 
 ALL_MODELS = (AppModel, EventModel, JobModel, LogModel, DedupModel, TokenModel, AuditModel, AgentModel,
-              ReleaseModel, OutboxModel, PreviewModel, SessionModel, ScheduleModel)
+              ReleaseModel, OutboxModel, PreviewModel, SessionModel, ScheduleModel, BackupModel)

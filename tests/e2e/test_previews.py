@@ -11,7 +11,7 @@ import requests
 from functions.providers.github import sign
 from tests.e2e.test_tag_to_serving import DOCKERFILE, Loop, deploy
 from tests.helpers import deliver, jobs_of, unique
-from tests.realparts import (FAKEDB_IMAGE, AgentProcess, GitRepo, job_log, remove_app_resources, wait_for,
+from tests.realparts import (AgentProcess, GitRepo, db_env, job_log, remove_app_resources, wait_for,
                              wait_job)
 
 pytestmark = pytest.mark.e2e
@@ -41,16 +41,17 @@ class Site:
                          {"name": "previews", "match": {"pull_request": {"base": "mai*"}}, "preview": preview,
                           "target": {"type": "docker", "health_path": "/", "drain_seconds": 1}}]}
         if database:
-            doc["database"] = {"kind": "postgres", "image": FAKEDB_IMAGE}
+            doc["database"] = {"kind": "postgres"}  # the agent's db_images: a real server (tests/conftest.py)
         if forge:  # a local origin is github's unless the app names its forge
             doc["forge"] = forge
         r = requests.put(f"{api.url}/api/v1/apps/{self.name}", headers=api.headers(), timeout=30, json=doc)
         assert r.status_code == 201, r.text
         self.warnings = r.json().get("warnings", [])
 
-    def push(self, number: int, text: str, branch: str = "feature") -> str:
-        """Commit `text` as the page on the PR's branch; push it there and to refs/pull/N/head, as GitHub keeps it."""
-        self.repo.write({"Dockerfile": DOCKERFILE, "www/index.html": text + "\n"})
+    def push(self, number: int, text: str, branch: str = "feature", files: dict | None = None) -> str:
+        """Commit `text` as the page (or `files`) on the PR's branch; push it there and to refs/pull/N/head, as
+        GitHub keeps it."""
+        self.repo.write(files or {"Dockerfile": DOCKERFILE, "www/index.html": text + "\n"})
         sha = self.repo.commit_and_tag(text, branch=branch)
         self.repo.git("push", "-q", "-f", "origin", f"HEAD:refs/pull/{number}/head")
         return sha
@@ -155,9 +156,9 @@ def test_a_push_to_the_pr_updates_its_preview_with_zero_failed_requests(api, age
 
 
 def test_closing_the_pr_removes_container_route_images_and_database_volume(api, agent_token, caddy, site,
-                                                                            tmp_path):
+                                                                            tmp_path, db_images):
     s = site(database=True, seed=["sh", "-c", 'echo "seeded ${DATABASE_URL##*@}"'])
-    agent = AgentProcess(api, agent_token, tmp_path, caddy)
+    agent = AgentProcess(api, agent_token, tmp_path, caddy, extra=db_env(db_images))
     job = opened(s, 5, "v-db")
     assert job["state"] == "succeeded", job_log(api, job["id"])
     assert f"[seed] seeded tahobuddy-{s.name}.pr-5-db:5432/{s.name}" in job_log(api, job["id"])

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.helpers import deliver, push, unique
-from tests.realparts import BASE_IMAGE, FAKEDB_IMAGE, AgentProcess, GitRepo, job_log, remove_app_resources, wait_for, wait_job, wait_log
+from tests.realparts import BASE_IMAGE, AgentProcess, GitRepo, job_log, remove_app_resources, wait_for, wait_job, wait_log
 
 pytestmark = pytest.mark.e2e
 
@@ -133,40 +133,6 @@ def test_agent_killed_mid_build_the_job_completes_on_restart(api, agent_token, c
     finally:
         second.stop()
 
-
-
-def test_app_database_is_made_once_and_kept_across_deploys(api, agent_token, caddy, tmp_path, docker_images,
-                                                           empty_queue):
-    import docker
-    repo, name = GitRepo(tmp_path / "dbapp"), unique("dbapp")
-    host = f"{name}.localhost"
-    requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
-        "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
-        "database": {"kind": "postgres", "image": FAKEDB_IMAGE},
-        "rules": [{"name": "release", "match": {"tag": "release-*"}, "target": {"type": "docker"}}]})
-    start = ('CMD ["sh", "-c", "mkdir -p /www && echo \\"$DATABASE_URL\\" > /www/url.txt && '
-             f'(wget -q -O /www/mark.txt http://tahobuddy-{name}-db:5432/mark.txt || echo none > /www/mark.txt) && '
-             'httpd -f -p 8080 -h /www"]')
-    repo.write({"Dockerfile": f"FROM {BASE_IMAGE}\n{start}\n"})
-    agent = AgentProcess(api, agent_token, tmp_path, caddy, name="dbagent")
-    try:
-        job = deploy(api, repo, "release-1", repo.commit_and_tag("one", "release-1"))
-        assert job["state"] == "succeeded", job_log(api, job["id"])
-        url = caddy.get(host, "/url.txt").text.strip()
-        assert url.startswith(f"postgres://tahobuddy:") and url.endswith(f"@tahobuddy-{name}-db:5432/{name}")
-        password = url.split(":")[2].split("@")[0]
-        assert password not in job_log(api, job["id"])
-        db = docker.from_env().containers.get(f"tahobuddy-{name}-db")
-        db.exec_run(["sh", "-c", "echo persisted > /var/lib/postgresql/data/mark.txt"])
-        repo.write({"README": "two"})
-        job = deploy(api, repo, "release-2", repo.commit_and_tag("two", "release-2"))
-        assert job["state"] == "succeeded", job_log(api, job["id"])
-        assert caddy.get(host, "/mark.txt").text.strip() == "persisted"  # reached over the app's network
-        assert docker.from_env().containers.get(f"tahobuddy-{name}-db").id == db.id  # the same container
-        assert caddy.get(host, "/url.txt").text.strip() == url  # the same password
-    finally:
-        agent.stop()
-        remove_app_resources(name)
 
 
 def test_unhealthy_release_keeps_the_old_one_and_a_restarted_caddy_serves_again(

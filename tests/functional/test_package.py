@@ -75,7 +75,8 @@ def test_merged_template_passes_cfn_lint_and_declares_the_resources(package):
     assert lint.returncode == 0, lint.stdout + lint.stderr
     resources = json.loads((package / "sam.json").read_text())["Resources"]
     kinds = [r["Type"] for r in resources.values()]
-    assert kinds.count("AWS::DynamoDB::Table") == 12 and kinds.count("AWS::SQS::Queue") == 2
+    from functions.store.models import ALL_MODELS
+    assert kinds.count("AWS::DynamoDB::Table") == len(ALL_MODELS) and kinds.count("AWS::SQS::Queue") == 2
     assert resources["JobQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] >= 1
     actions = [a for role in ("ApiHandlerRole", "SweepEveryMinuteRole")
                for s in resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]

@@ -106,7 +106,7 @@ def test_make_run_serves_a_tagged_app_through_its_own_proxy(tmp_path, docker_ima
     repo.commit_and_tag("one", "release-1")
     (tmp_path / "tahobuddy.yaml").write_text(
         f"apps:\n  - name: {name}\n    repository: {repo.origin}\n    hostname: {name}.localhost\n"
-        "    rules:\n      - {name: release, match: {tag: 'release-*'}, target: {type: docker, health_path: /}}\n")
+        "    database: {kind: redis}\n    rules:\n      - {name: release, match: {tag: 'release-*'}, target: {type: docker, health_path: /}}\n")
     proc, env = start_stack(tmp_path / "home", ports)
     try:
         cli = [str(Path(sys.executable).parent / "tahobuddy")]
@@ -122,6 +122,10 @@ def test_make_run_serves_a_tagged_app_through_its_own_proxy(tmp_path, docker_ima
         assert job["state"] == "succeeded", job_state(stack_api, job_id)
         r = requests.get(env["TAHOBUDDY_PROXY_URL"], headers={"Host": f"{name}.localhost"}, timeout=10)
         assert r.text.strip() == "served by make run"
+        # redis:7 cannot be pulled here: make run used the one local/db-images.sh makes
+        import docker
+        db = docker.from_env().containers.get(f"tahobuddy-{name}-db")
+        assert db.attrs["Config"]["Image"] == "tahobuddy-local/redis:7" and db.status == "running"
     finally:
         stop_stack(proc)
         remove_app_resources(name)
