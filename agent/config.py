@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from contract.queues import DEFAULT_POOL, POOL_NAME
+from contract.wire import SECRET_REF
 from runners import registry
 
 INSTALLATION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -41,6 +42,10 @@ class AgentConfig:
     git_token: str = ""                          # HTTPS token for private repositories
     git_ssh_key: str = ""                        # deploy key path for ssh:// and git@ URLs
     ecr_registry: str = ""                       # push here instead of ECR's endpoint (a registry standing in)
+    registry: str = ""                           # push every docker build here (host:port[/path]); "" keeps
+    #                                              images on this engine only (rollback elsewhere is refused)
+    registry_username: str = ""                  # for that registry and prebuilt `image:` pulls
+    registry_password: str = ""                  # a secret:NAME reference the agent resolves
     keep_images: int = 3
     preview_reconcile: int = 600                 # seconds between preview reconciliations (and at start); 0: off
     installation: str = ""                       # default: a digest of api_url; see resolved_installation
@@ -78,6 +83,9 @@ class AgentConfig:
             problems.append(f"pool {self.pool!r}: lower-case letters, digits and '-' (TAHOBUDDY_POOL)")
         if self.concurrency < 1:
             problems.append("concurrency must be at least 1")
+        if self.registry_password and not SECRET_REF.match(self.registry_password):
+            problems.append("registry_password must be a secret:NAME reference, never the password itself "
+                            "(TAHOBUDDY_REGISTRY_PASSWORD)")
         if self.installation and not INSTALLATION_NAME.match(self.installation):
             problems.append(f"installation {self.installation!r}: 1-63 of A-Z a-z 0-9 _ . -, starting with a letter "
                             "or digit (TAHOBUDDY_INSTALLATION)")

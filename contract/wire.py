@@ -163,7 +163,8 @@ class Finish(Wire):
     exit_code: typing.Optional[int] = None
     detail: str = ""
     sha: str = ""
-    release: dict = field(default_factory=dict)     # what now serves: image, ref, sha (deploying targets)
+    release: dict = field(default_factory=dict)     # what now serves: image, ref, sha, digest (a registry's
+    #                                                 <registry>/<app>@sha256:..., when pushed or pulled)
     phases: dict = field(default_factory=dict)      # phase name -> epoch seconds
     backup: dict = field(default_factory=dict)      # a backup job's record, a restore job's figures
 

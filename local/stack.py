@@ -5,6 +5,8 @@
   Docker Engine (started only when none answers)
   database images (the official ones, or where none can be pulled made here: local/db_images.py)
   proxy (Caddy, 127.0.0.1:8080, admin 127.0.0.1:2019)
+  registry (Debian's docker-registry, 127.0.0.1:5000, data in .tahobuddy/registry; TAHOBUDDY_REGISTRY
+            names another one, `off` runs without: images then stay on the agent's engine)
   agent (tahobuddy agent; TAHOBUDDY_AGENT=off leaves it and the proxy out)
 
 Secrets are made once and kept in .tahobuddy/; the emulator's state is
@@ -242,7 +244,31 @@ def _needs(mode: str, env, api_port: int, aws_port: int) -> list[ports.Need]:
         needs += [ports.Need(int(env.get("TAHOBUDDY_PROXY_PORT", 8080)), "proxy", "TAHOBUDDY_PROXY_PORT"),
                   ports.Need(int(env.get("TAHOBUDDY_PROXY_ADMIN_PORT", 2019)), "proxy admin",
                              "TAHOBUDDY_PROXY_ADMIN_PORT")]
+        if not env.get("TAHOBUDDY_REGISTRY"):
+            needs.append(ports.Need(int(env.get("TAHOBUDDY_REGISTRY_PORT", 5000)), "registry",
+                                    "TAHOBUDDY_REGISTRY_PORT"))
     return needs
+
+
+def registry_config(data: Path, port: int) -> str:
+    """distribution 2.8's settings: loopback only, no auth (the packaged config turns on htpasswd), deletes
+    allowed so retention can remove tags; its storage under .tahobuddy/registry."""
+    return (f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {data}\n"
+            f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
+
+
+def _start_registry(stack: Stack, env) -> str:
+    """The installation's registry (host:port for TAHOBUDDY_REGISTRY), or the one the user named, or ""."""
+    named = env.get("TAHOBUDDY_REGISTRY", "")
+    if named:
+        return "" if named == "off" else named
+    port = int(env.get("TAHOBUDDY_REGISTRY_PORT", 5000))
+    home = HOME / "registry"
+    (home / "data").mkdir(parents=True, exist_ok=True)
+    (home / "config.yml").write_text(registry_config(home / "data", port))
+    proc = stack.spawn("registry", ["docker-registry", "serve", str(home / "config.yml")])
+    procs.wait_http(f"http://127.0.0.1:{port}/v2/", proc=proc)
+    return f"127.0.0.1:{port}"
 
 
 def _start_agent_side(stack: Stack, env, api_url: str, keys: dict) -> dict:
@@ -268,12 +294,14 @@ def _start_agent_side(stack: Stack, env, api_url: str, keys: dict) -> dict:
                         env={**env, "XDG_DATA_HOME": str(caddy_home / "data"),
                              "XDG_CONFIG_HOME": str(caddy_home / "config")})
     procs.wait_http(f"http://127.0.0.1:{admin_port}/config/", proc=caddy)
+    registry = _start_registry(stack, env)
     stack.spawn("agent", [str(Path(sys.executable).parent / "tahobuddy"), "agent"], env={
-        **env, "TAHOBUDDY_API_URL": api_url, "TAHOBUDDY_AGENT_TOKEN": keys["agent_token"],
+        **env, "TAHOBUDDY_REGISTRY": registry, "TAHOBUDDY_API_URL": api_url, "TAHOBUDDY_AGENT_TOKEN": keys["agent_token"],
         "TAHOBUDDY_WORKDIR": str(HOME / "agent"), "TAHOBUDDY_PROXY_ADMIN": f"http://127.0.0.1:{admin_port}",
         "TAHOBUDDY_PROXY_LISTEN": f"127.0.0.1:{proxy_port}", "TAHOBUDDY_PROXY_HTTPS": "false",
         "PYTHONUNBUFFERED": "1"})
-    return {"TAHOBUDDY_PROXY_URL": f"http://127.0.0.1:{proxy_port}", "TAHOBUDDY_AGENT_TOKEN": keys["agent_token"]}
+    return {"TAHOBUDDY_PROXY_URL": f"http://127.0.0.1:{proxy_port}", "TAHOBUDDY_AGENT_TOKEN": keys["agent_token"],
+            **({"TAHOBUDDY_REGISTRY": registry} if registry else {})}
 
 
 if __name__ == "__main__":

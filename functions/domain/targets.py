@@ -60,6 +60,12 @@ TARGETS: dict[str, tuple[Field, ...]] = {
     "docker": (
         Field("dockerfile", "str", default="Dockerfile", examples=("deploy/Dockerfile",),
               doc="the Dockerfile's path in the repository"),
+        Field("image", "str", examples=("ghcr.io/me/blog:{sha}", "127.0.0.1:5000/blog:{tag}"),
+              doc="deploy this prebuilt image instead of building: the agent pulls it (placeholders {sha}, "
+                  "{short_sha}, {ref_name}, {tag}) with the agent's registry credentials"),
+        Field("image_wait", "int", default=300, examples=(600,),
+              doc="seconds to wait for a prebuilt image to appear in its registry (CI may still be pushing it); "
+                  "then the job fails naming the reference"),
         Field("build_args", "map", examples=({"NODE_ENV": "production"},), doc="--build-arg values"),
         Field("build_secrets", "secret_map", examples=({"token": "secret:NPM_TOKEN"},), doc=SECRET_IDS),
         Field("env", "map", doc="environment of the container (secret:NAME values resolved by the agent)"),

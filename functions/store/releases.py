@@ -1,5 +1,6 @@
 """What each app served, in the store rather than on one agent's disk, so any agent of the pool
-can roll back (to an image its Docker Engine holds) or say which agent holds it.
+can roll back: to an image its Docker Engine holds, or pulled by the digest a registry holds
+(`digest`: <registry>/<app>@sha256:...), or else it says which agent holds it.
 
 Keyed by app, not rule: the rules of one app serve one hostname, so a deploy retires whatever
 another rule of the app put live.
@@ -18,7 +19,7 @@ def recording(job: JobModel, agent_id: str, release: dict) -> list:
     image = str(release.get("image") or "")
     if not image:
         return []
-    detail = {k: str(v) for k, v in release.items() if k in ("container", "upstream") and v}
+    detail = {k: str(v) for k, v in release.items() if k in ("container", "upstream", "digest") and v}
     m = ReleaseModel
     return [(ReleaseModel(job.app, job.id), [
         m.rule.set(job.rule), m.image.set(image[:200]), m.ref.set(str(release.get("ref") or job.ref)),

@@ -99,5 +99,5 @@ def test_builder_fields_are_checked_with_clear_errors():
         assert message in str(err.value), (extra, str(err.value))
     with pytest.raises(InvalidInput, match=r"t.memory: applies to a builder container: set image: as well"):
         targets.validate("t", {"type": "shell", "commands": [["make"]], "memory": "64m"})
-    with pytest.raises(InvalidInput, match=r"t.image: unknown field"):
-        targets.validate("t", {"type": "docker", "image": "b:1"})
+    with pytest.raises(InvalidInput, match=r"t.image: unknown field"):  # ECS always builds
+        targets.validate("t", {"type": "aws-ecs", "cluster": "c", "service": "s", "repository": "r", "image": "b:1"})
