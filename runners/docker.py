@@ -266,9 +266,9 @@ class DockerRunner:
         if not entry.get("digest"):
             holder = entry.get("agent_id") or "the agent that built it"
             return JobResult.never_ran(Reason.REFUSED, f"image {image[:19]} of {entry['ref']} is not on this "
-                                       f"agent's Docker Engine, and no registry holds it (no registry was configured "
-                                       f"when it was built: set TAHOBUDDY_REGISTRY); {holder} holds it: roll back "
-                                       f"there, or deploy {entry['ref']} again")
+                                       f"agent's Docker Engine, and no registry holds it (none was configured with "
+                                       f"TAHOBUDDY_REGISTRY, or the push failed, when it was built); {holder} holds "
+                                       f"it: roll back there, or deploy {entry['ref']} again")
         log(f"image {image[:19]} is not on this agent's Docker Engine: pulling {entry['digest']}")
         try:
             return images.pull(client, entry["digest"], images.auth(ctx.settings, ctx.secrets))
