@@ -99,7 +99,8 @@ def test_state_survives_a_restart(tmp_path):
 def test_make_run_serves_a_tagged_app_through_its_own_proxy(tmp_path, docker_images):
     from tests.realparts import BASE_IMAGE, GitRepo, remove_app_resources
     ports = {"TAHOBUDDY_EMULATOR_PORT": procs.free_port(), "TAHOBUDDY_API_PORT": procs.free_port(),
-             "TAHOBUDDY_PROXY_PORT": procs.free_port(), "TAHOBUDDY_PROXY_ADMIN_PORT": procs.free_port()}
+             "TAHOBUDDY_PROXY_PORT": procs.free_port(), "TAHOBUDDY_PROXY_ADMIN_PORT": procs.free_port(),
+             "TAHOBUDDY_REGISTRY_PORT": procs.free_port()}
     repo, name = GitRepo(tmp_path / "site"), unique("stacked")
     repo.write({"Dockerfile": f'FROM {BASE_IMAGE}\nCOPY www /www\nCMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n',
                 "www/index.html": "served by make run\n"})
@@ -126,10 +127,17 @@ def test_make_run_serves_a_tagged_app_through_its_own_proxy(tmp_path, docker_ima
         import docker
         db = docker.from_env().containers.get(f"tahobuddy-{name}-db")
         assert db.attrs["Config"]["Image"] == "tahobuddy-local/redis:7" and db.status == "running"
+        # the installation's registry: on loopback, supervised, its data in the stack's home, the build pushed
+        registry = f"127.0.0.1:{ports['TAHOBUDDY_REGISTRY_PORT']}"
+        assert env["TAHOBUDDY_REGISTRY"] == registry and "registry" in _children(tmp_path / "home")
+        assert requests.get(f"http://{registry}/v2/{name}/tags/list", timeout=10).json()["tags"]
+        assert (tmp_path / "home" / "registry" / "data" / "docker" / "registry" / "v2" / "repositories" / name).is_dir()
+        registry_pid = _children(tmp_path / "home")["registry"]
     finally:
         stop_stack(proc)
         remove_app_resources(name)
     assert proc.returncode == 0
+    _wait_gone([registry_pid])
 
 
 def _ports(**extra) -> dict:
