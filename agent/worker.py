@@ -317,7 +317,7 @@ class Agent:
             if not runner.available():
                 return spec, JobResult.never_ran(Reason.REFUSED, f"the {runner.name} runner is not available here")
             # none of these builds the repository's code
-            if spec.trigger not in ("rollback", "teardown", "purge", "run", "backup", "restore"):
+            if spec.trigger not in ("rollback", "teardown", "purge", "run", "backup", "restore", "promote"):
                 ctx.phases.mark("fetch_started")
                 ctx.worktree, sha = self.source.checkout(spec.repository, spec.ref, spec.sha, spec.job_id, log,
                                                          serving=serving(spec))

@@ -169,6 +169,12 @@ def cmd_rollback(args) -> int:
     return 0
 
 
+def cmd_promote(args) -> int:
+    data = _client(args).post(f"/apps/{quote(args.app)}/promote", {"from": args.from_rule, "to": args.to_rule})
+    emit(data, args.json, JOB_COLUMNS, "jobs")
+    return 0
+
+
 def cmd_token(args) -> int:
     client, words = _client(args), args.words
     if words == ["list"]:
@@ -386,6 +392,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("app", help="the app's name")
     sp.add_argument("--to", help="tag, branch or commit to go back to (default: the version before the live one)")
     sp.add_argument("--rule", help="the docker rule whose target to roll back (default: the first)")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sp = add("promote", cmd_promote, "deploy to one rule's docker target exactly the image another rule serves")
+    sp.add_argument("app", help="the app's name")
+    sp.add_argument("--from", dest="from_rule", required=True, help="the rule whose serving image (by digest) goes")
+    sp.add_argument("--to", dest="to_rule", required=True, help="the rule whose docker target receives it")
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp = add("token", cmd_token, "create an API token (shown once), `token list`, or `token revoke ID`")
     sp.add_argument("words", nargs="*", metavar="list | revoke ID", help="list tokens by id, or revoke one")

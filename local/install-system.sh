@@ -8,6 +8,7 @@ have git || need+=(git)
 have caddy || need+=(caddy)
 have dockerd || need+=(docker.io)
 have docker-registry || need+=(docker-registry)
+have skopeo || need+=(skopeo)   # `tahobuddy promote` copies an image registry to registry
 have webhook || need+=(webhook)
 have busybox || need+=(busybox-static)
 have debootstrap || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)  # local/db-images.sh's Debian root

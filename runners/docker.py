@@ -19,9 +19,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from . import docker_convert as convert
-from . import docker_backups, docker_oneoff, docker_previews, docker_purge, proxy
-from . import image as image_build
-from . import image_registry as images
+from . import docker_backups, docker_images, docker_oneoff, docker_previews, docker_purge, proxy
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError
 from .proxy import RESTART_WAIT, Caddy, ProxyError, route
 
@@ -214,14 +212,14 @@ class DockerRunner:
             if entry is None:
                 return JobResult.never_ran(Reason.REFUSED, f"no earlier image of {spec.app} for "
                                            f"{spec.ref or 'the previous version'} was ever deployed")
-            image = self._rollback_image(client, entry, ctx, log)
+            image = docker_images.for_rollback(client, entry, ctx, log)
             if isinstance(image, JobResult):
                 return image
             spec_for_run = dataclasses.replace(spec, sha=entry["sha"], ref=entry["ref"])
             ctx.scratch["digest"] = entry.get("digest", "")
             log(f"rolling back {spec.app} to {entry['ref']} ({entry['sha'][:12]}), image {image[:19]}")
         else:
-            built = self._image(client, spec, ctx, log)
+            built = docker_images.to_deploy(client, spec, ctx, log)
             if isinstance(built, JobResult):
                 return built
             image, spec_for_run = built, spec
@@ -233,47 +231,10 @@ class DockerRunner:
             seeded = self._seed(client, spec, ctx, log, image)
             if seeded is not None:
                 return seeded
-        return self._swap(client, spec_for_run, ctx, log, image, history)
-
-    def _image(self, client, spec: JobSpec, ctx: RunContext, log: Log) -> str | JobResult:
-        """The image to deploy: the prebuilt `image:` pulled (waited for up to image_wait seconds), or a build,
-        pushed to the agent's registry when one is configured."""
-        if spec.target.get("image"):
-            reference = images.expand(spec.target["image"], spec)
-            log(f"deploying the prebuilt image {reference}")
-            try:
-                image = images.pull_waiting(client, reference, images.auth(ctx.settings, ctx.secrets),
-                                            float(spec.target.get("image_wait", 0)), log, ctx.cancel)
-            except images.RegistryError as exc:
-                if ctx.cancel.requested:
-                    return JobResult.canceled(str(exc))
-                return JobResult.failed(str(exc), 1)
-            ctx.scratch["digest"] = images.pinned(client, reference)
-            log(f"pulled {ctx.scratch['digest'] or reference} as {image[:19]}")
-            return image
-        built = image_build.build(client, spec, ctx, log)
-        if not isinstance(built, JobResult):
-            ctx.scratch["digest"] = images.publish(client, built, spec, ctx, log)
-        return built
-
-    def _rollback_image(self, client, entry: dict, ctx: RunContext, log: Log) -> str | JobResult:
-        """The rollback's image on this engine: there already, or pulled by its recorded digest."""
-        image = entry["image"]
-        try:
-            return client.images.get(image).id
-        except ImageNotFound:
-            pass
-        if not entry.get("digest"):
-            holder = entry.get("agent_id") or "the agent that built it"
-            return JobResult.never_ran(Reason.REFUSED, f"image {image[:19]} of {entry['ref']} is not on this "
-                                       f"agent's Docker Engine, and no registry holds it (none was configured with "
-                                       f"TAHOBUDDY_REGISTRY, or the push failed, when it was built); {holder} holds "
-                                       f"it: roll back there, or deploy {entry['ref']} again")
-        log(f"image {image[:19]} is not on this agent's Docker Engine: pulling {entry['digest']}")
-        try:
-            return images.pull(client, entry["digest"], images.auth(ctx.settings, ctx.secrets))
-        except images.RegistryError as exc:
-            return JobResult.failed(f"{exc}; the previous version keeps serving", 1)
+        done = self._swap(client, spec_for_run, ctx, log, image, history)
+        if spec.target.get("promoted_from") and done.status == JobResult.ok().status:
+            done = dataclasses.replace(done, detail=f"{done.detail}; {spec.target['promoted_from']}")
+        return done
 
     def _swap(self, client, spec: JobSpec, ctx: RunContext, log: Log, image: str, history: History) -> JobResult:
         old_entry = history.live()

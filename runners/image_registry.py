@@ -7,8 +7,13 @@ agent's ~/.docker. A registry with no credentials gets an empty auth, never the 
 """
 from __future__ import annotations
 
+import base64
+import json
 import re
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 from docker.errors import DockerException, ImageNotFound
 
@@ -88,6 +93,38 @@ def pinned(client, reference: str) -> str:
     repo = split(reference)[0]
     digests = client.images.get(reference).attrs.get("RepoDigests") or []
     return next((d for d in digests if d.startswith(repo + "@")), "")
+
+
+def copy(reference: str, registry: str, app: str, auth_config: dict, log: Log, timeout: float = 600) -> str:
+    """Copy `reference` (repo@sha256:...) registry to registry with skopeo, digest preserved, no daemon involved;
+    the reference in `registry`. The agent's credentials go in an auth file of a temporary directory, removed
+    after; a loopback registry is spoken to over plain HTTP, as dockerd does."""
+    digest = split(reference)[1]
+    dest = f"{repository(registry, app)}:{digest.split(':')[1][:12]}"
+    with tempfile.TemporaryDirectory(prefix="skopeo-") as scratch:
+        authfile = Path(scratch) / "auth.json"
+        hosts = {reference.split("/", 1)[0], registry.split("/", 1)[0]}
+        entry = (base64.b64encode(f"{auth_config['username']}:{auth_config['password']}".encode()).decode()
+                 if auth_config else "")
+        authfile.write_text(json.dumps({"auths": {h: {"auth": entry} for h in hosts} if entry else {}}))
+        authfile.chmod(0o600)
+        argv = ["skopeo", "copy", "--preserve-digests", "--authfile", str(authfile),
+                f"--src-tls-verify={str(not _loopback(reference)).lower()}",
+                f"--dest-tls-verify={str(not _loopback(registry)).lower()}", f"docker://{reference}", f"docker://{dest}"]
+        log(f"copying {reference} to {dest} with skopeo")
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise RegistryError(f"could not copy {reference} to {registry}: {exc.__class__.__name__}") from exc
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or [f"skopeo exited {done.returncode}"])[-1][:300]
+        raise RegistryError(f"could not copy {reference} to {registry}: {why}")
+    return f"{repository(registry, app)}@{digest}"
+
+
+def _loopback(reference: str) -> bool:
+    host = reference.split("/", 1)[0].rsplit(":", 1)[0]
+    return host in ("localhost", "[::1]") or host.startswith("127.")
 
 
 def pull(client, reference: str, auth_config: dict) -> str:

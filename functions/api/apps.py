@@ -68,6 +68,12 @@ def rollback_app(name):
     return Response(body={"jobs": manual.rollback(name, http.body())}, status_code=201)
 
 
+@bp.route(f"{http.V1}/apps/{{name}}/promote", methods=["POST"])
+@http.api("admin")
+def promote_app(name):
+    return Response(body={"jobs": manual.promote(name, http.body())}, status_code=201)
+
+
 @bp.route(f"{http.V1}/apps/{{name}}/run", methods=["POST"])
 @http.api("admin")
 def run_in_app(name):

@@ -6,7 +6,7 @@ from functions.dispatch import gate
 from functions.domain import apps, previews, refs, rules
 from functions.errors import InvalidInput
 from functions.domain.events import Action, WebhookEvent
-from functions.store import app_store, jobs
+from functions.store import app_store, jobs, releases
 
 
 def deploy(name: str, body: dict) -> list[dict]:
@@ -60,6 +60,32 @@ def rollback(name: str, body: dict) -> list[dict]:
     if not docker_rules:
         raise InvalidInput("rule", f"app {name} has no docker rule to roll back")
     return [jobs.to_dict(gate.by_hand(spec, docker_rules[0], to, "", trigger="rollback"))]
+
+
+def promote(name: str, body: dict) -> list[dict]:
+    """Queue a deploy to rule `to`'s docker target of exactly the digest rule `from` serves: no build; the agent
+    pulls it (skopeo copies it to its own registry first when that is another one)."""
+    spec = app_store.get(name)
+    by_name = {r["name"]: r for r in spec["rules"]}
+    for field in ("from", "to"):
+        if body.get(field) not in by_name:
+            raise InvalidInput(field, f"must name a rule of app {name} ({', '.join(sorted(by_name)) or 'none'})")
+    if body["from"] == body["to"]:
+        raise InvalidInput("to", "must be another rule than from")
+    rule = by_name[body["to"]]
+    if rule["target"]["type"] != "docker":
+        raise InvalidInput("to", f"rule {body['to']} deploys with {rule['target']['type']}: promotion goes to a "
+                                 "docker target")
+    serving = next((e for e in reversed(releases.history(name)) if e.get("rule") == body["from"]), None)
+    if serving is None:
+        raise InvalidInput("from", f"rule {body['from']} of app {name} serves nothing yet")
+    if not serving.get("digest"):
+        raise InvalidInput("from", f"the image rule {body['from']} serves ({serving['image'][:19]}) is in no registry "
+                                   "(its agent had no TAHOBUDDY_REGISTRY, or the push failed): deploy it again first")
+    origin = f"promoted from {body['from']} (job {serving['job']}, {serving['digest']})"
+    target = {**rule["target"], "image": serving["digest"], "image_wait": 0, "promoted_from": origin}
+    return [jobs.to_dict(enqueue.manual(spec, {**rule, "target": target}, serving["ref"], serving["sha"],
+                                        trigger="promote", now=True))]
 
 
 def purge(name: str) -> list[dict]:
