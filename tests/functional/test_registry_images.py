@@ -161,3 +161,55 @@ def test_a_prebuilt_image_tagged_with_the_commit_is_pulled_and_served_and_a_miss
         remove_app_resources(name)
         for leftover in client.images.list(name=ci_repo):
             client.images.remove(leftover.id, force=True)
+
+
+def test_promote_deploys_the_digest_staging_serves_to_another_pools_target_copied_to_its_registry(
+        api, agent_token, agent_tokens, caddy, registry, tmp_path, docker_images, empty_queue):
+    from functions.store import releases
+    from tests.realparts import Registry
+    other = Registry(tmp_path / "other-registry")  # the production agent's registry: open, on loopback
+    repo = GitRepo(tmp_path / "site")
+    name, host = unique("promo"), f"{unique('promo')}.localhost"
+    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+        "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080, "rules": [
+            {"name": "staging", "match": {"tag": "staging-*"}, "target": {"type": "docker", "health_path": "/"}},
+            {"name": "prod", "match": {"tag": "release-*"},
+             "target": {"type": "docker", "health_path": "/", "pool": "spare", "drain_seconds": 0}}]})
+    assert r.status_code == 201, r.text
+    staging = start_agent(api, agent_token, tmp_path, caddy, registry.host)
+    prod = AgentProcess(api, agent_tokens("spare"), tmp_path, caddy, name="prod", extra={
+        "TAHOBUDDY_POOL": "spare", "TAHOBUDDY_REGISTRY": other.host, "TAHOBUDDY_REGISTRY_USERNAME": "_",
+        "TAHOBUDDY_REGISTRY_PASSWORD": "secret:REGISTRY_KEY", "REGISTRY_KEY": PASSWORD,
+        "HOME": str(tmp_path / "prod-home")})
+    try:
+        repo.write({"Dockerfile": DOCKERFILE, "www/index.html": "tested on staging\n"})
+        one = deploy(api, repo, "staging-1", repo.commit_and_tag("v1", "staging-1"))
+        assert one["state"] == "succeeded", job_log(api, one["id"])
+        digest = releases.history(name)[-1]["digest"]
+        assert digest.startswith(f"{registry.host}/{name}@sha256:")
+
+        refused = requests.post(f"{api.url}/api/v1/apps/{name}/promote", json={"from": "prod", "to": "staging"},
+                                headers=api.headers(), timeout=30)
+        assert refused.status_code == 400 and "serves nothing yet" in refused.text, refused.text
+        r = requests.post(f"{api.url}/api/v1/apps/{name}/promote", json={"from": "staging", "to": "prod"},
+                          headers=api.headers(), timeout=30)
+        assert r.status_code == 201, r.text
+        job = wait_job(api, r.json()["jobs"][0]["id"])
+        log = job_log(api, job["id"])
+        origin = f"promoted from staging (job {one['id']}, {digest})"
+        assert job["state"] == "succeeded" and job["agent_id"].startswith("prod"), log
+        assert origin in log and origin in job["reason"] and "building" not in log, (job, log)
+        content = digest.split("@")[1]
+        assert f"copying {digest}" in log
+        assert requests.head(f"http://{other.host}/v2/{name}/manifests/{content}", timeout=10, headers={
+            "Accept": "application/vnd.docker.distribution.manifest.v2+json"}).status_code == 200
+        newest = releases.history(name)[-1]
+        assert (newest["rule"], newest["digest"], newest["sha"]) == ("prod", f"{other.host}/{name}@{content}",
+                                                                     one["sha"])
+        assert caddy.get(host).text.strip() == "tested on staging"
+        assert no_credential_stored(tmp_path / "prod-home")
+    finally:
+        assert staging.stop() == 0, staging.output()
+        assert prod.stop() == 0, prod.output()
+        other.stop()
+        remove_app_resources(name)
