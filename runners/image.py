@@ -20,6 +20,7 @@ from pathlib import Path
 import docker
 
 from . import cache_mounts
+from . import image_registry as images
 from . import docker_convert as convert
 from . import process
 from .base import JobResult, JobSpec, Log, Reason, RunContext
@@ -86,11 +87,15 @@ def _buildkit(spec: JobSpec, ctx: RunContext, log: Log, platform: str = "") -> s
                 argv[2:2] = ["--platform", platform]
         except convert.BuildInputError as exc:
             return JobResult.never_ran(Reason.REFUSED, str(exc))
+        cache = images.inline_cache(spec, ctx, Path(scratch))  # the app's last image in the registry
+        argv[-2:-2] = cache.argv
+        if cache.source:
+            log(f"reusing the layers of {cache.source} (BuildKit inline cache)")
         # resolved on the agent; the Secrets lookup remembers each value, so the log masks it
         values = {env_names[i]: resolve(ref, ctx.secrets) for i, ref in wanted.items()}
         log(f"building {convert.repository(spec.app)}:{convert.tags(spec)[0]} from "
             f"{spec.target.get('dockerfile', 'Dockerfile')} with BuildKit")
-        env = {**os.environ, "DOCKER_BUILDKIT": "1", **values}
+        env = {**os.environ, "DOCKER_BUILDKIT": "1", **values, **cache.env}
         done = process.run(argv, cwd=ctx.worktree, env=env, log=keep, cancel=ctx.cancel, timeout=ctx.timeout)
         image = iidfile.read_text().strip() if iidfile.is_file() else ""
     if done.canceled:

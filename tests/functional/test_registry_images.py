@@ -71,6 +71,11 @@ def test_a_rollback_on_an_engine_without_the_image_pulls_the_recorded_digest_and
 
         first = next(e for e in releases.history(name) if e["ref"] == "refs/tags/release-1")
         assert first["digest"].startswith(f"{registry.host}/{name}@sha256:"), first
+        # the second build reads BuildKit's inline cache from the first one's pushed image, with the registry's
+        # credentials from a temporary DOCKER_CONFIG
+        second_log = job_log(api, two["id"])
+        assert f"reusing the layers of {first['digest']}" in second_log, second_log
+        assert f"importing cache manifest from {first['digest']}" in second_log, second_log
         assert f"pushed {first['digest']}" in job_log(api, one["id"])
         manifest = registry.get(f"{name}/manifests/{first['digest'].split('@')[1]}",
                                 Accept="application/vnd.docker.distribution.manifest.v2+json")
@@ -166,7 +171,7 @@ def test_a_prebuilt_image_tagged_with_the_commit_is_pulled_and_served_and_a_miss
 def test_promote_deploys_the_digest_staging_serves_to_another_pools_target_copied_to_its_registry(
         api, agent_token, agent_tokens, caddy, registry, tmp_path, docker_images, empty_queue):
     from functions.store import releases
-    from tests.realparts import Registry
+    from tests.realparts import Caddy, Registry
     other = Registry(tmp_path / "other-registry")  # the production agent's registry: open, on loopback
     repo = GitRepo(tmp_path / "site")
     name, host = unique("promo"), f"{unique('promo')}.localhost"
@@ -177,7 +182,8 @@ def test_promote_deploys_the_digest_staging_serves_to_another_pools_target_copie
              "target": {"type": "docker", "health_path": "/", "pool": "spare", "drain_seconds": 0}}]})
     assert r.status_code == 201, r.text
     staging = start_agent(api, agent_token, tmp_path, caddy, registry.host)
-    prod = AgentProcess(api, agent_tokens("spare"), tmp_path, caddy, name="prod", extra={
+    prod_proxy = Caddy(tmp_path / "prod-caddy")  # production is another host: its own proxy
+    prod = AgentProcess(api, agent_tokens("spare"), tmp_path, prod_proxy, name="prod", extra={
         "TAHOBUDDY_POOL": "spare", "TAHOBUDDY_REGISTRY": other.host, "TAHOBUDDY_REGISTRY_USERNAME": "_",
         "TAHOBUDDY_REGISTRY_PASSWORD": "secret:REGISTRY_KEY", "REGISTRY_KEY": PASSWORD,
         "HOME": str(tmp_path / "prod-home")})
@@ -185,6 +191,7 @@ def test_promote_deploys_the_digest_staging_serves_to_another_pools_target_copie
         repo.write({"Dockerfile": DOCKERFILE, "www/index.html": "tested on staging\n"})
         one = deploy(api, repo, "staging-1", repo.commit_and_tag("v1", "staging-1"))
         assert one["state"] == "succeeded", job_log(api, one["id"])
+        assert caddy.get(host).text.strip() == "tested on staging"
         digest = releases.history(name)[-1]["digest"]
         assert digest.startswith(f"{registry.host}/{name}@sha256:")
 
@@ -206,10 +213,11 @@ def test_promote_deploys_the_digest_staging_serves_to_another_pools_target_copie
         newest = releases.history(name)[-1]
         assert (newest["rule"], newest["digest"], newest["sha"]) == ("prod", f"{other.host}/{name}@{content}",
                                                                      one["sha"])
-        assert caddy.get(host).text.strip() == "tested on staging"
+        assert prod_proxy.get(host).text.strip() == "tested on staging"
         assert no_credential_stored(tmp_path / "prod-home")
     finally:
         assert staging.stop() == 0, staging.output()
         assert prod.stop() == 0, prod.output()
+        prod_proxy.stop()
         other.stop()
         remove_app_resources(name)
