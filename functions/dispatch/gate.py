@@ -185,7 +185,8 @@ _TRIGGERS = {"redeploy": "manual"}   # a Redeploy is a deploy by hand, as it alw
 ONE_OFF = {"run": "run the command again with `tahobuddy run APP -- ...`",
            "purge": "a purge runs once, when the app is deleted with --purge",
            "backup": "make another with `tahobuddy db backup APP`",
-           "restore": "restore again with `tahobuddy db restore APP --from NAME --yes`"}
+           "restore": "restore again with `tahobuddy db restore APP --from NAME --yes`",
+           "promote": "promote again with `tahobuddy promote APP --from RULE --to RULE`"}
 
 
 def ask_again(old: JobModel, way: str) -> Ask:

@@ -1,4 +1,4 @@
-"""Deploys and rollbacks asked for by hand (the API, the CLI, the dashboard): which rules a ref
+"""Deploys, rollbacks and promotions asked for by hand (the API, the CLI, the dashboard): which rules a ref
 selects, checked input, and the jobs queued for them."""
 from __future__ import annotations
 
@@ -73,6 +73,8 @@ def promote(name: str, body: dict) -> list[dict]:
     if body["from"] == body["to"]:
         raise InvalidInput("to", "must be another rule than from")
     rule = by_name[body["to"]]
+    if previews.is_preview_rule(rule):
+        raise InvalidInput("to", f"rule {body['to']} makes pull-request previews: promote to a deploying rule")
     if rule["target"]["type"] != "docker":
         raise InvalidInput("to", f"rule {body['to']} deploys with {rule['target']['type']}: promotion goes to a "
                                  "docker target")
@@ -84,8 +86,8 @@ def promote(name: str, body: dict) -> list[dict]:
                                    "(its agent had no TAHOBUDDY_REGISTRY, or the push failed): deploy it again first")
     origin = f"promoted from {body['from']} (job {serving['job']}, {serving['digest']})"
     target = {**rule["target"], "image": serving["digest"], "image_wait": 0, "promoted_from": origin}
-    return [jobs.to_dict(enqueue.manual(spec, {**rule, "target": target}, serving["ref"], serving["sha"],
-                                        trigger="promote", now=True))]
+    return [jobs.to_dict(gate.by_hand(spec, {**rule, "target": target}, serving["ref"], serving["sha"],
+                                      trigger="promote", now=True))]
 
 
 def purge(name: str) -> list[dict]:
