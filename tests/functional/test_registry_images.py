@@ -3,7 +3,12 @@ dockerd and Caddy: every build is pushed by digest and the release records it; a
 lost the image pulls it back by digest and serves it; a registry that is down leaves the deploy going from the
 local image; a prebuilt `image:` tagged with the commit is pulled and served, and a missing one fails after
 image_wait naming the reference. No credential reaches the agent's ~/.docker."""
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import docker
 import pytest
@@ -198,10 +203,12 @@ def test_promote_deploys_the_digest_staging_serves_to_another_pools_target_copie
         refused = requests.post(f"{api.url}/api/v1/apps/{name}/promote", json={"from": "prod", "to": "staging"},
                                 headers=api.headers(), timeout=30)
         assert refused.status_code == 400 and "serves nothing yet" in refused.text, refused.text
-        r = requests.post(f"{api.url}/api/v1/apps/{name}/promote", json={"from": "staging", "to": "prod"},
-                          headers=api.headers(), timeout=30)
-        assert r.status_code == 201, r.text
-        job = wait_job(api, r.json()["jobs"][0]["id"])
+        token = api.headers()["Authorization"].split(" ", 1)[1]
+        cli = subprocess.run([str(Path(sys.executable).parent / "tahobuddy"), "promote", name, "--from", "staging",
+                              "--to", "prod", "--json"], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "TAHOBUDDY_API_URL": api.url, "TAHOBUDDY_TOKEN": token})
+        assert cli.returncode == 0, cli.stderr
+        job = wait_job(api, json.loads(cli.stdout)["jobs"][0]["id"])
         log = job_log(api, job["id"])
         origin = f"promoted from staging (job {one['id']}, {digest})"
         assert job["state"] == "succeeded" and job["agent_id"].startswith("prod"), log
