@@ -68,6 +68,11 @@ TARGETS: dict[str, tuple[Field, ...]] = {
         Field("health_timeout", "int", default=60, doc="seconds the new container has to become healthy"),
         Field("keep_images", "int", default=3, doc="images kept for rollback"),
         Field("drain_seconds", "int", default=2, doc="seconds the old container keeps serving after the switch"),
+        Field("watch_seconds", "int", default=120, minimum=0,
+              doc="seconds the new container is still checked after the swap (0: no watch); the previous "
+                  "container is kept, unrouted, until the watch passes; the job's timeout must cover it"),
+        Field("watch_failures", "int", default=3, minimum=1,
+              doc="failed checks in a row during the watch that swap the previous version back in"),
         Field("release_command", "argv", examples=(["./manage.py", "migrate"],),
               doc="run once per deploy in the new image, before its container starts (migrations); without it, "
                   "the Procfile's release: line; a failure keeps the old version serving"),
