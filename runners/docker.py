@@ -310,6 +310,8 @@ class DockerRunner:
                      verdict) -> JobResult:
         """The watch failed: route the previous container back, remove the new one, end the job failed."""
         what = f"{verdict.failed}, {verdict.after:.1f} s after the swap"
+        ctx.phases.mark("watch_failed")
+        ctx.phases.marks["watch_first_failed"] = round(time.time() - (time.monotonic() - verdict.first_failed), 3)
         for line in container.logs(tail=20).decode(errors="replace").splitlines():
             log(f"[container] {line}")
         try:
