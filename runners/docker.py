@@ -98,6 +98,10 @@ class DockerRunner:
             say(f"proxy: {len(caddy.routes())} route(s) applied to Caddy at {settings.proxy_admin}")
         except ProxyError as exc:
             say(f"proxy: {exc}")
+        try:  # a watch this agent was killed during: one version, the routed one, is left
+            watch.settle_interrupted(_client(timeout=60), caddy, workdir, say)
+        except DockerException as exc:
+            say(f"watch: cannot settle an interrupted watch: {exc}")
         caddy.watch(say)  # a Caddy restarted while the agent runs gets its routes back
 
     @staticmethod
@@ -280,9 +284,15 @@ class DockerRunner:
         has_old = bool(old_entry and old_entry.get("container") and old_entry.get("container") != container.id)
         drain, cut_short = float(spec.target.get("drain_seconds", 2)), ""
         if has_old and caddy is not None and not spec.preview and watch.settings(spec.target)[0] > 0:
-            verdict = watch.watch(container, upstream, spec.target, ctx.cancel, log)
-            if verdict.failed:
-                return self._rolled_back(client, caddy, spec, ctx, log, container, old_entry, verdict)
+            noted = watch.record(ctx.workdir, convert.route_key(spec.app),
+                                 {"id": old_entry["container"], "upstream": old_entry.get("upstream", "")},
+                                 {"id": container.id, "upstream": upstream})
+            try:
+                verdict = watch.watch(container, upstream, spec.target, ctx.cancel, log)
+                if verdict.failed:
+                    return self._rolled_back(client, caddy, spec, ctx, log, container, old_entry, verdict)
+            finally:
+                noted.unlink(missing_ok=True)
             ctx.phases.mark("watch_passed" if verdict.passed else "watch_cut_short")
             cut_short = (f"; the watch was cut short after {verdict.after:.0f} s ({verdict.cut_short}), "
                          "the new version stays" if verdict.cut_short else "")

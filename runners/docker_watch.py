@@ -9,11 +9,14 @@ first (seconds to minutes, the app's boot time) while nothing good serves.
 """
 from __future__ import annotations
 
+import json
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
+from docker.errors import NotFound
 
 from .proxy import RESTART_WAIT, route
 
@@ -134,3 +137,48 @@ def swap_back(client, caddy, key: str, app_spec: dict, old_container_id: str) ->
         raise RuntimeError(f"the previous container {old.name} publishes no port {port}")
     caddy.apply({key: route(app_spec, upstream)}, wait=RESTART_WAIT)
     return upstream
+
+
+def _records(workdir: Path) -> Path:
+    return workdir / "watching"
+
+
+def record(workdir: Path, key: str, old: dict, new: dict) -> Path:
+    """Note a watch under way ({"id", "upstream"} of each container), so an agent killed during it
+    settles it when it starts again (settle_interrupted). Removed when the watch ends."""
+    path = _records(workdir) / f"{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"key": key, "old": old, "new": new}))
+    return path
+
+
+def settle_interrupted(client, caddy, workdir: Path, say) -> list[str]:
+    """Watches this agent was killed during: keep the container the app's route points at, remove the
+    other one, so no version is left running unrouted. Returns the names of the containers removed."""
+    removed = []
+    for path in sorted(_records(workdir).glob("*.json")) if _records(workdir).is_dir() else []:
+        try:
+            rec = json.loads(path.read_text())
+            handle = (caddy.routes().get(rec["key"]) or {}).get("handle") or [{}]
+            routed = ((handle[0].get("upstreams") or [{}])[0]).get("dial", "")
+        except (OSError, ValueError, KeyError, IndexError) as exc:
+            say(f"watch: cannot read {path.name}: {exc}")
+            path.unlink(missing_ok=True)
+            continue
+        sides = {side: rec[side] for side in ("old", "new")}
+        if routed not in {s["upstream"] for s in sides.values()}:
+            say(f"watch: {rec['key']}: the route points at neither container of an interrupted watch; both kept")
+        else:
+            for side, c in sides.items():
+                if c["upstream"] == routed:
+                    continue
+                try:
+                    container = client.containers.get(c["id"])
+                    container.remove(force=True)
+                    removed.append(container.name)
+                    say(f"watch: {rec['key']}: removed the {side} container {container.name} of a watch the "
+                        f"agent was stopped during; the routed one ({routed}) serves")
+                except NotFound:
+                    pass
+        path.unlink(missing_ok=True)
+    return removed

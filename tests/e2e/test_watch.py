@@ -138,3 +138,30 @@ def test_an_agent_stopped_during_the_watch_ends_it_with_the_new_version_alone_ro
     finally:
         agent.stop()
         remove_app_resources(name)
+
+
+def test_an_agent_killed_during_the_watch_leaves_only_the_routed_version_once_it_starts_again(
+        api, agent_token, caddy, tmp_path, docker_images, empty_queue):
+    repo, name = GitRepo(tmp_path / "killed"), unique("watchkill")
+    host = put_app(api, name, repo, watch_seconds=300)
+    agent = AgentProcess(api, agent_token, tmp_path, caddy, name="killed")
+    try:
+        repo.write({"Dockerfile": web("v1")})
+        assert deploy(api, repo, "release-1")["state"] == "succeeded"
+        repo.write({"Dockerfile": web("v2")})
+        sha = repo.commit_and_tag("release-2", "release-2")
+        doc = push("x", "refs/tags/release-2", sha=sha, created=True)
+        doc["repository"] = {"full_name": "local/site", "clone_url": str(repo.origin)}
+        job_id = deliver(api, "push", doc).json()["jobs"][0]
+        wait_log(api, job_id, "watch: checking the new container")
+        agent.signal(signal.SIGKILL)
+        agent.proc.wait(timeout=30)
+        assert len([c for c in app_containers(name) if c.status == "running"]) == 2  # v1 left, unrouted
+
+        agent = AgentProcess(api, agent_token, tmp_path, caddy, name="killed")  # the same workdir
+        assert "removed the old container" in agent.output(), agent.output()[-2000:]
+        assert [c.status for c in app_containers(name)] == ["running"]
+        assert caddy.get(host).text.strip() == "v2"
+    finally:
+        agent.stop()
+        remove_app_resources(name)
