@@ -129,6 +129,10 @@ def validate(path: str, doc) -> dict:
     for f in BUILDER[1:] if BUILDER[0] in TARGETS[kind] else ():  # a docker target's cpus are its app's
         if f.name in clean and "image" not in clean:
             raise InvalidInput(f"{path}.{f.name}", "applies to a builder container: set image: as well")
+    if kind == "docker" and clean["watch_seconds"] + clean["health_timeout"] >= clean["timeout"]:
+        raise InvalidInput(f"{path}.watch_seconds", f"with health_timeout ({clean['health_timeout']} s) must end "
+                                                    f"within the job's timeout ({clean['timeout']} s): the job runs "
+                                                    "through the watch")
     pools = settings().pools
     if clean["pool"] not in pools:
         raise InvalidInput(f"{path}.pool", f"unknown pool {clean['pool']!r} (known: {', '.join(pools)}); pools are "

@@ -19,6 +19,9 @@ def test_a_docker_target_is_watched_for_120_s_and_3_failures_unless_it_says_othe
         targets.validate("target", {"type": "docker", "watch_seconds": -1})
     with pytest.raises(InvalidInput):
         targets.validate("target", {"type": "docker", "watch_failures": 0})
+    with pytest.raises(InvalidInput, match="within the job's timeout"):  # the job stays running through it
+        targets.validate("target", {"type": "docker", "timeout": 180})
+    assert targets.validate("target", {"type": "docker", "timeout": 180, "watch_seconds": 60})["timeout"] == 180
 
 
 def test_only_failures_in_a_row_roll_back_and_the_first_of_the_run_is_kept():
