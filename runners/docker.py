@@ -338,8 +338,8 @@ class DockerRunner:
         container.remove(force=True)
         ctx.scratch.pop("new_container", None)
         log(f"removed the new container {container.name}")
-        return JobResult.failed(f"rolled back after the watch: {what}; {old_entry['ref']} "
-                                f"({old_entry['sha'][:12]}) serves again", 1, Reason.ROLLED_BACK_AFTER_WATCH)
+        return JobResult.failed(f"{what}; swapped back to {old_entry['ref']} ({old_entry['sha'][:12]}), which "
+                                "serves again", 1, Reason.ROLLED_BACK_AFTER_WATCH)
 
     def _run_command(self, client, spec: JobSpec, ctx: RunContext, log: Log, history: History) -> JobResult:
         """`tahobuddy run`: the command in a new container of the serving image, removed at the end."""
