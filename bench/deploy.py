@@ -191,7 +191,7 @@ def main() -> int:
         requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
             "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080, "rules": [
                 {"name": "main", "match": {"branch": "main"},
-                 "target": {"type": "docker", "health_path": "/", "drain_seconds": 1}},
+                 "target": {"type": "docker", "health_path": "/", "drain_seconds": 1, "watch_seconds": 0}},
                 {"name": "pickup", "match": {"branch": "pickup"},
                  "target": {"type": "shell", "commands": [["true"]], "quiet_period": 0}}]}).raise_for_status()
         script = WORK / "baseline.sh"

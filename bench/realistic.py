@@ -219,7 +219,7 @@ def main() -> int:
         requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
             "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080, "rules": [
                 {"name": "main", "match": {"branch": "main"},
-                 "target": {"type": "docker", "health_path": "/", "drain_seconds": 1}}]}).raise_for_status()
+                 "target": {"type": "docker", "health_path": "/", "drain_seconds": 1, "watch_seconds": 0}}]}).raise_for_status()
         # the first deploy of each side fills its cache; it is not measured
         tahobuddy_deploy(api, caddy, host, repo, "first deploy, again", "/", state.page())
         write(raw_context, state.files("raw"))

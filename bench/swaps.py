@@ -194,7 +194,7 @@ def main() -> int:
     runner, timeline = DockerRunner(), Timeline()
     reloads = reloads_alone(caddy, settings.proxy_server, timeline)
     preview = {"number": 1, "hostname": f"pr-1.{app}.localhost"}
-    cases = [("docker", {"type": "docker", "health_path": "/"}, f"{app}.localhost"),
+    cases = [("docker", {"type": "docker", "health_path": "/", "watch_seconds": 0}, f"{app}.localhost"),
              ("preview", {"type": "docker", "health_path": "/", "preview": preview}, preview["hostname"])]
     totals, seconds = [], {}
     try:

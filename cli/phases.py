@@ -14,6 +14,9 @@ STEPS = (
     ("healthy", "container_started", "healthy"),
     ("route switched", "healthy", "route_switched"),
     ("old retired", "route_switched", "old_retired"),
+    ("watch", "route_switched", "watch_passed"),
+    ("watch: detected", "watch_first_failed", "watch_failed"),
+    ("watch: swapped back", "watch_failed", "rolled_back"),
 )
 
 

@@ -21,7 +21,8 @@ SKIPPED_STATUS = "skipped: no watched path changed"   # what a forge's commit st
 
 class Reason(str, Enum):
     """Why a job ended as it did. "Never ran" (REFUSED, SETUP_ERROR, DEAD_LETTERED, NOT_PICKED_UP) is
-    kept apart from "ran and failed" (NONE with an exit code, TIMEOUT, UNHEALTHY, RELEASE_FAILED), so a commit status
+    kept apart from "ran and failed" (NONE with an exit code, TIMEOUT, UNHEALTHY,
+    RELEASE_FAILED, ROLLED_BACK_AFTER_WATCH), so a commit status
     can say `error` for the first and `failure` for the second (Buildkite's SignalReason)."""
 
     NONE = ""
@@ -36,6 +37,7 @@ class Reason(str, Enum):
     GAVE_UP = "gave_up"              # attempts used up (its agents were lost or stopped each time)
     ENGINE_LOST = "engine_lost"      # the Docker Engine went away under the job (dockerd restarted or stopped)
     RELEASE_FAILED = "release_failed"  # the release command exited non-zero or timed out: nothing was swapped
+    ROLLED_BACK_AFTER_WATCH = "rolled_back_after_watch"  # swapped in, failed the watch, previous version back
 
     @property
     def never_ran(self) -> bool:

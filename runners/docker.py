@@ -10,16 +10,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import secrets
-import socket
 import time
 from pathlib import Path
 
 import docker
-import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from . import docker_convert as convert
 from . import docker_backups, docker_images, docker_oneoff, docker_previews, docker_purge, proxy
+from . import docker_watch as watch
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError
 from .proxy import RESTART_WAIT, Caddy, ProxyError, route
 
@@ -98,6 +97,10 @@ class DockerRunner:
             say(f"proxy: {len(caddy.routes())} route(s) applied to Caddy at {settings.proxy_admin}")
         except ProxyError as exc:
             say(f"proxy: {exc}")
+        try:  # a watch this agent was killed during: one version, the routed one, is left
+            watch.settle_interrupted(_client(timeout=60), caddy, workdir, say)
+        except DockerException as exc:
+            say(f"watch: cannot settle an interrupted watch: {exc}")
         caddy.watch(say)  # a Caddy restarted while the agent runs gets its routes back
 
     @staticmethod
@@ -276,12 +279,30 @@ class DockerRunner:
         else:
             log(f"no proxy configured (TAHOBUDDY_PROXY_ADMIN); the app answers on {upstream}")
         ctx.scratch.pop("new_container", None)  # it is live now: cleanup must not remove it
+        has_old = bool(old_entry and old_entry.get("container") and old_entry.get("container") != container.id)
+        drain, cut_short = float(spec.target.get("drain_seconds", 2)), ""
+        if has_old and caddy is not None and not spec.preview and watch.settings(spec.target)[0] > 0:
+            noted = watch.record(ctx.workdir, convert.route_key(spec.app),
+                                 {"id": old_entry["container"], "upstream": old_entry.get("upstream", "")},
+                                 {"id": container.id, "upstream": upstream})
+            try:
+                verdict = watch.watch(container, upstream, spec.target, ctx.cancel, log)
+                if verdict.failed:
+                    return self._rolled_back(client, caddy, spec, ctx, log, container, old_entry, verdict)
+            finally:
+                noted.unlink(missing_ok=True)
+            ctx.phases.mark("watch_passed" if verdict.passed else "watch_cut_short")
+            cut_short = (f"; the watch was cut short after {verdict.after:.0f} s ({verdict.cut_short}), "
+                         "the new version stays" if verdict.cut_short else "")
+            log(f"watch: {'passed' if verdict.passed else 'cut short'} after {verdict.after:.0f} s and "
+                f"{verdict.checks} check(s); retiring the previous container")
+            drain = 0.0  # the previous container has been unrouted for the whole watch
         release = {"image": image, "ref": spec.ref, "sha": spec.sha, "container": container.id, "upstream": upstream,
                    **({"digest": ctx.scratch["digest"]} if ctx.scratch.get("digest") else {})}
         history.add({**release, "job": spec.job_id})
         try:  # the new version serves from here on: an engine lost now ends the tidying, not the deploy
-            if old_entry and old_entry.get("container") and old_entry.get("container") != container.id:
-                self._retire(client, old_entry, float(spec.target.get("drain_seconds", 2)), log)
+            if has_old:
+                self._retire(client, old_entry, drain, log)
                 ctx.phases.mark("old_retired")
             keep = 1 if spec.preview else int(spec.target.get("keep_images", ctx.settings.keep_images))
             self._prune(client, spec, history, keep, log)
@@ -291,7 +312,33 @@ class DockerRunner:
                 raise
             log(f"tahobuddy: the Docker Engine went away after the route switched ({lost}): the new version "
                 "serves; the previous container and old images may be left (`docker ps`, `docker image prune`)")
-        return JobResult.ok(f"{spec.app} serving {spec.ref_name} ({spec.sha[:12]}) on {upstream}", release)
+        return JobResult.ok(f"{spec.app} serving {spec.ref_name} ({spec.sha[:12]}) on {upstream}{cut_short}", release)
+
+    @staticmethod
+    def _rolled_back(client, caddy, spec: JobSpec, ctx: RunContext, log: Log, container, old_entry: dict,
+                     verdict) -> JobResult:
+        """The watch failed: route the previous container back, remove the new one, end the job failed."""
+        what = f"{verdict.failed}, {verdict.after:.1f} s after the swap"
+        ctx.phases.mark("watch_failed")
+        ctx.phases.marks["watch_first_failed"] = round(time.time() - (time.monotonic() - verdict.first_failed), 3)
+        for line in container.logs(tail=20).decode(errors="replace").splitlines():
+            log(f"[container] {line}")
+        try:
+            upstream = watch.swap_back(client, caddy, convert.route_key(spec.app), spec.app_spec,
+                                       old_entry["container"])
+        except (NotFound, RuntimeError, ProxyError) as exc:
+            log(f"watch: could not swap the previous version back in: {exc}")
+            return JobResult.failed(f"the watch failed ({what}) but the previous version could not be swapped "
+                                    f"back in ({exc}); the new version stays routed", 1, Reason.UNHEALTHY)
+        ctx.phases.mark("rolled_back")
+        log(f"watch: {what}; route {spec.app_spec.get('hostname') or '*'} -> {upstream}, "
+            f"{old_entry['ref']} ({old_entry['sha'][:12]}) serves again")
+        ctx.scratch["new_container"] = container.id  # cleanup removes it, even if this remove fails
+        container.remove(force=True)
+        ctx.scratch.pop("new_container", None)
+        log(f"removed the new container {container.name}")
+        return JobResult.failed(f"{what}; swapped back to {old_entry['ref']} ({old_entry['sha'][:12]}), which "
+                                "serves again", 1, Reason.ROLLED_BACK_AFTER_WATCH)
 
     def _run_command(self, client, spec: JobSpec, ctx: RunContext, log: Log, history: History) -> JobResult:
         """`tahobuddy run`: the command in a new container of the serving image, removed at the end."""
@@ -359,24 +406,15 @@ class DockerRunner:
         return None
 
     def _wait_healthy(self, container, upstream: str, target: dict, ctx: RunContext) -> tuple[bool, str]:
-        host, port = upstream.split(":")
         deadline = time.monotonic() + float(target.get("health_timeout", 60))
         why, pauses = "no answer", health_pauses()
         while time.monotonic() < deadline and not ctx.cancel.requested:
             container.reload()
             if container.status not in ("created", "running"):
                 return False, f"container exited ({container.status})"
-            try:
-                if target.get("health_path"):
-                    r = requests.get(f"http://{upstream}{target['health_path']}", timeout=2)
-                    if r.status_code < 400:
-                        return True, ""
-                    why = f"{target['health_path']} answered {r.status_code}"
-                else:
-                    with socket.create_connection((host, int(port)), timeout=2):
-                        return True, ""
-            except (OSError, requests.RequestException) as exc:
-                why = f"{exc.__class__.__name__}"
+            why = watch.probe(upstream, target)
+            if not why:
+                return True, ""
             ctx.cancel.wait(next(pauses))
         return False, f"{why} within {target.get('health_timeout', 60)}s"
 

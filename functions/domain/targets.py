@@ -74,6 +74,11 @@ TARGETS: dict[str, tuple[Field, ...]] = {
         Field("health_timeout", "int", default=60, doc="seconds the new container has to become healthy"),
         Field("keep_images", "int", default=3, doc="images kept for rollback"),
         Field("drain_seconds", "int", default=2, doc="seconds the old container keeps serving after the switch"),
+        Field("watch_seconds", "int", default=120, minimum=0,
+              doc="seconds the new container is still checked after the swap (0: no watch); the previous "
+                  "container is kept, unrouted, until the watch passes; the job's timeout must cover it"),
+        Field("watch_failures", "int", default=3, minimum=1,
+              doc="failed checks in a row during the watch that swap the previous version back in"),
         Field("release_command", "argv", examples=(["./manage.py", "migrate"],),
               doc="run once per deploy in the new image, before its container starts (migrations); without it, "
                   "the Procfile's release: line; a failure keeps the old version serving"),
@@ -130,6 +135,10 @@ def validate(path: str, doc) -> dict:
     for f in BUILDER[1:] if BUILDER[0] in TARGETS[kind] else ():  # a docker target's cpus are its app's
         if f.name in clean and "image" not in clean:
             raise InvalidInput(f"{path}.{f.name}", "applies to a builder container: set image: as well")
+    if kind == "docker" and clean["watch_seconds"] + clean["health_timeout"] >= clean["timeout"]:
+        raise InvalidInput(f"{path}.watch_seconds", f"with health_timeout ({clean['health_timeout']} s) must end "
+                                                    f"within the job's timeout ({clean['timeout']} s): the job runs "
+                                                    "through the watch")
     pools = settings().pools
     if clean["pool"] not in pools:
         raise InvalidInput(f"{path}.pool", f"unknown pool {clean['pool']!r} (known: {', '.join(pools)}); pools are "

@@ -40,7 +40,7 @@ def test_a_cache_mount_and_secret_dockerfile_deploys_and_reports_its_phases(api,
     r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
         "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
         "rules": [{"name": "release", "match": {"tag": "release-*"},
-                   "target": {"type": "docker", "health_path": "/", "drain_seconds": 1,
+                   "target": {"type": "docker", "health_path": "/", "drain_seconds": 1, "watch_seconds": 0,
                               "build_secrets": {"token": "secret:BUILD_TOKEN"}}}]})
     assert r.status_code == 201, r.text
     agent = AgentProcess(api, agent_token, tmp_path, caddy, name="modern", extra={"BUILD_TOKEN": token})

@@ -90,8 +90,9 @@ def db_app(api, tmp_path, db_images):
             "name": name, "repository": str(repo.origin), "hostname": f"{name}.localhost", "port": 8080,
             "database": {"kind": kind, **({"backup": backup} if backup else {})},
             "rules": [{"name": "release", "match": {"tag": "release-*"},
+                       # a short watch that passes: a deploy keeps the previous container unrouted for 3 s
                        "target": {"type": "docker", "health_path": "/", "health_timeout": 90,
-                                  "drain_seconds": 1}}]})
+                                  "drain_seconds": 1, "watch_seconds": 3}}]})
         assert r.status_code == 201, r.text
         made.append(name)
         return repo, name
@@ -120,7 +121,8 @@ def test_postgres_migration_through_database_url_and_its_data_outlive_a_deploy_a
         assert url.startswith("postgres://tahobuddy:") and url.endswith(f"@tahobuddy-{name}-db:5432/{name}")
         assert url.split(":")[2].split("@")[0] not in job_log(api, job["id"])  # the password is masked
         db = docker.from_env().containers.get(f"tahobuddy-{name}-db")
-        release(api, repo, db_images, "postgres", "2")
+        job = release(api, repo, db_images, "postgres", "2")
+        assert "watch: passed after 3 s" in job_log(api, job["id"])
         assert caddy.get(host).text.strip() == "1,2"  # the new container read the first one's row
         assert app_env(name)["DATABASE_URL"] == url  # the same password
         assert docker.from_env().containers.get(f"tahobuddy-{name}-db").id == db.id  # made once, kept

@@ -39,7 +39,7 @@ def put_app(api, name: str, repo: GitRepo, **target) -> str:
     r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
         "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
         "rules": [{"name": "release", "match": {"tag": "release-*"},
-                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 0,
+                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 0, "watch_seconds": 0,
                               **target}}]})
     assert r.status_code == 201, r.text
     return host
@@ -137,7 +137,7 @@ def test_a_failing_release_command_leaves_v1_serving_and_a_procfile_release_line
         requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
             **requests.get(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=10).json(),
             "rules": [{"name": "release", "match": {"tag": "release-*"},
-                       "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 0,
+                       "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 0, "watch_seconds": 0,
                                   "volumes": {"state": "/data"}}}]}).raise_for_status()
         repo.write({"Dockerfile": web("v3"), "Procfile": "web: httpd\nrelease: echo from-procfile > /data/released\n"})
         job = deploy(api, repo, "release-3")

@@ -30,7 +30,7 @@ def test_a_docker_release_reports_statuses_and_a_deployment(  # noqa: F811
     r = requests.put(f"{gh_api.url}/api/v1/apps/{name}", headers=gh_api.headers(), timeout=30, json={
         "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
         "rules": [{"name": "release", "match": {"tag": "release-*"}, "environment": "staging",
-                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 1}}]})
+                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 1, "watch_seconds": 0}}]})
     assert r.status_code == 201, r.text
     agent = AgentProcess(gh_api, agent_token, tmp_path, caddy, targets="docker", name="gh-docker")
     try:

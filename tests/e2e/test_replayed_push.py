@@ -38,7 +38,7 @@ def test_a_replayed_older_push_deploys_nothing_and_a_force_push_back_deploys(api
     host = f"{name}.localhost"
     put_app(api, {"name": name, "repository": str(repo.origin), "hostname": host, "port": 8080, "rules": [
         {"name": "main", "match": {"branch": "main"},
-         "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 1}}]})
+         "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 1, "watch_seconds": 0}}]})
     agent = AgentProcess(api, agent_token, tmp_path, caddy, targets="docker", name="replay")
     try:
         repo.write({"Dockerfile": DOCKERFILE, "www/index.html": "v1\n"})

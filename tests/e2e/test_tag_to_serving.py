@@ -70,7 +70,7 @@ def site(api, tmp_path, docker_images):
     r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
         "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
         "rules": [{"name": "release", "match": {"tag": "release-*"},
-                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 1}}]})
+                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 1, "watch_seconds": 0}}]})
     assert r.status_code == 201, r.text
     yield repo, name, host
     remove_app_resources(name)
@@ -203,7 +203,7 @@ def test_old_images_are_pruned_to_keep_images_and_another_installations_are_left
     r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
         "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
         "rules": [{"name": "release", "match": {"tag": "release-*"},
-                   "target": {"type": "docker", "health_path": "/", "drain_seconds": 0, "keep_images": 1}}]})
+                   "target": {"type": "docker", "health_path": "/", "drain_seconds": 0, "watch_seconds": 0, "keep_images": 1}}]})
     assert r.status_code == 200, r.text
     client = docker.from_env()
     base = client.containers.create(BASE_IMAGE, ["true"])

@@ -277,7 +277,7 @@ def test_rollback_to_a_kept_image_chosen_on_the_job_page(admin, api, agent_token
     r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
         "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
         "rules": [{"name": "release", "match": {"tag": "release-*"},
-                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 0}}]})
+                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 0, "watch_seconds": 0}}]})
     assert r.status_code == 201, r.text
     docker_agent = AgentProcess(api, agent_token, tmp_path, caddy, targets="docker", name="dash-docker")
     try:

@@ -144,7 +144,7 @@ def on_second_engine(api, agent_token, tmp_path: Path, health_timeout: int):
         "name": name, "repository": str(repo.origin), "hostname": f"{name}.localhost", "port": 8080,
         "rules": [{"name": "release", "match": {"branch": "*"},
                    "target": {"type": "docker", "health_path": "/", "health_timeout": health_timeout,
-                              "drain_seconds": 1}}]})
+                              "drain_seconds": 1, "watch_seconds": 0}}]})
     assert r.status_code == 201, r.text
     engine = caddy = agent = None
     try:

@@ -327,7 +327,7 @@ def test_caddy_restarting_mid_swap_serves_old_or_new_and_the_routes_come_back(
     r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
         "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
         "rules": [{"name": "release", "match": {"branch": "*"},
-                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 1}}]})
+                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 1, "watch_seconds": 0}}]})
     assert r.status_code == 201, r.text
     caddy = Caddy(tmp_path / "caddy")
     answers: list[tuple[float, str]] = []

@@ -38,7 +38,7 @@ def make_app(api, repo: GitRepo, **target) -> tuple[str, str]:
         "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
         "rules": [{"name": "release", "match": {"tag": "release-*"},
                    "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 0,
-                              **target}}]})
+                              "watch_seconds": 0, **target}}]})
     assert r.status_code == 201, r.text
     return name, host
 
@@ -182,9 +182,10 @@ def test_promote_deploys_the_digest_staging_serves_to_another_pools_target_copie
     name, host = unique("promo"), f"{unique('promo')}.localhost"
     r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
         "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080, "rules": [
-            {"name": "staging", "match": {"tag": "staging-*"}, "target": {"type": "docker", "health_path": "/"}},
+            {"name": "staging", "match": {"tag": "staging-*"},
+             "target": {"type": "docker", "health_path": "/", "watch_seconds": 0}},
             {"name": "prod", "match": {"tag": "release-*"},
-             "target": {"type": "docker", "health_path": "/", "pool": "spare", "drain_seconds": 0}}]})
+             "target": {"type": "docker", "health_path": "/", "pool": "spare", "drain_seconds": 0, "watch_seconds": 0}}]})
     assert r.status_code == 201, r.text
     staging = start_agent(api, agent_token, tmp_path, caddy, registry.host)
     prod_proxy = Caddy(tmp_path / "prod-caddy")  # production is another host: its own proxy

@@ -105,6 +105,7 @@ ONLY_THE_API = [
     (target(type="shell", commands=[["make"]], image="x", cpus="lots"), "rules[0].target.cpus"),
     (target(type="docker", pool="nowhere"), "rules[0].target.pool"),                # pools are declared per API
     (target(type="docker", memory="1k"), "rules[0].target.memory"),                 # below Docker's 6m
+    (target(type="docker", timeout=120), "rules[0].target.watch_seconds"),          # the watch outlasts the job
 ]
 
 
