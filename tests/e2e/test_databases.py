@@ -11,6 +11,7 @@ import docker
 import pytest
 import requests
 
+from runners.docker_convert import preview_name
 from tests.e2e.test_previews import Site, examples  # noqa: F401  (the fixture GitHub's payloads come from)
 from tests.e2e.test_tag_to_serving import deploy
 from tests.helpers import unique
@@ -65,7 +66,7 @@ def app_files(images: dict, kind: str, version: str) -> dict:
 
 def in_database(name: str, kind: str, query: str, preview: int = 0) -> str:
     """What the database container itself answers (its own client, as its superuser on its socket)."""
-    container = docker.from_env().containers.get(f"tahobuddy-{name}-pr-{preview}-db" if preview
+    container = docker.from_env().containers.get(f"tahobuddy-{preview_name(name, preview)}-db" if preview
                                                  else f"tahobuddy-{name}-db")
     argv = {"postgres": ["psql", "-U", "tahobuddy", "-d", name, "-qAtc", query],
             "mysql": ["sh", "-c", f'MYSQL_PWD="$MYSQL_PASSWORD" mariadb -u tahobuddy -N {name} -e "{query}"'],
