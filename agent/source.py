@@ -10,6 +10,7 @@ import base64
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -68,14 +69,18 @@ class Source:
             raise Refused(f"{ref!r} is not a full ref name (refs/heads/..., refs/tags/..., refs/pull/N/head): "
                           "there is no ref to check the commit against")
         path = self._mirror(repository)
-        if path.is_dir():
-            log(f"fetching {ref} of {repository} (incremental)")
-        else:
-            log(f"fetching {ref} of {repository} (new bare mirror)")
-            self.mirrors.mkdir(parents=True, exist_ok=True)
-            self._git("init", "--bare", "--quiet", str(path))
-        self._git("-C", str(path), "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--", repository,
-                  f"+{ref}:{ref}")
+        new = not path.is_dir()
+        log(f"fetching {ref} of {repository} ({'new bare mirror' if new else 'incremental'})")
+        try:
+            if new:
+                self.mirrors.mkdir(parents=True, exist_ok=True)
+                self._git("init", "--bare", "--quiet", str(path))
+            self._git("-C", str(path), "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--", repository,
+                      f"+{ref}:{ref}")
+        except FetchError:
+            if new:  # as `git clone` does: a first fetch that failed (a full disk) leaves no half mirror behind
+                shutil.rmtree(path, ignore_errors=True)
+            raise
         return path, self._git("-C", str(path), "rev-parse", "--verify", "--quiet", "--end-of-options",
                                f"{ref}^{{commit}}")
 
