@@ -10,6 +10,7 @@ from __future__ import annotations
 from contract import paths
 from runners.base import JobSpec, Log
 
+from . import path_filter
 from .source import FetchError, Source
 
 FILTERED_TRIGGERS = ("webhook", "preview")   # a manual deploy, a replay or a rollback is a person's choice
@@ -36,7 +37,7 @@ def skip_reason(spec: JobSpec, source: Source, log: Log) -> str:
     if changed is None:
         log(f"tahobuddy: paths: {base}; deploying")
         return ""
-    counted = paths.any_watched(changed, rule.get("paths") or (), rule.get("ignore_paths") or ())
+    counted = path_filter.any_watched(changed, rule.get("paths") or (), rule.get("ignore_paths") or ())
     what = f"the {'base ' + base_branch + ' at' if base_branch else 'served commit'} {base} and {spec.sha}"
     if counted:
         shown = ", ".join(counted[:5]) + (f" and {len(counted) - 5} more" if len(counted) > 5 else "")

@@ -1,8 +1,10 @@
 """A rule's path filter (`paths`, `ignore_paths`): globs on repository paths, run on RE2.
 
 The API checks the globs when an app is saved; the agent matches them against
-`git diff --name-only` in its mirror. Both use this one translation, so a glob means
-the same on either side, and RE2 matches a path of any length in linear time.
+`git diff --name-only` in its mirror (agent/path_filter.py). Both use this one translation, so a
+glob means the same on either side; each side runs the pattern on RE2 (google-re2, which both
+install), which matches a path of any length in linear time. This module, like all of contract/,
+needs only the standard library.
 
 The glob language (GitHub Actions' `paths`): `*` is any run of characters but `/`, `?` one
 such character, `[seq]`/`[!seq]` a set, and `**` any run of characters including `/`
@@ -10,10 +12,6 @@ such character, `[seq]`/`[!seq]` a set, and `**` any run of characters including
 from the repository's root; a pattern ending in `/` matches everything below it.
 """
 from __future__ import annotations
-
-import functools
-
-import re2
 
 MAX_PATTERN = 1000
 
@@ -75,32 +73,13 @@ def to_regex(glob: str) -> str:
     return "".join(out)
 
 
-@functools.lru_cache(maxsize=1024)
-def compiled(glob: str):
+def checked(glob: str) -> str:
+    """The RE2 pattern of a glob, or PathPatternError when the glob cannot be one."""
     if not isinstance(glob, str) or not glob or len(glob) > MAX_PATTERN:
         raise PathPatternError(f"must be a glob of 1 to {MAX_PATTERN} characters")
     if glob.startswith("/"):
         raise PathPatternError("is matched from the repository's root: write it without the leading '/'")
-    opts = re2.Options()
-    opts.log_errors = False
-    opts.dot_nl = True
-    try:
-        return re2.compile(to_regex(glob), opts)
-    except re2.error as exc:
-        raise PathPatternError(f"cannot be used ({exc})") from exc
-
-
-def watched(path: str, paths: list | tuple, ignore_paths: list | tuple) -> bool:
-    """Whether a change to `path` counts: it matches one of `paths` (every path when there are none)
-    and none of `ignore_paths`."""
-    if paths and not any(compiled(p).fullmatch(path) for p in paths):
-        return False
-    return not any(compiled(p).fullmatch(path) for p in ignore_paths)
-
-
-def any_watched(changed: list[str], paths: list | tuple, ignore_paths: list | tuple) -> list[str]:
-    """The changed paths that count (empty: no watched path changed)."""
-    return [p for p in changed if watched(p, paths, ignore_paths)]
+    return to_regex(glob)
 
 
 def filtered(rule: dict) -> bool:

@@ -28,7 +28,7 @@ def _options() -> re2.Options:
     return opts
 
 
-def _compile(regex: str):
+def compile_regex(regex: str):
     if len(regex) > MAX_PATTERN:
         raise PatternError(f"is {len(regex)} characters; the limit is {MAX_PATTERN}")
     try:
@@ -80,7 +80,7 @@ def _bracket(inside: str) -> str:
 @functools.lru_cache(maxsize=1024)
 def regex(pattern: str):
     """A compiled RE2 regex; raises PatternError."""
-    return _compile(pattern)
+    return compile_regex(pattern)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -88,7 +88,7 @@ def glob(pattern: str):
     """A compiled RE2 form of a glob; raises PatternError."""
     if len(pattern) > MAX_PATTERN:
         raise PatternError(f"is {len(pattern)} characters; the limit is {MAX_PATTERN}")
-    return _compile(glob_to_re2(pattern))
+    return compile_regex(glob_to_re2(pattern))
 
 
 def matches(pattern: str, text: str, *, is_regex: bool) -> bool:

@@ -92,8 +92,8 @@ def _check_path_globs(path: str, globs: list | None) -> None:
         raise InvalidInput(path, f"must list 1 to {MAX_PATH_GLOBS} globs (leave it out to watch every path)")
     for i, glob in enumerate(globs):
         try:
-            paths.compiled(glob)
-        except paths.PathPatternError as exc:
+            patterns.compile_regex(paths.checked(glob))
+        except (paths.PathPatternError, patterns.PatternError) as exc:
             raise InvalidInput(f"{path}[{i}]", str(exc)) from exc
 
 

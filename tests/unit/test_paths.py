@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from contract import paths
+from agent import path_filter as paths
 from functions.domain import rules
 from functions.errors import InvalidInput
 
