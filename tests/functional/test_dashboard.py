@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from tests.helpers import deliver, push_to, unique
 from tests.realparts import AgentProcess, GitRepo, wait_for, wait_job
@@ -178,9 +179,10 @@ def test_cancel_from_the_job_page_stops_the_running_job(admin, api, repo, agent)
     admin.wait_for_url(re.compile(f"/jobs/{job_id}$"))
     job = wait_job(api, job_id, timeout=30)
     assert job["state"] == "canceled" and "canceled from the dashboard by tests" in job["reason"]
-    admin.reload()
-    admin.wait_for_selector("#job-state .state-canceled")
-    assert admin.get_by_role("button", name="Cancel").count() == 0
+    # the page itself reloads once it sees the job end (no reload of the test's, which raced the page's own):
+    # what a user then sees is the ended job and no Cancel button; `expect` waits across that reload
+    expect(admin.locator("#job-state .state-canceled")).to_have_count(1, timeout=30000)
+    expect(admin.get_by_role("button", name="Cancel")).to_have_count(0, timeout=30000)
 
 
 def test_a_form_without_the_csrf_token_is_refused(admin, api, repo):
