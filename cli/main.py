@@ -127,7 +127,8 @@ def cmd_logs(args) -> int:
 
 
 def cmd_deploy(args) -> int:
-    body = {"ref": args.ref, "sha": args.sha, "rule": args.rule, "now": args.now}
+    body = {"ref": args.ref, "sha": args.sha, "rule": args.rule, "now": args.now,
+            "override_freeze": args.override_freeze}
     data = _client(args).post(f"/apps/{quote(args.app)}/deploy", {k: v for k, v in body.items() if v})
     emit(data, args.json, JOB_COLUMNS, "jobs")
     return 0
@@ -208,6 +209,18 @@ def cmd_schedules(args) -> int:
     emit(_client(args).get("/schedules"), args.json,
          ["app", "rule", "cron", "timezone", "next_run_local", "last_tick", "last_outcome", "last_job", "last_note"],
          "schedules")
+    return 0
+
+
+def cmd_approve(args) -> int:
+    """Approve a job awaiting approval: it is queued for its agent."""
+    emit(_client(args).post(f"/jobs/{quote(args.job)}/approve", {}), True)
+    return 0
+
+
+def cmd_reject(args) -> int:
+    """Reject a job awaiting approval: it ends canceled with the reason."""
+    emit(_client(args).post(f"/jobs/{quote(args.job)}/reject", {"reason": args.reason}), True)
     return 0
 
 
@@ -356,7 +369,8 @@ def parser() -> argparse.ArgumentParser:
     sp = add("jobs", cmd_jobs, "list jobs, show one, or `jobs cancel ID`")
     sp.add_argument("words", nargs="*", metavar="ID | cancel ID", help="show one job, or cancel it")
     sp.add_argument("--app", help="only this app's jobs")
-    sp.add_argument("--state", help="only jobs in this state (queued, running, succeeded, failed, canceled, superseded, skipped)")
+    sp.add_argument("--state", help="only jobs in this state (awaiting_approval, frozen, queued, running, succeeded, "
+                                          "failed, canceled, superseded, skipped)")
     sp.add_argument("--limit", type=int, default=50, help="at most this many, newest first")
     sp.add_argument("--reason", default="canceled from the CLI", help="with cancel: why")
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -370,6 +384,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--sha", help="exact commit (default: what REF points at when the agent fetches)")
     sp.add_argument("--rule", help="use this rule even if its match does not cover REF")
     sp.add_argument("--now", action="store_true", help="skip the target's quiet period")
+    sp.add_argument("--override-freeze", action="store_true",
+                    help="with --now: deploy inside a freeze window (admin only; audited)")
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp = add("agent", cmd_agent, "run the runner agent: long-poll the job queue, deploy, report back",
              epilog="Settings: TAHOBUDDY_API_URL, TAHOBUDDY_AGENT_TOKEN, TAHOBUDDY_POOL (the only queue it polls), "
@@ -388,6 +404,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--timeout", type=int, help="seconds before it is stopped (default: the target's timeout)")
     sp = add("schedules", cmd_schedules, "rules with a schedule: the next run, and what the last tick did")
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sp = add("approve", cmd_approve, "approve a job awaiting approval (its rule's approval): it is queued")
+    sp.add_argument("job", help="the job's id (tahobuddy jobs --state awaiting_approval)")
+    sp = add("reject", cmd_reject, "reject a job awaiting approval: it ends canceled with the reason")
+    sp.add_argument("job", help="the job's id (tahobuddy jobs --state awaiting_approval)")
+    sp.add_argument("--reason", required=True, help="why it must not deploy (the job's reason says it)")
     sp = add("rollback", cmd_rollback, "bring back an image the agent kept, without building")
     sp.add_argument("app", help="the app's name")
     sp.add_argument("--to", help="tag, branch or commit to go back to (default: the version before the live one)")

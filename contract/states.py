@@ -5,6 +5,8 @@ from enum import Enum
 
 
 class JobState(str, Enum):
+    AWAITING_APPROVAL = "awaiting_approval"  # its rule's `approval`: no message is sent until a person approves
+    FROZEN = "frozen"                        # due inside a `freeze` window: its message is sent when it ends
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -17,6 +19,7 @@ class JobState(str, Enum):
 ENDED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED, JobState.SUPERSEDED,
                    JobState.SKIPPED})
 SKIPPED_STATUS = "skipped: no watched path changed"   # what a forge's commit status says of a skipped job
+AWAITING_STATUS = "awaiting approval"                  # and of a job waiting for a person (state `pending`)
 
 
 class Reason(str, Enum):

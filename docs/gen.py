@@ -32,7 +32,7 @@ KIND_WORDS = {"str": "string", "int": "whole number", "bool": "true / false", "m
               "secret_map": "map of id → `secret:NAME`", "list": "list of strings",
               "argv": "argv list", "volumes": "map of volume name → path",
               "argv_list": "list of argv lists", "cpus": "number of CPUs", "memory": "size (`b`, `k`, `m`, `g`)",
-              "block": "mapping"}
+              "block": "mapping", "blocks": "list of mappings"}
 
 
 # ---- configuration ------------------------------------------------------------------------------

@@ -70,6 +70,16 @@ def dashboard_cancel(job_id):
     return d_actions.cancel(_page(), job_id)
 
 
+@bp.route("/jobs/{job_id}/approve", methods=["POST"], content_types=FORM)
+def dashboard_approve(job_id):
+    return d_actions.approve(_page(), job_id)
+
+
+@bp.route("/jobs/{job_id}/reject", methods=["POST"], content_types=FORM)
+def dashboard_reject(job_id):
+    return d_actions.reject(_page(), job_id)
+
+
 @bp.route("/jobs/{job_id}/redeploy", methods=["POST"], content_types=FORM)
 def dashboard_redeploy(job_id):
     return d_actions.redeploy(_page(), job_id)

@@ -6,6 +6,7 @@ import urllib.parse
 from chalice import Blueprint
 
 from functions.api import http
+from functions.dispatch import approvals
 from functions.domain import inputs
 from functions.store import agents, events, jobs, logs, outbox
 
@@ -55,3 +56,16 @@ def job_logs(job_id):
 def cancel_job(job_id):
     body = http.request().json_body if http.request().raw_body else None
     return jobs.to_dict(jobs.cancel(job_id, inputs.cancel_reason(body)))
+
+
+@bp.route(f"{http.V1}/jobs/{{job_id}}/approve", methods=["POST"])
+@http.api("admin")
+def approve_job(job_id):
+    return jobs.to_dict(approvals.approve(job_id))
+
+
+@bp.route(f"{http.V1}/jobs/{{job_id}}/reject", methods=["POST"])
+@http.api("admin")
+def reject_job(job_id):
+    body = http.request().json_body if http.request().raw_body else None
+    return jobs.to_dict(approvals.reject(job_id, inputs.reject_reason(body)))

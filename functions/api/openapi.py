@@ -17,8 +17,8 @@ import typing
 from contract import wire
 from contract.states import JobState, Reason
 
-from functions.domain import apps, databases, previews, rules, schedules, targets
-from functions.domain.schema import field_schema
+from functions.domain import approvals, apps, databases, previews, rules, schedules, targets
+from functions.domain.schema import field_schema, freeze
 
 V1 = "/api/v1"
 OPENAPI_PATH = f"{V1}/openapi.json"
@@ -28,6 +28,10 @@ _REF = "#/components/schemas/"
 
 def ref(name: str) -> dict:
     return {"$ref": _REF + name}
+
+
+def _named(fields, name: str):
+    return next(f for f in fields if f.name == name)
 
 
 def _nullable(kind: str) -> dict:
@@ -102,10 +106,12 @@ def schemas() -> dict:
         "Rule": fields_schema(rules.RULE_FIELDS, match=fields_schema(rules.MATCH_FIELDS, pull_request=fields_schema(
                                   previews.PR_FIELDS)), target=ref("Target"),
                               preview=fields_schema(previews.PREVIEW_FIELDS),
-                              schedule=fields_schema(schedules.FIELDS)),
+                              schedule=fields_schema(schedules.FIELDS), approval=fields_schema(approvals.FIELDS),
+                              freeze={**field_schema(_named(rules.RULE_FIELDS, "freeze")), **freeze()}),
         "App": fields_schema(apps.APP_FIELDS, rules={"type": "array", "items": ref("Rule")},
                              database=fields_schema(apps.DATABASE_FIELDS,
-                                                    backup=fields_schema(databases.BACKUP_FIELDS))),
+                                                    backup=fields_schema(databases.BACKUP_FIELDS)),
+                             freeze={**field_schema(_named(apps.APP_FIELDS, "freeze")), **freeze()}),
         "Delivery": obj(("event", "status"), event=S, status={"type": "string", "enum": ["processed", "duplicate"]},
                         action=S, reason=S, jobs=STRS, decision={"type": "array", "items": O}),
         "Event": obj(("id", "event_type", "received_at", "status"), id=S, event_type=S, received_at=S, status=S,
@@ -120,8 +126,10 @@ def schemas() -> dict:
                    finished_at=_nullable("string"), log_lines=I,
                    phases={"type": "object", "additionalProperties": {"type": "number"}},
                    not_before={"type": "number", "description": "epoch seconds: the end of its quiet period"},
+                   approval={**_nullable("object"), "description": "its rule's approval, when it has one"},
                    reports={**O, "description": "how its GitHub statuses and notifications went (one job's page)"},
-                   waiting={**S, "description": "why a queued job waits (quiet period, no live agent of its pool)"}),
+                   waiting={**S, "description": "why a queued job waits (quiet period, no live agent of its pool) "
+                                                "or that it awaits approval, since when and how to approve it"}),
         "Jobs": obj(("jobs",), jobs={"type": "array", "items": ref("Job")}),
         "Preview": obj(("app", "number", "hostname", "state", "since"), app=S, number=I, rule=S, hostname=S, sha=S,
                        head_ref=S, job_id=S, since=S, expire_after_days=I,
@@ -178,7 +186,9 @@ def schemas() -> dict:
                      token=obj(("id", "name"), id=S, name=S), changes=O, summary=S),
         "DeployRequest": obj(("ref",), ref={**S, "description": "a tag, a branch, or refs/heads/... refs/tags/..."},
                              sha={**S, "pattern": "^[0-9a-f]{40}$"}, rule=S,
-                             now={"type": "boolean", "description": "skip the targets' quiet period"}),
+                             now={"type": "boolean", "description": "skip the targets' quiet period"},
+                             override_freeze={"type": "boolean", "description": "with now: deploy inside a "
+                                              "freeze window (audited as override_freeze)"}),
         "RollbackRequest": obj(to={**S, "description": "a ref the app was deployed at; default: the one before"},
                                rule=S),
         "PromoteRequest": obj(("from", "to"), **{"from": {**S, "description": "the rule whose serving image goes"},
@@ -189,6 +199,7 @@ def schemas() -> dict:
                           timeout={**I, "minimum": 1, "description": "seconds before it is stopped (default: the "
                                                                       "target's timeout)"}),
         "CancelRequest": obj(reason=S),
+        "RejectRequest": obj(("reason",), reason={**S, "minLength": 1, "description": "why: the job's reason says it"}),
         "LogAck": obj(("last_seq",), last_seq=I),
         "Deleted": obj(("deleted",), deleted=S, purge_jobs={"type": "array", "items": ref("Job"),
                                                             "description": "with purge=true: the purge jobs"}),
@@ -274,6 +285,10 @@ OPERATIONS = (
     Operation("GET", "/jobs/{job_id}", "One job", answer=ref("Job"), errors=(401, 403, 404, 503)),
     Operation("GET", "/jobs/{job_id}/logs", "A job's log lines after `after`", answer=ref("JobLogs"),
               query={"after": LIMIT, "limit": LIMIT}, errors=(400, 401, 403, 404, 503)),
+    Operation("POST", "/jobs/{job_id}/approve", "Approve a job awaiting approval: it is queued for its agent",
+              answer=ref("Job"), errors=(401, 403, 404, 409, 503)),
+    Operation("POST", "/jobs/{job_id}/reject", "Reject a job awaiting approval: it ends canceled with the reason",
+              answer=ref("Job"), body=ref("RejectRequest"), errors=(400, 401, 403, 404, 409, 503)),
     Operation("POST", "/jobs/{job_id}/cancel", "Ask for a job to stop", answer=ref("Job"),
               body=ref("CancelRequest"), body_required=False, errors=(400, 401, 403, 404, 409, 503)),
     Operation("POST", "/tokens", "Issue a token", ok=201, answer=ref("NewToken"), body=ref("TokenRequest"),

@@ -1,12 +1,12 @@
-"""What the dashboard changes: cancel, redeploy and roll back, through the same domain calls as
+"""What the dashboard changes: cancel, approve, reject, redeploy and roll back, through the same domain calls as
 the API's routes (never HTTP to itself). Each answers with a redirect to the page that shows the
 result (post/redirect/get), or with a page that says why not."""
 from __future__ import annotations
 
 from functions.store import app_store, jobs, releases
 from functions.domain import refs
-from functions.dispatch import gate, manual
-from functions.errors import InvalidInput, Refused, TahobuddyError
+from functions.dispatch import approvals, gate, manual
+from functions.errors import Forbidden, InvalidInput, Refused, TahobuddyError
 from functions.dashboard import gates, layout, web
 
 
@@ -14,6 +14,33 @@ from functions.dashboard import gates, layout, web
 def cancel(p: web.Page, form: dict, job_id: str):
     try:
         jobs.cancel(job_id, f"canceled from the dashboard by {p.session.name}")
+    except TahobuddyError as exc:
+        return layout.problem(p, 409, str(exc))
+    return web.redirect(p.url(f"/jobs/{job_id}"))
+
+
+@gates.mutating
+def approve(p: web.Page, form: dict, job_id: str):
+    """POST /api/v1/jobs/{id}/approve, as the signed-in token (audited; its rule's approvers apply)."""
+    try:
+        approvals.approve(job_id)
+    except Forbidden as exc:
+        return layout.problem(p, 403, str(exc))
+    except TahobuddyError as exc:
+        return layout.problem(p, 409, str(exc))
+    return web.redirect(p.url(f"/jobs/{job_id}"))
+
+
+@gates.mutating
+def reject(p: web.Page, form: dict, job_id: str):
+    """POST /api/v1/jobs/{id}/reject with the form's reason (required)."""
+    reason = (form.get("reason") or "").strip()
+    if not reason:
+        return layout.problem(p, 400, "Say why it must not deploy: the reason is required, and the job keeps it.")
+    try:
+        approvals.reject(job_id, reason[:500])
+    except Forbidden as exc:
+        return layout.problem(p, 403, str(exc))
     except TahobuddyError as exc:
         return layout.problem(p, 409, str(exc))
     return web.redirect(p.url(f"/jobs/{job_id}"))

@@ -60,7 +60,13 @@ def _form(p: web.Page, action: str, label: str, extra: Markup = Markup(""), dang
 
 def _actions(p: web.Page, job) -> Markup:
     out = []
-    if job.state in (JobState.QUEUED.value, JobState.RUNNING.value):
+    if job.state == JobState.AWAITING_APPROVAL.value:
+        out.append(_form(p, f"/jobs/{job.id}/approve", "Approve", render(
+            '<span class="hint">queue it for its agent</span> ')))
+        out.append(_form(p, f"/jobs/{job.id}/reject", "Reject", render(
+            '<label>Reason <input name="reason" required maxlength="500"></label> '), danger=True))
+    if job.state in (JobState.AWAITING_APPROVAL.value, JobState.FROZEN.value, JobState.QUEUED.value,
+                     JobState.RUNNING.value):
         out.append(_form(p, f"/jobs/{job.id}/cancel", "Cancel", danger=True))
     why_not = gate.again_refusal(job)  # the gate decides; this screen only shows its answer
     if why_not:

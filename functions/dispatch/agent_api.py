@@ -33,6 +33,8 @@ def claim(job_id: str, agent: AgentModel) -> dict:
         return _no(job.state, f"job already {job.state}")
     if job.state == JobState.RUNNING.value and job.agent_id == agent.id:
         return _no(job.state, "this agent already runs it")
+    if job.state in jobs.HELD:  # never sent before approval or a freeze's end; those send its message
+        return _no(job.state, f"{job.state}: its message is sent when it may run")
     kind = (job.target or {}).get("type", "")
     if kind not in agent.targets:
         why = (f"agent {agent.id} of pool {agent.pool!r} does not run {kind} targets (it runs "

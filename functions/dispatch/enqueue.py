@@ -9,8 +9,11 @@ from __future__ import annotations
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
 from contract.queues import DEFAULT_POOL
+from contract.states import JobState
 
-from functions.dispatch import queue
+from functions.dispatch import approvals, queue
+from functions.domain import freezes
+from functions.domain.approvals import UNGATED, gates
 from functions.store import conditions, outbox, shards
 from functions.clock import now, now_iso, sortable_id
 from functions.config import settings
@@ -72,17 +75,30 @@ def _take(key: str, fields: dict) -> tuple[JobModel, bool]:
 
 def job_fields(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event_id: str = "",
                trigger: str = "webhook", quiet: bool = True, preview: int = 0,
-               event_repository: str | None = None, reason: str = "", group: str = "") -> dict:
+               event_repository: str | None = None, reason: str = "", group: str = "",
+               override_freeze: bool = False) -> dict:
     """The new job's attributes, its reporting policy included (copied from the app, never re-read).
-    `group`: a group of its own (backups: APP.database), else the target's."""
+    `group`: a group of its own (backups: APP.database), else the target's. A job of a rule with
+    `approval` is made awaiting_approval, one due inside a `freeze` window frozen: neither gets a message
+    (functions/dispatch/approvals.py, frozen.py), so the webhook's one-transaction path takes neither
+    (gate.direct)."""
     target = rule["target"]
     # a one-off command never supersedes a deploy, nor a deploy it
     group = group or group_of(app, rule, preview) + (".run" if trigger == "run" else "")
-    return dict(app=app["name"], rule=rule["name"], group=group, target=target, preview=preview, reason=reason,
-                pool=target.get("pool") or DEFAULT_POOL, repository=repository, ref=ref, sha=sha,
-                event_id=event_id, trigger=trigger,
-                not_before=now() + int(target.get("quiet_period") or 0) if quiet else 0,
-                reporting=outbox.policy(app, rule, event_repository, event_id))
+    fields = dict(app=app["name"], rule=rule["name"], group=group, target=target, preview=preview, reason=reason,
+                  pool=target.get("pool") or DEFAULT_POOL, repository=repository, ref=ref, sha=sha,
+                  event_id=event_id, trigger=trigger,
+                  not_before=now() + int(target.get("quiet_period") or 0) if quiet else 0,
+                  reporting=outbox.policy(app, rule, event_repository, event_id))
+    approval = gates(rule, trigger)
+    frozen = None if approval is not None or override_freeze or preview or trigger in UNGATED else \
+        freezes.frozen_until(freezes.of(app, rule), now())
+    if approval is not None:
+        fields.update(state=JobState.AWAITING_APPROVAL.value, approval=approval)
+    elif frozen is not None:
+        fields.update(state=JobState.FROZEN.value, not_before=frozen.until,
+                      reason=frozen.note() + (f"; {reason}" if reason else ""))
+    return fields
 
 
 def group_of(app: dict, rule: dict, preview: int = 0) -> str:
@@ -94,7 +110,8 @@ def group_of(app: dict, rule: dict, preview: int = 0) -> str:
 def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event_id: str = "",
             trigger: str = "webhook", new_tag: bool = False, key: str | None = None,
             quiet: bool = True, preview: int = 0, send: bool = True, reason: str = "",
-            event_repository: str | None = None, group: str = "") -> tuple[JobModel, bool]:
+            event_repository: str | None = None, group: str = "",
+            override_freeze: bool = False) -> tuple[JobModel, bool]:
     """Queue one job for `rule` of `app` at `ref`; returns (job, created_now).
 
     A duplicate whose job is still queued sends its message again: within SQS's 5-minute
@@ -104,8 +121,10 @@ def enqueue(app: dict, rule: dict, repository: str, ref: str, sha: str, *, event
     key = key or dedup_key(app["name"], rule["name"], ref, sha, new_tag)
     fields = job_fields(app, rule, repository, ref, sha, event_id=event_id, trigger=trigger, quiet=quiet,
                         preview=preview, event_repository=event_repository, reason=reason,
-                        group=group)
+                        group=group, override_freeze=override_freeze)
     job, created = _take(key, fields)
+    if created:
+        approvals.supersede_older(job)
     if job.state == "queued" and send:
         queue.send(job.id, job.group, job.target["type"], job.pool)
     return job, created

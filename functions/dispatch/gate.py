@@ -61,6 +61,7 @@ class Ask:
     reason: str = ""              # a note the job starts with (a schedule's tick)
     event_repository: str | None = None  # the repository the webhook named (where its status goes)
     group: str = ""               # a group of its own (a database's backups), else the target's
+    override_freeze: bool = False  # an admin's deploy --now --override-freeze (audited by the caller)
 
 
 def admit(ask: Ask) -> tuple[JobModel, bool]:
@@ -70,7 +71,8 @@ def admit(ask: Ask) -> tuple[JobModel, bool]:
         return enqueue.enqueue(ask.app, ask.rule, ask.repository or ask.app["repository"], ask.ref, ask.sha,
                                event_id=ask.event_id, trigger=ask.trigger or ask.way, new_tag=ask.new_tag,
                                key=ask.key, quiet=ask.quiet, send=ask.send, reason=ask.reason,
-                               event_repository=ask.event_repository, group=ask.group)
+                               event_repository=ask.event_repository, group=ask.group,
+                               override_freeze=ask.override_freeze)
     if ask.refused:
         return _refused(ask, number)
     if ask.teardown:
@@ -89,11 +91,13 @@ def admit(ask: Ask) -> tuple[JobModel, bool]:
     return job, created
 
 
-def direct(rule: dict, ref: str) -> bool:
-    """Whether a webhook's job of `rule` at `ref` runs no pull request's code, so the gate would queue it
-    as asked: the webhook's one-transaction path (dispatch/intake.py) may then write it with its event.
-    Anything else must come through `admit`."""
-    return not (rules.is_preview_rule(rule) or rules.pull_request_ref(ref))
+def direct(rule: dict, ref: str, app: dict | None = None) -> bool:
+    """Whether a webhook's job of `rule` at `ref` runs no pull request's code and is queued at once (no
+    `approval`, no `freeze` window), so the gate would queue it as asked: the webhook's one-transaction path
+    (dispatch/intake.py) may then write it with its event and send its message. Anything else must come
+    through `admit`."""
+    held = bool(rule.get("approval") or rule.get("freeze") or (app or {}).get("freeze"))
+    return not (held or rules.is_preview_rule(rule) or rules.pull_request_ref(ref))
 
 
 def refusal(ask: Ask) -> str:
@@ -223,8 +227,11 @@ def again_refusal(old: JobModel, way: str = "redeploy") -> str:
         return str(exc)
 
 
-def by_hand(app: dict, rule: dict, ref: str, sha: str, trigger: str = "manual", now: bool = False) -> JobModel:
-    """A deploy or rollback by hand (always a new job). `now` skips the quiet period; a rollback always does."""
+def by_hand(app: dict, rule: dict, ref: str, sha: str, trigger: str = "manual", now: bool = False,
+            override_freeze: bool = False) -> JobModel:
+    """A deploy or rollback by hand (always a new job). `now` skips the quiet period; a rollback always does.
+    `override_freeze` starts it inside a freeze window (the caller audits that)."""
     job, _ = admit(Ask(app, rule, ref, sha, "rollback" if trigger == "rollback" else "manual", trigger=trigger,
-                       key=f"{trigger}|{sortable_id()}", quiet=not now and trigger != "rollback"))
+                       key=f"{trigger}|{sortable_id()}", quiet=not now and trigger != "rollback",
+                       override_freeze=override_freeze))
     return job

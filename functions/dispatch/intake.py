@@ -80,7 +80,7 @@ def _at_once(event_id: str, event: WebhookEvent, body: bytes, forge: str) -> dic
     if event.action not in AT_ONCE:
         return None
     matches, reason = ([], event.reason) if event.action in (Action.PING, Action.IGNORED) else _matches(event, forge)
-    if not all(gate.direct(rule, event.ref) for _, rule in matches):
+    if not all(gate.direct(rule, event.ref, app) for app, rule in matches):
         return None  # a pull request's code: only the gate's own path (admit) may queue it
     at, made = now(), []
     for app, rule in matches:

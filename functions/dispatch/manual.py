@@ -6,7 +6,7 @@ from functions.dispatch import gate
 from functions.domain import apps, previews, refs, rules
 from functions.errors import InvalidInput
 from functions.domain.events import Action, WebhookEvent
-from functions.store import app_store, jobs, releases
+from functions.store import app_store, audit, jobs, releases
 
 
 def deploy(name: str, body: dict) -> list[dict]:
@@ -38,8 +38,15 @@ def deploy(name: str, body: dict) -> list[dict]:
             break
     if not chosen:
         raise InvalidInput("ref", f"no rule of app {name} matches {ref!r}; name one with \"rule\"")
-    now = _now(body)
-    return [jobs.to_dict(gate.by_hand(spec, r, full_ref, sha, now=now)) for r, full_ref in chosen]
+    now, override = _now(body), body.get("override_freeze", False)
+    if not isinstance(override, bool) or (override and not now):
+        raise InvalidInput("override_freeze", "must be true or false, and true only with \"now\": true")
+    made = [jobs.to_dict(gate.by_hand(spec, r, full_ref, sha, now=now, override_freeze=override))
+            for r, full_ref in chosen]
+    if override:
+        audit.record("override_freeze", f"app/{name}", {"ref": ref, "jobs": [j["id"] for j in made],
+                                                         "rule": ", ".join(j["rule"] for j in made)})
+    return made
 
 
 def _now(body: dict) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functions.clock import now
 from functions.dispatch import enqueue, gate
-from functions.domain import schedules
+from functions.domain import freezes, schedules
 from functions.store import app_store, jobs
 from functions.store import schedules as rows
 
@@ -38,7 +38,10 @@ def _tick_rule(app: dict, rule: dict, at: float) -> dict | None:
     group = enqueue.group_of(app, rule)
     served, running = jobs.served(group), jobs.active(group)
     note, job_id = due.note(schedule), ""
-    if served is None:
+    frozen = freezes.frozen_until(freezes.of(app, rule), due.tick)
+    if frozen is not None:
+        outcome, note = "skipped", f"{note}: skipped, {frozen.note()} (a schedule skips a frozen tick)"
+    elif served is None:
         outcome, note = "skipped", f"{note}: skipped, nothing is deployed yet (a schedule redeploys what the " \
                                    "target serves)"
     elif running is not None and schedule.get("overlap", "skip") == "skip":

@@ -6,6 +6,8 @@ Run every minute (a scheduled function on AWS, a loop in `make run`, `POST /api/
   message that expired) get their message again, at most `MAX_RESENDS` times, then fail;
 - a job queued longer than `max_queued` fails, saying which pool it waited for and why;
 - a rule's `schedule` whose tick is due queues its job (functions/dispatch/schedules.py);
+- a job awaiting approval past its rule's approval timeout ends canceled, saying so (dispatch/approvals.py);
+- a frozen job whose freeze window has ended is queued, and its message sent (dispatch/frozen.py);
 - a pull-request preview idle longer than its rule's `expire_after_days` gets its teardown job;
 - an app whose `database.backup.schedule` names a minute since the last tick gets its backup job
   (functions/dispatch/backups.py: one per slot);
@@ -18,7 +20,7 @@ from __future__ import annotations
 from contract.states import Reason
 
 from functions.store import agents, expiry, jobs
-from functions.dispatch import backups, previews, queue, schedules
+from functions.dispatch import approvals, backups, frozen, previews, queue, schedules
 from functions.clock import now
 from functions.config import settings
 from functions.errors import IllegalTransition, NotFound
@@ -54,7 +56,8 @@ def dead_lettered(letter: dict) -> str | None:
 def sweep() -> dict:
     s, at = settings(), now()
     report: dict = {"dead_lettered": [], "resent": [], "failed": [], "expired": previews.expire(),
-                    "scheduled": schedules.tick(at), "backups": backups.scheduled(at)}
+                    "scheduled": schedules.tick(at), "backups": backups.scheduled(at),
+                    "approval_timed_out": approvals.expire(s.pools, at), "thawed": frozen.thaw(s.pools, at)}
     if s.delete_expired:
         report["deleted_expired"] = expiry.sweep()
     for pool in s.pools:

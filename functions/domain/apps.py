@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from functions.config import settings
-from functions.domain import databases, forges, notifications, preview_hosts, previews, refs, rules
+from functions.domain import databases, forges, freezes, notifications, preview_hosts, previews, refs, rules
 from functions.errors import InvalidInput
 from functions.domain.fields import Field, check
 
@@ -36,6 +36,10 @@ APP_FIELDS = (
     Field("database", "block", examples=({"kind": "postgres"},),
           doc="a database container of its own, made once and kept; the app gets DATABASE_URL"),
     Field("env", "map", examples=({"LOG_LEVEL": "info"},), doc="environment of the app's container"),
+    Field("freeze", "blocks", examples=([{"start": "2026-12-24", "end": "2027-01-02 08:00",
+                                          "timezone": "Europe/Berlin"}],),
+          doc="windows in which no job of the app starts: its jobs wait, frozen, until the window ends (weekly: "
+              "days, from, to; one-off: start, end; each in its timezone)"),
 )
 DATABASE_FIELDS = databases.DATABASE_FIELDS  # kind, image, backup (functions/domain/databases.py)
 _LOOKALIKE = re.compile(r"^(.+)-pr-([0-9]+)$")
@@ -46,6 +50,8 @@ def validate(doc) -> dict:
         raise InvalidInput("", "an app must be a JSON object")
     raw_rules = doc.get("rules") or []
     app = check("", doc, APP_FIELDS, allow_extra=("rules", "notify"))
+    if "freeze" in app:
+        app["freeze"] = freezes.validate("freeze", app["freeze"])
     if not refs.repo_key(app["repository"]):
         raise InvalidInput("repository", "must be a clone URL or owner/name")
     app["forge"] = forges.of(app, settings().forge_hosts)  # stored, so the app says which route deploys it

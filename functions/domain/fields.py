@@ -40,6 +40,7 @@ class Field:
     kind: str                      # str | int | bool | map | secret_map | list | argv | argv_list | cpus | memory
                                    # | volumes (volume name -> absolute path in the container)
                                    # | block (a mapping its owner checks with fields of its own)
+                                   # | blocks (a list of such mappings)
     required: bool = False
     secret: bool = False           # must be a `secret:NAME` reference, never a value
     choices: tuple = ()
@@ -70,6 +71,9 @@ def _check_kind(path: str, f: Field, value: Any) -> Any:
     elif f.kind == "block":
         if not isinstance(value, dict):
             raise InvalidInput(path, "must be a mapping")
+    elif f.kind == "blocks":
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise InvalidInput(path, "must be a list of mappings")
     elif f.kind == "secret_map":
         if not isinstance(value, dict) or not value:
             raise InvalidInput(path, "must map ids to secrets, like {token: secret:NPM_TOKEN}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from contract import paths
 
-from functions.domain import patterns, previews, schedules, targets
+from functions.domain import approvals, freezes, patterns, previews, schedules, targets
 from functions.errors import InvalidInput
 from functions.domain.fields import Field, check
 from functions.domain.events import WebhookEvent
@@ -48,6 +48,13 @@ RULE_FIELDS = (Field("name", "str", pattern=NAME, hint="letters, digits, '_', '.
                      doc="changes to paths matching these never count (with or without paths)"),
                Field("schedule", "block", examples=({"cron": "0 3 * * *", "timezone": "Europe/Berlin"},),
                      doc="also deploy, on these ticks, the commit the rule's target serves now (a nightly rebuild)"),
+               Field("approval", "block", examples=({"required": True, "approvers": ["alice-laptop"]},),
+                     doc="its jobs wait, in state awaiting_approval, until an admin approves them; none reaches an "
+                         "agent before"),
+               Field("freeze", "blocks", examples=([{"days": ["fri", "sat", "sun"], "from": "16:00", "to": "08:00",
+                                                  "timezone": "Europe/Berlin"}],),
+                     doc="windows in which its jobs wait, frozen, until the window ends: weekly (days, from, to) or "
+                         "one-off (start, end), each in its timezone"),
                Field("target", "block", required=True, doc="what it deploys to; the fields depend on type"),
                Field("preview", "block", doc="options of a pull_request rule"))
 _OWN_FIELDS = tuple(f for f in RULE_FIELDS if f.name not in ("target", "preview"))  # the blocks check themselves
@@ -67,6 +74,12 @@ def validate(path: str, doc, index: int) -> dict:
         if "pull_request" in match:
             raise InvalidInput(f"{path}.schedule", "applies to branch and tag rules, not to pull request previews")
         rule["schedule"] = schedules.validate(f"{path}.schedule", rule["schedule"])
+    if "approval" in rule:
+        if "pull_request" in match:
+            raise InvalidInput(f"{path}.approval", "applies to branch and tag rules, not to pull request previews")
+        rule["approval"] = approvals.validate(f"{path}.approval", rule["approval"])
+    if "freeze" in rule:
+        rule["freeze"] = freezes.validate(f"{path}.freeze", rule["freeze"])
     if "pull_request" in match or "preview" in doc:
         return previews.validate_rule(path, rule, doc, match)
     chosen = [k for k in MATCH_KEYS if k in match]

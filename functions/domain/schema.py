@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from contract.wire import SECRET_REF
 
-from functions.domain import apps, databases, previews, rules, schedules, targets
+from functions.domain import approvals, apps, databases, freezes, previews, rules, schedules, targets
 from functions.domain.fields import Field
 from functions.domain import notifications
 
@@ -35,6 +35,7 @@ _KINDS = {
     "cpus": {"type": ["number", "string"]},
     "memory": {"type": "string", "pattern": "^\\s*[0-9]+[bkmgBKMG]?\\s*$"},
     "block": {"type": "object"},
+    "blocks": {"type": "array", "items": {"type": "object"}},
 }
 
 
@@ -95,12 +96,18 @@ def match() -> dict:
 
 def rule() -> dict:
     out = block(rules.RULE_FIELDS, match=match(), target=target(), preview=block(previews.PREVIEW_FIELDS),
-                schedule=block(schedules.FIELDS))
+                schedule=block(schedules.FIELDS), approval=block(approvals.FIELDS), freeze=freeze())
     previews_only = {"properties": {"match": {"required": ["pull_request"]}}}
     out["dependentSchemas"] = {"preview": previews_only}
     out["if"] = {"required": ["match"], "properties": {"match": {"type": "object", "required": ["pull_request"]}}}
     out["then"] = {"properties": {"target": {"properties": {"type": {"const": "docker"}}}}}
     return out
+
+
+def freeze() -> dict:
+    window = block(freezes.FIELDS)
+    window["oneOf"] = [{"required": ["days", "from", "to"]}, {"required": ["start", "end"]}]
+    return {"minItems": 1, "maxItems": freezes.MAX_WINDOWS, "items": window}
 
 
 def notify() -> dict:
@@ -120,7 +127,8 @@ def notify() -> dict:
 
 
 def app() -> dict:
-    out = block(apps.APP_FIELDS, database=block(apps.DATABASE_FIELDS, backup=block(databases.BACKUP_FIELDS)))
+    out = block(apps.APP_FIELDS, database=block(apps.DATABASE_FIELDS, backup=block(databases.BACKUP_FIELDS)),
+                freeze=freeze())
     out["properties"]["rules"] = {"type": "array", "items": rule(), "default": [], "description": "deploy rules"}
     out["properties"]["notify"] = notify()
     return out

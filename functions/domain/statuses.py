@@ -7,13 +7,15 @@ ran and failed: GitHub, Gitea and Forgejo say `error` for the first and `failure
 """
 from __future__ import annotations
 
-from contract.states import SKIPPED_STATUS, JobState, Reason
+from contract.states import AWAITING_STATUS, SKIPPED_STATUS, JobState, Reason
 
 DESCRIPTION_LIMIT = 140          # GitHub refuses longer status descriptions; the others show them cut
 NEVER_RAN = "never_ran"          # the row of a failed job that never ran
 
 # job state             GitHub     GitLab      Gitea, Forgejo   what the status says
 TABLE: dict[str, tuple[str, str, str, str]] = {
+    JobState.AWAITING_APPROVAL.value: ("pending", "pending", "pending", AWAITING_STATUS),
+    JobState.FROZEN.value:     ("pending", "pending",  "pending", ""),     # "" : "frozen until ..." from the reason
     JobState.QUEUED.value:     ("pending", "pending",  "pending", "queued"),
     JobState.RUNNING.value:    ("pending", "running",  "pending", "deploying"),
     JobState.SUCCEEDED.value:  ("success", "success",  "success", "deployed"),
@@ -56,4 +58,6 @@ def description(state: str, reason: str = "", reason_code: str = "") -> str:
         return said
     if key == NEVER_RAN:
         return short(f"never ran: {reason}")
+    if key == JobState.FROZEN.value:
+        return short(next((part for part in reason.split("; ") if part.startswith("frozen until")), "frozen"))
     return short(reason if reason.startswith(state) else f"{state}: {reason}" if reason else state)

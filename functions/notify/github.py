@@ -137,7 +137,7 @@ def deployment(change: dict) -> tuple[str, str, dict]:
 
 def deployment_state(change: dict) -> str:
     state = change["state"]
-    if state == JobState.QUEUED.value:
+    if state in (JobState.QUEUED.value, JobState.AWAITING_APPROVAL.value, JobState.FROZEN.value):
         return "queued"
     if state == JobState.RUNNING.value:
         return "in_progress"

@@ -13,6 +13,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
 from contract.states import JobState, Reason
 
+from functions.domain import approvals
 from functions.store import conditions, logs, outbox, shards
 from functions.clock import now, now_iso
 from functions.config import settings
@@ -22,6 +23,12 @@ from functions.store.models import JobModel, transaction
 
 S = JobState
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    # AWAITING_APPROVAL -> QUEUED: approved (only then is its message sent); -> CANCELED: rejected, timed out
+    # or canceled; -> SUPERSEDED: a newer job of the same target was made (functions/dispatch/approvals.py).
+    S.AWAITING_APPROVAL: frozenset({S.QUEUED, S.FROZEN, S.CANCELED, S.SUPERSEDED}),
+    # FROZEN -> QUEUED: its freeze window ended (the sweeper sends its message then); approved inside a window,
+    # a job goes AWAITING_APPROVAL -> FROZEN (functions/dispatch/approvals.py).
+    S.FROZEN: frozenset({S.QUEUED, S.CANCELED, S.SUPERSEDED}),
     # QUEUED -> FAILED: it never ran and never will (attempts used up, app deleted); the reason says so.
     S.QUEUED: frozenset({S.RUNNING, S.FAILED, S.CANCELED, S.SUPERSEDED}),
     # RUNNING -> RUNNING: another agent reclaims a job whose lease lapsed (its agent died);
@@ -62,7 +69,8 @@ def _update(job: JobModel, dst: JobState, condition, why: str, sets: dict, add: 
         cond = cond & condition
     given = dict(sets)
     sets = {"state": dst.value, "updated_at": now_iso(), "expires_at": _expiry(job, dst),
-            "queued_in": (job.pool or "default") if dst == S.QUEUED else None,  # a sparse index of queued jobs
+            # a sparse index of jobs not yet started (awaiting approval ones keep it from their making)
+            "queued_in": (job.pool or "default") if dst in (S.QUEUED, S.FROZEN) else None,
             **sets}
     actions = [getattr(JobModel, k).set(v) if v is not None else getattr(JobModel, k).remove() for k, v in sets.items()]
     actions += [getattr(JobModel, k).add(v) for k, v in (add or {}).items()]
@@ -169,16 +177,52 @@ def release(job_id: str, agent_id: str, reason: str) -> JobModel:
                    "release it", {"reason": reason, "lease_until": 0, "agent_id": ""})
 
 
+HELD = (S.AWAITING_APPROVAL.value, S.FROZEN.value)   # made, but with no message yet: no agent can take them
+
+
+def approve(job: JobModel, by: str, frozen_until: float = 0.0, note: str = "") -> JobModel:
+    """awaiting_approval -> queued (only now may its message be sent), or -> frozen inside a freeze window."""
+    said = f"approved by {by}" + (f"; {note}" if note else "")
+    sets = {"reason": said[:1000], **({"not_before": frozen_until} if frozen_until else {})}
+    return _update(job, S.FROZEN if frozen_until else S.QUEUED, JobModel.state == S.AWAITING_APPROVAL.value,
+                   "approve it", sets)
+
+
+def thaw(job: JobModel) -> JobModel:
+    """frozen -> queued: its window ended; the caller sends its message."""
+    return _update(job, S.QUEUED, JobModel.state == S.FROZEN.value, "thaw it",
+                   {"reason": f"{job.reason}; the freeze ended"[:1000], "not_before": 0})
+
+
+def end_waiting(job: JobModel, dst: JobState, reason: str, code: Reason) -> JobModel:
+    """awaiting_approval or frozen -> canceled (rejected, timed out) or superseded, with the reason."""
+    return _update(job, dst, JobModel.state.is_in(*HELD), f"end it as {dst.value}",
+                   {"reason": reason[:1000], "reason_code": code.value, "finished_at": now_iso()})
+
+
+def waiting_before(job: JobModel) -> list[JobModel]:
+    """Jobs of `job`'s group made before it that still await approval or a freeze's end (a newer job
+    supersedes them)."""
+    return [other for other in JobModel.by_group.query(job.group, JobModel.id < job.id) if other.state in HELD]
+
+
+def awaiting(pools, state: JobState = S.AWAITING_APPROVAL, limit: int = 1000) -> list[JobModel]:
+    """Jobs in `state` (awaiting approval, frozen) in `pools`, oldest first: the sweeper's work list."""
+    rows = [j for pool in pools for j in itertools.islice(JobModel.by_queued.query(pool), limit)
+            if j.state == state.value]
+    return sorted(rows, key=lambda j: j.id)[:limit]
+
+
 def cancel(job_id: str, reason: str) -> JobModel:
-    """Idempotent: a queued job ends now; a running one is asked to stop (the agent escalates)."""
+    """Idempotent: a queued or waiting job ends now; a running one is asked to stop (the agent escalates)."""
     job = get(job_id)
     if job.state == S.CANCELED.value:
         return job
     if job.state in {s.value for s in TERMINAL}:
         raise Conflict(f"job {job_id} already ended as {job.state}")
-    if job.state == S.QUEUED.value:
+    if job.state in (S.QUEUED.value, *HELD):
         try:
-            return _update(job, S.CANCELED, JobModel.state == S.QUEUED.value, "cancel it",
+            return _update(job, S.CANCELED, JobModel.state == job.state, "cancel it",
                            {"reason": f"canceled: {reason}", "finished_at": now_iso()})
         except IllegalTransition:
             job = get(job_id)          # it started meanwhile: ask the agent instead
@@ -217,9 +261,9 @@ def serving_sha(job: JobModel) -> str:
 
 
 def active(group: str) -> JobModel | None:
-    """A queued or running job of the group, if any (a schedule with `overlap: skip` makes none then)."""
+    """A waiting, queued or running job of the group, if any (a schedule with `overlap: skip` makes none then)."""
     for other in JobModel.by_group.query(group, scan_index_forward=False):
-        if other.state in (S.QUEUED.value, S.RUNNING.value):
+        if other.state in (*HELD, S.QUEUED.value, S.RUNNING.value):
             return other
     return None
 
@@ -237,7 +281,12 @@ def to_dict(job: JobModel, waiting=None) -> dict:
     out = {k: getattr(job, k) for k in keys}
     out["target"] = dict(out["target"] or {})
     out["not_before"] = float(job.not_before or 0)
-    if job.state == S.QUEUED.value and now() < out["not_before"]:
+    out["approval"] = dict(job.approval) if job.approval else None
+    if job.state == S.AWAITING_APPROVAL.value:
+        out["waiting"] = approvals.waiting(job.id, job.created_at)
+    elif job.state == S.FROZEN.value:
+        out["waiting"] = job.reason.split("; ")[0] if job.reason.startswith("frozen") else job.reason
+    elif job.state == S.QUEUED.value and now() < out["not_before"]:
         out["waiting"] = quiet_reason(job)
     elif waiting is not None and job.state == S.QUEUED.value:
         out["waiting"] = waiting(job.pool, out["target"].get("type", ""))

@@ -79,7 +79,8 @@ class JobModel(Model):
     rule = UnicodeAttribute()
     group = UnicodeAttribute()                               # app.target: one deploy at a time
     pool = UnicodeAttribute(default="default")               # whose queue carries it
-    queued_in = UnicodeAttribute(null=True)                  # its pool while queued, else absent: a sparse index
+    queued_in = UnicodeAttribute(null=True)                  # its pool while queued or awaiting approval, else
+                                                             # absent: a sparse index
     target = JSONAttribute()
     repository = UnicodeAttribute()
     ref = UnicodeAttribute()
@@ -106,10 +107,11 @@ class JobModel(Model):
     preview = NumberAttribute(default=0)                     # the pull request a preview/teardown job is for
     reporting = JSONAttribute(default=dict)                  # what it reports, copied when made (store/outbox.policy)
     expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (functions/retention.py)
+    approval = JSONAttribute(null=True)                      # its rule's approval, while and after it waits for one
     by_app = _index("by_app", "app", "id")
     by_group = _index("by_group", "group", "id")
     by_time = _index("by_time", "kind", "id")
-    by_queued = _index("by_queued", "queued_in", "id")        # sparse: the sweeper reads only queued jobs
+    by_queued = _index("by_queued", "queued_in", "id")        # sparse: the sweeper reads only jobs not yet started
 
 
 class LogModel(Model):

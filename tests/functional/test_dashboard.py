@@ -303,3 +303,32 @@ def test_rollback_to_a_kept_image_chosen_on_the_job_page(admin, api, agent_token
     finally:
         assert docker_agent.stop() == 0, docker_agent.output()
         remove_app_resources(name)
+
+
+def test_a_job_awaiting_approval_is_approved_or_rejected_on_its_page(admin, api, repo, agent):
+    name = unique("dash-gated")
+    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+        "name": name, "repository": str(repo.origin),
+        "rules": [{"name": "prod", "match": {"branch": "main"}, "approval": {"required": True},
+                   "target": {"type": "shell", "commands": [["echo", "approved and ran"]], "timeout": 60}}]})
+    assert r.status_code == 201, r.text
+    job_id = push(api, repo, "refs/heads/main", repo.commit_and_tag("gated")).json()["jobs"][0]
+    admin.goto(f"/jobs/{job_id}")
+    assert f"approve with tahobuddy approve {job_id}" in admin.locator("dl.facts").inner_text()
+    forged = admin.request.post(f"/jobs/{job_id}/approve", form={}, max_redirects=0)   # a cross-site form
+    assert forged.status == 403 and "CSRF" in forged.text()
+    shot(admin, "job-awaiting-approval")
+    admin.get_by_role("button", name="Approve").click()
+    admin.wait_for_url(re.compile(f"/jobs/{job_id}$"))
+    assert wait_job(api, job_id)["state"] == "succeeded"
+    audit = requests.get(f"{api.url}/api/v1/audit", headers=api.headers(), timeout=10).json()["audit"]
+    assert [a["token"]["name"] for a in audit if a["subject"] == f"job/{job_id}"] == ["tests"]
+
+    second = push(api, repo, "refs/heads/main", repo.commit_and_tag("gated again")).json()["jobs"][0]
+    admin.goto(f"/jobs/{second}")
+    admin.fill("input[name=reason]", "release freeze")
+    admin.get_by_role("button", name="Reject").click()
+    admin.wait_for_url(re.compile(f"/jobs/{second}$"))
+    job = requests.get(f"{api.url}/api/v1/jobs/{second}", headers=api.headers(), timeout=10).json()
+    assert (job["state"], job["reason"]) == ("canceled", "canceled: rejected by tests: release freeze"), job
+    assert admin.get_by_role("button", name="Approve").count() == 0

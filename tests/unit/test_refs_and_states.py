@@ -38,6 +38,8 @@ def test_the_outcomes_are_the_terminal_states():
 S = JobState
 # The whole table, written out: a change to TRANSITIONS must change this test too.
 EXPECTED = {
+    S.AWAITING_APPROVAL: {S.QUEUED, S.FROZEN, S.CANCELED, S.SUPERSEDED},  # approved (in a freeze: frozen);
+    S.FROZEN: {S.QUEUED, S.CANCELED, S.SUPERSEDED},              # rejected or timed out; a newer job
     S.QUEUED: {S.RUNNING, S.FAILED, S.CANCELED, S.SUPERSEDED},
     S.RUNNING: {S.RUNNING, S.QUEUED, S.SUCCEEDED, S.FAILED, S.CANCELED, S.SUPERSEDED, S.SKIPPED},
 }
