@@ -21,7 +21,9 @@ FIELDS = (
           hint="a duration like 30m, 12h or 7d (at most 30d)",
           doc="a job nobody approved or rejected by then ends canceled, saying so"),
 )
-UNGATED = frozenset({"purge", "teardown"})  # removals that follow an app's deletion or a pull request's closing
+# never held for approval or by a freeze: removals that follow an app's deletion or a pull request's closing,
+# and a database's backups (a restore, which replaces the data, is held like a deploy)
+UNGATED = frozenset({"purge", "teardown", "backup"})
 
 
 def validate(path: str, doc) -> dict:
