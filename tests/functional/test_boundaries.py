@@ -76,6 +76,9 @@ def test_the_agent_wheel_installs_and_runs_without_the_api_frameworks(tmp_path):
     boot = subprocess.run([str(venv / "bin" / "tahobuddy"), "bootstrap-token"], capture_output=True, text=True,
                           timeout=60, cwd=tmp_path)
     assert boot.returncode == 1 and "pip install 'tahobuddy[api]'" in boot.stderr, boot.stderr
+    checked = subprocess.run([str(venv / "bin" / "tahobuddy"), "validate", "-f", str(ROOT / "examples" / "blog.yaml")],
+                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr  # offline validation needs no API framework
 
     suite = tmp_path / "suite" / "tests" / "unit"
     suite.mkdir(parents=True)
