@@ -1,7 +1,7 @@
 """The sweeper's minute tick for rules with a `schedule`: which are due, and the one job each makes.
 
 A due tick queues a job for the rule's target at the commit that target serves now (its newest
-succeeded job), through the gate (dispatch/gate.py) like every other way in, keyed by the tick so two sweepers
+succeeded job), or with `command` runs that argv in the image it serves (a `run` job), through the gate (dispatch/gate.py) like every other way in, keyed by the tick so two sweepers
 make one job. `overlap: skip` (the default) makes none while a job of the target is queued or
 running, and says so. A tick missed in an outage runs once, late, and its note says how many it
 stands for. `at` is the time the tick runs at: tests pass it (an injected clock, never a sleep).
@@ -35,8 +35,9 @@ def _tick_rule(app: dict, rule: dict, at: float) -> dict | None:
     due = schedules.due(schedule, float(row.last_tick or 0), at)
     if due is None:
         return None
+    command = schedule.get("command")
     group = enqueue.group_of(app, rule)
-    served, running = jobs.served(group), jobs.active(group)
+    served, running = jobs.served(group), jobs.active(group + (".run" if command else ""))
     note, job_id = due.note(schedule), ""
     frozen = freezes.frozen_until(freezes.of(app, rule), due.tick)
     if frozen is not None:
@@ -47,6 +48,13 @@ def _tick_rule(app: dict, rule: dict, at: float) -> dict | None:
     elif running is not None and schedule.get("overlap", "skip") == "skip":
         outcome, note = "skipped", f"{note}: skipped, job {running.id} of the target is still {running.state} " \
                                    "(overlap: skip)"
+    elif command:  # a one-off command in the serving image: a `run` job, as `tahobuddy run` makes
+        job, _ = gate.admit(gate.Ask(app, {**rule, "target": {**rule["target"], "run_command": list(command)}},
+                                     "", "", "schedule", trigger="run", quiet=False,
+                                     key=f"schedule|{app['name']}|{rule['name']}|{int(due.tick)}",
+                                     reason=f"{note}: running {' '.join(command)[:200]} in the image the target "
+                                            "serves"))
+        outcome, job_id = "queued", job.id
     else:
         job, _ = gate.admit(gate.Ask(app, rule, served.ref, served.sha, "schedule",
                                      key=f"schedule|{app['name']}|{rule['name']}|{int(due.tick)}", quiet=False,

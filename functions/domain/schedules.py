@@ -25,6 +25,9 @@ FIELDS = (
     Field("timezone", "str", default="UTC", examples=("Europe/Berlin",), doc="an IANA timezone name"),
     Field("overlap", "str", choices=OVERLAP, default="skip",
           doc="skip: a tick while a job of the target is queued or running makes none; queue: it queues one"),
+    Field("command", "argv", examples=(["./manage.py", "clearsessions"],),
+          doc="instead of redeploying, run this argv in a new container of the image the (docker) target serves, "
+              "as `tahobuddy run` does"),
 )
 
 

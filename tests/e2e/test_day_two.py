@@ -5,12 +5,14 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import docker
 import pytest
 import requests
 
+from functions.dispatch import schedules
 from tests.helpers import deliver, push, unique
 from tests.realparts import BASE_IMAGE, AgentProcess, GitRepo, job_log, remove_app_resources, wait_job, wait_log
 
@@ -196,6 +198,38 @@ def test_run_streams_its_output_cleans_up_times_out_and_can_be_canceled(
         job = wait_job(api, job_id, timeout=60)
         assert job["state"] == "canceled", job
         assert run_containers(name) == []
+    finally:
+        assert agent.stop() == 0, agent.output()
+        remove_app_resources(name)
+
+
+def test_a_scheduled_command_runs_in_the_serving_image_on_the_sweepers_tick(
+        api, agent_token, caddy, tmp_path, docker_images, empty_queue):
+    """A rule's `schedule.command` is a `run` job on its tick (an injected clock, never a sleep): the argv
+    runs in a new container of the image the target serves, with the app's env, and is removed after."""
+    repo, name = GitRepo(tmp_path / "nightly"), unique("nightly")
+    host = f"{name}.localhost"
+    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+        "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
+        "rules": [{"name": "release", "match": {"tag": "release-*"},
+                   "schedule": {"cron": "0 3 * * *",
+                                "command": ["sh", "-c", "echo $GREETING from $(cat /www/index.html)"]},
+                   "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 0,
+                              "watch_seconds": 0, "env": {"GREETING": "nightly"}}}]})
+    assert r.status_code == 201, r.text
+    night = datetime(2027, 4, 1, 3, 0, tzinfo=timezone.utc).timestamp()
+    agent = AgentProcess(api, agent_token, tmp_path, caddy)
+    try:
+        repo.write({"Dockerfile": web("v1")})
+        assert deploy(api, repo, "release-1")["state"] == "succeeded"
+        assert [t for t in schedules.tick(night - 30) if t["app"] == name] == []   # first look: counts from now
+        [fired] = [t for t in schedules.tick(night + 10) if t["app"] == name]
+        assert fired["outcome"] == "queued", fired
+        job = wait_job(api, fired["job_id"], timeout=90)
+        assert (job["state"], job["trigger"]) == ("succeeded", "run"), job
+        assert "nightly from v1" in job_log(api, job["id"])
+        assert run_containers(name) == []
+        assert caddy.get(host, "/").text.strip() == "v1"
     finally:
         assert agent.stop() == 0, agent.output()
         remove_app_resources(name)

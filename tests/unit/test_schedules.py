@@ -42,9 +42,9 @@ def test_the_next_tick_is_in_the_schedules_timezone():
     assert schedules.when(schedules.next_tick(NIGHTLY, at(10, 3, 0)), NIGHTLY) == "Fri 2026-12-11 03:00 CET"
 
 
-def _rule(schedule, match=None):
+def _rule(schedule, match=None, target=None):
     return rules.validate("rules[0]", {"match": match or {"tag": "v*"}, "schedule": schedule,
-                                       "target": {"type": "docker"}}, 0)
+                                       "target": target or {"type": "docker"}}, 0)
 
 
 def test_the_rule_keeps_its_schedule_with_defaults():
@@ -58,12 +58,22 @@ def test_the_rule_keeps_its_schedule_with_defaults():
     ({"cron": "0 3 * * * *"}, "rules[0].schedule.cron"),
     ({"cron": "0 3 * * *", "timezone": "Mars/Olympus"}, "rules[0].schedule.timezone"),
     ({"cron": "0 3 * * *", "overlap": "always"}, "rules[0].schedule.overlap"),
-    ({"cron": "0 3 * * *", "command": ["make", "report"]}, "rules[0].schedule.command"),
+    ({"cron": "0 3 * * *", "command": "make report"}, "rules[0].schedule.command"),
 ])
 def test_a_schedule_the_sweeper_could_not_run_is_refused_when_saved(schedule, where):
     with pytest.raises(InvalidInput) as err:
         _rule(schedule)
     assert err.value.field == where
+
+
+def test_a_scheduled_command_runs_in_a_docker_targets_image_only():
+    """`command` is a `run` job in the serving image: only a docker target serves one."""
+    kept = _rule({"cron": "0 3 * * *", "command": ["./manage.py", "clearsessions"]})["schedule"]
+    assert kept["command"] == ["./manage.py", "clearsessions"]
+    with pytest.raises(InvalidInput) as err:
+        _rule({"cron": "0 3 * * *", "command": ["make", "report"]},
+              target={"type": "shell", "commands": [["true"]]})
+    assert err.value.field == "rules[0].schedule.command" and "docker" in str(err.value)
 
 
 def test_a_preview_rule_takes_no_schedule():
