@@ -166,7 +166,7 @@ def test_an_agent_of_an_undeclared_pool_stops_saying_so(api, agent_token, tmp_pa
 
 
 def test_with_the_production_lease_resend_and_heartbeat_a_job_runs_once_and_a_sweep_leaves_it_alone(
-        api, agent_token, repo, tmp_path, empty_queue):
+        api, agent_tokens, repo, tmp_path, empty_queue):
     """The session's API runs with a 10 s lease, a 3 s resend and a 1 s heartbeat (tests/conftest.py) so
     that fault tests end soon. This one starts its own `chalice local` with none of them set: a job goes
     through with what an installation runs (lease 120 s, agent heartbeat 10 s, resend after 300 s; their
@@ -183,7 +183,7 @@ def test_with_the_production_lease_resend_and_heartbeat_a_job_runs_once_and_a_sw
     try:
         procs.wait_http(prod.url + "/api/v1/health", proc=proc)
         name, branch = shell_app(prod, repo, "spare", [["sh", "-c", 'sleep 3; echo "ran $TAHOBUDDY_JOB"']])
-        AgentProcess(prod, agent_token, tmp_path, targets="shell", name="production",
+        AgentProcess(prod, agent_tokens("spare"), tmp_path, targets="shell", name="production",
                      extra={"TAHOBUDDY_POOL": "spare"})
         job_id = push(prod, repo, repo.git("rev-parse", "HEAD"), branch)
         wait_job(prod, job_id, timeout=30, states={"running"})
