@@ -8,6 +8,7 @@ import time
 import pytest
 import requests
 
+from local.procs import free_port
 from runners.proxy import Caddy as Proxy
 from runners.proxy import route
 
@@ -15,7 +16,9 @@ pytestmark = pytest.mark.functional
 
 
 def test_a_watch_round_during_a_swap_never_puts_the_old_upstream_back(caddy, tmp_path):
-    state, listen = tmp_path / "routes.json", [f"127.0.0.1:{caddy.port}"]
+    # a listener of its own: the shared Caddy's port may already be another server's (two servers
+    # cannot claim one address), whichever test made that one first
+    state, listen = tmp_path / "routes.json", [f"127.0.0.1:{free_port()}"]
     watcher = Proxy(caddy.admin, "watched", state, listen, https=False)
     watcher.ensure_server(listen, False)
     thread = watcher.watch(lambda line: None, every=0)  # as often as it can: a round falls inside every swap
