@@ -17,11 +17,12 @@ import time
 import yaml
 
 from . import hook, phases, starter, validate
+from contract.states import ENDED_VALUES
+
 from .client import ApiError, Client, quote, setting
 from .output import emit
 
 JOB_COLUMNS = ["id", "app", "rule", "pool", "ref", "state", "attempts", "reason"]
-TERMINAL = {"succeeded", "failed", "canceled", "superseded", "skipped"}
 
 
 def _client(args) -> Client:
@@ -117,7 +118,7 @@ def cmd_logs(args) -> int:
         for row in data["lines"]:
             print(row["line"], flush=True)
             after = row["seq"]
-        if not args.follow or (data["state"] in TERMINAL and not data["lines"]):
+        if not args.follow or (data["state"] in ENDED_VALUES and not data["lines"]):
             return 0
         if time.monotonic() > deadline:
             print(f"tahobuddy: stopped following after {args.timeout}s", file=sys.stderr)
@@ -149,7 +150,7 @@ def cmd_run(args) -> int:
         for row in data["lines"]:
             print(row["line"], flush=True)
             after = row["seq"]
-        if data["state"] in TERMINAL and not data["lines"]:
+        if data["state"] in ENDED_VALUES and not data["lines"]:
             ended = client.get(f"/jobs/{quote(job['id'])}")
             if ended["state"] != "succeeded":
                 print(f"tahobuddy: {ended['state']}: {ended.get('reason', '')}", file=sys.stderr)
