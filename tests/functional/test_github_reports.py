@@ -228,9 +228,9 @@ def test_a_delivery_github_refuses_is_given_up_and_shown_on_the_job(gh_api, stan
 
 
 def test_the_sweep_redelivers_failed_webhook_deliveries_when_asked(gh_api, standin):
-    from functions.notify import github, hooks
+    from functions.notify import github, github_webhooks
     client = github.Client(github.settings({"TAHOBUDDY_GITHUB_API_URL": standin.url, "TAHOBUDDY_GITHUB_TOKEN": TOKEN}))
-    hook, _ = hooks.install(client, "octo/lost", f"{gh_api.url}/api/v1/hooks/github", "hook-secret-0123456789")
+    hook, _ = github_webhooks.install(client, "octo/lost", f"{gh_api.url}/api/v1/hooks/github", "hook-secret-0123456789")
     lost = standin.add_delivery("octo/lost", hook["id"], 502)
     stale = standin.add_delivery("octo/lost", hook["id"], 503)
     stale["delivered_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2 * 86400))
