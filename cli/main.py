@@ -271,7 +271,7 @@ def cmd_hook_send(args) -> int:
     secret = setting("TAHOBUDDY_WEBHOOK_SECRET", args.secret)
     if not secret:
         raise ApiError("no webhook secret: set TAHOBUDDY_WEBHOOK_SECRET or pass --secret")
-    ref = hook.full_ref(args.ref, args.kind)
+    ref = hook.full_ref(args.ref, args.kind)  # `--kind`: the flag users type; a ref type
     try:
         sha = args.sha or hook.resolve_sha(args.repo, ref)
     except ValueError as exc:

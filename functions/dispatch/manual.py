@@ -26,12 +26,12 @@ def deploy(name: str, body: dict) -> list[dict]:
         rule = apps.rule(spec, body["rule"])
         return [jobs.to_dict(gate.by_hand(spec, rule, ref, sha, now=_now(body)))]
     candidates = [refs.split(ref)] if ref.startswith("refs/") else [("tag", ref), ("branch", ref)]
-    if not all(kind and refs.valid_name(n) for kind, n in candidates):
+    if not all(ref_type and refs.valid_name(n) for ref_type, n in candidates):
         raise InvalidInput("ref", f"{ref!r} is not a valid git ref")
     chosen = []
-    for kind, ref_name in candidates:
-        event = WebhookEvent("manual", Action.TAG_MOVED if kind == "tag" else Action.BRANCH_PUSH,
-                             ref_type=kind, ref_name=ref_name, sha=sha)
+    for ref_type, ref_name in candidates:
+        event = WebhookEvent("manual", Action.TAG_MOVED if ref_type == "tag" else Action.BRANCH_PUSH,
+                             ref_type=ref_type, ref_name=ref_name, sha=sha)
         chosen = [(r, event.ref) for r in spec["rules"]
                   if (r["name"] == body["rule"] if body.get("rule") else rules.evaluate(r, event))]
         if chosen:
