@@ -35,10 +35,10 @@ def claim(job_id: str, agent: AgentModel) -> dict:
         return _no(job.state, "this agent already runs it")
     if job.state in jobs.HELD:  # never sent before approval or a freeze's end; those send its message
         return _no(job.state, f"{job.state}: its message is sent when it may run")
-    kind = (job.target or {}).get("type", "")
-    if kind not in agent.targets:
-        why = (f"agent {agent.id} of pool {agent.pool!r} does not run {kind} targets (it runs "
-               f"{', '.join(agent.targets)}); start an agent of pool {agent.pool!r} with {kind} in TAHOBUDDY_TARGETS, "
+    target_type = (job.target or {}).get("type", "")
+    if target_type not in agent.targets:
+        why = (f"agent {agent.id} of pool {agent.pool!r} does not run {target_type} targets (it runs "
+               f"{', '.join(agent.targets)}); start an agent of pool {agent.pool!r} with {target_type} in TAHOBUDDY_TARGETS, "
                f"or give the rule's target another pool")
         jobs.give_up(job, f"refused: {why}", Reason.REFUSED)
         return _no(JobState.FAILED.value, why)
