@@ -49,7 +49,7 @@ class AppModel(Model):
     Meta = _meta("apps")
     name = UnicodeAttribute(hash_key=True)
     repo_key = UnicodeAttribute()
-    spec = JSONAttribute()
+    app = JSONAttribute(attr_name="spec")                    # the app as validated (stored as `spec`, as before)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     version = VersionAttribute()
