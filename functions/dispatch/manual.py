@@ -56,12 +56,15 @@ def _now(body: dict) -> bool:
     return now
 
 
-def rollback(name: str, body: dict) -> list[dict]:
-    """Queue a rollback of the app's (first, or named) docker rule to `to` (default: the one before live)."""
+def rollback(name: str, body: dict, kept_only: bool = False) -> list[dict]:
+    """Queue a rollback of the app's (first, or named) docker rule to `to` (default: the one before live).
+    `kept_only` (the dashboard, which offers the kept images as a list) refuses a `to` that is not one of them."""
     app = app_store.get(name)
     to = body.get("to") or ""
     if not isinstance(to, str) or (to and not refs.valid_name(to.split("/", 2)[-1])):
         raise InvalidInput("to", "must be a tag, branch or commit the app was deployed at")
+    if kept_only and not any(to and to in (r["sha"], r["ref"]) for r in releases.history(name)):
+        raise InvalidInput("to", f"{to!r} is not a kept image of app {name}; choose one from the list")
     docker_rules = [r for r in app["rules"] if r["target"]["type"] == "docker"
                     and (r["name"] == body["rule"] if body.get("rule") else not previews.is_preview_rule(r))]
     if not docker_rules:
