@@ -160,13 +160,14 @@ def empty_queue(moto):
 
 @pytest.fixture
 def start_agent(api, agent_token, tmp_path, empty_queue):
-    """Start `tahobuddy agent` as a user runs it, against the session's API with the pools' queues emptied
-    first: `start_agent("docker", extra={...})` takes AgentProcess's keywords. Each stops when the test ends."""
+    """Start `tahobuddy agent` as a user runs it, against the session's API (or `against=` another), with
+    the pools' queues emptied first: `start_agent("docker", extra={...})` takes AgentProcess's keywords.
+    Each stops when the test ends."""
     from tests.realparts import AgentProcess
     started = []
 
-    def start(targets: str = "shell", **kw) -> AgentProcess:
-        started.append(AgentProcess(api, agent_token, tmp_path, targets=targets, **kw))
+    def start(targets: str = "shell", *, against=None, **kw) -> AgentProcess:
+        started.append(AgentProcess(against or api, agent_token, tmp_path, targets=targets, **kw))
         return started[-1]
     yield start
     for proc in started:

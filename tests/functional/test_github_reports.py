@@ -19,7 +19,7 @@ from tests.conftest import ROOT, Api
 from tests.functional.test_api import agent_call, call
 from tests.github_standin import GitHubStandIn
 from tests.helpers import deliver, push_job, put_app, unique
-from tests.realparts import AgentProcess, GitRepo, wait_for, wait_job
+from tests.realparts import GitRepo, wait_for, wait_job
 
 pytestmark = pytest.mark.functional
 TOKEN = "ghp_standin_token"
@@ -82,10 +82,8 @@ def deployment_states(standin, repo: str, sha: str) -> tuple[list[dict], list[st
 
 # ---- through a real agent ------------------------------------------------------------------------
 @pytest.fixture
-def shell_agent(gh_api, agent_token, tmp_path, empty_queue):
-    agent = AgentProcess(gh_api, agent_token, tmp_path, targets="shell", name="reporter")
-    yield agent
-    agent.stop()
+def shell_agent(start_agent, gh_api):
+    return start_agent("shell", against=gh_api, name="reporter")
 
 
 def shell_job(api, tmp_path, commands, gh_repo: str) -> tuple[str, str]:
