@@ -67,7 +67,7 @@ class Loop(threading.Thread):
     def __init__(self, url: str, host: str, keep_alive: bool, timeline: Timeline):
         super().__init__(daemon=True, name=f"loop-{'keep-alive' if keep_alive else 'fresh'}")
         self.url, self.host, self.keep_alive, self.timeline = url, host, keep_alive, timeline
-        self.kind = "keep-alive" if keep_alive else "fresh"
+        self.mode = "keep-alive" if keep_alive else "fresh"
         self.counts: collections.Counter = collections.Counter()
         self.failures: list[str] = []
         self.retried: list[str] = []   # keep-alive: closed before any answer, then sent again (a browser's way)
@@ -86,15 +86,15 @@ class Loop(threading.Thread):
                     if not (session and "Connection aborted" in str(exc)):
                         raise
                     # the kept connection closed before any answer: a browser sends the GET again on a new one
-                    self.retried.append(f"{self.timeline.at()} {self.kind}: {exc}"[:300])
+                    self.retried.append(f"{self.timeline.at()} {self.mode}: {exc}"[:300])
                     r = (session or requests).get(self.url, headers=headers, timeout=5)
                 body = r.text.strip()
                 if r.status_code == 200 and body in ("v1", "v2"):
                     self.counts[body] += 1
                 else:
-                    self.failures.append(f"{self.timeline.at()} {self.kind}: HTTP {r.status_code} {body[:80]!r}")
+                    self.failures.append(f"{self.timeline.at()} {self.mode}: HTTP {r.status_code} {body[:80]!r}")
             except requests.RequestException as exc:
-                self.failures.append(f"{self.timeline.at()} {self.kind}: {exc.__class__.__name__}: {exc}"[:300])
+                self.failures.append(f"{self.timeline.at()} {self.mode}: {exc.__class__.__name__}: {exc}"[:300])
             time.sleep(self.pause)
         if session:
             session.close()
@@ -117,24 +117,24 @@ def image(client, base: str, text: str) -> str:
 
 
 def swaps(runner, settings, workdir: Path, app: str, target: dict, images: dict[str, str], count: int,
-          timeline: Timeline, kind: str) -> list[float]:
+          timeline: Timeline, case: str) -> list[float]:
     """`count` swaps of `app` (alternating v1, v2) as the agent runs them; returns each swap's seconds."""
     from runners.base import Cancel, JobSpec, RunContext, Status
     releases: list[dict] = [{"image": images[v], "ref": f"refs/tags/{v}", "sha": v * 20} for v in ("v1", "v2")]
     took = []
     for i in range(count):
         version = "v2" if i % 2 else "v1"
-        spec = JobSpec(job_id=f"{kind}{i}", app=app, rule="release", target=target, repository="bench",
+        spec = JobSpec(job_id=f"{case}{i}", app=app, rule="release", target=target, repository="bench",
                        ref=f"refs/tags/{version}", sha=version * 20, trigger="rollback",
                        app_spec={"name": app, "hostname": f"{app}.localhost", "port": 8080},
                        releases=tuple(releases), installation="bench")
         ctx = RunContext(workdir=workdir, worktree=None, cancel=Cancel(), settings=settings, secrets=lambda n: "")
-        timeline.now = f"{kind} swap {i + 1} to {version}: started"
+        timeline.now = f"{case} swap {i + 1} to {version}: started"
         original = ctx.phases.mark
 
         def mark(name, original=original, i=i, version=version):
             original(name)
-            timeline.now = f"{kind} swap {i + 1} to {version}: {name}"
+            timeline.now = f"{case} swap {i + 1} to {version}: {name}"
         ctx.phases.mark = mark
         t0 = time.monotonic()
         runner.prepare(spec, ctx)
@@ -144,9 +144,9 @@ def swaps(runner, settings, workdir: Path, app: str, target: dict, images: dict[
             runner.cleanup(spec, ctx)
         took.append(time.monotonic() - t0)
         if result.status != Status.SUCCEEDED:
-            raise SystemExit(f"{kind} swap {i + 1} failed: {result.detail}")
+            raise SystemExit(f"{case} swap {i + 1} failed: {result.detail}")
         releases.append({**result.release, "job": spec.job_id})
-        timeline.now = f"{kind} swap {i + 1} to {version}: done"
+        timeline.now = f"{case} swap {i + 1} to {version}: done"
     return took
 
 
@@ -198,18 +198,18 @@ def main() -> int:
              ("preview", {"type": "docker", "health_path": "/", "preview": preview}, preview["hostname"])]
     totals, seconds = [], {}
     try:
-        for kind, target, host in cases:
+        for case, target, host in cases:
             # a first swap serves the page before any loop starts; the SWAPS that follow are measured
-            swaps(runner, settings, workdir, app, target, images, 1, timeline, f"{kind}-first")
+            swaps(runner, settings, workdir, app, target, images, 1, timeline, f"{case}-first")
             loops = [Loop(caddy.url, host, keep, timeline) for keep in (True, False)]
             for loop in loops:
                 loop.start()
-            seconds[kind] = swaps(runner, settings, workdir, app, target, images, SWAPS, timeline, kind)
+            seconds[case] = swaps(runner, settings, workdir, app, target, images, SWAPS, timeline, case)
             time.sleep(1)  # the loop keeps asking past the last retirement
             for loop in loops:
                 loop.halt.set()
                 loop.join(timeout=10)
-            totals += [(kind, loop) for loop in loops]
+            totals += [(case, loop) for loop in loops]
     finally:
         docker_previews.remove(client, caddy_for(settings, workdir), workdir, app, 1, "bench", lambda _: None)
         remove_app_resources(app)
@@ -219,22 +219,22 @@ def main() -> int:
     print(f"swaps bench (load {load}; net.ipv4.tcp_migrate_req {migrate}; drain 2 s, the runner's default; "
           f"caddy log {WORK / 'caddy' / 'caddy.log'})")
     failed_reloads = 0
-    for kind in ("keep-alive", "fresh"):
-        mine = [lp for lp in reloads if lp.kind == kind]
+    for mode in ("keep-alive", "fresh"):
+        mine = [lp for lp in reloads if lp.mode == mode]
         lost = [line for lp in mine for line in lp.failures]
         again = [line for lp in mine for line in lp.retried]
-        print(f"  {RELOADS} reloads alone, two {kind:10} loops: requests "
+        print(f"  {RELOADS} reloads alone, two {mode:10} loops: requests "
               f"{sum(sum(lp.counts.values()) + len(lp.failures) for lp in mine):6}  failed {len(lost):3}  "
               f"sent again {len(again):3}")
         for line in lost[:10]:
             print(f"      {line}")
         failed_reloads += len(lost)
     failed = 0
-    for kind, loop in totals:
+    for case, loop in totals:
         n = sum(loop.counts.values()) + len(loop.failures)
         failed += len(loop.failures)
-        took = sorted(seconds[kind])
-        print(f"  {kind:8} {loop.kind:10} swaps {len(took):3}  requests {n:6}  failed {len(loop.failures):3}  "
+        took = sorted(seconds[case])
+        print(f"  {case:8} {loop.mode:10} swaps {len(took):3}  requests {n:6}  failed {len(loop.failures):3}  "
               f"sent again {len(loop.retried):2}  served v1 {loop.counts['v1']}, v2 {loop.counts['v2']}  "
               f"swap p50 {took[len(took) // 2]:.2f}s")
         for line in loop.failures + [f"sent again: {r}" for r in loop.retried]:

@@ -26,10 +26,10 @@ def resolve_sha(repository: str, ref: str) -> str:
     return (peeled or direct)[0]
 
 
-def full_ref(ref: str, kind: str) -> str:
+def full_ref(ref: str, ref_type: str) -> str:
     if ref.startswith("refs/"):
         return ref
-    return f"refs/{'tags' if kind == 'tag' else 'heads'}/{ref}"
+    return f"refs/{'tags' if ref_type == 'tag' else 'heads'}/{ref}"
 
 
 def push_payload(repository: str, ref: str, sha: str, created: bool = True) -> dict:

@@ -17,11 +17,12 @@ import time
 import yaml
 
 from . import hook, phases, starter, validate
+from contract.states import ENDED_VALUES
+
 from .client import ApiError, Client, quote, setting
 from .output import emit
 
 JOB_COLUMNS = ["id", "app", "rule", "pool", "ref", "state", "attempts", "reason"]
-TERMINAL = {"succeeded", "failed", "canceled", "superseded", "skipped"}
 
 
 def _client(args) -> Client:
@@ -117,7 +118,7 @@ def cmd_logs(args) -> int:
         for row in data["lines"]:
             print(row["line"], flush=True)
             after = row["seq"]
-        if not args.follow or (data["state"] in TERMINAL and not data["lines"]):
+        if not args.follow or (data["state"] in ENDED_VALUES and not data["lines"]):
             return 0
         if time.monotonic() > deadline:
             print(f"tahobuddy: stopped following after {args.timeout}s", file=sys.stderr)
@@ -149,7 +150,7 @@ def cmd_run(args) -> int:
         for row in data["lines"]:
             print(row["line"], flush=True)
             after = row["seq"]
-        if data["state"] in TERMINAL and not data["lines"]:
+        if data["state"] in ENDED_VALUES and not data["lines"]:
             ended = client.get(f"/jobs/{quote(job['id'])}")
             if ended["state"] != "succeeded":
                 print(f"tahobuddy: {ended['state']}: {ended.get('reason', '')}", file=sys.stderr)
@@ -270,7 +271,7 @@ def cmd_hook_send(args) -> int:
     secret = setting("TAHOBUDDY_WEBHOOK_SECRET", args.secret)
     if not secret:
         raise ApiError("no webhook secret: set TAHOBUDDY_WEBHOOK_SECRET or pass --secret")
-    ref = hook.full_ref(args.ref, args.kind)
+    ref = hook.full_ref(args.ref, args.kind)  # `--kind`: the flag users type; a ref type
     try:
         sha = args.sha or hook.resolve_sha(args.repo, ref)
     except ValueError as exc:
@@ -281,7 +282,7 @@ def cmd_hook_send(args) -> int:
     return 0 if resp.ok else 1
 
 
-# ---- GitHub webhook set-up and repair (functions/notify/hooks.py) ---------------------------------------
+# ---- GitHub webhook set-up and repair (functions/notify/github_webhooks.py) ---------------------------------------
 def _github(args):
     from functions.notify import github
     settings = github.settings()
@@ -293,7 +294,7 @@ def _github(args):
 
 
 def cmd_hook_github(args) -> int:
-    from functions.notify import hooks as github_hook
+    from functions.notify import github_webhooks
     from functions.notify.github import GitHubError
     client, url = _github(args)
     try:
@@ -301,15 +302,15 @@ def cmd_hook_github(args) -> int:
             secret = setting("TAHOBUDDY_WEBHOOK_SECRET", args.secret)
             if not secret:
                 raise ApiError("no webhook secret: set TAHOBUDDY_WEBHOOK_SECRET or pass --secret")
-            made, created = github_hook.install(client, args.repo, url, secret)
+            made, created = github_webhooks.install(client, args.repo, url, secret)
             print(f"{'created' if created else 'updated'} webhook {made['id']} on {args.repo}: {url} "
                   f"({', '.join(made['events'])})")
         elif args.hook_command == "deliveries":
-            rows = github_hook.deliveries(client, args.repo, url, args.hook_id, args.limit)
+            rows = github_webhooks.deliveries(client, args.repo, url, args.hook_id, args.limit)
             emit({"deliveries": rows}, args.json,
                  ["id", "guid", "event", "status_code", "status", "redelivery", "delivered_at"], "deliveries")
         else:
-            ids = github_hook.redeliver(client, args.repo, url, args.hook_id, args.id or None)
+            ids = github_webhooks.redeliver(client, args.repo, url, args.hook_id, args.id or None)
             print(f"redelivery asked for {len(ids)}: {' '.join(map(str, ids))}" if ids else "no failed deliveries")
     except GitHubError as exc:
         raise ApiError(str(exc)) from exc

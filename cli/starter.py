@@ -95,6 +95,6 @@ def cmd_init(args) -> int:
     text = starter(app_name(directory), repo, port, dockerfile.is_file())
     with open(out, "x") as fh:  # "x": a file made meanwhile is not overwritten either
         fh.write(text)
-    kind = f"docker target, port {port}" if port else "docker target" if dockerfile.is_file() else "shell target"
-    print(f"wrote {out} (app {app_name(directory)}, {repo}, {kind})")
+    target = f"docker target, port {port}" if port else "docker target" if dockerfile.is_file() else "shell target"
+    print(f"wrote {out} (app {app_name(directory)}, {repo}, {target})")
     return 0

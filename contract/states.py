@@ -16,8 +16,11 @@ class JobState(str, Enum):
     SKIPPED = "skipped"          # its rule's paths: no watched path changed since what the target serves; never a failure
 
 
+# The states a job ends in: none leads anywhere (functions/store/jobs.py's table), an agent may end a
+# job in any of them, and a user reads each as "ended" (the CLI stops following, the tests stop waiting).
 ENDED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED, JobState.SUPERSEDED,
                    JobState.SKIPPED})
+ENDED_VALUES = frozenset(s.value for s in ENDED)   # the same, as the strings a job row and the API carry
 SKIPPED_STATUS = "skipped: no watched path changed"   # what a forge's commit status says of a skipped job
 AWAITING_STATUS = "awaiting approval"                  # and of a job waiting for a person (state `pending`)
 

@@ -16,13 +16,13 @@ import os
 
 from chalice import Chalice, Rate
 
-from functions.api import admin, agent, apps, dashboard, docs, hooks as hook_routes, http, jobs
+from functions.api import admin, agent, apps, dashboard, docs, hooks, http, jobs
 from functions.dispatch import sweeper
-from functions.notify import hooks, sender
+from functions.notify import github_webhooks, sender
 
 app = Chalice(app_name="tahobuddy")
 http.bind(app)
-for routes in (docs, hook_routes, apps, jobs, admin, agent, dashboard):
+for routes in (docs, hooks, apps, jobs, admin, agent, dashboard):
     app.register_blueprint(routes.bp)
 
 
@@ -31,7 +31,7 @@ def sweep_every_minute(event):
     """On AWS: dead letters end their jobs, lost messages are re-sent (functions/dispatch/sweeper.py),
     GitHub reports that failed are retried once their backoff passed, and (opt-in) failed webhook
     deliveries are redelivered (functions/notify)."""
-    return {**sweeper.sweep(), "outbox": sender.drain(), "webhooks": hooks.sweep()}
+    return {**sweeper.sweep(), "outbox": sender.drain(), "webhooks": github_webhooks.sweep()}
 
 
 # the stack's template (infra/template.py) points this at the outbox table's stream

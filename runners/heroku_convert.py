@@ -106,9 +106,9 @@ def _loopback(hostname: str) -> bool:
 def image_id(manifest: dict) -> str:
     """The image id Heroku releases: the pushed manifest's `config.digest`. Anything but a single
     schema-2 manifest (an OCI index, an attestation list, schema 1) is refused, as Heroku refuses it."""
-    kind = manifest.get("mediaType")
-    if manifest.get("schemaVersion") != 2 or kind != MANIFEST_V2:
-        raise ValueError(f"the registry holds a {kind or 'schema ' + str(manifest.get('schemaVersion'))} "
+    media_type = manifest.get("mediaType")
+    if manifest.get("schemaVersion") != 2 or media_type != MANIFEST_V2:
+        raise ValueError(f"the registry holds a {media_type or 'schema ' + str(manifest.get('schemaVersion'))} "
                          f"manifest, not {MANIFEST_V2}; Heroku releases only single-platform schema-2 images "
                          f"(build for {PLATFORM} without provenance attestations)")
     digest = (manifest.get("config") or {}).get("digest", "")

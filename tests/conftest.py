@@ -158,6 +158,22 @@ def empty_queue(moto):
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got["Messages"])])
 
 
+@pytest.fixture
+def start_agent(api, agent_token, tmp_path, empty_queue):
+    """Start `tahobuddy agent` as a user runs it, against the session's API (or `against=` another), with
+    the pools' queues emptied first: `start_agent("docker", extra={...})` takes AgentProcess's keywords.
+    Each stops when the test ends."""
+    from tests.realparts import AgentProcess
+    started = []
+
+    def start(targets: str = "shell", *, against=None, **kw) -> AgentProcess:
+        started.append(AgentProcess(against or api, agent_token, tmp_path, targets=targets, **kw))
+        return started[-1]
+    yield start
+    for proc in started:
+        proc.stop()
+
+
 @pytest.fixture(autouse=True)
 def _stop_leftover_agents():
     """Whatever a test does, every agent it started is stopped by its pid before the next test."""

@@ -60,9 +60,35 @@ def docker_app(name: str, rules: list[dict] | None = None, **kw) -> dict:
 
 def push_to(api, repo, ref: str, sha: str, created: bool = False, delivery: str | None = None,
             full_name: str = "local/x") -> requests.Response:
-    """A signed GitHub push of `ref` at `sha` for a local test repository (its origin is the clone URL)."""
+    """A signed GitHub push of `ref` at `sha` for `repo`: a local test repository (its origin is the clone
+    URL) or a clone URL."""
     if not ref.startswith("refs/"):
         ref = f"refs/heads/{ref}"
     return deliver(api, "push", {"ref": ref, "after": sha, "created": created, "deleted": False,
-                                 "repository": {"full_name": full_name, "clone_url": str(repo.origin)}},
+                                 "repository": {"full_name": full_name, "clone_url": str(getattr(repo, "origin", repo))}},
                    delivery=delivery)
+
+
+def shell_app(api, repo, commands=None, *, name: str | None = None, prefix: str = "sh", rule: str = "run",
+              match: dict | None = None, pool: str | None = None, timeout: int = 120, forge: str | None = None) -> str:
+    """Save an app with one shell rule (`run` on branch main unless told otherwise) for `repo` (a GitRepo,
+    whose origin is the repository, or a repository URL); returns its name."""
+    name = name or unique(prefix)
+    target = {"type": "shell", "commands": commands or [["true"]], "timeout": timeout, **({"pool": pool} if pool else {})}
+    put_app(api, {"name": name, "repository": str(getattr(repo, "origin", repo)), **({"forge": forge} if forge else {}),
+                  "rules": [{"name": rule, "match": match or {"branch": "main"}, "target": target}]})
+    return name
+
+
+def push_jobs(api, repo, ref: str, sha: str, **kw) -> list[str]:
+    """A signed push (push_to) that the API accepted: the ids of the jobs it queued."""
+    r = push_to(api, repo, ref, sha, **kw)
+    assert r.status_code == 200, r.text
+    return r.json()["jobs"]
+
+
+def push_job(api, repo, ref: str, sha: str, **kw) -> str:
+    """A signed push (push_to) that queued exactly one job: its id."""
+    jobs = push_jobs(api, repo, ref, sha, **kw)
+    assert len(jobs) == 1, jobs
+    return jobs[0]

@@ -15,10 +15,10 @@ from pathlib import Path
 import docker
 import requests
 
+from contract.states import ENDED_VALUES
 from local import procs
 
 BASE_IMAGE = "tahobuddy-test/busybox:1"
-TERMINAL = {"succeeded", "failed", "canceled", "superseded", "skipped"}
 
 
 def build_base_images(tmp: Path) -> None:
@@ -162,7 +162,7 @@ def job_state(api, job_id: str, lines: int = 15) -> str:
     return f"job {job_id} {summary}; log tail: " + (" | ".join(tail) or "(empty)")
 
 
-def wait_job(api, job_id: str, timeout: float = 180, states=TERMINAL) -> dict:
+def wait_job(api, job_id: str, timeout: float = 180, states=ENDED_VALUES) -> dict:
     """The job once it is in one of `states` (by default, ended)."""
     return wait_for(lambda: (lambda job: job if job["state"] in states else None)(get_job(api, job_id)),
                     f"job {job_id} to be {'/'.join(sorted(states))}", timeout, every=0.25,

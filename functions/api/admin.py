@@ -6,7 +6,7 @@ from chalice import Blueprint, Response
 from functions.api import http
 from functions.dispatch import dead_letters, pools, sweeper
 from functions.store import previews
-from functions.notify import hooks, sender
+from functions.notify import github_webhooks, sender
 from functions.store import agents, audit, tokens
 
 bp = Blueprint(__name__)
@@ -65,7 +65,7 @@ def replay_dead_letter(job_id):
 @bp.route(f"{http.V1}/sweep", methods=["POST"])
 @http.api("admin")
 def sweep_now():
-    return {**sweeper.sweep(), "webhooks": hooks.sweep()}
+    return {**sweeper.sweep(), "webhooks": github_webhooks.sweep()}
 
 
 

@@ -23,21 +23,21 @@ def list_apps():
 @bp.route(f"{http.V1}/apps", methods=["POST"])
 @http.api("admin")
 def create_app():
-    spec, _ = app_store.save(http.body(), create_only=True)
-    return Response(body=_with_warnings(spec), status_code=201)
+    app, _ = app_store.save(http.body(), create_only=True)
+    return Response(body=_with_warnings(app), status_code=201)
 
 
 @bp.route(f"{http.V1}/apps/{{name}}", methods=["PUT"])
 @http.api("admin")
 def put_app(name):
-    spec, created = app_store.save(http.body(), name=name)
-    return Response(body=_with_warnings(spec), status_code=201 if created else 200)
+    app, created = app_store.save(http.body(), name=name)
+    return Response(body=_with_warnings(app), status_code=201 if created else 200)
 
 
-def _with_warnings(spec: dict) -> dict:
+def _with_warnings(app: dict) -> dict:
     """The saved app, and what is risky about it (not stored: said each time it is saved)."""
-    said = preview_hosts.warnings(spec, settings().preview_domain)
-    return {**spec, "warnings": said} if said else spec
+    said = preview_hosts.warnings(app, settings().preview_domain)
+    return {**app, "warnings": said} if said else app
 
 
 @bp.route(f"{http.V1}/apps/{{name}}", methods=["GET"])

@@ -34,8 +34,8 @@ def _named(fields, name: str):
     return next(f for f in fields if f.name == name)
 
 
-def _nullable(kind: str) -> dict:
-    return {"type": [kind, "null"]}
+def _nullable(json_type: str) -> dict:
+    return {"type": [json_type, "null"]}
 
 
 S, I, B, O = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "object"}
@@ -62,13 +62,13 @@ def fields_schema(fields, **extra) -> dict:
 
 def target_schema() -> dict:
     """One schema per target type (its own required fields), told apart by `type`."""
-    kinds = []
-    for kind, own in targets.TARGETS.items():
+    variants = []
+    for target_type, own in targets.TARGETS.items():
         one = fields_schema([f for f in list(targets.COMMON) + list(own) if f.name != "type"])
-        one["properties"]["type"] = {"const": kind}
+        one["properties"]["type"] = {"const": target_type}
         one["required"] = ["type", *one.get("required", [])]
-        kinds.append(one)
-    return {"oneOf": kinds, "description": "what a rule deploys to; the fields depend on `type`"}
+        variants.append(one)
+    return {"oneOf": variants, "description": "what a rule deploys to; the fields depend on `type`"}
 
 
 def wire_schema(cls) -> dict:

@@ -1,10 +1,10 @@
-"""What the dashboard changes: cancel, approve, reject, redeploy and roll back, through the same domain calls as
-the API's routes (never HTTP to itself). Each answers with a redirect to the page that shows the
-result (post/redirect/get), or with a page that says why not."""
+"""What the dashboard changes: cancel, approve, reject, redeploy and roll back, through the same calls as
+the API's routes (functions/dispatch/: the dashboard owns no deploy or rollback logic; never HTTP to
+itself). Each answers with a redirect to the page that shows the result (post/redirect/get), or with a
+page that says why not."""
 from __future__ import annotations
 
-from functions.store import app_store, jobs, releases
-from functions.domain import refs
+from functions.store import jobs
 from functions.dispatch import approvals, gate, manual
 from functions.errors import Forbidden, InvalidInput, Refused, TahobuddyError
 from functions.dashboard import gates, layout, web
@@ -60,16 +60,10 @@ def redeploy(p: web.Page, form: dict, job_id: str):
 
 @gates.mutating
 def rollback(p: web.Page, form: dict, name: str):
-    """Queue a rollback to a kept image (POST /api/v1/apps/{name}/rollback), chosen by commit or ref."""
-    to = form.get("to", "")
+    """Queue a rollback to a kept image (POST /api/v1/apps/{name}/rollback), chosen by commit or ref: the API's
+    own checks and choice of rule, through the gate; `kept_only`, as the page offers only the kept images."""
     try:
-        app_store.get(name)
-        kept = releases.history(name)
-        if not any(to and to in (r["sha"], r["ref"]) for r in kept):
-            return layout.problem(p, 400, f"{to!r} is not a kept image of app {name}; choose one from the list")
-        if not (refs.valid_sha(to) or refs.valid_name(to.split("/", 2)[-1])):
-            return layout.problem(p, 400, f"{to!r} is not a commit or ref")
-        [job] = manual.rollback(name, {"to": to})  # the API's own choice of rule, through the gate
+        [job] = manual.rollback(name, {"to": form.get("to", "")}, kept_only=True)
     except InvalidInput as exc:
         return layout.problem(p, 400, f"App {name}: {exc}")
     except TahobuddyError as exc:

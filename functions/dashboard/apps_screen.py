@@ -11,31 +11,31 @@ def _match(rule: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted((rule.get("match") or {}).items()))
 
 
-def serving(spec: dict) -> dict[str, dict]:
+def serving(app: dict) -> dict[str, dict]:
     """Per rule name: {ref, sha, since, live, job} of what it put out last."""
-    history = releases.history(spec["name"])
+    history = releases.history(app["name"])
     live_job = history[-1]["job"] if history else None
     out = {}
     for entry in history:
         out[entry["rule"]] = {"ref": entry["ref"], "sha": entry["sha"], "since": entry["at"], "job": entry["job"],
                               "live": entry["job"] == live_job}
-    for job in jobs.listing(spec["name"], "succeeded", limit=50):
+    for job in jobs.listing(app["name"], "succeeded", limit=50):
         out.setdefault(job["rule"], {"ref": job["ref"], "sha": job["sha"], "since": job["finished_at"],
                                      "job": job["id"], "live": True})
     return out
 
 
-def _host_link(spec: dict) -> Markup:
-    host = spec.get("hostname")
+def _host_link(app: dict) -> Markup:
+    host = app.get("hostname")
     if not host:
         return Markup("")
     return render('<p>Hostname: <a href="https://{h}" rel="noreferrer">{h}</a></p>', h=host)
 
 
-def _app(p: web.Page, spec: dict) -> Markup:
-    now = serving(spec)
+def _app(p: web.Page, app: dict) -> Markup:
+    now = serving(app)
     rows = []
-    for rule in spec["rules"]:
+    for rule in app["rules"]:
         s = now.get(rule["name"])
         if s:
             serving_now = render('{ref} at {sha}, since {since}{live} (<a href="{job}">job</a>)', ref=s["ref"],
@@ -47,7 +47,7 @@ def _app(p: web.Page, spec: dict) -> Markup:
                      rule["target"].get("pool") or "default", serving_now))
     return render('<section aria-labelledby="app-{n}"><h2 id="app-{n}">{n}</h2><p>Repository <code>{repo}</code>'
                   ' &middot; <a href="{jobs}">its jobs</a></p>{host}{table}</section>',
-                  n=spec["name"], repo=spec["repository"], host=_host_link(spec), jobs=p.url("/jobs", app=spec["name"]),
+                  n=app["name"], repo=app["repository"], host=_host_link(app), jobs=p.url("/jobs", app=app["name"]),
                   table=layout.table(("Rule", "Matches", "Target", "Pool", "Serving now"), rows))
 
 

@@ -6,7 +6,7 @@ update in `jobs`. Bodies and answers are the typed calls of `contract.wire`.
 """
 from __future__ import annotations
 
-from contract.states import Reason
+from contract.states import ENDED_VALUES, Reason
 from contract.wire import ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch, PreviewList, WaitAnswer, WireError
 
 from functions.store import app_store, backups, jobs, logs, previews, releases
@@ -29,16 +29,16 @@ def claim(job_id: str, agent: AgentModel) -> dict:
     job = jobs.get(job_id)
     if job.pool != agent.pool:
         raise Conflict(f"job {job_id} belongs to pool {job.pool!r}; agent {agent.id} is of pool {agent.pool!r}")
-    if job.state in {s.value for s in jobs.TERMINAL}:
+    if job.state in ENDED_VALUES:
         return _no(job.state, f"job already {job.state}")
     if job.state == JobState.RUNNING.value and job.agent_id == agent.id:
         return _no(job.state, "this agent already runs it")
     if job.state in jobs.HELD:  # never sent before approval or a freeze's end; those send its message
         return _no(job.state, f"{job.state}: its message is sent when it may run")
-    kind = (job.target or {}).get("type", "")
-    if kind not in agent.targets:
-        why = (f"agent {agent.id} of pool {agent.pool!r} does not run {kind} targets (it runs "
-               f"{', '.join(agent.targets)}); start an agent of pool {agent.pool!r} with {kind} in TAHOBUDDY_TARGETS, "
+    target_type = (job.target or {}).get("type", "")
+    if target_type not in agent.targets:
+        why = (f"agent {agent.id} of pool {agent.pool!r} does not run {target_type} targets (it runs "
+               f"{', '.join(agent.targets)}); start an agent of pool {agent.pool!r} with {target_type} in TAHOBUDDY_TARGETS, "
                f"or give the rule's target another pool")
         jobs.give_up(job, f"refused: {why}", Reason.REFUSED)
         return _no(JobState.FAILED.value, why)

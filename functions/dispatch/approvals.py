@@ -38,8 +38,8 @@ def approve(job_id: str) -> JobModel:
     if newer is not None:
         jobs.end_waiting(job, JobState.SUPERSEDED, f"superseded by newer job {newer.id}", Reason.SUPERSEDED)
         raise Conflict(f"job {job_id} was superseded by newer job {newer.id} of the same target: approve that one")
-    spec = app_store.get(job.app)
-    frozen = freezes.frozen_until(freezes.of(spec, apps.rule(spec, job.rule)), now())
+    app = app_store.get(job.app)
+    frozen = freezes.frozen_until(freezes.of(app, apps.rule(app, job.rule)), now())
     jobs.approve(job, name or "an admin", frozen.until if frozen else 0.0, frozen.note() if frozen else "")
     audit.record("approved", f"job/{job.id}", {"app": job.app, "rule": job.rule, "ref": job.ref, "sha": job.sha})
     if frozen is None:  # a send lost here is sent again by the sweeper, like any queued job whose queue is empty

@@ -13,18 +13,18 @@ from functions.store import app_store, backups, jobs
 LOOK_BACK = 86400  # a schedule's slot missed for up to a day (the sweeper stopped) still makes its backup
 
 
-def _job(spec: dict, trigger: str, ref: str, key: str) -> tuple:
-    block = (spec.get("database") or {}).get("backup")
+def _job(app: dict, trigger: str, ref: str, key: str) -> tuple:
+    block = (app.get("database") or {}).get("backup")
     if not block:
-        raise InvalidInput("database.backup", f"app {spec['name']} declares no database.backup "
+        raise InvalidInput("database.backup", f"app {app['name']} declares no database.backup "
                                               "{to: s3://BUCKET/PREFIX | dir:/PATH, keep, schedule}")
-    rule = next((r for r in spec.get("rules", []) if r["target"]["type"] == "docker"
+    rule = next((r for r in app.get("rules", []) if r["target"]["type"] == "docker"
                  and not previews.is_preview_rule(r)), None)
     if rule is None:
-        raise InvalidInput("rules", f"app {spec['name']} has no docker rule: its database runs nowhere")
+        raise InvalidInput("rules", f"app {app['name']} has no docker rule: its database runs nowhere")
     rule = {**rule, "target": {**rule["target"], "backup": block}}
-    return gate.admit(gate.Ask(spec, rule, ref, "", trigger, trigger=trigger, key=key, quiet=False,
-                               group=f"{spec['name']}.database"))
+    return gate.admit(gate.Ask(app, rule, ref, "", trigger, trigger=trigger, key=key, quiet=False,
+                               group=f"{app['name']}.database"))
 
 
 def backup(name: str) -> dict:
@@ -49,15 +49,15 @@ def restore(name: str, body: dict) -> dict:
 def scheduled(at: float | None = None) -> list[str]:
     """The backup jobs due now: one per app and slot (the slot is the dedup key), however often this runs."""
     at, queued = at or now(), []
-    for spec in app_store.listing():
-        block = (spec.get("database") or {}).get("backup") or {}
+    for app in app_store.listing():
+        block = (app.get("database") or {}).get("backup") or {}
         if not block.get("schedule"):
             continue
         slot = databases.due(block["schedule"], at - LOOK_BACK, at)
         if slot is None:
             continue
         try:
-            job, created = _job(spec, "backup", "", f"backup|{spec['name']}|{int(slot)}")
+            job, created = _job(app, "backup", "", f"backup|{app['name']}|{int(slot)}")
         except InvalidInput:
             continue  # no docker rule: nothing can run it (the app's page says so when asked by hand)
         if created:

@@ -29,7 +29,7 @@ def dedup_key(app: str, rule: str, ref: str, sha: str, new_tag: bool = False) ->
 def new_job(fields: dict, job_id: str | None = None) -> JobModel:
     job_id = job_id or sortable_id()
     stamp = now_iso()
-    return JobModel(job_id, kind=shards.key("job", job_id), created_at=stamp, updated_at=stamp,
+    return JobModel(job_id, shard=shards.key("job", job_id), created_at=stamp, updated_at=stamp,
                     queued_in=fields.get("pool") or "default", **fields)
 
 

@@ -197,9 +197,9 @@ def ask_again(old: JobModel, way: str) -> Ask:
     """The same app, rule, ref and commit as `old`, as a new job; a preview's or teardown's stays one."""
     if old.trigger in ONE_OFF:  # its rule would make it a deploy: never run as something it was not
         raise Refused(f"job {old.id} is a {old.trigger} job, not a deploy: {ONE_OFF[old.trigger]}")
-    spec = app_store.get(old.app)
+    app = app_store.get(old.app)
     teardown = old.trigger == "teardown"
-    return Ask(spec, apps.rule(spec, old.rule), old.ref, old.sha, way,
+    return Ask(app, apps.rule(app, old.rule), old.ref, old.sha, way,
                trigger="teardown" if teardown else _TRIGGERS.get(way, way),
                preview=int(old.preview or 0), teardown=teardown, event_id=old.event_id if way == "replay" else "",
                repository=old.repository, key=f"{way}|{old.id}|{sortable_id()}",

@@ -53,9 +53,9 @@ def receive(d: Delivery) -> dict:
         names = " or ".join(dict.fromkeys(("TAHOBUDDY_WEBHOOK_SECRET", provider.secret_env)))
         raise BadSignature(f"the server has no webhook secret for {provider.name} configured (set {names})")
     provider.verify(d.headers, d.body, secret)
-    kind = provider.event_type(d.headers)
+    event_type = provider.event_type(d.headers)
     event_id = provider.delivery_id(d.headers)
-    event = provider.normalise(kind, decode_body(d.body, d.headers.get("content-type", "")))
+    event = provider.normalise(event_type, decode_body(d.body, d.headers.get("content-type", "")))
     done = _at_once(event_id, event, d.body, provider.name)
     if done is not None:
         return done

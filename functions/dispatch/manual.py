@@ -12,7 +12,7 @@ from functions.store import app_store, audit, jobs, releases
 def deploy(name: str, body: dict) -> list[dict]:
     """Queue jobs for `body["ref"]`: every rule of the app that matches it, or the named `rule`.
     A bare name tries the rules of a tag first, then of a branch."""
-    spec = app_store.get(name)
+    app = app_store.get(name)
     ref, sha = body.get("ref"), body.get("sha") or ""
     if not isinstance(ref, str) or not ref:
         raise InvalidInput("ref", "is required: a branch, a tag, or refs/heads/... or refs/tags/...")
@@ -23,16 +23,16 @@ def deploy(name: str, body: dict) -> list[dict]:
             raise InvalidInput("rule", f"{ref!r} is a pull request's ref: name its pull_request rule")
         if not refs.valid_name(ref.split("/", 1)[-1]):
             raise InvalidInput("ref", f"{ref!r} is not a valid git ref")
-        rule = apps.rule(spec, body["rule"])
-        return [jobs.to_dict(gate.by_hand(spec, rule, ref, sha, now=_now(body)))]
+        rule = apps.rule(app, body["rule"])
+        return [jobs.to_dict(gate.by_hand(app, rule, ref, sha, now=_now(body)))]
     candidates = [refs.split(ref)] if ref.startswith("refs/") else [("tag", ref), ("branch", ref)]
-    if not all(kind and refs.valid_name(n) for kind, n in candidates):
+    if not all(ref_type and refs.valid_name(n) for ref_type, n in candidates):
         raise InvalidInput("ref", f"{ref!r} is not a valid git ref")
     chosen = []
-    for kind, ref_name in candidates:
-        event = WebhookEvent("manual", Action.TAG_MOVED if kind == "tag" else Action.BRANCH_PUSH,
-                             ref_type=kind, ref_name=ref_name, sha=sha)
-        chosen = [(r, event.ref) for r in spec["rules"]
+    for ref_type, ref_name in candidates:
+        event = WebhookEvent("manual", Action.TAG_MOVED if ref_type == "tag" else Action.BRANCH_PUSH,
+                             ref_type=ref_type, ref_name=ref_name, sha=sha)
+        chosen = [(r, event.ref) for r in app["rules"]
                   if (r["name"] == body["rule"] if body.get("rule") else rules.evaluate(r, event))]
         if chosen:
             break
@@ -41,7 +41,7 @@ def deploy(name: str, body: dict) -> list[dict]:
     now, override = _now(body), body.get("override_freeze", False)
     if not isinstance(override, bool) or (override and not now):
         raise InvalidInput("override_freeze", "must be true or false, and true only with \"now\": true")
-    made = [jobs.to_dict(gate.by_hand(spec, r, full_ref, sha, now=now, override_freeze=override))
+    made = [jobs.to_dict(gate.by_hand(app, r, full_ref, sha, now=now, override_freeze=override))
             for r, full_ref in chosen]
     if override:
         audit.record("override_freeze", f"app/{name}", {"ref": ref, "jobs": [j["id"] for j in made],
@@ -56,24 +56,27 @@ def _now(body: dict) -> bool:
     return now
 
 
-def rollback(name: str, body: dict) -> list[dict]:
-    """Queue a rollback of the app's (first, or named) docker rule to `to` (default: the one before live)."""
-    spec = app_store.get(name)
+def rollback(name: str, body: dict, kept_only: bool = False) -> list[dict]:
+    """Queue a rollback of the app's (first, or named) docker rule to `to` (default: the one before live).
+    `kept_only` (the dashboard, which offers the kept images as a list) refuses a `to` that is not one of them."""
+    app = app_store.get(name)
     to = body.get("to") or ""
     if not isinstance(to, str) or (to and not refs.valid_name(to.split("/", 2)[-1])):
         raise InvalidInput("to", "must be a tag, branch or commit the app was deployed at")
-    docker_rules = [r for r in spec["rules"] if r["target"]["type"] == "docker"
+    if kept_only and not any(to and to in (r["sha"], r["ref"]) for r in releases.history(name)):
+        raise InvalidInput("to", f"{to!r} is not a kept image of app {name}; choose one from the list")
+    docker_rules = [r for r in app["rules"] if r["target"]["type"] == "docker"
                     and (r["name"] == body["rule"] if body.get("rule") else not previews.is_preview_rule(r))]
     if not docker_rules:
         raise InvalidInput("rule", f"app {name} has no docker rule to roll back")
-    return [jobs.to_dict(gate.by_hand(spec, docker_rules[0], to, "", trigger="rollback"))]
+    return [jobs.to_dict(gate.by_hand(app, docker_rules[0], to, "", trigger="rollback"))]
 
 
 def promote(name: str, body: dict) -> list[dict]:
     """Queue a deploy to rule `to`'s docker target of exactly the digest rule `from` serves: no build; the agent
     pulls it (skopeo copies it to its own registry first when that is another one)."""
-    spec = app_store.get(name)
-    by_name = {r["name"]: r for r in spec["rules"]}
+    app = app_store.get(name)
+    by_name = {r["name"]: r for r in app["rules"]}
     for field in ("from", "to"):
         if body.get(field) not in by_name:
             raise InvalidInput(field, f"must name a rule of app {name} ({', '.join(sorted(by_name)) or 'none'})")
@@ -93,7 +96,7 @@ def promote(name: str, body: dict) -> list[dict]:
                                    "(its agent had no TAHOBUDDY_REGISTRY, or the push failed): deploy it again first")
     origin = f"promoted from {body['from']} (job {serving['job']}, {serving['digest']})"
     target = {**rule["target"], "image": serving["digest"], "image_wait": 0, "promoted_from": origin}
-    return [jobs.to_dict(gate.by_hand(spec, {**rule, "target": target}, serving["ref"], serving["sha"],
+    return [jobs.to_dict(gate.by_hand(app, {**rule, "target": target}, serving["ref"], serving["sha"],
                                       trigger="promote", now=True))]
 
 
@@ -101,13 +104,13 @@ def purge(name: str) -> list[dict]:
     """Queue the removal of everything the app's docker targets made on their agents (containers, route,
     volumes, database, images, network): one `purge` job per docker target. The app is deleted right
     after; its claim is let through without it (functions/dispatch/agent_api.py)."""
-    spec, seen, out = app_store.get(name), set(), []
-    for r in spec["rules"]:
+    app, seen, out = app_store.get(name), set(), []
+    for r in app["rules"]:
         key = (r["target"]["name"], r["target"].get("pool"))
         if r["target"]["type"] != "docker" or previews.is_preview_rule(r) or key in seen:
             continue
         seen.add(key)
-        out.append(jobs.to_dict(gate.by_hand(spec, r, "", "", trigger="purge")))
+        out.append(jobs.to_dict(gate.by_hand(app, r, "", "", trigger="purge")))
     return out
 
 
@@ -117,14 +120,14 @@ MAX_RUN_SECONDS = 24 * 3600
 def run(name: str, body: dict) -> list[dict]:
     """Queue a `run` job: `argv` in a new container of the image the app's (first, or named) docker rule
     serves, with its environment, network and volumes; `timeout` seconds at most (default: the target's)."""
-    spec = app_store.get(name)
+    app = app_store.get(name)
     argv, timeout = body.get("argv"), body.get("timeout")
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and a for a in argv):
         raise InvalidInput("argv", 'is required: an argv list like ["./manage.py", "shell"]; never a shell string')
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int)
                                 or not 1 <= timeout <= MAX_RUN_SECONDS):
         raise InvalidInput("timeout", f"must be a whole number of seconds from 1 to {MAX_RUN_SECONDS}")
-    docker_rules = [r for r in spec["rules"] if r["target"]["type"] == "docker"
+    docker_rules = [r for r in app["rules"] if r["target"]["type"] == "docker"
                     and (r["name"] == body["rule"] if body.get("rule") else not previews.is_preview_rule(r))]
     if not docker_rules:
         raise InvalidInput("rule", f"app {name} has no docker rule to run a command in")
@@ -132,4 +135,4 @@ def run(name: str, body: dict) -> list[dict]:
     target = {**rule["target"], "run_command": list(argv)}
     if timeout is not None:
         target["timeout"] = timeout
-    return [jobs.to_dict(gate.by_hand(spec, {**rule, "target": target}, "", "", trigger="run", now=True))]
+    return [jobs.to_dict(gate.by_hand(app, {**rule, "target": target}, "", "", trigger="run", now=True))]

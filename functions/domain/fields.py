@@ -37,7 +37,7 @@ SCALAR = (str, int, float, bool)  # what a `map` value may be (YAML's scalars; e
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str                      # str | int | bool | map | secret_map | list | argv | argv_list | cpus | memory
+    type_: str                     # str | int | bool | map | secret_map | list | argv | argv_list | cpus | memory
                                    # | volumes (volume name -> absolute path in the container)
                                    # | block (a mapping its owner checks with fields of its own)
                                    # | blocks (a list of such mappings)
@@ -53,28 +53,28 @@ class Field:
     hint: str = ""                 # the message when a limit or the pattern refuses the value
 
 
-def _check_kind(path: str, f: Field, value: Any) -> Any:
-    if f.kind == "str":
+def _check_type(path: str, f: Field, value: Any) -> Any:
+    if f.type_ == "str":
         if not isinstance(value, str) or not value:
             raise InvalidInput(path, "must be a non-empty string")
-    elif f.kind == "int":
+    elif f.type_ == "int":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InvalidInput(path, "must be a whole number >= 0")
-    elif f.kind == "bool":
+    elif f.type_ == "bool":
         if not isinstance(value, bool):
             raise InvalidInput(path, "must be true or false")
-    elif f.kind == "map":
+    elif f.type_ == "map":
         if (not isinstance(value, dict) or not all(isinstance(k, str) for k in value)
                 or not all(isinstance(v, SCALAR) for v in value.values())):
             raise InvalidInput(path, "must be a mapping of names to values (strings, numbers or true/false)")
         return {k: str(v) for k, v in value.items()}
-    elif f.kind == "block":
+    elif f.type_ == "block":
         if not isinstance(value, dict):
             raise InvalidInput(path, "must be a mapping")
-    elif f.kind == "blocks":
+    elif f.type_ == "blocks":
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise InvalidInput(path, "must be a list of mappings")
-    elif f.kind == "secret_map":
+    elif f.type_ == "secret_map":
         if not isinstance(value, dict) or not value:
             raise InvalidInput(path, "must map ids to secrets, like {token: secret:NPM_TOKEN}")
         for k, v in value.items():
@@ -83,13 +83,13 @@ def _check_kind(path: str, f: Field, value: Any) -> Any:
             if not isinstance(v, str) or not SECRET_REF.match(v):
                 raise InvalidInput(f"{path}.{k}", "must name a secret, like secret:NPM_TOKEN (values are never stored)")
         return dict(value)
-    elif f.kind == "list":
+    elif f.type_ == "list":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise InvalidInput(path, "must be a list of strings")
-    elif f.kind == "argv":
+    elif f.type_ == "argv":
         if not isinstance(value, list) or not value or not all(isinstance(a, str) and a for a in value):
             raise InvalidInput(path, 'must be an argv list like ["./manage.py", "migrate"]; never a shell string')
-    elif f.kind == "volumes":
+    elif f.type_ == "volumes":
         if not isinstance(value, dict):
             raise InvalidInput(path, "must map volume names to paths in the container, like {data: /var/lib/app}")
         for k, v in value.items():
@@ -99,11 +99,11 @@ def _check_kind(path: str, f: Field, value: Any) -> Any:
             if not isinstance(v, str) or not VOLUME_PATH.match(v):
                 raise InvalidInput(f"{path}.{k}", "must be an absolute path in the container (not /, no ':')")
         return dict(value)
-    elif f.kind == "argv_list":
+    elif f.type_ == "argv_list":
         if (not isinstance(value, list) or not value
                 or not all(isinstance(c, list) and c and all(isinstance(a, str) for a in c) for c in value)):
             raise InvalidInput(path, 'must be a list of commands, each an argv list like ["make", "deploy"]')
-    elif f.kind == "cpus":
+    elif f.type_ == "cpus":
         try:
             number = float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else 0.0
         except ValueError:
@@ -111,7 +111,7 @@ def _check_kind(path: str, f: Field, value: Any) -> Any:
         if not (math.isfinite(number) and number >= MIN_CPUS):
             raise InvalidInput(path, f'must be a number of CPUs >= {MIN_CPUS}, like 0.5 or "2"')
         return str(value)
-    elif f.kind == "memory":
+    elif f.type_ == "memory":
         if not isinstance(value, str) or memory_bytes(value) < MIN_MEMORY:
             raise InvalidInput(path, 'must be a size like "256m" or "1g" (units b, k, m, g), at least 6m '
                                      "(Docker's minimum)")
@@ -152,6 +152,6 @@ def check(path: str, doc: Any, fields: tuple[Field, ...], allow_extra: tuple[str
             if f.default is not None:
                 out[f.name] = f.default
             continue
-        out[f.name] = _check_kind(sub, f, doc[f.name])
+        out[f.name] = _check_type(sub, f, doc[f.name])
     return out
 

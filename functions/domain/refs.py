@@ -18,9 +18,9 @@ GITHUB_API = "https://api.github.com"
 
 def split(ref: str) -> tuple[str, str]:
     """'refs/heads/x' -> ('branch', 'x'); 'refs/tags/v1' -> ('tag', 'v1'); else ('', '')."""
-    for prefix, kind in (("refs/heads/", "branch"), ("refs/tags/", "tag")):
+    for prefix, ref_type in (("refs/heads/", "branch"), ("refs/tags/", "tag")):
         if ref.startswith(prefix) and len(ref) > len(prefix):
-            return kind, ref[len(prefix):]
+            return ref_type, ref[len(prefix):]
     return "", ""
 
 

@@ -74,10 +74,10 @@ def validate(path: str, doc, index: int) -> dict:
         if "pull_request" in match:
             raise InvalidInput(f"{path}.schedule", "applies to branch and tag rules, not to pull request previews")
         rule["schedule"] = schedules.validate(f"{path}.schedule", rule["schedule"])
-        kind = (raw_target or {}).get("type") if isinstance(raw_target, dict) else None
-        if rule["schedule"].get("command") and kind != "docker":
+        target_type = (raw_target or {}).get("type") if isinstance(raw_target, dict) else None
+        if rule["schedule"].get("command") and target_type != "docker":
             raise InvalidInput(f"{path}.schedule.command", "runs in the image a docker target serves: this rule's "
-                                                           f"target is {kind or 'missing'}")
+                                                           f"target is {target_type or 'missing'}")
     if "approval" in rule:
         if "pull_request" in match:
             raise InvalidInput(f"{path}.approval", "applies to branch and tag rules, not to pull request previews")

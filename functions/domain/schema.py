@@ -19,7 +19,7 @@ from functions.domain import notifications
 SCHEMA_ID = "https://tahobuddy.dev/schema/tahobuddy.schema.json"
 SECRET = {"type": "string", "pattern": SECRET_REF.pattern}
 _SCALAR = {"type": ["string", "number", "boolean"]}
-_KINDS = {
+_TYPES = {
     "str": {"type": "string", "minLength": 1},
     "int": {"type": "integer", "minimum": 0},
     "bool": {"type": "boolean"},
@@ -41,7 +41,7 @@ _KINDS = {
 
 def field_schema(f: Field) -> dict:
     """One field: its type, choices, limits, default, prose and examples."""
-    out = dict(SECRET) if f.secret else dict(_KINDS[f.kind])
+    out = dict(SECRET) if f.secret else dict(_TYPES[f.type_])
     if f.choices:
         out["enum"] = list(f.choices)
     if f.minimum is not None:
@@ -72,18 +72,18 @@ def block(fields, closed: bool = True, **nested) -> dict:
 
 
 def target() -> dict:
-    kinds = []
-    for kind, own in targets.TARGETS.items():
+    variants = []
+    for target_type, own in targets.TARGETS.items():
         one = block([f for f in targets.COMMON + own if f.name != "type"])
-        one["properties"]["type"] = {"const": kind, "description": targets.COMMON[0].doc}
+        one["properties"]["type"] = {"const": target_type, "description": targets.COMMON[0].doc}
         one["required"] = ["type", *one.get("required", [])]
-        one["title"] = kind
+        one["title"] = target_type
         builder = [f.name for f in targets.BUILDER[1:]] if targets.BUILDER[0] in own else []
         if builder:
             one["dependentRequired"] = {name: ["image"] for name in builder}
-        kinds.append(one)
+        variants.append(one)
     return {"type": "object", "required": ["type"], "properties": {"type": {"enum": list(targets.TARGETS)}},
-            "oneOf": kinds}
+            "oneOf": variants}
 
 
 def match() -> dict:

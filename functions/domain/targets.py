@@ -127,15 +127,15 @@ def validate(path: str, doc) -> dict:
     """Check one `target:` block; the error names the field that is wrong."""
     if not isinstance(doc, dict) or "type" not in doc:
         raise InvalidInput(f"{path}.type", f"is required (one of {', '.join(TARGETS)})")
-    kind = doc["type"]
-    if not isinstance(kind, str) or kind not in TARGETS:
-        raise InvalidInput(f"{path}.type", f"unknown target type {kind!r} (one of {', '.join(TARGETS)})")
-    clean = check(path, doc, COMMON + TARGETS[kind])
-    clean.setdefault("name", kind)
-    for f in BUILDER[1:] if BUILDER[0] in TARGETS[kind] else ():  # a docker target's cpus are its app's
+    target_type = doc["type"]
+    if not isinstance(target_type, str) or target_type not in TARGETS:
+        raise InvalidInput(f"{path}.type", f"unknown target type {target_type!r} (one of {', '.join(TARGETS)})")
+    clean = check(path, doc, COMMON + TARGETS[target_type])
+    clean.setdefault("name", target_type)
+    for f in BUILDER[1:] if BUILDER[0] in TARGETS[target_type] else ():  # a docker target's cpus are its app's
         if f.name in clean and "image" not in clean:
             raise InvalidInput(f"{path}.{f.name}", "applies to a builder container: set image: as well")
-    if kind == "docker" and clean["watch_seconds"] + clean["health_timeout"] >= clean["timeout"]:
+    if target_type == "docker" and clean["watch_seconds"] + clean["health_timeout"] >= clean["timeout"]:
         raise InvalidInput(f"{path}.watch_seconds", f"with health_timeout ({clean['health_timeout']} s) must end "
                                                     f"within the job's timeout ({clean['timeout']} s): the job runs "
                                                     "through the watch")

@@ -45,8 +45,8 @@ def _push(doc: dict) -> WebhookEvent:
     return shapes.pushed(fields, str(get(doc, "after")), False, str(get(doc, "before")) == shapes.ZERO_SHA)
 
 
-def _create_or_delete(kind: str, doc: dict) -> WebhookEvent:
-    return shapes.create_or_delete(kind, doc, _repo_fields(doc), sha=str(get(doc, "sha")))
+def _create_or_delete(event_type: str, doc: dict) -> WebhookEvent:
+    return shapes.create_or_delete(event_type, doc, _repo_fields(doc), sha=str(get(doc, "sha")))
 
 
 PR_OPEN_ACTIONS = ("opened", "reopened", "synchronized")
@@ -102,15 +102,15 @@ class GiteaProvider:
         delivery = required_header(headers, f"X-{self.forge}-Delivery", f"{self.forge} sends it with every delivery")
         return f"{self.name}:{delivery}"
 
-    def normalise(self, kind: str, doc: dict) -> WebhookEvent:
+    def normalise(self, event_type: str, doc: dict) -> WebhookEvent:
         """One delivery -> a WebhookEvent. The "Test delivery" button sends a push of the default branch."""
-        if kind == "push":
+        if event_type == "push":
             return _push(doc)
-        if kind in ("create", "delete"):
-            return _create_or_delete(kind, doc)
-        if kind == "pull_request":
+        if event_type in ("create", "delete"):
+            return _create_or_delete(event_type, doc)
+        if event_type == "pull_request":
             return _pull_request(doc)
-        return WebhookEvent(kind, Action.IGNORED, f"event type {kind!r} is not acted on", **_repo_fields(doc))
+        return WebhookEvent(event_type, Action.IGNORED, f"event type {event_type!r} is not acted on", **_repo_fields(doc))
 
     def report(self, repository: str, sha: str, status: JobStatus) -> StatusRequest:
         """`POST /repos/{owner}/{repo}/statuses/{sha}`: never ran is `error`, ran and failed `failure`,

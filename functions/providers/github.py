@@ -75,8 +75,8 @@ def _push(doc: dict) -> WebhookEvent:
                          get(doc, "created", default=False) is True)
 
 
-def _create_or_delete(kind: str, doc: dict) -> WebhookEvent:
-    return shapes.create_or_delete(kind, doc, _repo_fields(doc))  # GitHub's `create` names no commit
+def _create_or_delete(event_type: str, doc: dict) -> WebhookEvent:
+    return shapes.create_or_delete(event_type, doc, _repo_fields(doc))  # GitHub's `create` names no commit
 
 
 PR_OPEN_ACTIONS = ("opened", "reopened", "synchronize")
@@ -112,17 +112,17 @@ def _pull_request(doc: dict) -> WebhookEvent:
     return WebhookEvent("pull_request", Action.PR_OPENED, "", sha=head_sha, **fields)
 
 
-def normalise(kind: str, doc: dict) -> WebhookEvent:
+def normalise(event_type: str, doc: dict) -> WebhookEvent:
     """Turn one GitHub delivery into a WebhookEvent; unknown types are inert."""
-    if kind == "ping":
+    if event_type == "ping":
         return WebhookEvent("ping", Action.PING, "ping: the webhook is set up", **_repo_fields(doc))
-    if kind == "push":
+    if event_type == "push":
         return _push(doc)
-    if kind in ("create", "delete"):
-        return _create_or_delete(kind, doc)
-    if kind == "pull_request":
+    if event_type in ("create", "delete"):
+        return _create_or_delete(event_type, doc)
+    if event_type == "pull_request":
         return _pull_request(doc)
-    return WebhookEvent(kind, Action.IGNORED, f"event type {kind!r} is not acted on", **_repo_fields(doc))
+    return WebhookEvent(event_type, Action.IGNORED, f"event type {event_type!r} is not acted on", **_repo_fields(doc))
 
 
 def report(repository: str, sha: str, status: JobStatus) -> StatusRequest:

@@ -58,28 +58,28 @@ def _repo_fields(doc: dict) -> dict:
     return {"repository": refs.repo_key(str(home)), "repo_urls": tuple(dict.fromkeys(urls)), "sender": str(sender)}
 
 
-def _push(kind: str, doc: dict) -> WebhookEvent:
+def _push(event_type: str, doc: dict) -> WebhookEvent:
     common = _repo_fields(doc)
     ref = get(doc, "ref")
     ref_type, ref_name = refs.split(ref if isinstance(ref, str) else "")
     if not ref_type:
-        return WebhookEvent(kind, Action.IGNORED, f"ref {refs.shown(str(ref))} is neither a branch nor a tag", **common)
+        return WebhookEvent(event_type, Action.IGNORED, f"ref {refs.shown(str(ref))} is neither a branch nor a tag", **common)
     if refs.name_problem(ref_name):
-        return WebhookEvent(kind, Action.IGNORED, f"ref {refs.shown(ref)}: {refs.name_problem(ref_name)}", **common)
+        return WebhookEvent(event_type, Action.IGNORED, f"ref {refs.shown(ref)}: {refs.name_problem(ref_name)}", **common)
     fields = dict(ref_type=ref_type, ref_name=ref_name, **common)
-    if kind == TAG_PUSH and ref_type == "branch":
-        return WebhookEvent(kind, Action.PING, "GitLab's test delivery for tag push events (a branch push sample): "
+    if event_type == TAG_PUSH and ref_type == "branch":
+        return WebhookEvent(event_type, Action.PING, "GitLab's test delivery for tag push events (a branch push sample): "
                             "the webhook is set up; nothing deployed", **fields)
     after, checkout = str(get(doc, "after")), str(get(doc, "checkout_sha"))
     if after == ZERO_SHA:
-        return WebhookEvent(kind, Action.DELETED, f"{ref_type} {ref_name} was deleted", **fields)
+        return WebhookEvent(event_type, Action.DELETED, f"{ref_type} {ref_name} was deleted", **fields)
     sha = checkout if refs.valid_sha(checkout) else after  # an annotated tag's `after` is the tag object
     if not refs.valid_sha(sha):
-        return WebhookEvent(kind, Action.IGNORED, "push has no valid 'checkout_sha' or 'after' commit", **fields)
+        return WebhookEvent(event_type, Action.IGNORED, "push has no valid 'checkout_sha' or 'after' commit", **fields)
     if ref_type == "branch":
-        return WebhookEvent(kind, Action.BRANCH_PUSH, "", sha=sha, **fields)
+        return WebhookEvent(event_type, Action.BRANCH_PUSH, "", sha=sha, **fields)
     created = str(get(doc, "before")) == ZERO_SHA
-    return WebhookEvent(kind, Action.TAG_CREATED if created else Action.TAG_MOVED, "", sha=sha, **fields)
+    return WebhookEvent(event_type, Action.TAG_CREATED if created else Action.TAG_MOVED, "", sha=sha, **fields)
 
 
 MR_OPEN_ACTIONS, MR_CLOSE_ACTIONS = ("open", "reopen"), ("close", "merge")
@@ -112,15 +112,15 @@ def _merge_request(doc: dict) -> WebhookEvent:
                                same_repository=source_id is not None and source_id == target_id)
 
 
-def normalise(kind: str, doc: dict) -> WebhookEvent:
+def normalise(event_type: str, doc: dict) -> WebhookEvent:
     """Turn one GitLab delivery into a WebhookEvent; the body's ref, not the header, says branch or tag."""
-    if kind in (PUSH, TAG_PUSH):
-        return _push(kind, doc)
-    if kind == SYSTEM and doc.get("object_kind") in ("push", "tag_push"):  # an instance-wide hook
+    if event_type in (PUSH, TAG_PUSH):
+        return _push(event_type, doc)
+    if event_type == SYSTEM and doc.get("object_kind") in ("push", "tag_push"):  # an instance-wide hook
         return _push(PUSH, doc)
-    if kind == MERGE_REQUEST:
+    if event_type == MERGE_REQUEST:
         return _merge_request(doc)
-    return WebhookEvent(kind, Action.IGNORED, f"event type {kind!r} is not acted on", **_repo_fields(doc))
+    return WebhookEvent(event_type, Action.IGNORED, f"event type {event_type!r} is not acted on", **_repo_fields(doc))
 
 
 def report(repository: str, sha: str, status: JobStatus) -> StatusRequest:

@@ -23,30 +23,30 @@ def split_ref(event_type: str, ref, common: dict) -> tuple[str, str] | WebhookEv
 
 def pushed(fields: dict, after: str, deleted: bool, created: bool) -> WebhookEvent:
     """A push of `fields` (ref_type, ref_name, repository ...) to commit `after`."""
-    kind, name = fields["ref_type"], fields["ref_name"]
+    ref_type, name = fields["ref_type"], fields["ref_name"]
     if deleted or after == ZERO_SHA:
-        return WebhookEvent("push", Action.DELETED, f"{kind} {name} was deleted", **fields)
+        return WebhookEvent("push", Action.DELETED, f"{ref_type} {name} was deleted", **fields)
     if not refs.valid_sha(after):
         return WebhookEvent("push", Action.IGNORED, "push has no valid 'after' commit", **fields)
-    if kind == "branch":
+    if ref_type == "branch":
         return WebhookEvent("push", Action.BRANCH_PUSH, "", sha=after, **fields)
     return WebhookEvent("push", Action.TAG_CREATED if created else Action.TAG_MOVED, "", sha=after, **fields)
 
 
-def create_or_delete(kind: str, doc: dict, common: dict, sha: str = "") -> WebhookEvent:
+def create_or_delete(event_type: str, doc: dict, common: dict, sha: str = "") -> WebhookEvent:
     """GitHub's and Gitea's `create` / `delete`: `ref_type` plus a short `ref` name."""
     ref_type, ref_name = get(doc, "ref_type"), get(doc, "ref")
     if ref_type not in ("branch", "tag"):
-        return WebhookEvent(kind, Action.IGNORED, "no valid ref_type (branch or tag)", **common)
+        return WebhookEvent(event_type, Action.IGNORED, "no valid ref_type (branch or tag)", **common)
     if refs.name_problem(ref_name):
-        return WebhookEvent(kind, Action.IGNORED, f"ref {refs.shown(str(ref_name))}: {refs.name_problem(ref_name)}",
+        return WebhookEvent(event_type, Action.IGNORED, f"ref {refs.shown(str(ref_name))}: {refs.name_problem(ref_name)}",
                             **common)
     fields = dict(ref_type=ref_type, ref_name=ref_name, **common)
-    if kind == "delete":
-        return WebhookEvent(kind, Action.DELETED, f"{ref_type} {ref_name} was deleted", **fields)
+    if event_type == "delete":
+        return WebhookEvent(event_type, Action.DELETED, f"{ref_type} {ref_name} was deleted", **fields)
     if ref_type == "branch":
-        return WebhookEvent(kind, Action.IGNORED, "a new branch deploys from its push event", **fields)
-    return WebhookEvent(kind, Action.TAG_CREATED, "", sha=sha if refs.valid_sha(sha) else "", **fields)
+        return WebhookEvent(event_type, Action.IGNORED, "a new branch deploys from its push event", **fields)
+    return WebhookEvent(event_type, Action.TAG_CREATED, "", sha=sha if refs.valid_sha(sha) else "", **fields)
 
 
 # A pull (merge) request's head branch that lives in the target repository itself was pushed there

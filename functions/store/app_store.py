@@ -14,34 +14,34 @@ from functions.store.models import AppModel
 
 
 def save(doc: dict, *, name: str | None = None, create_only: bool = False) -> tuple[dict, bool]:
-    """Validate and store an app; returns (spec, created)."""
+    """Validate and store an app; returns (app, created)."""
     if name is not None:
         if isinstance(doc, dict) and doc.get("name", name) != name:
             raise InvalidInput("name", f"does not match the URL ({name})")
         doc = {**doc, "name": name} if isinstance(doc, dict) else doc
-    spec = apps.validate(doc)
+    app = apps.validate(doc)
     try:
-        row = AppModel.get(spec["name"])
+        row = AppModel.get(app["name"])
         if create_only:
-            raise Conflict(f"app {spec['name']} exists; use PUT /api/v1/apps/{spec['name']} to replace it")
-        created, before = False, row.spec
+            raise Conflict(f"app {app['name']} exists; use PUT /api/v1/apps/{app['name']} to replace it")
+        created, before = False, row.app
     except DoesNotExist:
-        _refuse_preview_names(spec["name"])
-        row = AppModel(spec["name"], created_at=now_iso())
+        _refuse_preview_names(app["name"])
+        row = AppModel(app["name"], created_at=now_iso())
         created, before = True, {}
-    row.spec, row.repo_key, row.updated_at = spec, refs.repo_key(spec["repository"]), now_iso()
+    row.app, row.repo_key, row.updated_at = app, refs.repo_key(app["repository"]), now_iso()
     try:
         row.save()  # VersionAttribute: a concurrent writer makes this fail instead of losing an update
     except PutError as exc:
         if not conditions.failed(exc):
             raise
-        raise Conflict(f"app {spec['name']} changed while saving; try again") from exc
+        raise Conflict(f"app {app['name']} changed while saving; try again") from exc
     if created:
-        audit.record("created", f"app/{spec['name']}", {"repository": spec["repository"],
-                                                         "rules": {"added": [r["name"] for r in spec["rules"]]}})
-    elif before != spec:
-        audit.record("replaced", f"app/{spec['name']}", audit.app_diff(before, spec))
-    return spec, created
+        audit.record("created", f"app/{app['name']}", {"repository": app["repository"],
+                                                         "rules": {"added": [r["name"] for r in app["rules"]]}})
+    elif before != app:
+        audit.record("replaced", f"app/{app['name']}", audit.app_diff(before, app))
+    return app, created
 
 
 def _refuse_preview_names(name: str) -> None:
@@ -69,13 +69,13 @@ def _exists(name: str) -> bool:
 
 def get(name: str) -> dict:
     try:
-        return AppModel.get(name).spec
+        return AppModel.get(name).app
     except DoesNotExist as exc:
         raise NotFound(f"no app named {name!r}; see `tahobuddy apps`") from exc
 
 
 def listing() -> list[dict]:
-    return sorted((row.spec for row in AppModel.scan()), key=lambda a: a["name"])
+    return sorted((row.app for row in AppModel.scan()), key=lambda a: a["name"])
 
 
 def delete(name: str) -> None:
@@ -84,12 +84,12 @@ def delete(name: str) -> None:
     except DoesNotExist as exc:
         raise NotFound(f"no app named {name!r}") from exc
     row.delete()
-    audit.record("deleted", f"app/{name}", {"rules": {"removed": [r["name"] for r in row.spec.get("rules", [])]}})
+    audit.record("deleted", f"app/{name}", {"rules": {"removed": [r["name"] for r in row.app.get("rules", [])]}})
 
 
 def for_repository(keys: set[str]) -> list[dict]:
     found: dict[str, dict] = {}
     for key in sorted(keys):
         for row in AppModel.by_repo.query(key):
-            found[row.name] = row.spec
+            found[row.name] = row.app
     return [found[n] for n in sorted(found)]

@@ -17,7 +17,7 @@ def new_row(event_id: str, event: WebhookEvent, body: bytes) -> EventModel:
     """The delivery as a stored event, not yet written (a large body goes to S3 now)."""
     summary = dataclasses.asdict(event)
     summary["action"], summary["ref"] = event.action.value, event.ref
-    return EventModel(event_id, kind=shards.key("event", event_id), received_at=now_iso(), event_type=event.event_type,
+    return EventModel(event_id, shard=shards.key("event", event_id), received_at=now_iso(), event_type=event.event_type,
                       summary=summary, expires_at=settings().retention.event(now()), **payloads.store(event_id, body))
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
-from contract.states import JobState, Reason
+from contract.states import ENDED, ENDED_VALUES, JobState, Reason
 
 from functions.domain import approvals
 from functions.store import conditions, logs, outbox, shards
@@ -41,8 +41,7 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     S.SUPERSEDED: frozenset(),
     S.SKIPPED: frozenset(),
 }
-TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
-FINISHED_BY_AGENT = frozenset({S.SUCCEEDED, S.FAILED, S.CANCELED, S.SUPERSEDED, S.SKIPPED})
+assert ENDED == {s for s, nxt in TRANSITIONS.items() if not nxt}, "the ended states are those the table ends in"
 
 
 def allowed(src: JobState, dst: JobState) -> bool:
@@ -100,7 +99,7 @@ def _update(job: JobModel, dst: JobState, condition, why: str, sets: dict, add: 
 def _expiry(job: JobModel, dst: JobState) -> int | None:
     """An ended job expires `TAHOBUDDY_RETENTION_DAYS` after it ended (never after its first log line);
     a queued or running one never does, so a requeued job loses any expiry it had."""
-    if dst not in TERMINAL:
+    if dst not in ENDED:
         return None
     return settings().retention.finished_job(now(), logs.first_line_expiry(job.id))
 
@@ -134,7 +133,7 @@ def finish(job_id: str, agent_id: str, dst: JobState, reason: str = "", exit_cod
            phases: dict | None = None, together=lambda job: ()) -> JobModel:
     """The agent ends its job. `together(job)`: the other items this end changes (a preview's state),
     written in one transaction with it, so no reader ever sees the job ended and the preview not."""
-    if dst not in FINISHED_BY_AGENT:
+    if dst not in ENDED:
         raise Conflict(f"an agent cannot end a job as {dst.value}")
     job = get(job_id)
     sets = {"reason": reason[:1000], "detail": detail[:4000], "reason_code": reason_code.value,
@@ -218,7 +217,7 @@ def cancel(job_id: str, reason: str) -> JobModel:
     job = get(job_id)
     if job.state == S.CANCELED.value:
         return job
-    if job.state in {s.value for s in TERMINAL}:
+    if job.state in ENDED_VALUES:
         raise Conflict(f"job {job_id} already ended as {job.state}")
     if job.state in (S.QUEUED.value, *HELD):
         try:

@@ -29,12 +29,16 @@ def _meta(name: str):
     return type("Meta", (_Meta,), {"table_name": _S.table(name)})
 
 
+SHARD_STORED_AS = "kind"   # the shard key's attribute name in the tables (kept: existing items and indexes use it)
+
+
 def _index(index_name: str, hash_attr: str, range_attr: str | None):
     """A GSI class over (hash, range) with every attribute projected."""
+    stored = SHARD_STORED_AS if hash_attr == "shard" else None
     attrs = {
         "Meta": type("Meta", (), {"index_name": index_name, "projection": AllProjection(),
                                   "billing_mode": "PAY_PER_REQUEST"}),
-        hash_attr: UnicodeAttribute(hash_key=True),
+        hash_attr: UnicodeAttribute(hash_key=True, attr_name=stored),
     }
     if range_attr:
         attrs[range_attr] = UnicodeAttribute(range_key=True)
@@ -45,7 +49,7 @@ class AppModel(Model):
     Meta = _meta("apps")
     name = UnicodeAttribute(hash_key=True)
     repo_key = UnicodeAttribute()
-    spec = JSONAttribute()
+    app = JSONAttribute(attr_name="spec")                    # the app as validated (stored as `spec`, as before)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     version = VersionAttribute()
@@ -57,7 +61,7 @@ class EventModel(Model):
 
     Meta = _meta("events")
     id = UnicodeAttribute(hash_key=True)
-    kind = UnicodeAttribute(default="event")                 # by_time shard: event#00..15 (functions/store/shards.py)
+    shard = UnicodeAttribute(default="event", attr_name=SHARD_STORED_AS)  # by_time shard: event#00..15 (functions/store/shards.py)
     received_at = UnicodeAttribute()
     event_type = UnicodeAttribute()
     status = UnicodeAttribute(default="received")          # received -> processed
@@ -68,13 +72,13 @@ class EventModel(Model):
     payload_gz = BinaryAttribute(null=True, legacy_encoding=False)
     payload_s3_key = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (functions/retention.py)
-    by_time = _index("by_time", "kind", "received_at")
+    by_time = _index("by_time", "shard", "received_at")
 
 
 class JobModel(Model):
     Meta = _meta("jobs")
     id = UnicodeAttribute(hash_key=True)                    # time-sortable
-    kind = UnicodeAttribute(default="job")                   # by_time shard: job#00..15 (functions/store/shards.py)
+    shard = UnicodeAttribute(default="job", attr_name=SHARD_STORED_AS)    # by_time shard: job#00..15 (functions/store/shards.py)
     app = UnicodeAttribute()
     rule = UnicodeAttribute()
     group = UnicodeAttribute()                               # app.target: one deploy at a time
@@ -110,7 +114,7 @@ class JobModel(Model):
     approval = JSONAttribute(null=True)                      # its rule's approval, while and after it waits for one
     by_app = _index("by_app", "app", "id")
     by_group = _index("by_group", "group", "id")
-    by_time = _index("by_time", "kind", "id")
+    by_time = _index("by_time", "shard", "id")
     by_queued = _index("by_queued", "queued_in", "id")        # sparse: the sweeper reads only jobs not yet started
 
 
@@ -225,7 +229,7 @@ class AuditModel(Model):
 
     Meta = _meta("audit")
     id = UnicodeAttribute(hash_key=True)                    # time-sortable
-    kind = UnicodeAttribute(default="audit")
+    shard = UnicodeAttribute(default="audit", attr_name=SHARD_STORED_AS)
     at = UnicodeAttribute()
     action = UnicodeAttribute()                              # created | replaced | deleted | revoked
     subject = UnicodeAttribute()                             # app/NAME or token/ID
@@ -233,7 +237,7 @@ class AuditModel(Model):
     token_name = UnicodeAttribute(default="")
     changes = JSONAttribute(default=dict)
     expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (functions/retention.py)
-    by_time = _index("by_time", "kind", "id")
+    by_time = _index("by_time", "shard", "id")
 
 
 class OutboxModel(Model):

@@ -11,3 +11,9 @@ def repo(tmp_path):
     repo = GitRepo(tmp_path / "repo")
     repo.write({"hello.txt": "hello\n"})
     return repo
+
+
+@pytest.fixture
+def agent(start_agent):
+    """One agent that runs shell targets; a test module may define its own `agent` for other targets."""
+    return start_agent("shell")

@@ -8,38 +8,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import deliver, push_to, unique
+from tests.helpers import deliver, push_job, shell_app, unique
 from tests.realparts import AgentProcess, GitRepo, job_log, job_state, wait_for, wait_job, wait_log
 
 pytestmark = pytest.mark.functional
 CLI = str(Path(sys.executable).parent / "tahobuddy")
 
 
-def shell_app(api, repo: GitRepo, commands, name=None, match=None) -> str:
-    name = name or unique("sh")
-    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
-        "name": name, "repository": str(repo.origin),
-        "rules": [{"name": "run", "match": match or {"branch": "main"},
-                   "target": {"type": "shell", "commands": commands, "timeout": 120}}]})
-    assert r.status_code in (200, 201), r.text
-    return name
-
-
-def send(api, repo: GitRepo, ref: str, sha: str, created=False) -> str:
-    r = push_to(api, repo, ref, sha, created)
-    assert r.status_code == 200 and r.json()["jobs"], r.text
-    return r.json()["jobs"][0]
-
-
 def ticks(api, job_id: str) -> int:
     return sum(1 for line in job_log(api, job_id).splitlines() if line.startswith("tick "))
-
-
-@pytest.fixture
-def agent(api, agent_token, tmp_path, empty_queue):
-    proc = AgentProcess(api, agent_token, tmp_path, targets="shell")
-    yield proc
-    proc.stop()
 
 
 def test_shell_job_sees_the_commit_and_streams_its_log_live(api, repo, agent, tmp_path):
@@ -47,7 +24,7 @@ def test_shell_job_sees_the_commit_and_streams_its_log_live(api, repo, agent, tm
     name = shell_app(api, repo, [["sh", "-c", 'echo "app=$TAHOBUDDY_APP sha=$TAHOBUDDY_SHA ref=$TAHOBUDDY_REF"'],
                                  ["cat", "hello.txt"],
                                  ["sh", "-c", "for i in 1 2 3; do echo tick $i; sleep 1; done"]])
-    job_id = send(api, repo, "refs/heads/main", sha)
+    job_id = push_job(api, repo, "refs/heads/main", sha)
     follow = subprocess.run([CLI, "--api-url", api.url, "--token", api.token, "logs", job_id, "-f", "--timeout", "60"],
                             capture_output=True, text=True, timeout=90)
     assert follow.returncode == 0
@@ -61,7 +38,7 @@ def test_a_tag_built_to_inject_shell_stays_inert(api, repo, agent, tmp_path):
     tag = "release-$(touch${IFS}pwned)"
     sha = repo.commit_and_tag("two", tag)
     shell_app(api, repo, [["sh", "-c", 'echo "tag is [$TAHOBUDDY_TAG]"']], match={"tag": "release-*"})
-    job = wait_job(api, send(api, repo, f"refs/tags/{tag}", sha, created=True))
+    job = wait_job(api, push_job(api, repo, f"refs/tags/{tag}", sha, created=True))
     assert job["state"] == "succeeded", job_log(api, job["id"])
     assert f"tag is [{tag}]" in job_log(api, job["id"])
     assert not list(tmp_path.rglob("pwned")) and not Path("pwned").exists() and not Path("/pwned").exists()
@@ -70,7 +47,7 @@ def test_a_tag_built_to_inject_shell_stays_inert(api, repo, agent, tmp_path):
 def test_failed_command_fails_the_job_with_its_exit_code(api, repo, agent):
     sha = repo.commit_and_tag("three")
     shell_app(api, repo, [["true"], ["sh", "-c", "echo broken >&2; exit 7"], ["echo", "never"]])
-    job = wait_job(api, send(api, repo, "refs/heads/main", sha))
+    job = wait_job(api, push_job(api, repo, "refs/heads/main", sha))
     assert (job["state"], job["exit_code"]) == ("failed", 7) and "command 2" in job["reason"]
     assert "never" not in job_log(api, job["id"]) and "broken" in job_log(api, job["id"])
 
@@ -78,7 +55,7 @@ def test_failed_command_fails_the_job_with_its_exit_code(api, repo, agent):
 def test_cancel_really_stops_a_running_job(api, repo, agent):
     sha = repo.commit_and_tag("four")
     shell_app(api, repo, [["sh", "-c", "echo started; sleep 120"]])
-    job_id = send(api, repo, "refs/heads/main", sha)
+    job_id = push_job(api, repo, "refs/heads/main", sha)
     wait_log(api, job_id, "started")
     t0 = time.monotonic()
     r = subprocess.run([CLI, "--api-url", api.url, "--token", api.token, "jobs", "cancel", job_id, "--reason", "wrong"],
@@ -95,7 +72,7 @@ def test_first_sigterm_finishes_the_job_second_hands_it_back(api, agent_token, r
                                        'echo first; i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo "tick $i"; '
                                        'sleep 0.1; done; fi']])
     agent = AgentProcess(api, agent_token, tmp_path, targets="shell", name="stopper")
-    job_id = send(api, repo, "refs/heads/main", sha)
+    job_id = push_job(api, repo, "refs/heads/main", sha)
     wait_log(api, job_id, "first")
     agent.signal(signal.SIGTERM)
     wait_for(lambda: "stopping after the current job" in agent.output(), "the agent took the first SIGTERM",
@@ -121,7 +98,7 @@ def test_first_sigterm_lets_the_running_job_finish(api, agent_token, repo, tmp_p
     sha = repo.commit_and_tag("six")
     shell_app(api, repo, [["sh", "-c", "echo go; sleep 3; echo done"]])
     agent = AgentProcess(api, agent_token, tmp_path, targets="shell", name="gentle")
-    job_id = send(api, repo, "refs/heads/main", sha)
+    job_id = push_job(api, repo, "refs/heads/main", sha)
     wait_log(api, job_id, "go")
     agent.signal(signal.SIGTERM)
     assert agent.proc.wait(timeout=60) == 0
@@ -143,7 +120,7 @@ def test_two_agents_on_one_queue_never_run_a_job_twice(api, agent_token, repo, t
         shell_app(api, repo, [["sh", "-c", f'echo "$TAHOBUDDY_JOB" >> "{runs}/$TAHOBUDDY_JOB"; {barrier}']],
                   match={"branch": branch})
         repo.git("push", "-q", "origin", f"HEAD:refs/heads/{branch}")
-        job_ids.append(send(api, repo, f"refs/heads/{branch}", sha))
+        job_ids.append(push_job(api, repo, f"refs/heads/{branch}", sha))
     try:
         jobs = [wait_job(api, j, timeout=120) for j in job_ids]
     finally:
@@ -162,7 +139,7 @@ def test_a_job_for_a_target_this_agent_does_not_run_is_refused_at_once_saying_wh
         "name": name, "repository": str(repo.origin), "rules": [{"name": "ecs", "match": {"branch": "main"},
             "target": {"type": "aws-ecs", "cluster": "c", "service": "s", "repository": "web"}}]})
     assert r.status_code == 201
-    job = wait_job(api, send(api, repo, "refs/heads/main", sha), timeout=30)  # ends: never bounced to a DLQ
+    job = wait_job(api, push_job(api, repo, "refs/heads/main", sha), timeout=30)  # ends: never bounced to a DLQ
     assert (job["state"], job["reason_code"], job["attempts"], job["exit_code"]) == ("failed", "refused", 0, None)
     assert "does not run aws-ecs targets" in job["reason"] and "TAHOBUDDY_TARGETS" in job["reason"], job
 
@@ -208,7 +185,7 @@ def test_an_agent_started_from_a_shell_with_the_admin_token_loaded_uses_the_agen
                          extra={"TAHOBUDDY_TOKEN": api.token})
     sha = repo.commit_and_tag("both")
     shell_app(api, repo, [["echo", "ran with the agent token"]])
-    job = wait_job(api, send(api, repo, "refs/heads/main", sha), timeout=60)
+    job = wait_job(api, push_job(api, repo, "refs/heads/main", sha), timeout=60)
     assert job["state"] == "succeeded" and job["agent_id"].startswith("both-"), agent.output()
 
 
@@ -219,7 +196,7 @@ def test_a_fork_commit_pushed_as_main_is_refused_before_anything_runs(api, repo,
     main = repo.commit_and_tag("main")
     fork = forge_writes(repo, "refs/pull/5/head", "from a fork")
     name = shell_app(api, repo, [["touch", str(tmp_path / "ran")]])
-    job = wait_job(api, send(api, repo, "refs/heads/main", fork))
+    job = wait_job(api, push_job(api, repo, "refs/heads/main", fork))
     assert (job["state"], job["reason_code"]) == ("failed", "refused"), job
     assert f"commit {fork} is not on refs/heads/main (its tip is {main}" in job["reason"], job
     assert not (tmp_path / "ran").exists() and job["app"] == name
@@ -251,7 +228,7 @@ def test_a_long_log_keeps_its_last_lines_and_says_how_many_were_dropped(capped_a
     try:
         sha = repo.commit_and_tag("long")
         shell_app(api, repo, [["sh", "-c", "for i in $(seq 1 600); do echo out $i; done"]])
-        job = wait_job(api, send(api, repo, "refs/heads/main", sha))
+        job = wait_job(api, push_job(api, repo, "refs/heads/main", sha))
     finally:
         agent.stop()
     assert job["state"] == "succeeded", job

@@ -5,7 +5,7 @@ import pytest
 
 from tests.functional.test_agent import send
 from tests.helpers import unique
-from tests.realparts import AgentProcess, GitRepo, job_log, wait_job
+from tests.realparts import GitRepo, job_log, wait_job
 
 pytestmark = pytest.mark.functional
 SECRET = "s3cr3t-deploy-token-4711"
@@ -26,10 +26,8 @@ PLAYBOOK = """
 
 
 @pytest.fixture
-def agent(api, agent_token, tmp_path, empty_queue):
-    proc = AgentProcess(api, agent_token, tmp_path, targets="ansible", extra={"DEPLOY_TOKEN": SECRET})
-    yield proc
-    proc.stop()
+def agent(start_agent):
+    return start_agent("ansible", extra={"DEPLOY_TOKEN": SECRET})
 
 
 def ansible_app(api, repo, out, gate=0) -> str:

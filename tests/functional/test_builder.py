@@ -15,7 +15,7 @@ from runners.base import Cancel, JobSpec, Reason, RunContext, RunnerError, Statu
 from runners.shell import ShellRunner
 from tests.functional.test_agent import send
 from tests.helpers import unique
-from tests.realparts import (BASE_IMAGE, AgentProcess, GitRepo, job_log, remove_app_resources, wait_for, wait_job,
+from tests.realparts import (BASE_IMAGE, GitRepo, job_log, remove_app_resources, wait_for, wait_job,
                              wait_log)
 
 pytestmark = pytest.mark.functional
@@ -152,10 +152,8 @@ def test_more_cpus_than_the_host_has_is_a_setup_error_with_dockers_explanation(t
 
 # ---- through the agent, as a user runs it -------------------------------------------------------
 @pytest.fixture
-def agent(api, agent_token, tmp_path, empty_queue, docker_images):
-    proc = AgentProcess(api, agent_token, tmp_path, targets="shell", extra={"BUILD_TOKEN": SECRET})
-    yield proc
-    proc.stop()
+def agent(start_agent, docker_images):
+    return start_agent("shell", extra={"BUILD_TOKEN": SECRET})
 
 
 def builder_app(api, repo: GitRepo, commands, branch="main", **target) -> str:

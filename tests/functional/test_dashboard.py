@@ -3,6 +3,7 @@ download), against chalice local on moto server, with real agents running the jo
 Each screen is saved as a PNG: under the test's own folder, or to docs/screenshots/ (the dashboard guide shows them)
 when TAHOBUDDY_SCREENSHOTS names that folder (`TAHOBUDDY_SCREENSHOTS=docs/screenshots make test`),
 so an ordinary run leaves the work tree clean."""
+import functools
 import os
 import re
 import tempfile
@@ -12,7 +13,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.helpers import deliver, push_to, unique
+from tests import helpers
+from tests.helpers import deliver, push_job, unique
 from tests.realparts import AgentProcess, GitRepo, wait_for, wait_job
 
 pytestmark = pytest.mark.functional
@@ -22,6 +24,7 @@ SHOTS = Path(os.environ["TAHOBUDDY_SCREENSHOTS"]).resolve() if os.environ.get("T
 CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 XSS_TAG = "<script>alert(1)</script>"
+shell_app = functools.partial(helpers.shell_app, prefix="dash")
 
 
 @pytest.fixture(scope="module")
@@ -67,25 +70,9 @@ def shot(page, name):
     assert (SHOTS / f"{name}.png").stat().st_size > 1000  # a real picture of the screen
 
 
-def shell_app(api, repo, commands, match=None) -> str:
-    name = unique("dash")
-    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
-        "name": name, "repository": str(repo.origin),
-        "rules": [{"name": "run", "match": match or {"branch": "main"},
-                   "target": {"type": "shell", "commands": commands, "timeout": 120}}]})
-    assert r.status_code == 201, r.text
-    return name
-
-
-def push(api, repo, ref, sha, created=False) -> requests.Response:
-    return push_to(api, repo, ref, sha, created)
-
-
 @pytest.fixture
-def agent(api, agent_token, tmp_path, empty_queue):
-    proc = AgentProcess(api, agent_token, tmp_path, targets="shell", name="dash")
-    yield proc
-    proc.stop()
+def agent(start_agent):
+    return start_agent("shell", name="dash")
 
 
 def test_sign_in_sets_a_strict_httponly_cookie_and_sign_out_clears_it(page, api):
@@ -132,7 +119,7 @@ def test_a_bad_token_an_agent_token_and_a_forged_cookie_do_not_sign_in(page, age
 def test_apps_screen_shows_rules_and_what_each_serves(admin, api, repo, agent):
     sha = repo.commit_and_tag("served")
     name = shell_app(api, repo, [["echo", "hi"]])
-    job = wait_job(api, push(api, repo, "refs/heads/main", sha).json()["jobs"][0])
+    job = wait_job(api, push_job(api, repo, "refs/heads/main", sha))
     assert job["state"] == "succeeded"
     admin.goto("/apps")
     section = admin.locator(f"section:has(h2:text-is('{name}'))")
@@ -150,7 +137,7 @@ def test_apps_screen_shows_rules_and_what_each_serves(admin, api, repo, agent):
 def test_a_deploy_is_followed_live_then_redeployed(admin, api, repo, agent):
     sha = repo.commit_and_tag("live")
     name = shell_app(api, repo, [["sh", "-c", "echo start; for i in 1 2 3 4; do sleep 1; echo tick $i; done"]])
-    job_id = push(api, repo, "refs/heads/main", sha).json()["jobs"][0]
+    job_id = push_job(api, repo, "refs/heads/main", sha)
     admin.goto(f"/jobs/{job_id}")
     log = admin.locator("#log")
     first = log.locator("li").count()
@@ -172,7 +159,7 @@ def test_a_deploy_is_followed_live_then_redeployed(admin, api, repo, agent):
 def test_cancel_from_the_job_page_stops_the_running_job(admin, api, repo, agent):
     sha = repo.commit_and_tag("long")
     shell_app(api, repo, [["sh", "-c", "echo started; sleep 120"]])
-    job_id = push(api, repo, "refs/heads/main", sha).json()["jobs"][0]
+    job_id = push_job(api, repo, "refs/heads/main", sha)
     admin.goto(f"/jobs/{job_id}")
     admin.wait_for_selector("#log li:text-is('started')", timeout=30000)
     admin.get_by_role("button", name="Cancel").click()
@@ -187,7 +174,7 @@ def test_cancel_from_the_job_page_stops_the_running_job(admin, api, repo, agent)
 
 def test_a_form_without_the_csrf_token_is_refused(admin, api, repo):
     name = shell_app(api, repo, [["true"]])
-    job_id = push(api, repo, "refs/heads/main", repo.commit_and_tag("queued")).json()["jobs"][0]
+    job_id = push_job(api, repo, "refs/heads/main", repo.commit_and_tag("queued"))
     # the browser's own cookie, but no token: what a forged cross-site form would send
     r = admin.request.post(f"/jobs/{job_id}/cancel", form={"reason": "x"}, max_redirects=0)
     assert r.status == 403 and "CSRF" in r.text()
@@ -203,7 +190,7 @@ def test_a_form_without_the_csrf_token_is_refused(admin, api, repo):
 
 def test_rollback_of_a_shell_app_is_refused_visibly(admin, api, repo):
     name = shell_app(api, repo, [["true"]])
-    job_id = push(api, repo, "refs/heads/main", repo.commit_and_tag("one")).json()["jobs"][0]
+    job_id = push_job(api, repo, "refs/heads/main", repo.commit_and_tag("one"))
     admin.goto(f"/jobs/{job_id}")
     assert f"No kept image for app {name}" in admin.locator("main").inner_text()
     assert admin.get_by_role("button", name="Roll back").count() == 0
@@ -219,7 +206,7 @@ def test_events_show_each_decision_with_its_reason_and_the_payload(admin, api, r
     assert nobody.status_code == 200
     name = shell_app(api, repo, [["true"]])
     sha = repo.commit_and_tag("event")
-    job_id = push(api, repo, "refs/heads/main", sha).json()["jobs"][0]
+    job_id = push_job(api, repo, "refs/heads/main", sha)
     admin.goto("/events")
     matched = admin.locator("tr", has=admin.locator(f"a[href='/jobs/{job_id}']"))
     assert f"{name} / run: queued" in matched.inner_text() and "1 rule(s) matched" in matched.inner_text()
@@ -235,7 +222,7 @@ def test_events_show_each_decision_with_its_reason_and_the_payload(admin, api, r
 def test_a_tag_shaped_like_a_script_is_shown_as_text(admin, api, repo):
     sha = repo.commit_and_tag("xss", XSS_TAG)
     name = shell_app(api, repo, [["true"]], match={"tag": "*"})
-    job_id = push(api, repo, f"refs/tags/{XSS_TAG}", sha, created=True).json()["jobs"][0]
+    job_id = push_job(api, repo, f"refs/tags/{XSS_TAG}", sha, created=True)
     for path in (f"/jobs/{job_id}", f"/jobs?app={name}", "/events"):
         admin.goto(path)
         assert f"refs/tags/{XSS_TAG}" in admin.locator("main").inner_text()
@@ -288,7 +275,7 @@ def test_rollback_to_a_kept_image_chosen_on_the_job_page(admin, api, agent_token
         for n in (1, 2):
             repo.write({"www/index.html": f"v{n}\n"})
             sha = shas[n] = repo.commit_and_tag(f"v{n}", f"release-{n}")
-            job = wait_job(api, push(api, repo, f"refs/tags/release-{n}", sha, created=True).json()["jobs"][0])
+            job = wait_job(api, push_job(api, repo, f"refs/tags/release-{n}", sha, created=True))
             assert job["state"] == "succeeded", job
         assert caddy.get(host).text.strip() == "v2"
         admin.goto(f"/jobs/{job['id']}")
@@ -312,7 +299,7 @@ def test_a_job_awaiting_approval_is_approved_or_rejected_on_its_page(admin, api,
         "rules": [{"name": "prod", "match": {"branch": "main"}, "approval": {"required": True},
                    "target": {"type": "shell", "commands": [["echo", "approved and ran"]], "timeout": 60}}]})
     assert r.status_code == 201, r.text
-    job_id = push(api, repo, "refs/heads/main", repo.commit_and_tag("gated")).json()["jobs"][0]
+    job_id = push_job(api, repo, "refs/heads/main", repo.commit_and_tag("gated"))
     admin.goto(f"/jobs/{job_id}")
     assert f"approve with tahobuddy approve {job_id}" in admin.locator("dl.facts").inner_text()
     forged = admin.request.post(f"/jobs/{job_id}/approve", form={}, max_redirects=0)   # a cross-site form
@@ -324,7 +311,7 @@ def test_a_job_awaiting_approval_is_approved_or_rejected_on_its_page(admin, api,
     audit = requests.get(f"{api.url}/api/v1/audit", headers=api.headers(), timeout=10).json()["audit"]
     assert [a["token"]["name"] for a in audit if a["subject"] == f"job/{job_id}"] == ["tests"]
 
-    second = push(api, repo, "refs/heads/main", repo.commit_and_tag("gated again")).json()["jobs"][0]
+    second = push_job(api, repo, "refs/heads/main", repo.commit_and_tag("gated again"))
     admin.goto(f"/jobs/{second}")
     admin.fill("input[name=reason]", "release freeze")
     admin.get_by_role("button", name="Reject").click()

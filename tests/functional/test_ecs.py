@@ -7,7 +7,7 @@ import requests
 from functions.config import boto_kwargs
 from tests.functional.test_agent import send
 from tests.helpers import unique
-from tests.realparts import BASE_IMAGE, AgentProcess, GitRepo, Registry, job_log, wait_job
+from tests.realparts import BASE_IMAGE, GitRepo, Registry, job_log, wait_job
 
 pytestmark = pytest.mark.functional
 
@@ -20,10 +20,8 @@ def registry(workdir):
 
 
 @pytest.fixture
-def agent(api, agent_token, tmp_path, registry, docker_images, empty_queue):
-    proc = AgentProcess(api, agent_token, tmp_path, targets="aws-ecs", extra={"TAHOBUDDY_ECR_REGISTRY": registry.host})
-    yield proc
-    proc.stop()
+def agent(start_agent, registry, docker_images):
+    return start_agent("aws-ecs", extra={"TAHOBUDDY_ECR_REGISTRY": registry.host})
 
 
 def ecs_service(desired: int) -> dict:

@@ -7,6 +7,7 @@ deliveries answered, jobs ended, and runs of each job's commands (one file per r
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import socket
@@ -22,11 +23,13 @@ import pytest
 import requests
 
 from local import procs
-from tests.helpers import push_to, unique
+from tests import helpers
+from tests.helpers import push_job, push_to, unique
 from tests.realparts import (BASE_IMAGE, AgentProcess, Caddy, GitRepo, job_log, remove_app_resources, wait_for,
                               wait_job, wait_log)
 
 pytestmark = pytest.mark.functional
+shell_app = functools.partial(helpers.shell_app, prefix="fault", match={"branch": "*"}, timeout=180, pool="default")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -117,20 +120,6 @@ def repo(tmp_path):
     return repo
 
 
-def shell_app(api, repo: GitRepo, commands, pool: str = "default") -> str:
-    name = unique("fault")
-    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
-        "name": name, "repository": str(repo.origin),
-        "rules": [{"name": "run", "match": {"branch": "*"},
-                   "target": {"type": "shell", "commands": commands, "timeout": 180, "pool": pool}}]})
-    assert r.status_code in (200, 201), r.text
-    return name
-
-
-def push(api, repo: GitRepo, branch: str, sha: str, delivery: str | None = None) -> requests.Response:
-    return push_to(api, repo, branch, sha, delivery=delivery)
-
-
 # ---- a flood of badly signed deliveries ---------------------------------------------------------
 def test_a_flood_of_1000_badly_signed_deliveries_stores_nothing(api):
     def newest() -> list[str]:
@@ -167,7 +156,7 @@ def test_api_unreachable_while_the_agent_streams_logs_and_finishes(api, agent_to
     proxy = TcpProxy(api.url)
     try:
         agent = AgentProcess(SimpleNamespace(url=proxy.url), agent_token, tmp_path, targets="shell", name="cutoff")
-        job_id = push(api, repo, "main", sha).json()["jobs"][0]
+        job_id = push_job(api, repo, "main", sha)
         wait_log(api, job_id, "line 3", timeout=60)
         proxy.pause()
         # a second agent of the pool polls the API directly through the outage, which outlasts the lease; yet
@@ -207,10 +196,10 @@ def test_deliveries_while_aws_is_unreachable_get_a_503_and_a_redelivery_lands_on
         shas = [f"{i + 1:040x}" for i in range(3)]
         deliveries = [str(uuid.uuid4()) for _ in shas]
         proxy.pause()
-        failed = [push(cut, repo, f"b{i}", sha, delivery=d) for i, (sha, d) in enumerate(zip(shas, deliveries))]
+        failed = [push_to(cut, repo, f"b{i}", sha, delivery=d) for i, (sha, d) in enumerate(zip(shas, deliveries))]
         proxy.resume()
-        again = [push(cut, repo, f"b{i}", sha, delivery=d) for i, (sha, d) in enumerate(zip(shas, deliveries))]
-        twice = [push(cut, repo, f"b{i}", sha, delivery=d) for i, (sha, d) in enumerate(zip(shas, deliveries))]
+        again = [push_to(cut, repo, f"b{i}", sha, delivery=d) for i, (sha, d) in enumerate(zip(shas, deliveries))]
+        twice = [push_to(cut, repo, f"b{i}", sha, delivery=d) for i, (sha, d) in enumerate(zip(shas, deliveries))]
         jobs = requests.get(f"{api.url}/api/v1/jobs", params={"app": name}, headers=api.headers(), timeout=30).json()
     finally:
         procs.stop(proc)
@@ -247,7 +236,7 @@ def test_an_agent_cut_off_past_its_lease_loses_the_job_to_another_and_stops_its_
     try:
         a = AgentProcess(SimpleNamespace(url=proxy.url), agent_token, tmp_path, targets="shell", name="cut")
         a_id = f"cut-{os.getpid()}"
-        job_id = push(api, repo, "main", sha).json()["jobs"][0]
+        job_id = push_job(api, repo, "main", sha)
         wait_for(lambda: (ticks / a_id).is_file(), "agent A's copy to tick", timeout=60)
         wait_log(api, job_id, f"on agent {a_id}, attempt 1")  # A's first lines reached the API before the cut
         b = AgentProcess(api, agent_token, tmp_path, targets="shell", name="direct")  # B reaches the API directly
@@ -298,8 +287,8 @@ def test_a_full_disk_in_the_agent_workdir_fails_the_job_with_a_reason_naming_it_
         shell_app(api, small, [["sh", "-c", "echo small ran"]])
         agent = AgentProcess(api, agent_token, tmp_path, targets="shell", name="full",
                              extra={"TAHOBUDDY_WORKDIR": str(disk)})
-        failed = wait_job(api, push(api, big, "main", big_sha).json()["jobs"][0], timeout=60)
-        ran = wait_job(api, push(api, small, "main", small_sha).json()["jobs"][0], timeout=60)
+        failed = wait_job(api, push_job(api, big, "main", big_sha), timeout=60)
+        ran = wait_job(api, push_job(api, small, "main", small_sha), timeout=60)
         assert agent.proc.poll() is None  # it carries on
     finally:
         if agent:
@@ -344,13 +333,13 @@ def test_caddy_restarting_mid_swap_serves_old_or_new_and_the_routes_come_back(
     try:
         agent = AgentProcess(api, agent_token, tmp_path, caddy, targets="docker", name="swap")
         repo.write({"Dockerfile": SLOW_SITE, "www/index.html": "v1\n"})
-        assert wait_job(api, push(api, repo, "main", repo.commit_and_tag("v1")).json()["jobs"][0])["state"] == \
+        assert wait_job(api, push_job(api, repo, "main", repo.commit_and_tag("v1")))["state"] == \
             "succeeded"
         assert caddy.get(host).text.strip() == "v1"
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
         repo.write({"www/index.html": "v2\n"})
-        job_id = push(api, repo, "main", repo.commit_and_tag("v2")).json()["jobs"][0]
+        job_id = push_job(api, repo, "main", repo.commit_and_tag("v2"))
         wait_log(api, job_id, "waiting for its health check", timeout=60)
         down = time.monotonic()
         caddy.stop()  # mid-swap: the new container answers 2 s after it starts, Caddy is away for 4 s

@@ -1,5 +1,6 @@
 """GitLab, Gitea and Forgejo over real HTTP: chalice local in front of moto server, and a real
 agent deploying a tag through a shell target from a local git origin the payload names."""
+import functools
 import hashlib
 import hmac
 import json
@@ -12,10 +13,12 @@ import pytest
 import requests
 
 from local import procs
+from tests import helpers
 from tests.helpers import deliver, jobs_of, push, put_app, unique
 from tests.realparts import AgentProcess, GitRepo, job_log, wait_job
 
 pytestmark = pytest.mark.functional
+shell_app = functools.partial(helpers.shell_app, prefix="forge", rule="release", match={"tag": "v*"})
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers"
 PATHS = {"gitlab": "platform/web/blog", "gitea": "gitea/webhooks", "forgejo": "gitea/webhooks"}
 HOSTS = {"gitlab": "gitlab.example.com", "gitea": "gitea.example.com", "forgejo": "code.example.org"}
@@ -57,14 +60,6 @@ class Hook:
         secret = self.api.secret if secret == "default" else secret
         return requests.post(f"{url or self.api.url}/api/v1/hooks/{self.forge}", data=body,
                              headers=self.headers(headers, body, secret, delivery), timeout=60)
-
-
-def shell_app(api, repository: str, commands=None, forge: str | None = None) -> str:
-    name = unique("forge")
-    put_app(api, {"name": name, "repository": repository, **({"forge": forge} if forge else {}), "rules": [
-        {"name": "release", "match": {"tag": "v*"},
-         "target": {"type": "shell", "commands": commands or [["true"]], "timeout": 120}}]})
-    return name
 
 
 @pytest.mark.parametrize("forge", FORGES)

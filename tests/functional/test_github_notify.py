@@ -64,10 +64,10 @@ def receivers(moto):
     made = {"slack": Receiver(200, b"ok"), "discord": Receiver(204), "webhook": Receiver(200, key=key)}
     sm = boto3.client("secretsmanager", **boto_kwargs())
     names = {}
-    for kind, value in (("slack", made["slack"].url), ("discord", made["discord"].url),
+    for channel, value in (("slack", made["slack"].url), ("discord", made["discord"].url),
                         ("webhook", made["webhook"].url), ("key", key)):
-        names[kind] = f"{kind.upper()}_{uuid.uuid4().hex[:8]}"
-        sm.create_secret(Name=f"tahobuddy/{names[kind]}", SecretString=value)
+        names[channel] = f"{channel.upper()}_{uuid.uuid4().hex[:8]}"
+        sm.create_secret(Name=f"tahobuddy/{names[channel]}", SecretString=value)
     yield made, names
     for r in made.values():
         r.stop()

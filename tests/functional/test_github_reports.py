@@ -18,8 +18,8 @@ from local import procs
 from tests.conftest import ROOT, Api
 from tests.functional.test_api import agent_call, call
 from tests.github_standin import GitHubStandIn
-from tests.helpers import deliver, put_app, unique
-from tests.realparts import AgentProcess, GitRepo, wait_for, wait_job
+from tests.helpers import deliver, push_job, put_app, unique
+from tests.realparts import GitRepo, wait_for, wait_job
 
 pytestmark = pytest.mark.functional
 TOKEN = "ghp_standin_token"
@@ -82,10 +82,8 @@ def deployment_states(standin, repo: str, sha: str) -> tuple[list[dict], list[st
 
 # ---- through a real agent ------------------------------------------------------------------------
 @pytest.fixture
-def shell_agent(gh_api, agent_token, tmp_path, empty_queue):
-    agent = AgentProcess(gh_api, agent_token, tmp_path, targets="shell", name="reporter")
-    yield agent
-    agent.stop()
+def shell_agent(start_agent, gh_api):
+    return start_agent("shell", against=gh_api, name="reporter")
 
 
 def shell_job(api, tmp_path, commands, gh_repo: str) -> tuple[str, str]:
@@ -156,16 +154,9 @@ def docker_app(api, gh_repo: str, **rule) -> str:
     return name
 
 
-def push_job(api, name: str, gh_repo: str, sha: str) -> str:
-    r = deliver(api, "push", {"ref": "refs/heads/main", "after": sha, "created": False, "deleted": False,
-                              "repository": {"full_name": gh_repo, "clone_url": f"https://github.com/{gh_repo}.git"}})
-    assert r.status_code == 200 and r.json()["jobs"], r.text
-    return r.json()["jobs"][0]
-
-
 def test_a_docker_deploy_gets_a_deployment_with_its_environment(gh_api, standin, agent_token):
     name, sha = docker_app(gh_api, "octo/web", environment="web-prod", production_environment=True), "c" * 40
-    job = push_job(gh_api, name, "octo/web", sha)
+    job = push_job(gh_api, "https://github.com/octo/web.git", "main", sha, full_name="octo/web")
     assert agent_call(gh_api, agent_token, "gh-a", f"/agent/jobs/{job}/claim").json()["run"] is True
     assert agent_call(gh_api, agent_token, "gh-a", f"/agent/jobs/{job}/finish", {"state": "succeeded"}).ok
     assert [s for s, _ in final_statuses(standin, "octo/web", sha, 3)] == ["pending", "pending", "success"]
@@ -182,7 +173,7 @@ def test_a_docker_deploy_gets_a_deployment_with_its_environment(gh_api, standin,
 
 def test_a_job_that_never_ran_is_an_error_not_a_failure(gh_api, standin, agent_token):
     name, sha = docker_app(gh_api, "octo/never"), "d" * 40
-    job = push_job(gh_api, name, "octo/never", sha)
+    job = push_job(gh_api, "https://github.com/octo/never.git", "main", sha, full_name="octo/never")
     agent_call(gh_api, agent_token, "gh-b", f"/agent/jobs/{job}/claim")
     r = agent_call(gh_api, agent_token, "gh-b", f"/agent/jobs/{job}/finish",
                    {"state": "failed", "reason_code": "setup_error", "reason": "could not fetch the commit"})
@@ -198,13 +189,13 @@ def test_a_job_that_never_ran_is_an_error_not_a_failure(gh_api, standin, agent_t
 
 def test_cancel_and_supersede_are_errors_with_their_reason(gh_api, standin, agent_token):
     name, sha = docker_app(gh_api, "octo/cancel"), "e" * 40
-    job = push_job(gh_api, name, "octo/cancel", sha)
+    job = push_job(gh_api, "https://github.com/octo/cancel.git", "main", sha, full_name="octo/cancel")
     assert call(gh_api, "POST", f"/jobs/{job}/cancel", json={"reason": "not today"}).json()["state"] == "canceled"
     assert final_statuses(standin, "octo/cancel", sha, 2) == [("pending", "queued"),
                                                              ("error", "canceled: not today")]
-    name = docker_app(gh_api, "octo/super")
-    old = push_job(gh_api, name, "octo/super", "1" * 40)
-    new = push_job(gh_api, name, "octo/super", "2" * 40)
+    docker_app(gh_api, "octo/super")
+    old = push_job(gh_api, "https://github.com/octo/super.git", "main", "1" * 40, full_name="octo/super")
+    new = push_job(gh_api, "https://github.com/octo/super.git", "main", "2" * 40, full_name="octo/super")
     assert agent_call(gh_api, agent_token, "gh-c", f"/agent/jobs/{old}/claim").json()["state"] == "superseded"
     assert final_statuses(standin, "octo/super", "1" * 40, 2) == [
         ("pending", "queued"), ("error", f"superseded by newer job {new}")]
@@ -215,7 +206,7 @@ def test_cancel_and_supersede_are_errors_with_their_reason(gh_api, standin, agen
 def test_a_delivery_github_refuses_is_given_up_and_shown_on_the_job(gh_api, standin, agent_token):
     standin.hidden.add("octo/hidden")
     name, sha = docker_app(gh_api, "octo/hidden"), "f" * 40
-    job = push_job(gh_api, name, "octo/hidden", sha)
+    job = push_job(gh_api, "https://github.com/octo/hidden.git", "main", sha, full_name="octo/hidden")
     assert call(gh_api, "POST", f"/jobs/{job}/cancel", json={"reason": "stop"}).ok
     def given_up():
         reports = call(gh_api, "GET", f"/jobs/{job}").json().get("reports") or {}
@@ -228,9 +219,9 @@ def test_a_delivery_github_refuses_is_given_up_and_shown_on_the_job(gh_api, stan
 
 
 def test_the_sweep_redelivers_failed_webhook_deliveries_when_asked(gh_api, standin):
-    from functions.notify import github, hooks
+    from functions.notify import github, github_webhooks
     client = github.Client(github.settings({"TAHOBUDDY_GITHUB_API_URL": standin.url, "TAHOBUDDY_GITHUB_TOKEN": TOKEN}))
-    hook, _ = hooks.install(client, "octo/lost", f"{gh_api.url}/api/v1/hooks/github", "hook-secret-0123456789")
+    hook, _ = github_webhooks.install(client, "octo/lost", f"{gh_api.url}/api/v1/hooks/github", "hook-secret-0123456789")
     lost = standin.add_delivery("octo/lost", hook["id"], 502)
     stale = standin.add_delivery("octo/lost", hook["id"], 503)
     stale["delivered_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2 * 86400))

@@ -6,7 +6,7 @@ from runners import heroku_convert as hc
 from tests.functional.test_agent import send
 from tests.helpers import unique
 from tests.heroku_standin import HerokuStandIn, Schema
-from tests.realparts import AgentProcess, GitRepo, job_log, wait_job
+from tests.realparts import GitRepo, job_log, wait_job
 
 pytestmark = pytest.mark.functional
 KEY = "hk-valid-key-0123456789"
@@ -34,11 +34,8 @@ def heroku():
 
 
 @pytest.fixture
-def agent(api, agent_token, tmp_path, empty_queue):
-    proc = AgentProcess(api, agent_token, tmp_path, targets="heroku",
-                        extra={"HEROKU_API_KEY": KEY, "WRONG_KEY": "hk-revoked-9999"})
-    yield proc
-    proc.stop()
+def agent(start_agent):
+    return start_agent("heroku", extra={"HEROKU_API_KEY": KEY, "WRONG_KEY": "hk-revoked-9999"})
 
 
 def heroku_job(api, heroku, tmp_path, heroku_app, key="secret:HEROKU_API_KEY", timeout=120) -> dict:

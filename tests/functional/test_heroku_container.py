@@ -12,7 +12,7 @@ from runners import heroku_convert as hc
 from tests.functional.test_agent import send
 from tests.helpers import unique
 from tests.heroku_standin import ACCEPT, DOCKER_RELEASES_ACCEPT, HerokuStandIn
-from tests.realparts import BASE_IMAGE, AgentProcess, GitRepo, job_log, wait_job
+from tests.realparts import BASE_IMAGE, GitRepo, job_log, wait_job
 
 pytestmark = pytest.mark.functional
 KEY = "hk-container-key-0123456789"
@@ -68,12 +68,9 @@ def heroku():
 
 
 @pytest.fixture
-def agent(api, agent_token, tmp_path, docker_images, empty_queue):
-    proc = AgentProcess(api, agent_token, tmp_path, targets="heroku",
-                        extra={"HEROKU_API_KEY": KEY, "WRONG_KEY": "hk-revoked-9999",
-                               "REGISTRY_REFUSES": NOT_AT_REGISTRY, "HOME": str(tmp_path / "agent-home")})
-    yield proc
-    proc.stop()
+def agent(start_agent, tmp_path, docker_images):
+    return start_agent("heroku", extra={"HEROKU_API_KEY": KEY, "WRONG_KEY": "hk-revoked-9999",
+                                        "REGISTRY_REFUSES": NOT_AT_REGISTRY, "HOME": str(tmp_path / "agent-home")})
 
 
 def container_job(api, heroku, registry, tmp_path, heroku_app, key="secret:HEROKU_API_KEY") -> tuple[dict, str]:

@@ -11,8 +11,8 @@ import requests
 from agent import watch
 from agent.source import Source
 from runners.base import JobSpec
-from tests.helpers import push_to, unique
-from tests.realparts import AgentProcess, GitRepo, job_log, wait_job
+from tests.helpers import push_job, push_to, unique
+from tests.realparts import GitRepo, job_log, wait_job
 
 pytestmark = pytest.mark.functional
 CLI = str(Path(sys.executable).parent / "tahobuddy")
@@ -23,13 +23,6 @@ def repo(tmp_path):
     repo = GitRepo(tmp_path / "repo")
     repo.write({"api/main.py": "print(1)\n", "docs/index.md": "# docs\n"})
     return repo
-
-
-@pytest.fixture
-def agent(api, agent_token, tmp_path, empty_queue):
-    proc = AgentProcess(api, agent_token, tmp_path, targets="shell")
-    yield proc
-    proc.stop()
 
 
 def api_app(api, repo, **filters) -> str:
@@ -43,9 +36,7 @@ def api_app(api, repo, **filters) -> str:
 
 
 def deploy(api, repo, sha) -> dict:
-    r = push_to(api, repo, "refs/heads/main", sha, full_name="local/mono")
-    assert r.status_code == 200 and len(r.json()["jobs"]) == 1, r.text
-    return wait_job(api, r.json()["jobs"][0], timeout=120)
+    return wait_job(api, push_job(api, repo, "refs/heads/main", sha, full_name="local/mono"), timeout=120)
 
 
 def test_a_push_touching_only_docs_skips_an_app_watching_api_and_a_first_deploy_builds(api, repo, agent):

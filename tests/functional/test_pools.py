@@ -10,11 +10,10 @@ from pathlib import Path
 
 import boto3
 import pytest
-import requests
 
 from functions.dispatch import queue
 from functions.config import boto_kwargs
-from tests.helpers import push_to, unique
+from tests.helpers import push_job, shell_app, unique
 from tests.realparts import AgentProcess, GitRepo, get_job, job_log, queue_counts, wait_for, wait_job
 
 pytestmark = pytest.mark.functional
@@ -26,23 +25,13 @@ def cli(api, *args) -> subprocess.CompletedProcess:
                           timeout=60)
 
 
-def shell_app(api, repo, pool: str, commands=None) -> tuple[str, str]:
+def pool_app(api, repo, pool: str, commands=None) -> tuple[str, str]:
     """An app whose one shell rule runs in `pool`, on a branch of its own: (app, branch)."""
-    name, branch = unique(f"pool-{pool}"), unique("b")
-    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
-        "name": name, "repository": str(repo.origin),
-        "rules": [{"name": "run", "match": {"branch": branch},
-                   "target": {"type": "shell", "pool": pool, "timeout": 60,
-                              "commands": commands or [["sh", "-c", 'echo "ran $TAHOBUDDY_JOB"']]}}]})
-    assert r.status_code in (200, 201), r.text
+    branch = unique("b")
+    name = shell_app(api, repo, commands or [["sh", "-c", 'echo "ran $TAHOBUDDY_JOB"']], prefix=f"pool-{pool}",
+                     match={"branch": branch}, pool=pool, timeout=60)
     repo.git("push", "-q", "origin", f"HEAD:refs/heads/{branch}")
     return name, branch
-
-
-def push(api, repo, sha, branch) -> str:
-    r = push_to(api, repo, branch, sha, full_name="local/pools")
-    assert r.status_code == 200 and len(r.json()["jobs"]) == 1, r.text
-    return r.json()["jobs"][0]
 
 
 job = get_job
@@ -61,7 +50,8 @@ def test_two_pools_each_job_runs_only_on_its_pools_agent_and_nothing_is_dead_let
     sha = repo.git("rev-parse", "HEAD")
     AgentProcess(api, agent_tokens("home"), tmp_path, targets="shell", name="home", extra={"TAHOBUDDY_POOL": "home"})
     AgentProcess(api, agent_tokens("remote"), tmp_path, targets="shell", name="remote", extra={"TAHOBUDDY_POOL": "remote"})
-    jobs = {push(api, repo, sha, shell_app(api, repo, pool)[1]): pool for pool in ("home", "remote") * 3}
+    jobs = {push_job(api, repo, pool_app(api, repo, pool)[1], sha, full_name="local/pools"): pool
+            for pool in ("home", "remote") * 3}
     for job_id, pool in jobs.items():
         done = wait_job(api, job_id, timeout=90)
         assert done["state"] == "succeeded" and done["pool"] == pool, done
@@ -76,8 +66,8 @@ def test_a_job_for_a_pool_without_agents_waits_saying_why_and_runs_when_one_star
     12 s while the message is never received at all covers well over five of those cycles."""
     sha = repo.git("rev-parse", "HEAD")
     AgentProcess(api, agent_tokens("home"), tmp_path, targets="shell", name="other", extra={"TAHOBUDDY_POOL": "home"})
-    name, branch = shell_app(api, repo, "lonely")
-    job_id = push(api, repo, sha, branch)
+    name, branch = pool_app(api, repo, "lonely")
+    job_id = push_job(api, repo, branch, sha, full_name="local/pools")
     waited_until = time.monotonic() + 12
     while time.monotonic() < waited_until:
         assert queue_counts("lonely") == (1, 0)  # visible, never received by anyone
@@ -95,8 +85,8 @@ def test_a_job_for_a_pool_without_agents_waits_saying_why_and_runs_when_one_star
 
 def test_a_dead_letter_ends_its_job_as_failed_and_replay_runs_it(api, agent_tokens, repo, tmp_path, empty_queue):
     sha = repo.git("rev-parse", "HEAD")
-    _, branch = shell_app(api, repo, "gpu")
-    job_id = push(api, repo, sha, branch)
+    _, branch = pool_app(api, repo, "gpu")
+    job_id = push_job(api, repo, branch, sha, full_name="local/pools")
     sqs = boto3.client("sqs", **boto_kwargs())
     for _ in range(12):  # receive it past maxReceiveCount (5), as bouncing agents would; SQS moves it to the DLQ
         sqs.receive_message(QueueUrl=queue.url("gpu"), MaxNumberOfMessages=1, VisibilityTimeout=0, WaitTimeSeconds=0)
@@ -123,8 +113,8 @@ def test_a_dead_letter_ends_its_job_as_failed_and_replay_runs_it(api, agent_toke
 
 def test_the_sweeper_resends_a_queued_job_whose_message_was_lost(api, agent_tokens, repo, tmp_path, empty_queue):
     sha = repo.git("rev-parse", "HEAD")
-    _, branch = shell_app(api, repo, "spare")
-    job_id = push(api, repo, sha, branch)
+    _, branch = pool_app(api, repo, "spare")
+    job_id = push_job(api, repo, branch, sha, full_name="local/pools")
     sqs = boto3.client("sqs", **boto_kwargs())
     got = sqs.receive_message(QueueUrl=queue.url("spare"), MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
     for m in got:  # the message is lost (deleted), the job stays queued
@@ -182,10 +172,10 @@ def test_with_the_production_lease_resend_and_heartbeat_a_job_runs_once_and_a_sw
     prod = type(api)(f"http://127.0.0.1:{port}", api.token, api.secret)
     try:
         procs.wait_http(prod.url + "/api/v1/health", proc=proc)
-        name, branch = shell_app(prod, repo, "spare", [["sh", "-c", 'sleep 3; echo "ran $TAHOBUDDY_JOB"']])
+        name, branch = pool_app(prod, repo, "spare", [["sh", "-c", 'sleep 3; echo "ran $TAHOBUDDY_JOB"']])
         AgentProcess(prod, agent_tokens("spare"), tmp_path, targets="shell", name="production",
                      extra={"TAHOBUDDY_POOL": "spare"})
-        job_id = push(prod, repo, repo.git("rev-parse", "HEAD"), branch)
+        job_id = push_job(prod, repo, branch, repo.git("rev-parse", "HEAD"), full_name="local/pools")
         wait_job(prod, job_id, timeout=30, states={"running"})
         lease_left = jobs.get(job_id).lease_until - time.time()
         swept = cli(prod, "sweep")

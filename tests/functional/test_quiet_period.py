@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import push_to, unique
+from tests.helpers import push_jobs, unique
 from tests.realparts import AgentProcess, GitRepo, get_job, job_log, queue_counts, wait_for, wait_job
 
 pytestmark = pytest.mark.functional
@@ -29,12 +29,6 @@ def shell_rule(name, branch, quiet, pool, marker="ran"):
     return {"name": name, "match": {"branch": branch},
             "target": {"type": "shell", "name": name, "pool": pool, "quiet_period": quiet, "timeout": 60,
                        "commands": [["sh", "-c", f'echo "{marker} $TAHOBUDDY_SHA at $(date +%s.%N)"']]}}
-
-
-def push(api, repo, branch, sha) -> list[str]:
-    r = push_to(api, repo, branch, sha, full_name="local/quiet")
-    assert r.status_code == 200, r.text
-    return r.json()["jobs"]
 
 
 job = get_job
@@ -57,7 +51,7 @@ def test_a_burst_of_five_pushes_deploys_once_the_last_commit_after_the_quiet_per
     for i in range(5):  # five pushes within 10 s
         repo.write({"a.txt": str(i)})
         shas.append(repo.commit_and_tag(f"push {i}", branch=branch))
-        job_ids += push(api, repo, branch, shas[-1])
+        job_ids += push_jobs(api, repo, branch, shas[-1], full_name="local/quiet")
         time.sleep(1.5)
     last_push = time.time() - 1.5
     waiting = job(api, job_ids[-1])
@@ -92,7 +86,7 @@ def test_another_target_of_the_app_is_not_delayed_and_a_long_quiet_period_dead_l
                          extra={"TAHOBUDDY_POOL": "remote", "TAHOBUDDY_CONCURRENCY": "1"})
     repo.git("push", "-q", "origin", f"HEAD:refs/heads/{branch}")  # the branch the push names is in the origin
     pushed = time.time()
-    slow_id, fast_id = push(api, repo, branch, repo.git("rev-parse", "HEAD"))
+    slow_id, fast_id = push_jobs(api, repo, branch, repo.git("rev-parse", "HEAD"), full_name="local/quiet")
     fast = wait_job(api, fast_id, timeout=30)
     assert fast["state"] == "succeeded" and time.time() - pushed < quiet / 2, fast
     assert job(api, slow_id)["state"] == "queued"
@@ -109,7 +103,7 @@ def test_cancel_during_the_quiet_period_ends_the_job_without_running_it(api, age
     app_with(api, repo, [shell_rule("dev", branch, 60, "spare")])
     agent = AgentProcess(api, agent_tokens("spare"), tmp_path, targets="shell", name="cancel",
                          extra={"TAHOBUDDY_POOL": "spare"})
-    [job_id] = push(api, repo, branch, repo.git("rev-parse", "HEAD"))
+    [job_id] = push_jobs(api, repo, branch, repo.git("rev-parse", "HEAD"), full_name="local/quiet")
     wait_for(lambda: f"job {job_id}: waiting for quiet period" in agent.output(), "the agent to hold the job",
              seen=lambda: agent.output()[-2000:])
     r = requests.post(f"{api.url}/api/v1/jobs/{job_id}/cancel", json={"reason": "not this one"},

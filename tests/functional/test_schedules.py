@@ -25,13 +25,6 @@ def at(day, hour, minute, second=0) -> float:
     return datetime(2027, 3, day, hour, minute, second, tzinfo=BERLIN).timestamp()
 
 
-@pytest.fixture
-def agent(api, agent_token, tmp_path, empty_queue):
-    proc = AgentProcess(api, agent_token, tmp_path, targets="shell")
-    yield proc
-    proc.stop()
-
-
 def mine(report, name):
     return [t for t in report if t["app"] == name]
 

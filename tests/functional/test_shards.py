@@ -15,7 +15,7 @@ def test_jobs_spread_over_the_shards_and_list_newest_first_across_them(moto):
     app = apps.validate(docker_app(unique("shard")))
     rule = app["rules"][0]
     made = [gate.by_hand(app, rule, "refs/heads/development", "", now=True) for _ in range(40)]
-    used = {JobModel.get(j.id).kind for j in made}
+    used = {JobModel.get(j.id).shard for j in made}
     assert len(used) >= 8 and all(k.startswith("job#") for k in used)  # 40 jobs over 16 shards
     newest = jobs.listing(limit=500)
     ids = [j["id"] for j in newest]
@@ -28,7 +28,7 @@ def test_jobs_spread_over_the_shards_and_list_newest_first_across_them(moto):
 
 def test_the_shard_of_an_item_is_stable_and_older_unsharded_items_still_list(moto):
     assert shards.key("job", "1795560000000abcdef") == shards.key("job", "1795560000000abcdef")
-    legacy = JobModel("0000000000001legacy", kind="job", app=unique("old"), rule="r", group="g", target={},
+    legacy = JobModel("0000000000001legacy", shard="job", app=unique("old"), rule="r", group="g", target={},
                       repository="r", ref="refs/heads/main", created_at="2020-01-01T00:00:00Z",
                       updated_at="2020-01-01T00:00:00Z")
     legacy.save()

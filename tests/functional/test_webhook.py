@@ -47,9 +47,9 @@ def test_same_delivery_to_another_hook_is_another_event_but_the_same_job(api, ap
 
 @pytest.mark.parametrize("order", [("push", "create"), ("create", "push")])
 def test_push_and_create_of_one_new_tag_make_one_job(api, app, order):
-    for kind in order:
-        doc = push(app, "refs/tags/release-3", created=True) if kind == "push" else create(app, "release-3")
-        assert deliver(api, kind, doc).status_code == 200
+    for event_type in order:
+        doc = push(app, "refs/tags/release-3", created=True) if event_type == "push" else create(app, "release-3")
+        assert deliver(api, event_type, doc).status_code == 200
     assert len(jobs_of(api, app)) == 1
 
 

@@ -14,13 +14,13 @@ pytestmark = pytest.mark.unit
 SHA = "b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327"
 
 
-def raised_by_requests(cause: BaseException, kind=requests.exceptions.ConnectionError) -> BaseException:
+def raised_by_requests(cause: BaseException, error=requests.exceptions.ConnectionError) -> BaseException:
     """As requests' adapter raises it: its own error around urllib3's, with urllib3's as the context."""
     try:
         try:
             raise cause
         except BaseException as inner:
-            raise kind(inner)
+            raise error(inner)
     except BaseException as outer:
         return outer
 

@@ -94,15 +94,15 @@ def test_backoff_doubles_and_is_capped():
 
 
 def test_failed_deliveries_skip_delivered_guids_and_respect_the_limits():
-    from functions.notify import hooks
+    from functions.notify import github_webhooks
     rows = [{"id": 5, "guid": "a", "status_code": 200, "delivered_at": "2026-01-02T00:00:00Z"},
             {"id": 4, "guid": "a", "status_code": 502, "delivered_at": "2026-01-01T23:00:00Z"},
             {"id": 3, "guid": "b", "status_code": 500, "delivered_at": "2026-01-01T22:00:00Z"},
             {"id": 2, "guid": "b", "status_code": 500, "delivered_at": "2026-01-01T21:00:00Z"},
             {"id": 1, "guid": "c", "status_code": 404, "delivered_at": "2025-12-01T00:00:00Z"}]
-    assert [d["id"] for d in hooks.failed(rows)] == [3, 1]
-    assert [d["id"] for d in hooks.failed(rows, max_tries=2)] == [1]
-    assert [d["id"] for d in hooks.failed(rows, since=1767225600)] == [3]  # 2026-01-01T00:00:00Z
+    assert [d["id"] for d in github_webhooks.failed(rows)] == [3, 1]
+    assert [d["id"] for d in github_webhooks.failed(rows, max_tries=2)] == [1]
+    assert [d["id"] for d in github_webhooks.failed(rows, since=1767225600)] == [3]  # 2026-01-01T00:00:00Z
 
 
 def test_which_repository_github_hears_of(monkeypatch):

@@ -137,10 +137,10 @@ def test_gitea_repository_keeps_its_host_so_forges_never_collide():
                                  {"object_attributes": "x", "pull_request": 3}])
 def test_strange_payloads_are_inert_never_an_error(name, doc):
     provider = providers.find(name)
-    for kind in ("push", "create", "delete", "pull_request", "ping", "Push Hook", "Tag Push Hook", "Merge Request Hook",
+    for event_type in ("push", "create", "delete", "pull_request", "ping", "Push Hook", "Tag Push Hook", "Merge Request Hook",
                  "Note Hook"):
-        event = provider.normalise(kind, doc)
-        assert not event.deployable and event.reason, (kind, event)
+        event = provider.normalise(event_type, doc)
+        assert not event.deployable and event.reason, (event_type, event)
 
 
 def test_unknown_provider_names_the_known_ones():

@@ -7,9 +7,9 @@ from functions.domain.events import Action, WebhookEvent
 SHA = "a" * 40
 
 
-def ev(kind, name, action=None, base=""):
-    action = action or (Action.BRANCH_PUSH if kind == "branch" else Action.TAG_CREATED)
-    return WebhookEvent("push", action, ref_type=kind, ref_name=name, sha=SHA, base_branch=base)
+def ev(ref_type, name, action=None, base=""):
+    action = action or (Action.BRANCH_PUSH if ref_type == "branch" else Action.TAG_CREATED)
+    return WebhookEvent("push", action, ref_type=ref_type, ref_name=name, sha=SHA, base_branch=base)
 
 
 def rule(**match):
