@@ -3,8 +3,7 @@ import json
 
 import pytest
 
-from tests.functional.test_agent import send
-from tests.helpers import unique
+from tests.helpers import push_job, unique
 from tests.realparts import GitRepo, job_log, wait_job
 
 pytestmark = pytest.mark.functional
@@ -54,7 +53,7 @@ def test_playbook_runs_with_the_job_vars_and_the_secret_is_masked(api, agent, re
     out = tmp_path / "deployed.json"
     name = ansible_app(api, repo, out)
     sha = repo.commit_and_tag("ops", "v1.0")
-    job = wait_job(api, send(api, repo, "refs/tags/v1.0", sha, created=True), timeout=180)
+    job = wait_job(api, push_job(api, repo, "refs/tags/v1.0", sha, created=True), timeout=180)
     log = job_log(api, job["id"])
     assert job["state"] == "succeeded", log
     assert json.loads(out.read_text()) == {"app": name, "ref": "refs/tags/v1.0", "sha": sha, "tag": "v1.0"}
@@ -65,5 +64,5 @@ def test_playbook_runs_with_the_job_vars_and_the_secret_is_masked(api, agent, re
 def test_a_failed_task_fails_the_job_naming_the_task(api, agent, repo, tmp_path):
     ansible_app(api, repo, tmp_path / "x.json", gate=3)
     sha = repo.commit_and_tag("gate", "v2.0")
-    job = wait_job(api, send(api, repo, "refs/tags/v2.0", sha, created=True), timeout=180)
+    job = wait_job(api, push_job(api, repo, "refs/tags/v2.0", sha, created=True), timeout=180)
     assert job["state"] == "failed" and "check the release gate" in job["reason"], job

@@ -13,8 +13,7 @@ from agent.config import AgentConfig
 from agent.secrets import Secrets
 from runners.base import Cancel, JobSpec, Reason, RunContext, RunnerError, Status
 from runners.shell import ShellRunner
-from tests.functional.test_agent import send
-from tests.helpers import unique
+from tests.helpers import push_job, unique
 from tests.realparts import (BASE_IMAGE, GitRepo, job_log, remove_app_resources, wait_for, wait_job,
                              wait_log)
 
@@ -169,7 +168,7 @@ def builder_app(api, repo: GitRepo, commands, branch="main", **target) -> str:
 def test_a_secret_passed_as_env_reaches_the_container_and_is_masked(api, repo, agent):
     builder_app(api, repo, [["sh", "-c", 'echo "token is $TOKEN"; echo "length ${#TOKEN}"']],
                 env={"TOKEN": "secret:BUILD_TOKEN"})
-    job = wait_job(api, send(api, repo, "refs/heads/main", repo.commit_and_tag("one")))
+    job = wait_job(api, push_job(api, repo, "refs/heads/main", repo.commit_and_tag("one")))
     log = job_log(api, job["id"])
     assert job["state"] == "succeeded", log
     assert "token is ***" in log and f"length {len(SECRET)}" in log and SECRET not in log
@@ -177,12 +176,12 @@ def test_a_secret_passed_as_env_reaches_the_container_and_is_masked(api, repo, a
 
 def test_memory_kill_and_cancel_through_the_agent_leave_no_container(api, repo, agent):
     builder_app(api, repo, [ALLOCATE], branch="oom", memory="16m")
-    job = wait_job(api, send(api, repo, "refs/heads/oom", repo.commit_and_tag("oom", branch="oom")))
+    job = wait_job(api, push_job(api, repo, "refs/heads/oom", repo.commit_and_tag("oom", branch="oom")))
     assert job["state"] == "failed" and "killed: memory limit 16m exceeded" in job["reason"], job
     assert job["exit_code"] == 137 and not builder_containers(job["id"])
 
     builder_app(api, repo, [["sh", "-c", "echo started; sleep 120"]])
-    job_id = send(api, repo, "refs/heads/main", repo.commit_and_tag("cancel"))
+    job_id = push_job(api, repo, "refs/heads/main", repo.commit_and_tag("cancel"))
     wait_log(api, job_id, "started")
     assert len(builder_containers(job_id)) == 1
     r = requests.post(f"{api.url}/api/v1/jobs/{job_id}/cancel", headers=api.headers(), json={"reason": "wrong"},

@@ -5,8 +5,7 @@ import pytest
 import requests
 
 from functions.config import boto_kwargs
-from tests.functional.test_agent import send
-from tests.helpers import unique
+from tests.helpers import push_job, unique
 from tests.realparts import BASE_IMAGE, GitRepo, Registry, job_log, wait_job
 
 pytestmark = pytest.mark.functional
@@ -46,7 +45,7 @@ def ecs_job(api, tmp_path, svc, stable_timeout=30) -> dict:
             "container": "web", "stable_timeout": stable_timeout}}]})
     assert r.status_code == 201, r.text
     sha = repo.commit_and_tag("ecs", "v1")
-    return wait_job(api, send(api, repo, "refs/tags/v1", sha, created=True), timeout=120), sha
+    return wait_job(api, push_job(api, repo, "refs/tags/v1", sha, created=True), timeout=120), sha
 
 
 def test_new_revision_with_the_pushed_image_and_a_stable_service(api, agent, registry, tmp_path):

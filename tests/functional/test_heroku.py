@@ -3,8 +3,7 @@ import pytest
 import requests
 
 from runners import heroku_convert as hc
-from tests.functional.test_agent import send
-from tests.helpers import unique
+from tests.helpers import push_job, unique
 from tests.heroku_standin import HerokuStandIn, Schema
 from tests.realparts import GitRepo, job_log, wait_job
 
@@ -48,7 +47,7 @@ def heroku_job(api, heroku, tmp_path, heroku_app, key="secret:HEROKU_API_KEY", t
                        "timeout": timeout}}]})
     assert r.status_code == 201, r.text
     sha = repo.commit_and_tag("web", "release-1")
-    return wait_job(api, send(api, repo, "refs/tags/release-1", sha, created=True), timeout=120)
+    return wait_job(api, push_job(api, repo, "refs/tags/release-1", sha, created=True), timeout=120)
 
 
 def test_build_flow_deploys_and_streams_the_build_output(api, heroku, agent, tmp_path):

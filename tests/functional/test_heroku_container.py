@@ -9,8 +9,7 @@ import requests
 
 from local import procs
 from runners import heroku_convert as hc
-from tests.functional.test_agent import send
-from tests.helpers import unique
+from tests.helpers import push_job, unique
 from tests.heroku_standin import ACCEPT, DOCKER_RELEASES_ACCEPT, HerokuStandIn
 from tests.realparts import BASE_IMAGE, GitRepo, job_log, wait_job
 
@@ -83,7 +82,7 @@ def container_job(api, heroku, registry, tmp_path, heroku_app, key="secret:HEROK
                        "api_url": heroku.url, "registry": registry.host, "timeout": 120}}]})
     assert r.status_code == 201, r.text
     sha = repo.commit_and_tag("container", "release-1")
-    job = wait_job(api, send(api, repo, "refs/tags/release-1", sha, created=True), timeout=180)
+    job = wait_job(api, push_job(api, repo, "refs/tags/release-1", sha, created=True), timeout=180)
     log = job_log(api, job["id"])
     assert KEY not in log and NOT_AT_REGISTRY not in log, "an API key reached the job log"
     return job, log
