@@ -134,6 +134,28 @@ def test_apps_screen_shows_rules_and_what_each_serves(admin, api, repo, agent):
     shot(admin, "apps")
 
 
+def test_apps_screen_says_when_each_rule_deploys(admin, api, repo):
+    """Schedules, approval gates, freeze windows and path filters are on the app's page, beside its rules."""
+    name = unique("dash-when")
+    r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+        "name": name, "repository": str(repo.origin),
+        "freeze": [{"days": ["fri"], "from": "16:00", "to": "08:00", "timezone": "Europe/Berlin"}],
+        "rules": [
+            {"name": "nightly", "match": {"branch": "main"}, "paths": ["api/**"],
+             "schedule": {"cron": "0 3 * * *", "timezone": "Europe/Berlin"},
+             "target": {"type": "shell", "commands": [["true"]]}},
+            {"name": "prod", "match": {"tag": "v*"}, "approval": {"required": True, "approvers": ["release-bot"]},
+             "target": {"type": "shell", "name": "prod", "commands": [["true"]]}}]})
+    assert r.status_code == 201, r.text
+    admin.goto("/apps")
+    section = admin.locator(f"section:has(h2:text-is('{name}'))")
+    nightly = section.locator("tr", has_text="nightly").inner_text()
+    assert "redeploys on 0 3 * * * (Europe/Berlin): next" in nightly and "03:00 CE" in nightly, nightly
+    assert "1 freeze window(s)" in nightly and "only when api/** change" in nightly, nightly
+    prod = section.locator("tr", has_text="prod").inner_text()
+    assert "needs approval by release-bot" in prod, prod
+
+
 def test_a_deploy_is_followed_live_then_redeployed(admin, api, repo, agent):
     sha = repo.commit_and_tag("live")
     name = shell_app(api, repo, [["sh", "-c", "echo start; for i in 1 2 3 4; do sleep 1; echo tick $i; done"]])
