@@ -17,12 +17,13 @@ from tests.realparts import AgentProcess, get_job, job_log, queue_counts, wait_j
 
 pytestmark = pytest.mark.functional
 CLI = str(Path(sys.executable).parent / "tahobuddy")
-POOL = "default"
+POOL = "gated"   # a pool of their own: its queue holds only these tests' messages, so "no message" is
+                 # about their jobs, whatever other tests left in the default queue
 
 
 @pytest.fixture
-def agent(api, agent_token, tmp_path, empty_queue):
-    proc = AgentProcess(api, agent_token, tmp_path, targets="shell")
+def agent(api, agent_tokens, tmp_path, empty_queue):
+    proc = AgentProcess(api, agent_tokens(POOL), tmp_path, targets="shell", extra={"TAHOBUDDY_POOL": POOL})
     yield proc
     proc.stop()
 
@@ -38,7 +39,8 @@ def gated_app(api, repo, approvers=None, timeout="7d") -> str:
     name = unique("gated")
     approval = {"required": True, "timeout": timeout, **({"approvers": approvers} if approvers else {})}
     rule = {"name": "prod", "match": {"branch": "main"}, "approval": approval,
-            "target": {"type": "shell", "timeout": 60, "commands": [["sh", "-c", "echo deployed $TAHOBUDDY_SHA"]]}}
+            "target": {"type": "shell", "timeout": 60, "pool": POOL,
+                       "commands": [["sh", "-c", "echo deployed $TAHOBUDDY_SHA"]]}}
     r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30,
                      json={"name": name, "repository": str(repo.origin), "rules": [rule]})
     assert r.status_code == 201, r.text

@@ -8,6 +8,7 @@ import uuid
 import docker
 import pytest
 
+from agent.config import AgentConfig
 from agent.secrets import Secrets
 from runners import image
 from runners.base import Cancel, JobResult, JobSpec, Reason, RunContext, Status
@@ -29,7 +30,7 @@ class Built:
         self.spec = JobSpec(job_id=uuid.uuid4().hex[:12], app=self.app, rule="main",
                             target={"type": "docker", **(target or {})}, repository="local", ref="refs/heads/main",
                             sha="0123456789abcdef0123456789abcdef01234567")
-        self.ctx = RunContext(workdir=tmp_path, worktree=worktree, cancel=Cancel(), settings=None,
+        self.ctx = RunContext(workdir=tmp_path, worktree=worktree, cancel=Cancel(), settings=AgentConfig(),
                               secrets=self.secrets, timeout=120)
 
     def log(self, line: str) -> None:

@@ -17,13 +17,14 @@ from tests.realparts import AgentProcess, get_job, job_log, queue_counts, wait_j
 
 pytestmark = pytest.mark.functional
 CLI = str(Path(sys.executable).parent / "tahobuddy")
-POOL = "default"
+POOL = "gated"   # a pool of their own: its queue holds only these tests' messages, so "no message" is
+                 # about their jobs, whatever other tests left in the default queue
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture
-def agent(api, agent_token, tmp_path, empty_queue):
-    proc = AgentProcess(api, agent_token, tmp_path, targets="shell")
+def agent(api, agent_tokens, tmp_path, empty_queue):
+    proc = AgentProcess(api, agent_tokens(POOL), tmp_path, targets="shell", extra={"TAHOBUDDY_POOL": POOL})
     yield proc
     proc.stop()
 
@@ -39,7 +40,8 @@ def around_now() -> tuple[dict, float]:
 def frozen_app(api, repo, window, **rule_extra) -> str:
     name = unique("frozen")
     rule = {"name": "prod", "match": {"branch": "main"}, **rule_extra,
-            "target": {"type": "shell", "timeout": 60, "commands": [["sh", "-c", "echo deployed $TAHOBUDDY_SHA"]]}}
+            "target": {"type": "shell", "timeout": 60, "pool": POOL,
+                       "commands": [["sh", "-c", "echo deployed $TAHOBUDDY_SHA"]]}}
     r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30,
                      json={"name": name, "repository": str(repo.origin), "freeze": [window], "rules": [rule]})
     assert r.status_code == 201, r.text
