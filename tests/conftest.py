@@ -23,7 +23,7 @@ os.environ.update({
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
     "TAHOBUDDY_LEASE_SECONDS": "10",
     # pools the tests use; each agent test may take one of its own, so no test sees another's queue
-    "TAHOBUDDY_POOLS": "default,home,remote,gpu,lonely,spare,gated",
+    "TAHOBUDDY_POOLS": "default,home,remote,gpu,lonely,spare,gated,watched",
     "TAHOBUDDY_AGENT_HEARTBEAT": "1",
     "TAHOBUDDY_RESEND_AFTER": "3",
     "MOTO_ECS_SERVICE_RUNNING": "1",  # moto's ECS reports one running task per service (no real scheduler)

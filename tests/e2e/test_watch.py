@@ -12,6 +12,8 @@ import pytest
 from tests.e2e.test_day_two import deploy, put_app, web
 from tests.helpers import deliver, push, unique
 from tests.realparts import BASE_IMAGE, AgentProcess, GitRepo, job_log, remove_app_resources, wait_job, wait_log
+POOL = "watched"   # a pool of their own: a message other tests left in the default queue never reaches these
+                   # agents, whose stop must end the job they watch, not a stranger's
 
 pytestmark = pytest.mark.e2e
 
@@ -56,10 +58,10 @@ class Requests:
 
 
 def test_a_version_failing_10_s_after_the_swap_is_rolled_back_by_the_watch_and_v1_serves_again(
-        api, agent_token, caddy, tmp_path, docker_images, empty_queue):
+        api, agent_tokens, caddy, tmp_path, docker_images, empty_queue):
     repo, name = GitRepo(tmp_path / "watched"), unique("watch")
-    host = put_app(api, name, repo, watch_seconds=40, watch_failures=3)
-    agent = AgentProcess(api, agent_token, tmp_path, caddy)
+    host = put_app(api, name, repo, pool=POOL, watch_seconds=40, watch_failures=3)
+    agent = AgentProcess(api, agent_tokens(POOL), tmp_path, caddy, extra={"TAHOBUDDY_POOL": POOL})
     loop = None
     try:
         repo.write({"Dockerfile": web("v1")})
@@ -110,10 +112,10 @@ def test_a_version_failing_10_s_after_the_swap_is_rolled_back_by_the_watch_and_v
 
 
 def test_an_agent_stopped_during_the_watch_ends_it_with_the_new_version_alone_routed(
-        api, agent_token, caddy, tmp_path, docker_images, empty_queue):
+        api, agent_tokens, caddy, tmp_path, docker_images, empty_queue):
     repo, name = GitRepo(tmp_path / "stopped"), unique("watchstop")
-    host = put_app(api, name, repo, watch_seconds=300)
-    agent = AgentProcess(api, agent_token, tmp_path, caddy)
+    host = put_app(api, name, repo, pool=POOL, watch_seconds=300)
+    agent = AgentProcess(api, agent_tokens(POOL), tmp_path, caddy, extra={"TAHOBUDDY_POOL": POOL})
     try:
         repo.write({"Dockerfile": web("v1")})
         assert deploy(api, repo, "release-1")["state"] == "succeeded"
@@ -141,10 +143,11 @@ def test_an_agent_stopped_during_the_watch_ends_it_with_the_new_version_alone_ro
 
 
 def test_an_agent_killed_during_the_watch_leaves_only_the_routed_version_once_it_starts_again(
-        api, agent_token, caddy, tmp_path, docker_images, empty_queue):
+        api, agent_tokens, caddy, tmp_path, docker_images, empty_queue):
     repo, name = GitRepo(tmp_path / "killed"), unique("watchkill")
-    host = put_app(api, name, repo, watch_seconds=300)
-    agent = AgentProcess(api, agent_token, tmp_path, caddy, name="killed")
+    host = put_app(api, name, repo, pool=POOL, watch_seconds=300)
+    agent = AgentProcess(api, agent_tokens(POOL), tmp_path, caddy, name="killed",
+                         extra={"TAHOBUDDY_POOL": POOL})
     try:
         repo.write({"Dockerfile": web("v1")})
         assert deploy(api, repo, "release-1")["state"] == "succeeded"
@@ -158,7 +161,8 @@ def test_an_agent_killed_during_the_watch_leaves_only_the_routed_version_once_it
         agent.proc.wait(timeout=30)
         assert len([c for c in app_containers(name) if c.status == "running"]) == 2  # v1 left, unrouted
 
-        agent = AgentProcess(api, agent_token, tmp_path, caddy, name="killed")  # the same workdir
+        agent = AgentProcess(api, agent_tokens(POOL), tmp_path, caddy, name="killed",
+                         extra={"TAHOBUDDY_POOL": POOL})  # the same workdir
         assert "removed the old container" in agent.output(), agent.output()[-2000:]
         assert [c.status for c in app_containers(name)] == ["running"]
         assert caddy.get(host).text.strip() == "v2"
