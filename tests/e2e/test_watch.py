@@ -8,6 +8,7 @@ import time
 
 import docker
 import pytest
+import requests
 
 from tests.e2e.test_day_two import deploy, put_app, web
 from tests.helpers import deliver, push, unique
@@ -28,6 +29,13 @@ def breaks_after(version: str, seconds: int) -> str:
 def app_containers(name: str) -> list:
     return docker.from_env().containers.list(all=True, filters={"label": [f"tahobuddy.app={name}",
                                                                          "tahobuddy.role=app"]})
+
+def forget(api, name: str) -> None:
+    """Delete the app through the API: a job of it that an agent killed mid-watch left running comes back
+    when its lease lapses, and any agent of the pool that receives it then is refused at once (the app is
+    gone) instead of deploying it again, 300 s watch and all, in whichever test runs next."""
+    requests.delete(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30)
+
 
 
 class Requests:
@@ -107,6 +115,7 @@ def test_a_version_failing_10_s_after_the_swap_is_rolled_back_by_the_watch_and_v
     finally:
         if loop:
             loop.stop()
+        forget(api, name)
         assert agent.stop() == 0, agent.output()
         remove_app_resources(name)
 
@@ -138,6 +147,7 @@ def test_an_agent_stopped_during_the_watch_ends_it_with_the_new_version_alone_ro
         assert caddy.get(host).text.strip() == "v2"
         assert len(app_containers(name)) == 1  # v1's container retired: one version, the routed one
     finally:
+        forget(api, name)
         agent.stop()
         remove_app_resources(name)
 
@@ -167,5 +177,6 @@ def test_an_agent_killed_during_the_watch_leaves_only_the_routed_version_once_it
         assert [c.status for c in app_containers(name)] == ["running"]
         assert caddy.get(host).text.strip() == "v2"
     finally:
+        forget(api, name)
         agent.stop()
         remove_app_resources(name)
