@@ -69,7 +69,7 @@ def test_a_version_failing_10_s_after_the_swap_is_rolled_back_by_the_watch_and_v
         api, agent_tokens, caddy, tmp_path, docker_images, empty_queue):
     repo, name = GitRepo(tmp_path / "watched"), unique("watch")
     host = put_app(api, name, repo, pool=POOL, watch_seconds=40, watch_failures=3)
-    agent = AgentProcess(api, agent_tokens(POOL), tmp_path, caddy, extra={"TAHOBUDDY_POOL": POOL})
+    agent = AgentProcess(api, agent_tokens(POOL), tmp_path, caddy, name=POOL, extra={"TAHOBUDDY_POOL": POOL})
     loop = None
     try:
         repo.write({"Dockerfile": web("v1")})
@@ -124,7 +124,7 @@ def test_an_agent_stopped_during_the_watch_ends_it_with_the_new_version_alone_ro
         api, agent_tokens, caddy, tmp_path, docker_images, empty_queue):
     repo, name = GitRepo(tmp_path / "stopped"), unique("watchstop")
     host = put_app(api, name, repo, pool=POOL, watch_seconds=300)
-    agent = AgentProcess(api, agent_tokens(POOL), tmp_path, caddy, extra={"TAHOBUDDY_POOL": POOL})
+    agent = AgentProcess(api, agent_tokens(POOL), tmp_path, caddy, name=POOL, extra={"TAHOBUDDY_POOL": POOL})
     try:
         repo.write({"Dockerfile": web("v1")})
         assert deploy(api, repo, "release-1")["state"] == "succeeded"
@@ -156,7 +156,7 @@ def test_an_agent_killed_during_the_watch_leaves_only_the_routed_version_once_it
         api, agent_tokens, caddy, tmp_path, docker_images, empty_queue):
     repo, name = GitRepo(tmp_path / "killed"), unique("watchkill")
     host = put_app(api, name, repo, pool=POOL, watch_seconds=300)
-    agent = AgentProcess(api, agent_tokens(POOL), tmp_path, caddy, name="killed",
+    agent = AgentProcess(api, agent_tokens(POOL), tmp_path, caddy, name="killed-watch",
                          extra={"TAHOBUDDY_POOL": POOL})
     try:
         repo.write({"Dockerfile": web("v1")})
@@ -171,7 +171,7 @@ def test_an_agent_killed_during_the_watch_leaves_only_the_routed_version_once_it
         agent.proc.wait(timeout=30)
         assert len([c for c in app_containers(name) if c.status == "running"]) == 2  # v1 left, unrouted
 
-        agent = AgentProcess(api, agent_tokens(POOL), tmp_path, caddy, name="killed",
+        agent = AgentProcess(api, agent_tokens(POOL), tmp_path, caddy, name="killed-watch",
                          extra={"TAHOBUDDY_POOL": POOL})  # the same workdir
         assert "removed the old container" in agent.output(), agent.output()[-2000:]
         assert [c.status for c in app_containers(name)] == ["running"]

@@ -23,7 +23,8 @@ POOL = "gated"   # a pool of their own: its queue holds only these tests' messag
 
 @pytest.fixture
 def agent(api, agent_tokens, tmp_path, empty_queue):
-    proc = AgentProcess(api, agent_tokens(POOL), tmp_path, targets="shell", extra={"TAHOBUDDY_POOL": POOL})
+    proc = AgentProcess(api, agent_tokens(POOL), tmp_path, targets="shell", name=POOL,
+                        extra={"TAHOBUDDY_POOL": POOL})  # an id of its own: another token's live one is 409
     yield proc
     proc.stop()
 

@@ -24,7 +24,8 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 @pytest.fixture
 def agent(api, agent_tokens, tmp_path, empty_queue):
-    proc = AgentProcess(api, agent_tokens(POOL), tmp_path, targets="shell", extra={"TAHOBUDDY_POOL": POOL})
+    proc = AgentProcess(api, agent_tokens(POOL), tmp_path, targets="shell", name=POOL,
+                        extra={"TAHOBUDDY_POOL": POOL})  # an id of its own: another token's live one is 409
     yield proc
     proc.stop()
 
