@@ -159,15 +159,19 @@ def empty_queue(moto):
 
 
 @pytest.fixture
-def start_agent(api, agent_token, tmp_path, empty_queue):
+def start_agent(api, agent_tokens, tmp_path, empty_queue):
     """Start `tahobuddy agent` as a user runs it, against the session's API (or `against=` another), with
     the pools' queues emptied first: `start_agent("docker", extra={...})` takes AgentProcess's keywords.
-    Each stops when the test ends."""
+    `pool=` starts it in that pool, with the pool's own token and an agent id of its own (an id another
+    token's live session holds is refused, 409). Each stops when the test ends."""
     from tests.realparts import AgentProcess
     started = []
 
-    def start(targets: str = "shell", *, against=None, **kw) -> AgentProcess:
-        started.append(AgentProcess(against or api, agent_token, tmp_path, targets=targets, **kw))
+    def start(targets: str = "shell", *, against=None, pool: str = "default", **kw) -> AgentProcess:
+        if pool != "default":
+            kw.setdefault("name", pool)
+            kw["extra"] = {**(kw.get("extra") or {}), "TAHOBUDDY_POOL": pool}
+        started.append(AgentProcess(against or api, agent_tokens(pool), tmp_path, targets=targets, **kw))
         return started[-1]
     yield start
     for proc in started:

@@ -13,7 +13,7 @@ import requests
 
 from functions.dispatch import frozen, schedules
 from tests.helpers import push_to, unique
-from tests.realparts import AgentProcess, get_job, job_log, queue_counts, wait_job
+from tests.realparts import get_job, job_log, queue_counts, wait_job
 
 pytestmark = pytest.mark.functional
 CLI = str(Path(sys.executable).parent / "tahobuddy")
@@ -23,11 +23,8 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture
-def agent(api, agent_tokens, tmp_path, empty_queue):
-    proc = AgentProcess(api, agent_tokens(POOL), tmp_path, targets="shell", name=POOL,
-                        extra={"TAHOBUDDY_POOL": POOL})  # an id of its own: another token's live one is 409
-    yield proc
-    proc.stop()
+def agent(start_agent):
+    return start_agent("shell", pool=POOL)
 
 
 def around_now() -> tuple[dict, float]:
