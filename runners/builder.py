@@ -6,7 +6,7 @@ container's main process, so canceling an exec could not give the command its gr
 OOM kill inside an exec is not recorded on the container until the container ends; and a sleeping
 main process needs a `sleep` in every image. Here the command is the main process (behind
 docker-init), so `stop` is SIGTERM, the grace period, then SIGKILL, exactly as `runners/process.py`
-does for a command on the host, and `State.OOMKilled` belongs to that command alone. Commands share
+does for a command on the host, and an OOM kill belongs to that command alone. Commands share
 what they write in the worktree (/workspace); anything they leave elsewhere goes with its container.
 
 The containers carry the labels `tahobuddy.job=<id>` and `tahobuddy.role=builder`; `cleanup` removes
@@ -28,6 +28,9 @@ from . import builder_convert as convert
 from . import docker_convert
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError, Status
 from .process import GRACE_SECONDS
+
+KILLED = 137  # 128 + SIGKILL: what an OOM kill, and any other SIGKILL, leaves as the exit code
+OOM_EVENT_WAIT = 5.0  # how long a SIGKILLed command's exit waits for the engine's late "oom" event
 
 
 def _client(timeout: int = 120) -> docker.DockerClient:
@@ -97,6 +100,7 @@ class Builder:
             container = client.containers.create(**kwargs)
         except APIError as exc:  # a bad limit (more cpus than the host has), a missing network
             raise RunnerError(f"Docker refused the builder container: {exc.explanation or exc}", exc) from exc
+        since = int(time.time()) - 1  # the engine's event log, read for an OOM kill (see `_oom_killed`)
         try:
             container.start()
         except APIError as exc:  # an argv[0] missing from the image fails here, before anything runs
@@ -126,9 +130,11 @@ class Builder:
             code = int(container.wait(timeout=60)["StatusCode"])
             container.reload()
             oom = bool(container.attrs["State"].get("OOMKilled"))
+            if code == KILLED and not oom and why is None:
+                oom = _oom_killed(client, container.id, since)
             container.remove(force=True)
         except NotFound:  # removed under us (cleanup from another thread): it ended
-            code, oom = 137, False
+            code, oom = KILLED, False
         return code, why, oom
 
     def cleanup(self, spec: JobSpec, ctx: RunContext) -> None:
@@ -144,6 +150,23 @@ class Builder:
                 container.remove(force=True)
             except NotFound:
                 pass
+
+
+def _oom_killed(client, container_id: str, since: int) -> bool:
+    """Whether the engine logged an "oom" event for the container. containerd sends the cgroup's OOM
+    event and the task's exit on separate paths, in no fixed order (fixed upstream only in containerd
+    2.2, #12714); when the exit comes first, dockerd never sets `State.OOMKilled`, but it still logs
+    the event. So a SIGKILLed command nobody stopped waits up to OOM_EVENT_WAIT for it: an OOM kill
+    answers at once, any other SIGKILL costs the wait."""
+    try:
+        events = client.events(since=since, until=int(time.time() + OOM_EVENT_WAIT), decode=True,
+                               filters={"container": container_id, "event": "oom"})
+        try:
+            return any(e.get("status") == "oom" or e.get("Action") == "oom" for e in events)
+        finally:
+            events.close()
+    except DockerException:
+        return False
 
 
 def _pump(container, log: Log, on_line: Callable[[str], None] | None) -> None:

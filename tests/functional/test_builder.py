@@ -91,6 +91,24 @@ def test_a_command_past_its_memory_limit_is_killed_and_the_reason_says_so(tmp_pa
     assert "never" not in job.lines and not builder_containers(job.spec.job_id)
 
 
+def test_an_oom_kill_is_told_from_another_sigkill_by_the_engines_event_log(docker_images):
+    # the path the builder takes when containerd sends the exit before the OOM (State.OOMKilled unset)
+    from runners.builder import _oom_killed
+    client = docker.from_env()
+    runs = {"oom": (ALLOCATE, "16m"), "self-kill": (["sh", "-c", "kill -9 $$"], None)}
+    seen = {}
+    for name, (argv, memory) in runs.items():
+        since = int(time.time()) - 1
+        c = client.containers.run(BASE_IMAGE, argv, detach=True, init=True, mem_limit=memory, memswap_limit=memory,
+                                  labels={"tahobuddy.role": "builder", "tahobuddy.job": unique("oom")})
+        try:
+            assert c.wait(timeout=60)["StatusCode"] == 137
+            seen[name] = _oom_killed(client, c.id, since)
+        finally:
+            c.remove(force=True)
+    assert seen == {"oom": True, "self-kill": False}
+
+
 def test_cancel_stops_then_kills_and_removes_the_container(tmp_path, docker_images):
     # the command ignores SIGTERM, so only the kill after the grace period ends it
     job = Job(tmp_path, commands=[["sh", "-c", 'trap "" TERM; echo started; while true; do sleep 1; done']])

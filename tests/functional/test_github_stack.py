@@ -28,7 +28,9 @@ def test_make_run_reports_a_manual_deploy_to_the_configured_github(tmp_path):
         [status] = wait_for(lambda: standin.statuses, "the queued status from make run's tick", timeout=30)
         assert (status["repo"], status["state"], status["context"]) == ("octo/smoke", "pending", "tahobuddy/smoke/r")
         assert status["target_url"] == f"{api.url}/api/v1/jobs/{job}"  # TAHOBUDDY_PUBLIC_URL defaults to the API
-        assert "reports: {" in (tmp_path / "stack.out").read_text()
+        out = tmp_path / "stack.out"  # the tick prints what it sent once the forge has answered
+        wait_for(lambda: "reports: {" in out.read_text(), "make run to print the tick's report", timeout=30,
+                 seen=lambda: out.read_text()[-600:])
     finally:
         stop_stack(proc)
         standin.stop()
