@@ -24,8 +24,10 @@ def _escape(c: str) -> str:
     return "\\" + c if not (c.isalnum() or c == "_" or ord(c) > 127) else c
 
 
-def _bracket(glob: str, i: int) -> tuple[str, int]:
-    """The set starting after the `[` at i-1: (RE2 class, index after its `]`); a literal `[` without one."""
+def bracket(glob: str, i: int, *, negated_excludes: str = "/") -> tuple[str, int]:
+    """The set starting after the `[` at i-1: (RE2 class, index after its `]`); a literal `[` without
+    one. A negated set (`[!...]`) never matches `negated_excludes` (here: a set stays in its directory;
+    fnmatch's language, functions/domain/patterns.py, passes "")."""
     j = i + (i < len(glob) and glob[i] == "!")
     j += j < len(glob) and glob[j] == "]"
     while j < len(glob) and glob[j] != "]":
@@ -42,7 +44,7 @@ def _bracket(glob: str, i: int) -> tuple[str, int]:
         else:
             parts.append(_escape(body[k]))
             k += 1
-    return "[" + ("^/" if negate else "") + "".join(parts) + "]", j + 1
+    return "[" + (f"^{negated_excludes}" if negate else "") + "".join(parts) + "]", j + 1
 
 
 def to_regex(glob: str) -> str:
@@ -66,7 +68,7 @@ def to_regex(glob: str) -> str:
         elif c == "?":
             out.append("[^/]")
         elif c == "[":
-            part, i = _bracket(glob, i)
+            part, i = bracket(glob, i)
             out.append(part)
         else:
             out.append(_escape(c))

@@ -13,6 +13,8 @@ import functools
 
 import re2
 
+from contract import paths
+
 MAX_PATTERN = 1000          # characters; a longer pattern is refused when the app is saved
 RE2_RULES = "RE2 syntax matches in linear time: no backreferences (\\1) and no lookaround ((?=, (?!, (?<=, (?<!)"
 
@@ -49,32 +51,12 @@ def glob_to_re2(glob: str) -> str:
                 out.append(".*")
         elif c == "?":
             out.append(".")
-        elif c == "[":
-            j = i + (i < n and glob[i] == "!")
-            j += j < n and glob[j] == "]"
-            while j < n and glob[j] != "]":
-                j += 1
-            if j >= n:
-                out.append(re2.escape("["))      # no closing bracket: a literal '[' (as fnmatch)
-                continue
-            out.append(_bracket(glob[i:j]))
-            i = j + 1
+        elif c == "[":  # a set; without its closing bracket a literal '[' (as fnmatch)
+            cls, i = paths.bracket(glob, i, negated_excludes="")
+            out.append(cls)
         else:
             out.append(re2.escape(c))
     return "".join(out)
-
-
-def _bracket(inside: str) -> str:
-    negate = inside.startswith("!")
-    body, parts, k = inside[negate:], [], 0
-    while k < len(body):
-        if k + 2 < len(body) and body[k + 1] == "-":
-            parts.append(f"{re2.escape(body[k])}-{re2.escape(body[k + 2])}")
-            k += 3
-        else:
-            parts.append(re2.escape(body[k]))
-            k += 1
-    return "[" + ("^" if negate else "") + "".join(parts) + "]"
 
 
 @functools.lru_cache(maxsize=1024)
