@@ -1,0 +1,103 @@
+"""keep_images in the registry (issue 25, item 6), against a real docker-registry on loopback behind htpasswd,
+the shared dockerd and Caddy, and an agent process: after a successful deploy the agent deletes the app's oldest
+images from the registry, keeping the keep_images newest and every digest a release or an open preview serves.
+What the registry holds is read from its own API, never from Tahobuddy's records."""
+import docker
+import pytest
+import requests
+
+from tests.e2e.test_tag_to_serving import DOCKERFILE, deploy
+from tests.functional.test_registry_images import PASSWORD, make_app, no_credential_stored, start_agent
+from tests.helpers import unique
+from tests.realparts import GitRepo, Registry, job_log, remove_app_resources, wait_job
+
+pytestmark = pytest.mark.functional
+BROKEN = DOCKERFILE.replace('CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]', 'CMD ["sh", "-c", "exit 3"]')
+
+
+@pytest.fixture(scope="module")
+def registry(workdir):
+    reg = Registry(workdir / unique("retention-registry"), PASSWORD, delete=True)
+    yield reg
+    reg.stop()
+
+
+def pushed(api, job: dict, registry) -> str:
+    """The sha256:... the job's log says it pushed."""
+    log = job_log(api, job["id"])
+    line = next((ln for ln in log.splitlines() if ln.startswith(f"pushed {registry.host}/")), "")
+    assert line, log
+    return line.rsplit("@", 1)[1]
+
+
+def test_keep_images_leaves_the_newest_and_every_release_in_the_registry_and_a_rollback_still_pulls(
+        api, agent_token, caddy, registry, tmp_path, docker_images, empty_queue):
+    """keep_images 1, three versions: v1 serves, v2 is pushed but fails its health check (never a release),
+    v3 serves. The registry then holds v3 (the newest) and v1 (a release), not v2; a rollback to v1 on an
+    engine that no longer has its image pulls it back."""
+    repo = GitRepo(tmp_path / "site")
+    name, host = make_app(api, repo, keep_images=1, health_timeout=10)
+    agent = start_agent(api, agent_token, tmp_path, caddy, registry.host)
+    try:
+        repo.write({"Dockerfile": DOCKERFILE, "www/index.html": "v1\n"})
+        one = deploy(api, repo, "release-1", repo.commit_and_tag("v1", "release-1"))
+        assert one["state"] == "succeeded", job_log(api, one["id"])
+        repo.write({"Dockerfile": BROKEN, "www/index.html": "v2\n"})
+        two = deploy(api, repo, "release-2", repo.commit_and_tag("v2", "release-2"))
+        assert two["state"] == "failed" and "health check failed" in two["reason"], two
+        repo.write({"Dockerfile": DOCKERFILE, "www/index.html": "v3\n"})
+        three = deploy(api, repo, "release-3", repo.commit_and_tag("v3", "release-3"))
+        log = job_log(api, three["id"])
+        assert three["state"] == "succeeded", log
+        d1, d2, d3 = (pushed(api, job, registry) for job in (one, two, three))
+
+        assert registry.digests(name) == {d1, d3}, (d1, d2, d3)
+        assert not registry.has(name, d2) and registry.has(name, d1)
+        assert f"registry: removed {registry.host}/{name}@{d2}" in log, log
+        assert (f"keeps 2 image(s): the 1 newest (keep_images) and 1 older one(s) a release or open preview uses; "
+                "1 removed") in log, log
+
+        client = docker.from_env()
+        with pytest.raises(docker.errors.ImageNotFound):  # keep_images 1 pruned it from the engine too
+            client.images.get(f"{registry.host}/{name}@{d1}")
+        r = requests.post(f"{api.url}/api/v1/apps/{name}/rollback", json={"to": "release-1"}, headers=api.headers())
+        back = wait_job(api, r.json()["jobs"][0]["id"])
+        back_log = job_log(api, back["id"])
+        assert back["state"] == "succeeded", back_log
+        assert f"pulling {registry.host}/{name}@{d1}" in back_log, back_log
+        assert caddy.get(host).text.strip() == "v1"
+        assert registry.digests(name) == {d1, d3}  # v3 is still a release: the rollback's pruning keeps it
+        assert PASSWORD not in log + back_log and no_credential_stored(tmp_path / "agent-home")
+    finally:
+        assert agent.stop() == 0, agent.output()
+        remove_app_resources(name)
+
+
+def test_a_registry_that_refuses_deletes_leaves_the_deploy_green_and_says_so(
+        api, agent_token, caddy, tmp_path, docker_images, empty_queue):
+    closed = Registry(tmp_path / "no-delete", PASSWORD)  # distribution's default: storage.delete disabled
+    repo = GitRepo(tmp_path / "site")
+    name, host = make_app(api, repo, keep_images=1, health_timeout=10)
+    agent = start_agent(api, agent_token, tmp_path, caddy, closed.host)
+    try:
+        repo.write({"Dockerfile": BROKEN, "www/index.html": "v1\n"})
+        one = deploy(api, repo, "release-1", repo.commit_and_tag("v1", "release-1"))
+        assert one["state"] == "failed", one
+        repo.write({"Dockerfile": DOCKERFILE, "www/index.html": "v2\n"})
+        two = deploy(api, repo, "release-2", repo.commit_and_tag("v2", "release-2"))
+        log = job_log(api, two["id"])
+        assert two["state"] == "succeeded", log
+        assert caddy.get(host).text.strip() == "v2"
+        d1 = pushed(api, one, closed)
+        assert (f"registry: pruning {closed.host}/{name} stopped: registry {closed.host} refused to delete "
+                f"{name}@{d1[:19]}: 405") in log, log
+        assert "storage.delete.enabled: true" in log and "the deploy is not affected" in log, log
+        assert registry_has_all(closed, name, [d1, pushed(api, two, closed)])
+    finally:
+        assert agent.stop() == 0, agent.output()
+        remove_app_resources(name)
+        closed.stop()
+
+
+def registry_has_all(registry, repo: str, digests) -> bool:
+    return all(registry.has(repo, d) for d in digests)
