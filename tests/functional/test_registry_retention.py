@@ -6,6 +6,7 @@ import docker
 import pytest
 import requests
 
+from tests.e2e.test_previews import Site, examples  # noqa: F401 - GitHub's pull_request payloads, a fixture
 from tests.e2e.test_tag_to_serving import DOCKERFILE, deploy
 from tests.functional.test_registry_images import PASSWORD, make_app, no_credential_stored, start_agent
 from tests.helpers import unique
@@ -101,3 +102,57 @@ def test_a_registry_that_refuses_deletes_leaves_the_deploy_green_and_says_so(
 
 def registry_has_all(registry, repo: str, digests) -> bool:
     return all(registry.has(repo, d) for d in digests)
+
+
+def ci_push(registry, repo: str, tag: str, text: str, context) -> str:
+    """Build and push `repo:tag` as CI would, off the agent's engine afterwards; its sha256:..."""
+    (context / "www").mkdir(parents=True, exist_ok=True)
+    (context / "www" / "index.html").write_text(text + "\n")
+    (context / "Dockerfile").write_text(DOCKERFILE)
+    client = docker.from_env()
+    image, _ = client.images.build(path=str(context), tag=f"{repo}:{tag}", rm=True)
+    digest = ""
+    for chunk in client.images.push(repo, tag, auth_config={"username": "_", "password": PASSWORD},
+                                    stream=True, decode=True):
+        assert "error" not in chunk, chunk
+        digest = (chunk.get("aux") or {}).get("Digest", digest)
+    client.images.remove(image.id, force=True)
+    return digest
+
+
+def test_a_digest_an_open_preview_serves_is_not_pruned_even_when_it_is_the_oldest(
+        api, agent_token, caddy, registry, examples, tmp_path, docker_images, empty_queue):  # noqa: F811
+    """Attack: the app's pruning would delete the oldest image of its repository, which a pull request's live
+    preview serves (a prebuilt `image:` CI pushed into the app's repository). It must stay."""
+    site = Site(api, examples, tmp_path / "s", caddy)
+    image = f"{registry.host}/{site.name}:{{sha}}"
+    target = {"type": "docker", "health_path": "/", "drain_seconds": 0, "watch_seconds": 0, "keep_images": 1,
+              "image": image}
+    r = requests.put(f"{api.url}/api/v1/apps/{site.name}", headers=api.headers(), timeout=30, json={
+        "name": site.name, "repository": str(site.repo.origin), "hostname": site.host, "port": 8080,
+        "rules": [{"name": "release", "match": {"tag": "release-*"}, "target": target},
+                  {"name": "previews", "match": {"pull_request": {"base": "mai*"}}, "preview": {}, "target": target}]})
+    assert r.status_code in (200, 201), r.text
+    repo, agent = f"{registry.host}/{site.name}", start_agent(api, agent_token, tmp_path, caddy, registry.host)
+    try:
+        pr_sha = site.push(7, "pr-7")
+        oldest = ci_push(registry, repo, pr_sha, "pr-7", tmp_path / "ci-pr")
+        stray = ci_push(registry, repo, "never-deployed", "stray", tmp_path / "ci-stray")
+        release_sha = site.repo.commit_and_tag("release", "release-1", branch="main")
+        released = ci_push(registry, repo, release_sha, "release", tmp_path / "ci-release")
+
+        body = site.send("opened", 7, pr_sha)
+        preview = wait_job(api, body["jobs"][0])
+        assert preview["state"] == "succeeded", job_log(api, preview["id"])
+        assert site.served(7) == "pr-7"
+        job = deploy(api, site.repo, "release-1", release_sha)
+        log = job_log(api, job["id"])
+        assert job["state"] == "succeeded", log
+
+        assert f"registry: removed {repo}@{stray}" in log, log  # the pruning ran, and removed what nothing uses
+        assert registry.digests(site.name) == {oldest, released}, (oldest, stray, released)
+        assert f"registry: removed {repo}@{oldest}" not in log
+        assert site.served(7) == "pr-7"
+    finally:
+        assert agent.stop() == 0, agent.output()
+        remove_app_resources(site.name)
