@@ -156,3 +156,36 @@ def test_a_digest_an_open_preview_serves_is_not_pruned_even_when_it_is_the_oldes
     finally:
         assert agent.stop() == 0, agent.output()
         remove_app_resources(site.name)
+
+
+def test_make_runs_garbage_collect_frees_the_layers_of_a_deleted_image_and_keeps_the_others(tmp_path, docker_images):
+    """A DELETE removes the manifest; the disk comes back only with distribution's garbage-collect, which
+    `make run` runs at start, before the registry serves (local/stack.py)."""
+    from local import procs, stack
+    home, port = tmp_path / "registry", procs.free_port()
+    (home / "data").mkdir(parents=True)
+    (home / "config.yml").write_text(stack.registry_config(home / "data", port))
+    proc = procs.start(["docker-registry", "serve", str(home / "config.yml")], str(tmp_path / "registry.log"))
+    client, host = docker.from_env(), f"127.0.0.1:{port}"
+    try:
+        procs.wait_http(f"http://{host}/v2/", proc=proc)
+        digests = {}
+        for name in ("old", "new"):
+            context = tmp_path / name
+            (context / "www").mkdir(parents=True)
+            (context / "www" / "index.html").write_text(f"{name} {unique('layer')}\n")  # a layer of its own
+            (context / "Dockerfile").write_text(DOCKERFILE)
+            image, _ = client.images.build(path=str(context), tag=f"{host}/gc:{name}", rm=True)
+            for chunk in client.images.push(f"{host}/gc", name, stream=True, decode=True):
+                assert "error" not in chunk, chunk
+                digests[name] = (chunk.get("aux") or {}).get("Digest", digests.get(name, ""))
+            client.images.remove(image.id, force=True)
+        assert requests.delete(f"http://{host}/v2/gc/manifests/{digests['old']}", timeout=10).status_code == 202
+    finally:
+        procs.stop(proc)
+    blobs = home / "data" / "docker" / "registry" / "v2" / "blobs"
+    before = {p.parent.name for p in blobs.rglob("data")}
+    assert stack.collect_garbage(home) == "", (home / "gc.log").read_text()
+    after = {p.parent.name for p in blobs.rglob("data")}
+    assert digests["old"].split(":")[1] in before - after  # the deleted manifest and its own layer went
+    assert len(before - after) >= 2 and digests["new"].split(":")[1] in after, (before - after, after)
