@@ -128,6 +128,8 @@ class ClaimAnswer(Wire):  # noqa: E302
     releases: list = field(default_factory=list)   # images this app+rule served, newest last (rollback)
     wait_until: float = 0.0    # > 0: still in its quiet period; hold the message and ask `wait` again
     serving: str = ""          # the commit its target serves now ("" unknown): the base of the rule's `paths`
+    preview_digests: list = field(default_factory=list)  # repo@sha256:... the app's open previews serve: the
+    #                                                      registry's pruning (keep_images) never deletes them
 
 
 @dataclass(frozen=True)

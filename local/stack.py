@@ -6,7 +6,8 @@
   database images (the official ones, or where none can be pulled made here: local/db_images.py)
   proxy (Caddy, 127.0.0.1:8080, admin 127.0.0.1:2019)
   registry (Debian's docker-registry, 127.0.0.1:5000, data in .tahobuddy/registry; TAHOBUDDY_REGISTRY
-            names another one, `off` runs without: images then stay on the agent's engine)
+            names another one, `off` runs without: images then stay on the agent's engine; its
+            garbage-collect runs at each start, before it serves)
   agent (tahobuddy agent; TAHOBUDDY_AGENT=off leaves it and the proxy out)
 
 Secrets are made once and kept in .tahobuddy/; the emulator's state is
@@ -257,6 +258,22 @@ def registry_config(data: Path, port: int) -> str:
             f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
 
 
+def collect_garbage(home: Path) -> str:
+    """distribution's `garbage-collect` over the registry's data, run before it serves (so no push is under way):
+    it frees the layers of the manifests the agents' keep_images deleted. Without --delete-untagged: a commit
+    built twice moves its tag to the new build, and the older build's digest, untagged, may still be a release.
+    Its output goes to gc.log beside the config; "" when it ran (or nothing was ever pushed), else a warning."""
+    if not (home / "data" / "docker" / "registry" / "v2" / "repositories").is_dir():
+        return ""  # a registry nothing was pushed to yet: garbage-collect would fail on the missing folder
+    try:
+        done = subprocess.run(["docker-registry", "garbage-collect", str(home / "config.yml")], capture_output=True,
+                              text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"registry garbage-collect did not run ({exc.__class__.__name__}); deleted images keep their disk"
+    (home / "gc.log").write_text(done.stdout + done.stderr)
+    return "" if done.returncode == 0 else f"registry garbage-collect exited {done.returncode}; see {home / 'gc.log'}"
+
+
 def _start_registry(stack: Stack, env) -> str:
     """The installation's registry (host:port for TAHOBUDDY_REGISTRY), or the one the user named, or ""."""
     named = env.get("TAHOBUDDY_REGISTRY", "")
@@ -266,6 +283,9 @@ def _start_registry(stack: Stack, env) -> str:
     home = HOME / "registry"
     (home / "data").mkdir(parents=True, exist_ok=True)
     (home / "config.yml").write_text(registry_config(home / "data", port))
+    warning = collect_garbage(home)
+    if warning:
+        print(f"warning: {warning}")
     proc = stack.spawn("registry", ["docker-registry", "serve", str(home / "config.yml")])
     procs.wait_http(f"http://127.0.0.1:{port}/v2/", proc=proc)
     return f"127.0.0.1:{port}"

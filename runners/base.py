@@ -76,6 +76,7 @@ class JobSpec:
     releases: tuple = ()          # what this app rule served, oldest first, from the store (rollback)
     installation: str = ""        # the agent's installation id, stamped on what a job makes (labels)
     serving: str = ""             # the commit its target serves now, as the API knows it ("" unknown)
+    preview_digests: tuple = ()   # repo@sha256:... the app's open previews serve (registry retention keeps them)
 
     @property
     def target_type(self) -> str:
@@ -111,7 +112,8 @@ class JobSpec:
                    repository=job["repository"], ref=job["ref"], sha=job.get("sha") or "",
                    trigger=job.get("trigger") or "webhook", attempt=int(job.get("attempts") or 1),
                    app_spec=dict(claim.app or {}), releases=tuple(dict(r) for r in claim.releases or ()),
-                   installation=installation, serving=str(getattr(claim, "serving", "") or ""))
+                   installation=installation, serving=str(getattr(claim, "serving", "") or ""),
+                   preview_digests=tuple(str(d) for d in getattr(claim, "preview_digests", None) or ()))
 
 
 class Cancel:

@@ -17,7 +17,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from . import docker_convert as convert
-from . import docker_backups, docker_images, docker_oneoff, docker_previews, docker_purge, proxy
+from . import docker_backups, docker_images, docker_oneoff, docker_previews, docker_purge, image_retention, proxy
 from . import docker_watch as watch
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError
 from .proxy import RESTART_WAIT, Caddy, ProxyError, route
@@ -306,6 +306,7 @@ class DockerRunner:
                 ctx.phases.mark("old_retired")
             keep = 1 if spec.preview else int(spec.target.get("keep_images", ctx.settings.keep_images))
             self._prune(client, spec, history, keep, log)
+            image_retention.prune(spec, history.entries(), keep, ctx, log)  # the registry's copies, as the engine's
         except Exception as exc:
             lost = convert.engine_lost_error(exc)
             if not lost:

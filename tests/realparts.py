@@ -196,21 +196,42 @@ def remove_app_resources(app: str) -> None:
 
 
 class Registry:
-    """docker-registry (distribution 2.8, from apt) on loopback, no auth, storage in the test's folder."""
+    """docker-registry (distribution 2.8, from apt) on loopback, storage in the test's folder; open, or behind
+    htpasswd Basic auth for `_` / `password`; deletes refused (405) unless `delete`."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, password: str = "", delete: bool = False):
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = procs.free_port()
         self.host = f"127.0.0.1:{self.port}"
+        self.auth = ("_", password) if password else None
         config = workdir / "registry.yml"
-        config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {workdir / 'data'}\n"
-                          f"http:\n  addr: {self.host}\n")
+        text = (f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {workdir / 'data'}\n"
+                f"  delete:\n    enabled: {str(delete).lower()}\nhttp:\n  addr: {self.host}\n")
+        if password:
+            import bcrypt
+            (workdir / "htpasswd").write_text(f"_:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()}\n")
+            text += f"auth:\n  htpasswd:\n    realm: test\n    path: {workdir / 'htpasswd'}\n"
+        config.write_text(text)
         self.proc = procs.start(["docker-registry", "serve", str(config)], str(workdir / "registry.log"))
         procs.wait_http(f"http://{self.host}/v2/", proc=self.proc)
 
+    def get(self, path: str, **headers) -> requests.Response:
+        return requests.get(f"http://{self.host}/v2/{path}", auth=self.auth, headers=headers, timeout=10)
+
     def tags(self, repo: str) -> list[str]:
-        r = requests.get(f"http://{self.host}/v2/{repo}/tags/list", timeout=10)
+        r = self.get(f"{repo}/tags/list")
         return r.json().get("tags") or [] if r.status_code == 200 else []
+
+    def digests(self, repo: str) -> set[str]:
+        """The digests the repository's tags point at, as the registry's API answers."""
+        accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
+        return {self.get(f"{repo}/manifests/{tag}", Accept=accept).headers["Docker-Content-Digest"]
+                for tag in self.tags(repo)}
+
+    def has(self, repo: str, digest: str) -> bool:
+        """Whether the registry still serves the manifest `digest` (tagged or not)."""
+        accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
+        return self.get(f"{repo}/manifests/{digest}", Accept=accept).status_code == 200
 
     def stop(self):
         procs.stop(self.proc)

@@ -63,7 +63,8 @@ def claim(job_id: str, agent: AgentModel) -> dict:
     return ClaimAnswer(True, JobState.RUNNING.value, job=jobs.to_dict(job), app=app,
                        lease_seconds=settings().lease_seconds,
                        releases=previews.releases_for(job) if job.preview else releases.history(job.app),
-                       serving="" if job.preview else jobs.serving_sha(job)).to_dict()
+                       serving="" if job.preview else jobs.serving_sha(job),
+                       preview_digests=[] if job.preview else previews.digests(job.app)).to_dict()
 
 
 def wait(job_id: str, agent: AgentModel) -> dict:

@@ -72,7 +72,9 @@ TARGETS: dict[str, tuple[Field, ...]] = {
         Field("health_path", "str", examples=("/health",), doc="HTTP path that must answer 2xx/3xx; TCP check "
                                                                "when unset"),
         Field("health_timeout", "int", default=60, doc="seconds the new container has to become healthy"),
-        Field("keep_images", "int", default=3, doc="images kept for rollback"),
+        Field("keep_images", "int", default=3, doc="images kept for rollback, on the engine and in the registry "
+                                                   "(a digest a release or an open preview uses is never pruned "
+                                                   "from the registry)"),
         Field("drain_seconds", "int", default=2, doc="seconds the old container keeps serving after the switch"),
         Field("watch_seconds", "int", default=120, minimum=0,
               doc="seconds the new container is still checked after the swap (0: no watch); the previous "

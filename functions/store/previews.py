@@ -108,12 +108,20 @@ def ending(job: JobModel, state: str, release: dict) -> list:
             (row, [PreviewModel.state.set("closed")], ours),
             (PreviewModel(job.app, SLOTS), [PreviewModel.holding.delete({int(job.preview)}), *_slot_actions()], None)]
     if state == "succeeded" and release:
-        keep = {k: str(v) for k, v in release.items() if k in ("image", "container", "upstream", "ref", "sha")}
+        keep = {k: str(v) for k, v in release.items() if k in ("image", "container", "upstream", "ref", "sha",
+                                                                "digest")}
         return [(row, [PreviewModel.state.set("live"), PreviewModel.sha.set(job.sha),
                        PreviewModel.release.set({**keep, "job": job.id}), PreviewModel.deployed_at.set(now())], ours)]
     if state != "succeeded" and not row.release:
         return [(row, [PreviewModel.state.set("failed")], ours)]
     return []
+
+
+def digests(app: str) -> list[str]:
+    """The registry digests (repo@sha256:...) the app's previews serve: a prebuilt `image:` they pulled. Every
+    row not closed counts (a failed teardown's container may still run), so the app's registry pruning keeps them."""
+    return sorted({str(r.release["digest"]) for r in PreviewModel.query(app)
+                   if r.number != SLOTS and r.state != "closed" and (r.release or {}).get("digest")})
 
 
 def kept() -> list[dict]:

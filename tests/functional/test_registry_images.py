@@ -116,6 +116,7 @@ def test_a_registry_that_is_down_fails_the_push_and_the_deploy_goes_ahead_from_t
         log = job_log(api, job["id"])
         assert job["state"] == "succeeded", log
         assert f"push to {down} failed" in log and "deploying from the local image" in log, log
+        assert f"registry: pruning {down}/{name} stopped: registry {down} did not answer" in log, log  # keep_images
         assert caddy.get(host).text.strip() == "v1"
         assert "digest" not in releases.history(name)[-1]
         repo.write({"www/index.html": "v2\n"})
