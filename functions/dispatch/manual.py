@@ -3,7 +3,7 @@ selects, checked input, and the jobs queued for them."""
 from __future__ import annotations
 
 from functions.dispatch import gate
-from functions.domain import apps, previews, refs, rules
+from functions.domain import apps, previews, promotions, refs, rules
 from functions.errors import InvalidInput
 from functions.domain.events import Action, WebhookEvent
 from functions.store import app_store, audit, jobs, releases
@@ -94,7 +94,7 @@ def promote(name: str, body: dict) -> list[dict]:
     if not serving.get("digest"):
         raise InvalidInput("from", f"the image rule {body['from']} serves ({serving['image'][:19]}) is in no registry "
                                    "(its agent had no TAHOBUDDY_REGISTRY, or the push failed): deploy it again first")
-    origin = f"promoted from {body['from']} (job {serving['job']}, {serving['digest']})"
+    origin = promotions.origin(body["from"], serving["job"], serving["digest"])
     target = {**rule["target"], "image": serving["digest"], "image_wait": 0, "promoted_from": origin}
     return [jobs.to_dict(gate.by_hand(app, {**rule, "target": target}, serving["ref"], serving["sha"],
                                       trigger="promote", now=True))]
