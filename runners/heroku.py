@@ -7,6 +7,10 @@ the job's commit, stream its output into the job's log, and follow it until it s
 `container:release` do it): build the image here for linux/amd64, push it to
 `<registry>/<app>/<process_type>` as user `_` with the API key, read the image id from the pushed
 manifest, release it with a formation update, and follow that release until it succeeds or fails.
+
+A promotion (`tahobuddy promote`, the target carries `image` and `promoted_from`) builds nothing: the
+serving digest is copied registry to registry with skopeo into `<registry>/<app>/<process_type>`, and
+released the same way.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from docker.errors import DockerException
 
 from . import heroku_convert as hc
 from . import image as image_build
+from . import image_registry as images
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError
 from .secretrefs import resolve
 
@@ -41,7 +46,7 @@ class HerokuRunner:
             raise RunnerError(f"heroku method {method!r} is unknown: use build or container", reason=Reason.REFUSED)
         ctx.scratch["api_key"] = resolve(spec.target["api_key"], ctx.secrets)
         ctx.scratch["session"] = requests.Session()
-        if method == "container":
+        if method == "container" and not spec.target.get("promoted_from"):  # a promotion builds nothing
             try:
                 ctx.scratch["docker"] = docker.from_env(timeout=600)
                 ctx.scratch["docker"].ping()
@@ -104,11 +109,14 @@ class HerokuRunner:
             return JobResult.never_ran(Reason.REFUSED, str(exc))
         # the app and the key are checked before a build that could take minutes
         before = self._call(ctx, spec, hc.newest_release(app))
-        log(f"building for {hc.PLATFORM}, the platform Heroku's dynos run")
-        built = image_build.build(ctx.scratch["docker"], spec, ctx, log, platform=hc.PLATFORM)
-        if isinstance(built, JobResult):
-            return built
-        pushed = self._push(ctx, spec, log, built, repo, registry)
+        if target.get("promoted_from"):
+            pushed = self._copy(ctx, spec, log, repo, registry)
+        else:
+            log(f"building for {hc.PLATFORM}, the platform Heroku's dynos run")
+            built = image_build.build(ctx.scratch["docker"], spec, ctx, log, platform=hc.PLATFORM)
+            if isinstance(built, JobResult):
+                return built
+            pushed = self._push(ctx, spec, log, built, repo, registry)
         if isinstance(pushed, JobResult):
             return pushed
         image_id = self._pushed_image_id(ctx, spec, registry, app, process_type)
@@ -135,6 +143,19 @@ class HerokuRunner:
                     return JobResult.canceled(f"push canceled: {ctx.cancel.reason}")
         except DockerException as exc:
             return self._push_refused(spec, registry, f"{exc.__class__.__name__}: {exc}")
+        return None
+
+    def _copy(self, ctx: RunContext, spec: JobSpec, log: Log, repo: str, registry: str) -> None | JobResult:
+        """A promotion: the serving digest copied to `repo:latest` (the agent's registry credentials for the
+        source, `_` and the API key for Heroku's registry), never pulled through a daemon."""
+        source = spec.target["image"]
+        log(f"{spec.target['promoted_from']}: no build")
+        auths = {source.split("/", 1)[0]: images.auth(ctx.settings, ctx.secrets),
+                 registry.split("/", 1)[0]: hc.registry_auth(ctx.scratch["api_key"])}
+        try:
+            images.copy_to(source, f"{repo}:latest", auths, log, ctx.timeout)
+        except images.RegistryError as exc:
+            return JobResult.failed(str(exc), 1)
         return None
 
     @staticmethod
@@ -169,7 +190,8 @@ class HerokuRunner:
             return release
         if release["status"] == "succeeded":
             # no release history entry: that history is the docker target's rollback list (Heroku keeps its own)
-            return JobResult.ok(f"{name} succeeded with {image_id[:19]}")
+            origin = f"; {spec.target['promoted_from']}" if spec.target.get("promoted_from") else ""
+            return JobResult.ok(f"{name} succeeded with {image_id[:19]}{origin}")
         return JobResult.failed(f"{name} {release['status']} (see the release output above)", 1)
 
     def _follow(self, ctx: RunContext, log: Log, name: str, item: dict, refresh) -> dict | JobResult:

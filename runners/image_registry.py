@@ -97,22 +97,32 @@ def pinned(client, reference: str) -> str:
 
 
 def copy(reference: str, registry: str, app: str, auth_config: dict, log: Log, timeout: float = 600) -> str:
-    """Copy `reference` (repo@sha256:...) registry to registry with skopeo, digest preserved, no daemon involved;
-    the reference in `registry`. The agent's credentials go in an auth file of a temporary directory, removed
-    after; a loopback registry is spoken to over plain HTTP, as dockerd does."""
+    """Copy `reference` (repo@sha256:...) to the app's repository in `registry` (the agent's credentials for both
+    ends); the reference there, by the same digest."""
     digest = split(reference)[1]
     dest = f"{repository(registry, app)}:{digest.split(':')[1][:12]}"
+    hosts = {reference.split("/", 1)[0], registry.split("/", 1)[0]}
+    copy_to(reference, dest, {h: auth_config for h in hosts}, log, timeout)
+    return f"{repository(registry, app)}@{digest}"
+
+
+def copy_to(reference: str, destination: str, auths: dict, log: Log, timeout: float = 600) -> None:
+    """Copy `reference` (repo@sha256:...) to `destination` (repo:tag) registry to registry with skopeo, digest
+    preserved, no daemon involved. `auths` maps a registry host to its auth_config ({} or absent: anonymous); they
+    go in an auth file of a temporary directory, removed after. A loopback registry is spoken to over plain HTTP,
+    as dockerd does."""
     with tempfile.TemporaryDirectory(prefix="skopeo-") as scratch:
         authfile = Path(scratch) / "auth.json"
-        hosts = {reference.split("/", 1)[0], registry.split("/", 1)[0]}
-        entry = (base64.b64encode(f"{auth_config['username']}:{auth_config['password']}".encode()).decode()
-                 if auth_config else "")
-        authfile.write_text(json.dumps({"auths": {h: {"auth": entry} for h in hosts} if entry else {}}))
+        entries = {host: {"auth": base64.b64encode(f"{a['username']}:{a['password']}".encode()).decode()}
+                   for host, a in auths.items() if a}
+        authfile.write_text(json.dumps({"auths": entries}))
         authfile.chmod(0o600)
         argv = ["skopeo", "copy", "--preserve-digests", "--authfile", str(authfile),
                 f"--src-tls-verify={str(not _loopback(reference)).lower()}",
-                f"--dest-tls-verify={str(not _loopback(registry)).lower()}", f"docker://{reference}", f"docker://{dest}"]
-        log(f"copying {reference} to {dest} with skopeo")
+                f"--dest-tls-verify={str(not _loopback(destination)).lower()}",
+                f"docker://{reference}", f"docker://{destination}"]
+        log(f"copying {reference} to {destination} with skopeo")
+        registry = destination.split("/", 1)[0]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -120,7 +130,6 @@ def copy(reference: str, registry: str, app: str, auth_config: dict, log: Log, t
     if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or [f"skopeo exited {done.returncode}"])[-1][:300]
         raise RegistryError(f"could not copy {reference} to {registry}: {why}")
-    return f"{repository(registry, app)}@{digest}"
 
 
 def _loopback(reference: str) -> bool:

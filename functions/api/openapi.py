@@ -192,8 +192,9 @@ def schemas() -> dict:
         "RollbackRequest": obj(to={**S, "description": "a ref the app was deployed at; default: the one before"},
                                rule=S),
         "PromoteRequest": obj(("from", "to"), **{"from": {**S, "description": "the rule whose serving image goes"},
-                                                 "to": {**S, "description": "the rule whose docker target receives "
-                                                                            "that digest, without a build"}}),
+                                                 "to": {**S, "description": "the rule whose docker, heroku "
+                                                                            "(method container) or aws-ecs target "
+                                                                            "receives that digest, without a build"}}),
         "RunRequest": obj(("argv",), argv={**STRS, "minItems": 1, "description": "the command, as an argv list"},
                           rule={**S, "description": "the docker rule whose serving image runs it (default: the first)"},
                           timeout={**I, "minimum": 1, "description": "seconds before it is stopped (default: the "
@@ -266,7 +267,7 @@ OPERATIONS = (
     Operation("POST", "/apps/{name}/rollback", "Queue a rollback to an image the agent kept", ok=201,
               answer=ref("Jobs"), body=ref("RollbackRequest"), errors=(400, 401, 403, 404, 503)),
     Operation("POST", "/apps/{name}/promote", "Queue a deploy of the digest one rule serves to another rule's "
-              "docker target", ok=201, answer=ref("Jobs"), body=ref("PromoteRequest"), errors=(400, 401, 403, 404, 503)),
+              "docker, heroku (container) or aws-ecs target", ok=201, answer=ref("Jobs"), body=ref("PromoteRequest"), errors=(400, 401, 403, 404, 503)),
     Operation("POST", "/apps/{name}/run", "Queue a one-off command in a new container of the serving image",
               ok=201, answer=ref("Jobs"), body=ref("RunRequest"), errors=(400, 401, 403, 404, 503)),
     Operation("GET", "/schedules", "Rules with a schedule: next and last runs", answer=_list("schedules", "Schedule")),

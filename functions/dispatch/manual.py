@@ -3,7 +3,7 @@ selects, checked input, and the jobs queued for them."""
 from __future__ import annotations
 
 from functions.dispatch import gate
-from functions.domain import apps, previews, refs, rules
+from functions.domain import apps, previews, promotions, refs, rules
 from functions.errors import InvalidInput
 from functions.domain.events import Action, WebhookEvent
 from functions.store import app_store, audit, jobs, releases
@@ -72,9 +72,14 @@ def rollback(name: str, body: dict, kept_only: bool = False) -> list[dict]:
     return [jobs.to_dict(gate.by_hand(app, docker_rules[0], to, "", trigger="rollback"))]
 
 
+PROMOTES_TO = ("docker", "heroku", "aws-ecs")
+
+
 def promote(name: str, body: dict) -> list[dict]:
-    """Queue a deploy to rule `to`'s docker target of exactly the digest rule `from` serves: no build; the agent
-    pulls it (skopeo copies it to its own registry first when that is another one)."""
+    """Queue a deploy to rule `to`'s target of exactly the digest rule `from` serves: no build. A docker target's
+    agent pulls it (skopeo copies it to its own registry first when that is another one); a heroku target's
+    copies it to Heroku's registry and releases it; an aws-ecs target's copies it to ECR and registers a task
+    definition revision naming it."""
     app = app_store.get(name)
     by_name = {r["name"]: r for r in app["rules"]}
     for field in ("from", "to"):
@@ -85,17 +90,23 @@ def promote(name: str, body: dict) -> list[dict]:
     rule = by_name[body["to"]]
     if previews.is_preview_rule(rule):
         raise InvalidInput("to", f"rule {body['to']} makes pull-request previews: promote to a deploying rule")
-    if rule["target"]["type"] != "docker":
-        raise InvalidInput("to", f"rule {body['to']} deploys with {rule['target']['type']}: promotion goes to a "
-                                 "docker target")
+    target_type = rule["target"]["type"]
+    if target_type not in PROMOTES_TO:
+        raise InvalidInput("to", f"rule {body['to']} deploys with {target_type}: promotion goes to a "
+                                 f"{', '.join(PROMOTES_TO)} target")
+    if target_type == "heroku" and rule["target"].get("method", "build") != "container":
+        raise InvalidInput("to", f"rule {body['to']} deploys to Heroku with method build: a promotion releases an "
+                                 "image, which needs method: container (an app on Heroku's container stack)")
     serving = next((e for e in reversed(releases.history(name)) if e.get("rule") == body["from"]), None)
     if serving is None:
         raise InvalidInput("from", f"rule {body['from']} of app {name} serves nothing yet")
     if not serving.get("digest"):
         raise InvalidInput("from", f"the image rule {body['from']} serves ({serving['image'][:19]}) is in no registry "
                                    "(its agent had no TAHOBUDDY_REGISTRY, or the push failed): deploy it again first")
-    origin = f"promoted from {body['from']} (job {serving['job']}, {serving['digest']})"
-    target = {**rule["target"], "image": serving["digest"], "image_wait": 0, "promoted_from": origin}
+    target = {**rule["target"], "image": serving["digest"],
+              "promoted_from": promotions.origin(body["from"], serving["job"], serving["digest"])}
+    if target_type == "docker":
+        target["image_wait"] = 0
     return [jobs.to_dict(gate.by_hand(app, {**rule, "target": target}, serving["ref"], serving["sha"],
                                       trigger="promote", now=True))]
 

@@ -49,13 +49,14 @@ def short(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def description(state: str, reason: str = "", reason_code: str = "") -> str:
-    """What the status says: the table's words, else the reason led by the state unless it already
-    says it ('canceled: ...', 'superseded by ...')."""
+def description(state: str, reason: str = "", reason_code: str = "", promoted_from: str = "") -> str:
+    """What the status says: the table's words (followed by a promotion's origin: 'deployed: promoted from
+    staging (job ..., sha256:...)'), else the reason led by the state unless it already says it
+    ('canceled: ...', 'superseded by ...')."""
     key = row(state, reason_code)
     said = TABLE[key][3]
     if said:
-        return said
+        return short(f"{said}: {promoted_from}") if promoted_from else said
     if key == NEVER_RAN:
         return short(f"never ran: {reason}")
     if key == JobState.FROZEN.value:

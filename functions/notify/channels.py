@@ -54,7 +54,10 @@ def _headline(change: dict) -> str:
 
 
 def _detail(change: dict) -> str:
-    return outcome(change)[1] if change["state"] not in ("queued", "running", "succeeded") else ""
+    """The reason of a job that did not deploy; a promotion's origin while it goes well."""
+    if change["state"] in ("queued", "running", "succeeded"):
+        return change.get("promoted_from") or ""
+    return outcome(change)[1]
 
 
 def slack_body(change: dict, link: str) -> dict:
@@ -78,7 +81,7 @@ def discord_body(change: dict, link: str) -> dict:
 
 
 def webhook_body(change: dict, link: str) -> dict:
-    keys = ("job_id", "app", "rule", "state", "reason", "reason_code", "ref", "sha", "repo")
+    keys = ("job_id", "app", "rule", "state", "reason", "reason_code", "ref", "sha", "repo", "promoted_from")
     return {"type": f"job.{change['state']}", "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "data": {**{k: change.get(k, "") for k in keys}, "url": link}}
 

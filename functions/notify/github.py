@@ -103,7 +103,8 @@ def _short(text: str) -> str:
 def outcome(change: dict) -> tuple[str, str]:
     """(commit status state, description) of a job state change, from the one state table."""
     state, reason, code = change["state"], change.get("reason") or "", change.get("reason_code") or ""
-    return statuses.word("github", state, code), statuses.description(state, reason, code)
+    return (statuses.word("github", state, code),
+            statuses.description(state, reason, code, change.get("promoted_from") or ""))
 
 
 def commit_status(s: Settings, change: dict) -> tuple[str, str, dict]:
@@ -126,8 +127,11 @@ def deployment(change: dict) -> tuple[str, str, dict]:
     """The Deployment: made once per job, at its first change. `required_contexts: []` because
     GitHub would otherwise refuse it while our own status is still pending."""
     body = {"ref": change["sha"], "task": "deploy", "auto_merge": False, "required_contexts": [],
-            "environment": change["environment"], "description": _short(f"{change['app']} {change['ref']}"),
+            "environment": change["environment"],
+            "description": _short(change.get("promoted_from") or f"{change['app']} {change['ref']}"),
             "payload": {"tahobuddy_job": change["job_id"], "ref": change["ref"]}}
+    if change.get("promoted_from"):
+        body["payload"]["promoted_from"] = change["promoted_from"]
     if change.get("production_environment") is not None:
         body["production_environment"] = bool(change["production_environment"])
     if change.get("transient_environment"):

@@ -109,6 +109,8 @@ def snapshot(job: JobModel, app: dict | None = None) -> dict:
               "production_environment": report.get("production_environment")}
     if report.get("environment_url"):
         change["environment_url"] = report["environment_url"]
+    if target.get("promoted_from"):
+        change["promoted_from"] = target["promoted_from"]
     preview = target.get("preview") or {}
     if job.preview and preview.get("hostname"):
         # a pull request's own short-lived environment (GitHub shows it as destroyed once inactive)

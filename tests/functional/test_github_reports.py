@@ -171,6 +171,40 @@ def test_a_docker_deploy_gets_a_deployment_with_its_environment(gh_api, standin,
     assert not standin.violations
 
 
+def test_a_promotion_says_where_it_came_from_in_its_statuses_and_its_deployment(gh_api, standin, agent_token):
+    name, sha, gh = unique("ghp"), "9" * 40, "octo/promo"
+    # the app names its repository owner/name: a job made by hand has no webhook event to name it
+    put_app(gh_api, {"name": name, "repository": gh, "rules": [
+        {"name": "staging", "match": {"tag": "staging-*"}, "target": {"type": "docker"}},
+        {"name": "prod", "match": {"tag": "release-*"}, "environment": "promo-prod", "target": {"type": "docker"}}]})
+    staged = push_job(gh_api, gh, "refs/tags/staging-1", sha, full_name=gh, created=True)
+    digest = "sha256:" + "7" * 64
+    assert agent_call(gh_api, agent_token, "gh-p", f"/agent/jobs/{staged}/claim").json()["run"] is True
+    assert agent_call(gh_api, agent_token, "gh-p", f"/agent/jobs/{staged}/finish", {"state": "succeeded", "release": {
+        "image": "sha256:" + "6" * 64, "digest": f"127.0.0.1:5000/{name}@{digest}", "ref": "refs/tags/staging-1",
+        "sha": sha}}).ok
+    r = call(gh_api, "POST", f"/apps/{name}/promote", json={"from": "staging", "to": "prod"})
+    assert r.status_code == 201, r.text
+    job = r.json()["jobs"][0]["id"]
+    origin = f"promoted from staging (job {staged}, {digest})"
+    assert agent_call(gh_api, agent_token, "gh-p", f"/agent/jobs/{job}/claim").json()["run"] is True
+    assert agent_call(gh_api, agent_token, "gh-p", f"/agent/jobs/{job}/finish", {"state": "succeeded",
+                      "reason": f"serving; {origin}"}).ok
+    context = f"tahobuddy/{name}/prod"
+    wait_for(lambda: len([s for s in standin.statuses if s["context"] == context]) >= 3, "3 statuses of prod",
+             seen=lambda: ([s for s in standin.statuses if s["repo"] == gh], call(gh_api, "GET", f"/jobs/{job}").json()))
+    assert [(s["state"], s["description"]) for s in standin.statuses if s["context"] == context] == [
+        ("pending", f"queued: {origin}"), ("pending", f"deploying: {origin}"), ("success", f"deployed: {origin}")]
+    [dep] = [d for d in standin.deployments.values() if d["environment"] == "promo-prod"]
+    assert dep["request"]["description"] == origin and dep["request"]["payload"]["promoted_from"] == origin
+    wait_for(lambda: len([s for s in standin.deployment_statuses if s["deployment_id"] == dep["id"]]) >= 3,
+             "3 statuses of the promotion's Deployment")
+    last = [s for s in standin.deployment_statuses if s["deployment_id"] == dep["id"]][-1]
+    assert (last["state"], last["description"]) == ("success", f"deployed: {origin}")
+    assert origin in call(gh_api, "GET", f"/jobs/{job}").json()["reason"]
+    assert not standin.violations
+
+
 def test_a_job_that_never_ran_is_an_error_not_a_failure(gh_api, standin, agent_token):
     name, sha = docker_app(gh_api, "octo/never"), "d" * 40
     job = push_job(gh_api, "https://github.com/octo/never.git", "main", sha, full_name="octo/never")

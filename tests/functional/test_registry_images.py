@@ -212,7 +212,7 @@ def test_promote_deploys_the_digest_staging_serves_to_another_pools_target_copie
         assert cli.returncode == 0, cli.stderr
         job = wait_job(api, json.loads(cli.stdout)["jobs"][0]["id"])
         log = job_log(api, job["id"])
-        origin = f"promoted from staging (job {one['id']}, {digest})"
+        origin = f"promoted from staging (job {one['id']}, {digest.split('@')[1]})"
         assert job["state"] == "succeeded" and job["agent_id"].startswith("prod"), log
         assert origin in log and origin in job["reason"] and "building" not in log, (job, log)
         content = digest.split("@")[1]

@@ -73,6 +73,23 @@ def test_deployment_and_its_statuses():
     assert "environment_url" not in github.deployment_status(s, c, 7)[2]  # only once it serves
 
 
+def test_a_promotion_says_where_it_came_from_in_its_status_and_deployment():
+    from functions.domain import promotions
+    origin = promotions.origin("staging", "1733000000000abcdef", "127.0.0.1:5000/blog@sha256:" + "d" * 64)
+    assert origin == f"promoted from staging (job 1733000000000abcdef, sha256:{'d' * 64})"
+    promo = change("queued", promoted_from=origin)
+    assert [github.outcome({**promo, "state": s})[1] for s in ("queued", "running", "succeeded")] == [
+        f"queued: {origin}", f"deploying: {origin}", f"deployed: {origin}"]
+    assert all(len(github.outcome({**promo, "state": s})[1]) <= 140 for s in ("queued", "running", "succeeded"))
+    # a failure says its own reason; the Deployment and its statuses say the origin
+    assert github.outcome({**promo, "state": "failed", "reason": "exit 1"})[1] == "failed: exit 1"
+    body = github.deployment(promo)[2]
+    assert body["description"] == origin and body["payload"]["promoted_from"] == origin
+    assert github.deployment_status(settings({}), {**promo, "state": "succeeded"}, 7)[2]["description"] == \
+        f"deployed: {origin}"
+    assert "promoted_from" not in github.deployment(change("queued"))[2]["payload"]
+
+
 def test_only_deploying_targets_get_a_deployment():
     assert [github.deploys(change("queued", target_type=t)) for t in ("docker", "heroku", "aws-ecs", "shell",
                                                                      "ansible")] == [True, True, True, False, False]
