@@ -21,6 +21,13 @@ from . import docker_backups, docker_images, docker_oneoff, docker_previews, doc
 from . import docker_watch as watch
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError
 from .proxy import RESTART_WAIT, Caddy, ProxyError, route
+from .secretrefs import resolve
+
+
+def _resolved(kwargs: dict, ctx: RunContext) -> dict:
+    """The container's environment with each `secret:NAME` value resolved by the agent (a preview's have
+    none: docker_convert.preview_spec drops them); the lookup remembers each value, so logs mask it."""
+    return {**kwargs, "environment": resolve(kwargs["environment"], ctx.secrets)}
 
 
 @functools.lru_cache(maxsize=4)
@@ -241,7 +248,7 @@ class DockerRunner:
 
     def _swap(self, client, spec: JobSpec, ctx: RunContext, log: Log, image: str, history: History) -> JobResult:
         old_entry = history.live()
-        kwargs = convert.run_kwargs(spec, image, ctx.scratch.get("env", {}))
+        kwargs = _resolved(convert.run_kwargs(spec, image, ctx.scratch.get("env", {})), ctx)
         kwargs["name"] = f"tahobuddy-{spec.app}-{spec.job_id}-{secrets.token_hex(2)}"
         # by name before it exists: cleanup removes it even when dockerd made it but went away before answering
         ctx.scratch["new_container"] = ctx.scratch["new_container_name"] = kwargs["name"]
@@ -354,7 +361,8 @@ class DockerRunner:
         argv = list(spec.target["run_command"])
         log(f"running {' '.join(argv)} in {live['ref']} ({live['sha'][:12]}), image {live['image'][:19]}")
         live_spec = dataclasses.replace(spec, sha=live["sha"], ref=live["ref"])
-        kwargs = convert.oneoff_kwargs(live_spec, live["image"], ctx.scratch.get("env", {}), argv, "run")
+        kwargs = _resolved(convert.oneoff_kwargs(live_spec, live["image"], ctx.scratch.get("env", {}), argv, "run"),
+                           ctx)
         outcome = docker_oneoff.run(client, kwargs, "", log, ctx.timeout, ctx.cancel)
         if ctx.cancel.requested:
             return JobResult.canceled(f"canceled: {ctx.cancel.reason}")
@@ -374,7 +382,7 @@ class DockerRunner:
         if not argv:
             return None
         log(f"release command: {' '.join(argv)}")
-        kwargs = convert.oneoff_kwargs(spec, image, ctx.scratch.get("env", {}), argv, "release")
+        kwargs = _resolved(convert.oneoff_kwargs(spec, image, ctx.scratch.get("env", {}), argv, "release"), ctx)
         outcome = docker_oneoff.run(client, kwargs, "[release] ", log, float(spec.target.get("release_timeout", 600)),
                                     ctx.cancel)
         if ctx.cancel.requested:
@@ -390,7 +398,7 @@ class DockerRunner:
         """Run the rule's seed command once, in the preview's image beside its new, empty database."""
         argv = list(spec.target["preview"]["seed"])
         log(f"seeding the preview's database: {' '.join(argv)}")
-        kwargs = convert.run_kwargs(spec, image, ctx.scratch.get("env", {}))
+        kwargs = _resolved(convert.run_kwargs(spec, image, ctx.scratch.get("env", {})), ctx)
         container = client.containers.run(image, argv, detach=True, environment=kwargs["environment"],
                                           network=kwargs["network"], labels=kwargs["labels"],
                                           name=f"tahobuddy-{spec.app}-{spec.job_id}-seed",
