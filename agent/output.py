@@ -12,7 +12,9 @@ lists the running app containers of this installation and starts a follower for 
 new container is followed within a second, from its start); one follower per container (Docker's
 blocking log stream; it ends when the container stops or is removed, or when `stop()` closes it); one
 sender (every FLUSH_EVERY s it sends what the followers read, per app, through `Reporter.output`, which
-masks every line with the agent's one masker, as for job logs). Held lines are bounded (MAX_PENDING: the
+masks every line with the agent's one masker, as for job logs). The masker learns a container's secret
+values from the container itself (the variables its `tahobuddy.secret_env` label names), so an agent
+started after the deploy masks them too. Held lines are bounded (MAX_PENDING: the
 oldest go, and the next batch says how many). A 404 (the app was deleted) or a 403 (the app is not of
 this agent's pool) ends the following of that app's containers; a new container of the same name (a
 new app) is followed again.
@@ -36,8 +38,9 @@ class Output:
     BATCH = 500          # the API's batch limit (functions/store/logs.py MAX_BATCH)
     MAX_PENDING = 5000   # lines held while the API cannot be reached; beyond, the oldest are dropped
 
-    def __init__(self, reporter: Reporter, installation: str, say, client=None):
+    def __init__(self, reporter: Reporter, installation: str, say, client=None, remember=lambda value: None):
         self.reporter, self.installation, self.say = reporter, installation, say
+        self.remember = remember  # the masker's register: a container's secret values, read from its config
         self.client = client or (lambda timeout: docker.from_env(timeout=timeout))
         self.done = threading.Event()
         self.lock = threading.Lock()         # guards everything below
@@ -86,6 +89,8 @@ class Output:
                             continue
                         self.streams[found.id], self.owner[found.id] = None, (found.app, found.preview)
                         since = self.last_at.get(found.id)
+                    for value in docker_output.secrets_of(lister, found.id):  # masked even after a restart
+                        self.remember(value)
                     # a restarted container goes on after its last line; a new one from its start
                     since = since + 1e-6 if since is not None else max(docker_output.started(lister, found.id),
                                                                        self.began)
@@ -210,4 +215,5 @@ def start(agent) -> Output | None:
     """Start following the serving containers of a docker agent (its own threads: never a job slot)."""
     if "docker" not in agent.config.targets:
         return None
-    return Output(agent.reporter, agent.config.resolved_installation(), agent.say).start()
+    return Output(agent.reporter, agent.config.resolved_installation(), agent.say,
+                  remember=agent.secrets.register).start()

@@ -17,17 +17,24 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from . import docker_convert as convert
-from . import docker_backups, docker_images, docker_oneoff, docker_previews, docker_purge, image_retention, proxy
+from . import (docker_backups, docker_images, docker_oneoff, docker_output, docker_previews, docker_purge,
+               image_retention, proxy)
 from . import docker_watch as watch
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError
 from .proxy import RESTART_WAIT, Caddy, ProxyError, route
 from .secretrefs import resolve
 
 
-def _resolved(kwargs: dict, ctx: RunContext) -> dict:
+def _resolved(kwargs: dict, ctx: RunContext, extra_env: dict | None = None) -> dict:
     """The container's environment with each `secret:NAME` value resolved by the agent (a preview's have
-    none: docker_convert.preview_spec drops them); the lookup remembers each value, so logs mask it."""
-    return {**kwargs, "environment": resolve(kwargs["environment"], ctx.secrets)}
+    none: docker_convert.preview_spec drops them); the lookup remembers each value, so logs mask it. The
+    label SECRET_ENV names (never holds) the variables whose values are secret, so an agent started later
+    masks them in the container's output too (runners/docker_output.py)."""
+    env = kwargs["environment"]
+    secret = sorted({k for k, v in env.items() if isinstance(v, str) and convert.SECRET_REF.match(v)}
+                    | set(extra_env or ()))
+    labels = {**kwargs.get("labels", {}), **({docker_output.SECRET_ENV: ",".join(secret)} if secret else {})}
+    return {**kwargs, "environment": resolve(env, ctx.secrets), "labels": labels}
 
 
 @functools.lru_cache(maxsize=4)
@@ -248,7 +255,7 @@ class DockerRunner:
 
     def _swap(self, client, spec: JobSpec, ctx: RunContext, log: Log, image: str, history: History) -> JobResult:
         old_entry = history.live()
-        kwargs = _resolved(convert.run_kwargs(spec, image, ctx.scratch.get("env", {})), ctx)
+        kwargs = _resolved(convert.run_kwargs(spec, image, ctx.scratch.get("env", {})), ctx, ctx.scratch.get("env"))
         kwargs["name"] = f"tahobuddy-{spec.app}-{spec.job_id}-{secrets.token_hex(2)}"
         # by name before it exists: cleanup removes it even when dockerd made it but went away before answering
         ctx.scratch["new_container"] = ctx.scratch["new_container_name"] = kwargs["name"]
@@ -398,7 +405,7 @@ class DockerRunner:
         """Run the rule's seed command once, in the preview's image beside its new, empty database."""
         argv = list(spec.target["preview"]["seed"])
         log(f"seeding the preview's database: {' '.join(argv)}")
-        kwargs = _resolved(convert.run_kwargs(spec, image, ctx.scratch.get("env", {})), ctx)
+        kwargs = _resolved(convert.run_kwargs(spec, image, ctx.scratch.get("env", {})), ctx, ctx.scratch.get("env"))
         container = client.containers.run(image, argv, detach=True, environment=kwargs["environment"],
                                           network=kwargs["network"], labels=kwargs["labels"],
                                           name=f"tahobuddy-{spec.app}-{spec.job_id}-seed",

@@ -6,6 +6,7 @@ The agent's output follower (agent/output.py) calls these; `split_stamp` and `se
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -13,6 +14,7 @@ import docker
 
 from . import docker_convert as convert
 
+SECRET_ENV = "tahobuddy.secret_env"   # a container's label: the names of its variables with secret values
 STAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z")
 
 
@@ -70,3 +72,27 @@ def follow(client: docker.DockerClient, container_id: str, since: float):
     read timeout (a quiet app prints nothing for hours)."""
     return client.api.logs(container_id, stdout=True, stderr=True, stream=True, follow=True, timestamps=True,
                            since=since)
+
+
+def secret_values(labels: dict, env: list[str]) -> list[str]:
+    """The values of the variables the SECRET_ENV label names, from `Config.Env` (`NAME=value` strings),
+    and the password of each that is a URL (DATABASE_URL): what the masker must blank in the output."""
+    names = {n for n in (labels or {}).get(SECRET_ENV, "").split(",") if n}
+    out = []
+    for pair in env or []:
+        name, _, value = pair.partition("=")
+        if name in names and value:
+            out.append(value)
+            try:
+                password = urllib.parse.urlsplit(value).password
+            except ValueError:
+                password = None
+            if password:
+                out.append(urllib.parse.unquote(password))
+    return out
+
+
+def secrets_of(client: docker.DockerClient, container_id: str) -> list[str]:
+    attrs = client.api.inspect_container(container_id)
+    config = attrs.get("Config") or {}
+    return secret_values(config.get("Labels") or {}, config.get("Env") or [])

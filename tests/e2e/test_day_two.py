@@ -249,7 +249,8 @@ def test_logs_app_follows_what_the_serving_container_prints_masked_and_moves_to_
         api, agent_token, caddy, tmp_path, docker_images, empty_queue):
     """`tahobuddy logs --app APP -f` shows lines the app printed after the command started, within 2 s of
     their printing (the line says when); the secret it prints is masked by the agent; a deploy's new
-    container is followed; a deleted app's container is no longer followed."""
+    container is followed, and an agent started after the deploy masks the secret too; a deleted app's
+    container is no longer followed."""
     repo, name, secret = GitRepo(tmp_path / "out"), unique("out"), "s3cr3t-" + unique("tok")
     put_app(api, name, repo, env={"API_TOKEN": "secret:OUT_API_TOKEN"})
     agent = AgentProcess(api, agent_token, tmp_path, caddy, extra={"OUT_API_TOKEN": secret})
@@ -264,14 +265,14 @@ def test_logs_app_follows_what_the_serving_container_prints_masked_and_moves_to_
                                     stderr=subprocess.PIPE, text=True, env=env)
         seen = []
 
-        def next_tick(version: str) -> str:
+        def next_tick(version: str, after: float = 0) -> str:
             for _ in range(200):  # bounded: a tick a second, and whatever came before
                 line = follower.stdout.readline()
                 assert line, f"logs -f ended: {follower.stderr.read() if follower.poll() is not None else ''}"
                 seen.append(line.strip())
                 words = line.split()
-                if words[:2] == ["tick", version] and int(words[2]) >= int(started) + 1:
-                    return line  # printed after the command started
+                if words[:2] == ["tick", version] and int(words[2]) >= int(max(started, after)) + 1:
+                    return line  # printed after the command started (and after `after`)
             raise AssertionError(f"no tick of {version} printed after the command started; seen {seen[-20:]}")
 
         line = next_tick("v1")
@@ -299,6 +300,13 @@ def test_logs_app_follows_what_the_serving_container_prints_masked_and_moves_to_
         job = deploy(api, repo, "release-2")
         assert job["state"] == "succeeded", job_log(api, job["id"])
         assert "token=***" in next_tick("v2")  # the swap's new container, followed by the same command
+
+        # an agent started after the deploy never resolved the secret: it learns it from the container's config
+        assert agent.stop() == 0, agent.output()
+        restarted = time.time()
+        agent = AgentProcess(api, agent_token, tmp_path, caddy, extra={"OUT_API_TOKEN": secret})
+        line = next_tick("v2", after=restarted)
+        assert "token=***" in line and secret not in line, line
 
         since = cli(api, "logs", "--app", name, "--since", "1m")
         assert since.returncode == 0 and "tick v1" in since.stdout and "tick v2" in since.stdout, since

@@ -33,3 +33,11 @@ def test_since_takes_seconds_minutes_hours_and_days():
     assert [since_seconds(x) for x in ("", None, "90", "30s", "10m", "2h", "1d")] == [0, 0, 90, 30, 600, 7200, 86400]
     with pytest.raises(ApiError, match="give a duration like 30s"):
         since_seconds("ten minutes")
+
+
+def test_the_secret_values_of_a_container_are_read_from_the_variables_its_label_names():
+    from runners.docker_output import secret_values
+    labels = {"tahobuddy.secret_env": "API_TOKEN,DATABASE_URL"}
+    env = ["PORT=8080", "API_TOKEN=s3cr3t", "DATABASE_URL=postgres://app:p%40ss@db:5432/app", "EMPTY="]
+    assert secret_values(labels, env) == ["s3cr3t", "postgres://app:p%40ss@db:5432/app", "p@ss"]
+    assert secret_values({}, env) == []
