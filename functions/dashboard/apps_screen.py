@@ -71,9 +71,9 @@ def section(p: web.Page, app: dict) -> Markup:
             serving_now = Markup("nothing yet: push a matching ref, or redeploy from a job")
         rows.append((rule["name"], _match(rule), f"{rule['target']['type']} {rule['target'].get('name', '')}",
                      rule["target"].get("pool") or "default", when_it_deploys(app, rule) or "on push", serving_now))
-    return render('<section aria-labelledby="app-{n}"><h2 id="app-{n}"><a href="{page}">{n}</a></h2><p>Repository '
-                  '<code>{repo}</code> &middot; <a href="{jobs}">its jobs</a> &middot; <a href="{page}">its output, '
-                  'run a command</a></p>{host}{table}</section>', page=p.url(f"/apps/{app['name']}"),
+    return render('<section aria-labelledby="app-{n}"><h2 id="app-{n}">{n}</h2><p>Repository <code>{repo}</code>'
+                  ' &middot; <a href="{jobs}">its jobs</a> &middot; <a href="{page}">its output, run a command</a>'
+                  '</p>{host}{table}</section>', page=p.url(f"/apps/{app['name']}"),
                   n=app["name"], repo=app["repository"], host=_host_link(app), jobs=p.url("/jobs", app=app["name"]),
                   table=layout.table(("Rule", "Matches", "Target", "Pool", "When", "Serving now"), rows))
 

@@ -360,7 +360,7 @@ def test_the_app_page_follows_the_app_output_live_as_text(admin, api, agent_toke
     helpers.put_app(api, helpers.docker_app(name))
     _ship_output(api, agent_tokens, name, ["listening on :8080", XSS_TAG])
     admin.goto("/apps")
-    admin.locator(f"#app-{name}").get_by_role("link", name=name).click()
+    admin.locator(f"section:has(h2:text-is('{name}'))").get_by_role("link", name="its output, run a command").click()
     admin.wait_for_url(re.compile(f"/apps/{name}$"))
     panel = admin.locator("#output")
     expect(panel.locator("li")).to_have_text(["listening on :8080", XSS_TAG])  # shown as text, never run
