@@ -16,16 +16,22 @@ from __future__ import annotations
 import random
 import threading
 import time
+import urllib.parse
 
 import requests
 
-from contract.wire import (AgentBeat, AgentHello, AgentSession, ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch,
-                           PreviewList, WaitAnswer, Wire)
+from contract.wire import (AgentBeat, AgentHello, AgentSession, AppOutput, ClaimAnswer, Finish, Handback, JobBeatAnswer,
+                           LogBatch, PreviewList, WaitAnswer, Wire)
 from runners.base import Log
 
 
 class Unrecoverable(Exception):
     """Configuration or auth is wrong: the agent stops and says what to fix."""
+
+
+class Forbidden(Unrecoverable):
+    """The API refused this agent something its token may not do (403): for an app's output, the app is not
+    of this agent's pool. Unrecoverable for a job's call; the output follower stops following that app."""
 
 
 class Conflict(Exception):
@@ -80,7 +86,8 @@ class Reporter:
                 error = exc
             else:
                 if r.status_code in (401, 403):
-                    raise Unrecoverable(f"the API refused the agent token ({r.status_code}): {r.text[:200]}")
+                    raise (Forbidden if r.status_code == 403 else Unrecoverable)(
+                        f"the API refused the agent token ({r.status_code}): {r.text[:200]}")
                 if r.status_code == 404:
                     raise Gone(r.text[:200])
                 if r.status_code == 409:
@@ -124,6 +131,12 @@ class Reporter:
             raise Unrecoverable(f"the API refused the agent session ({r.status_code}): {r.text[:200]}")
         r.raise_for_status()
         return PreviewList.from_dict(r.json())
+
+    def output(self, app: str, batch: AppOutput) -> dict:
+        """What an app's serving container printed (masked on the way out, as every message). Two tries
+        only: the output follower keeps a batch that did not land and sends it with the next one."""
+        return self._call(f"{self.api}/agent/apps/{urllib.parse.quote(app, safe='')}/output", "output", batch,
+                          retries=2)
 
     def release(self, job_id: str, reason: str) -> dict:
         return self._post(job_id, "release", Handback(reason))

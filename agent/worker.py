@@ -26,7 +26,7 @@ from contract.wire import AgentHello, Finish
 from runners import registry
 from runners.base import NEVER_RAN, Cancel, JobResult, JobSpec, Phases, Reason, RunContext, RunnerError, Status
 
-from . import previews, watch
+from . import output, previews, watch
 from .config import AgentConfig
 from .holder import Holder
 from .reporter import Conflict, Gone, LogStream, Reporter, Unrecoverable
@@ -152,6 +152,14 @@ class Agent:
             if hook:
                 hook(self.config, self.workdir, self.say)
         previews.start(self)  # removes preview leftovers the store does not keep, now and every few minutes
+        following = output.start(self)  # what the apps' serving containers print, to the API
+        try:
+            return self._serve()
+        finally:
+            if following:
+                following.stop()
+
+    def _serve(self) -> int:
         slots = [threading.Thread(target=self._slot, args=(i,), daemon=True) for i in range(self.config.concurrency)]
         self.say(f"agent {self.agent_id}: pool {self.config.pool}: polling {self.queue_url} with {len(slots)} "
                  f"slot(s) for {', '.join(self.config.targets)}")

@@ -16,7 +16,7 @@ import time
 
 import yaml
 
-from . import hook, phases, starter, validate
+from . import app_logs, hook, phases, starter, validate
 from contract.states import ENDED_VALUES
 
 from .client import ApiError, Client, quote, setting
@@ -109,6 +109,12 @@ def cmd_jobs(args) -> int:
 
 
 def cmd_logs(args) -> int:
+    if bool(args.app) == bool(args.job):
+        raise ApiError("usage: tahobuddy logs JOB [-f], or tahobuddy logs --app APP [-f] [--since 10m] [--preview N]")
+    if args.app:
+        return app_logs.show(_client(args), args)
+    if args.since or args.preview:
+        raise ApiError("--since and --preview go with --app: a job's log is read whole")
     client, after, deadline = _client(args), 0, time.monotonic() + args.timeout
     while True:
         data = client.get(f"/jobs/{quote(args.job)}/logs", after=after)
@@ -375,9 +381,16 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--limit", type=int, default=50, help="at most this many, newest first")
     sp.add_argument("--reason", default="canceled from the CLI", help="with cancel: why")
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    sp = add("logs", cmd_logs, "print a job's log; -f follows it until the job ends")
-    sp.add_argument("job", help="the job's id (from tahobuddy jobs)")
-    sp.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until the job ends")
+    sp = add("logs", cmd_logs, "print a job's log, or with --app what the app's serving container prints; "
+                               "-f follows it")
+    sp.add_argument("job", nargs="?", help="the job's id (from tahobuddy jobs)")
+    sp.add_argument("--app", help="instead of a job's log: what this app's serving container printed (its agent "
+                                  "ships it; an app keeps its last lines for a few days)")
+    sp.add_argument("--since", help="with --app: only lines printed this long ago or later (30s, 10m, 2h, 1d)")
+    sp.add_argument("--preview", type=int, default=0, metavar="N", help="with --app: pull request N's preview")
+    sp.add_argument("--lines", type=int, default=1000, help="with --app: print at most this many of the newest lines")
+    sp.add_argument("-f", "--follow", action="store_true",
+                    help="keep printing new lines: until the job ends, or with --app until --timeout")
     sp.add_argument("--timeout", type=int, default=3600, help="stop following after this many seconds")
     sp = add("deploy", cmd_deploy, "queue a deploy of REF (branch or tag) for APP by hand")
     sp.add_argument("app", help="the app's name")

@@ -9,6 +9,7 @@
     POST /api/v1/agent/jobs/ID/finish    Finish          -> the job         (session)
     POST /api/v1/agent/jobs/ID/release   Handback        -> the job         (session)
     GET  /api/v1/agent/previews          -               -> PreviewList     (session; the reconciler)
+    POST /api/v1/agent/apps/NAME/output  AppOutput       -> {"last_seq"}    (session; its pool's apps only)
 
 The agent id is never a header the caller picks: registering with an agent token returns a
 session token bound to the agent id, and every job call is made with it.
@@ -154,6 +155,17 @@ class LogBatch(Wire):
     TEXT = ("lines",)
     first_seq: int
     lines: list
+
+
+@dataclass(frozen=True)
+class AppOutput(Wire):
+    """What the serving container of an app (or of one of its previews) printed: agent/output.py follows it
+    and sends a batch every half second. `at` holds when Docker saw each line (epoch seconds)."""
+
+    TEXT = ("lines",)
+    lines: list
+    at: list = field(default_factory=list)
+    preview: int = 0
 
 
 @dataclass(frozen=True)

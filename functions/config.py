@@ -16,6 +16,7 @@ from functions.retention import Retention, parse as parse_retention
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
 DEFAULT_AGENT_SESSION = 24 * 3600  # a day: far longer than any outage an agent rides out, renewed by its beats
 DEFAULT_LOG_MAX_LINES = 10_000       # at most 8 KiB each (store/logs.py): a job's log stays under 80 MiB
+DEFAULT_OUTPUT_MAX_LINES = 5_000     # an app's (or a preview's) output: its last lines (store/output.py)
 PROVIDER_SECRETS = ("gitlab", "gitea", "forgejo")  # TAHOBUDDY_<NAME>_SECRET overrides TAHOBUDDY_WEBHOOK_SECRET
 FORGE_HOSTS = ("gitlab", "gitea", "forgejo")       # TAHOBUDDY_<NAME>_HOSTS: hosts whose repositories are that forge's
 
@@ -41,6 +42,7 @@ class Settings:
     agent_session_seconds: int = DEFAULT_AGENT_SESSION  # an agent session unused this long ends (store/sessions.py)
     forge_hosts: dict = field(default_factory=dict)  # repository host -> forge, beyond github.com and gitlab.com
     log_max_lines: int = DEFAULT_LOG_MAX_LINES  # a job keeps its last this many log lines (0: all of them)
+    output_max_lines: int = DEFAULT_OUTPUT_MAX_LINES  # an app keeps its last this many output lines (at least 1)
     preview_domain: str = ""        # previews at <app>-pr-N.<this> (functions/domain/preview_hosts.py)
 
     def secret_for(self, provider: str) -> str:
@@ -82,6 +84,8 @@ def settings() -> Settings:
         agent_session_seconds=_seconds(env.get("TAHOBUDDY_AGENT_SESSION_SECONDS", ""), DEFAULT_AGENT_SESSION),
         forge_hosts=forge_hosts(env),
         log_max_lines=_whole("TAHOBUDDY_LOG_MAX_LINES", env.get("TAHOBUDDY_LOG_MAX_LINES", ""), DEFAULT_LOG_MAX_LINES),
+        output_max_lines=max(1, _whole("TAHOBUDDY_OUTPUT_MAX_LINES", env.get("TAHOBUDDY_OUTPUT_MAX_LINES", ""),
+                                       DEFAULT_OUTPUT_MAX_LINES)),
         preview_domain=_domain("TAHOBUDDY_PREVIEW_DOMAIN", env.get("TAHOBUDDY_PREVIEW_DOMAIN", "")),
     )
 

@@ -15,6 +15,8 @@ local/provision.py turn it on). What is kept, and why:
   its items `days`: later pushes to the pull request find its comment and deployments there;
 - agent sessions: once unused for TAHOBUDDY_AGENT_SESSION_SECONDS (a day; an agent's beats renew
   it), as their own `expires_at` says (store/sessions.py); a dead session's row serves nothing;
+- an app's output (what its serving container prints, functions/store/output.py): `output_days` (7)
+  after it was written, and at most TAHOBUDDY_OUTPUT_MAX_LINES lines per app or preview;
 - the audit log: kept unless `audit_days` is set: it is the one record of who changed an app or a
   token, one small item per change, and an operator may need it long after an incident;
 - apps, rules, tokens (their own expiry), releases (rollback history), previews: never.
@@ -29,9 +31,10 @@ ATTRIBUTE = "expires_at"
 DAY = 24 * 3600
 LOG_MARGIN_DAYS = 7          # longer than a job runs: attempts x timeout, plus requeues (max_queued is 3 days)
 GITHUB_REDELIVERY_DAYS = 3   # github.com lets an admin redeliver deliveries of the past 3 days
-DEFAULTS = {"days": 90, "dedup_days": 7, "outbox_days": 14, "audit_days": 0}
+DEFAULTS = {"days": 90, "dedup_days": 7, "outbox_days": 14, "audit_days": 0, "output_days": 7}
 ENV = {"days": "TAHOBUDDY_RETENTION_DAYS", "dedup_days": "TAHOBUDDY_DEDUP_RETENTION_DAYS",
-       "outbox_days": "TAHOBUDDY_OUTBOX_RETENTION_DAYS", "audit_days": "TAHOBUDDY_AUDIT_RETENTION_DAYS"}
+       "outbox_days": "TAHOBUDDY_OUTBOX_RETENTION_DAYS", "audit_days": "TAHOBUDDY_AUDIT_RETENTION_DAYS",
+       "output_days": "TAHOBUDDY_OUTPUT_RETENTION_DAYS"}
 
 
 class RetentionError(ValueError):
@@ -44,12 +47,16 @@ class Retention:
     dedup_days: int = DEFAULTS["dedup_days"]
     outbox_days: int = DEFAULTS["outbox_days"]
     audit_days: int = DEFAULTS["audit_days"]       # 0: keep forever
+    output_days: int = DEFAULTS["output_days"]     # an app's output lines
 
     def event(self, received: float) -> int:
         return _at(received, self.days)
 
     def log_line(self, written: float) -> int:
         return _at(written, self.days + LOG_MARGIN_DAYS)
+
+    def output_line(self, written: float) -> int:
+        return _at(written, self.output_days)
 
     def finished_job(self, ended: float, first_log_line: int | None = None) -> int:
         """`days` after it ended, but never after its first log line goes (a run longer than the margin)."""
@@ -67,7 +74,7 @@ class Retention:
 
     def as_dict(self) -> dict:
         return {"days": self.days, "dedup_days": self.dedup_days, "outbox_days": self.outbox_days,
-                "audit_days": self.audit_days, "log_margin_days": LOG_MARGIN_DAYS}
+                "audit_days": self.audit_days, "output_days": self.output_days, "log_margin_days": LOG_MARGIN_DAYS}
 
 
 def _at(start: float, days: int) -> int:
@@ -102,6 +109,8 @@ def parse(env) -> Retention:
             "redelivered push queues a second job")
     if values["outbox_days"] < 1:
         raise RetentionError(f"{ENV['outbox_days']}={values['outbox_days']}: keep sent reports at least 1 day")
+    if values["output_days"] < 1:
+        raise RetentionError(f"{ENV['output_days']}={values['output_days']}: keep an app's output at least 1 day")
     if values["audit_days"] < 0:
         raise RetentionError(f"{ENV['audit_days']}={values['audit_days']}: 0 keeps the audit log forever, "
                              "else a number of days")

@@ -17,10 +17,24 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from . import docker_convert as convert
-from . import docker_backups, docker_images, docker_oneoff, docker_previews, docker_purge, image_retention, proxy
+from . import (docker_backups, docker_images, docker_oneoff, docker_output, docker_previews, docker_purge,
+               image_retention, proxy)
 from . import docker_watch as watch
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError
 from .proxy import RESTART_WAIT, Caddy, ProxyError, route
+from .secretrefs import resolve
+
+
+def _resolved(kwargs: dict, ctx: RunContext, extra_env: dict | None = None) -> dict:
+    """The container's environment with each `secret:NAME` value resolved by the agent (a preview's have
+    none: docker_convert.preview_spec drops them); the lookup remembers each value, so logs mask it. The
+    label SECRET_ENV names (never holds) the variables whose values are secret, so an agent started later
+    masks them in the container's output too (runners/docker_output.py)."""
+    env = kwargs["environment"]
+    secret = sorted({k for k, v in env.items() if isinstance(v, str) and convert.SECRET_REF.match(v)}
+                    | set(extra_env or ()))
+    labels = {**kwargs.get("labels", {}), **({docker_output.SECRET_ENV: ",".join(secret)} if secret else {})}
+    return {**kwargs, "environment": resolve(env, ctx.secrets), "labels": labels}
 
 
 @functools.lru_cache(maxsize=4)
@@ -241,7 +255,7 @@ class DockerRunner:
 
     def _swap(self, client, spec: JobSpec, ctx: RunContext, log: Log, image: str, history: History) -> JobResult:
         old_entry = history.live()
-        kwargs = convert.run_kwargs(spec, image, ctx.scratch.get("env", {}))
+        kwargs = _resolved(convert.run_kwargs(spec, image, ctx.scratch.get("env", {})), ctx, ctx.scratch.get("env"))
         kwargs["name"] = f"tahobuddy-{spec.app}-{spec.job_id}-{secrets.token_hex(2)}"
         # by name before it exists: cleanup removes it even when dockerd made it but went away before answering
         ctx.scratch["new_container"] = ctx.scratch["new_container_name"] = kwargs["name"]
@@ -354,7 +368,8 @@ class DockerRunner:
         argv = list(spec.target["run_command"])
         log(f"running {' '.join(argv)} in {live['ref']} ({live['sha'][:12]}), image {live['image'][:19]}")
         live_spec = dataclasses.replace(spec, sha=live["sha"], ref=live["ref"])
-        kwargs = convert.oneoff_kwargs(live_spec, live["image"], ctx.scratch.get("env", {}), argv, "run")
+        kwargs = _resolved(convert.oneoff_kwargs(live_spec, live["image"], ctx.scratch.get("env", {}), argv, "run"),
+                           ctx)
         outcome = docker_oneoff.run(client, kwargs, "", log, ctx.timeout, ctx.cancel)
         if ctx.cancel.requested:
             return JobResult.canceled(f"canceled: {ctx.cancel.reason}")
@@ -374,7 +389,7 @@ class DockerRunner:
         if not argv:
             return None
         log(f"release command: {' '.join(argv)}")
-        kwargs = convert.oneoff_kwargs(spec, image, ctx.scratch.get("env", {}), argv, "release")
+        kwargs = _resolved(convert.oneoff_kwargs(spec, image, ctx.scratch.get("env", {}), argv, "release"), ctx)
         outcome = docker_oneoff.run(client, kwargs, "[release] ", log, float(spec.target.get("release_timeout", 600)),
                                     ctx.cancel)
         if ctx.cancel.requested:
@@ -390,7 +405,7 @@ class DockerRunner:
         """Run the rule's seed command once, in the preview's image beside its new, empty database."""
         argv = list(spec.target["preview"]["seed"])
         log(f"seeding the preview's database: {' '.join(argv)}")
-        kwargs = convert.run_kwargs(spec, image, ctx.scratch.get("env", {}))
+        kwargs = _resolved(convert.run_kwargs(spec, image, ctx.scratch.get("env", {})), ctx, ctx.scratch.get("env"))
         container = client.containers.run(image, argv, detach=True, environment=kwargs["environment"],
                                           network=kwargs["network"], labels=kwargs["labels"],
                                           name=f"tahobuddy-{spec.app}-{spec.job_id}-seed",

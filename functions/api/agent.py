@@ -1,4 +1,5 @@
-"""The agent's side (contract/wire.py): register, beat, claim, wait, heartbeat, logs, finish, release."""
+"""The agent's side (contract/wire.py): register, beat, claim, wait, heartbeat, logs, finish, release, and
+its apps' output."""
 from __future__ import annotations
 
 from chalice import Blueprint, Response
@@ -70,3 +71,9 @@ def agent_previews():
 @http.api(tokens.SESSION)
 def agent_release(job_id):
     return agent_api.release(job_id, _agent(), http.body())
+
+
+@bp.route(f"{http.V1}/agent/apps/{{name}}/output", methods=["POST"])
+@http.api(tokens.SESSION)
+def agent_app_output(name):
+    return agent_api.append_output(name, _agent(), http.body())

@@ -8,7 +8,7 @@ from functions.api import http
 from functions.config import settings
 from functions.domain import preview_hosts
 from functions.dispatch import backups, manual, schedules
-from functions.store import app_store
+from functions.store import app_store, output
 from functions.store import backups as backups_store
 
 bp = Blueprint(__name__)
@@ -78,6 +78,15 @@ def promote_app(name):
 @http.api("admin")
 def run_in_app(name):
     return Response(body={"jobs": manual.run(name, http.body())}, status_code=201)
+
+
+@bp.route(f"{http.V1}/apps/{{name}}/output", methods=["GET"])
+@http.api("admin")
+def app_output(name):
+    """What the app's serving container printed (the agent ships it): the newest lines (`since` seconds
+    back), or those after `after` to follow."""
+    return output.page(name, http.int_query("preview", 0, 10**9), http.int_query("after", 0, 10**15),
+                       http.int_query("since", 0, 10**9), http.int_query("limit", 1000, 5000))
 
 
 @bp.route(f"{http.V1}/schedules", methods=["GET"])

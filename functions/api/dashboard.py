@@ -6,7 +6,8 @@ import urllib.parse
 from chalice import Blueprint, NotFoundError, Response
 
 from functions.api import http
-from functions.dashboard import actions as d_actions, agents_screen, apps_screen, events_screen, jobs_screen, signin
+from functions.dashboard import (actions as d_actions, agents_screen, app_screen, apps_screen, events_screen, jobs_screen,
+                                 signin)
 from functions.dashboard import assets as d_assets, web as d_web
 
 bp = Blueprint(__name__)
@@ -43,6 +44,21 @@ def dashboard_logout():
 @bp.route("/apps", methods=["GET"])
 def dashboard_apps():
     return apps_screen.show(_page())
+
+
+@bp.route("/apps/{name}", methods=["GET"])
+def dashboard_app(name):
+    return app_screen.show(_page(), name)
+
+
+@bp.route("/apps/{name}/output", methods=["GET"])
+def dashboard_app_output(name):
+    return app_screen.output_since(_page(), name)
+
+
+@bp.route("/apps/{name}/run", methods=["POST"], content_types=FORM)
+def dashboard_run(name):
+    return app_screen.run(_page(), name)
 
 
 @bp.route("/apps/{name}/rollback", methods=["POST"], content_types=FORM)

@@ -92,7 +92,8 @@ def wire_schema(cls) -> dict:
 
 
 WIRE = (wire.AgentHello, wire.AgentSession, wire.AgentBeat, wire.AgentBeatAnswer, wire.ClaimAnswer,
-        wire.JobBeatAnswer, wire.WaitAnswer, wire.LogBatch, wire.Finish, wire.Handback, wire.PreviewList)
+        wire.JobBeatAnswer, wire.WaitAnswer, wire.LogBatch, wire.Finish, wire.Handback, wire.PreviewList,
+        wire.AppOutput)
 ROLES = ("admin", "agent", "session")
 
 
@@ -137,6 +138,10 @@ def schemas() -> dict:
         "LogLine": obj(("seq", "line", "at"), seq=I, line=S, at=S),
         "JobLogs": obj(("job", "state", "lines"), job=S, state=S, lines={"type": "array", "items": ref("LogLine")},
                        dropped=I),  # lines after `after` the per-job cap (TAHOBUDDY_LOG_MAX_LINES) removed
+        "AppOutputLines": obj(("app", "preview", "lines", "last_seq"), app=S, preview=I,
+                              lines={"type": "array", "items": ref("LogLine")},
+                              last_seq={**I, "description": "follow on with after=this"},
+                              dropped={**I, "description": "lines after `after` the per-app cap removed"}),
         "Agent": obj(("id", "pool", "status"), id=S, pool=S, targets=STRS, version=S, host=S, concurrency=I,
                      status={"type": "string", "enum": ["idle", "busy", "stopping", "lost"]}, jobs=STRS,
                      started_at=S, last_seen=I),
@@ -270,6 +275,10 @@ OPERATIONS = (
               "docker, heroku (container) or aws-ecs target", ok=201, answer=ref("Jobs"), body=ref("PromoteRequest"), errors=(400, 401, 403, 404, 503)),
     Operation("POST", "/apps/{name}/run", "Queue a one-off command in a new container of the serving image",
               ok=201, answer=ref("Jobs"), body=ref("RunRequest"), errors=(400, 401, 403, 404, 503)),
+    Operation("GET", "/apps/{name}/output", "What the app's serving container printed: the newest lines, or "
+              "those after `after` to follow", answer=ref("AppOutputLines"),
+              query={"preview": LIMIT, "after": LIMIT, "since": {**LIMIT, "description": "seconds back"},
+                     "limit": LIMIT}, errors=(400, 401, 403, 404, 503)),
     Operation("GET", "/schedules", "Rules with a schedule: next and last runs", answer=_list("schedules", "Schedule")),
     Operation("POST", "/apps/{name}/backups", "Queue a backup of the app's database (restore-tested)", ok=201,
               answer=ref("Jobs"), body=O, body_required=False, errors=(400, 401, 403, 404, 503)),
@@ -327,6 +336,9 @@ OPERATIONS = (
               body=ref("Finish"), errors=_SESSION),
     Operation("GET", "/agent/previews", "The previews the agent's reconciler keeps", role="session",
               answer=ref("PreviewList"), errors=(401, 403, 503)),
+    Operation("POST", "/agent/apps/{name}/output", "Append what an app's serving container printed (an agent of "
+              "a pool the app's docker rules deploy to)", role="session", answer=ref("LogAck"),
+              body=ref("AppOutput"), errors=_SESSION),
     Operation("POST", "/agent/jobs/{job_id}/release", "Hand a job back to the queue", role="session",
               answer=ref("Job"), body=ref("Handback"), errors=_SESSION),
 )

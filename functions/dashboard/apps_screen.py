@@ -58,7 +58,7 @@ def _host_link(app: dict) -> Markup:
     return render('<p>Hostname: <a href="https://{h}" rel="noreferrer">{h}</a></p>', h=host)
 
 
-def _app(p: web.Page, app: dict) -> Markup:
+def section(p: web.Page, app: dict) -> Markup:
     now = serving(app)
     rows = []
     for rule in app["rules"]:
@@ -72,7 +72,8 @@ def _app(p: web.Page, app: dict) -> Markup:
         rows.append((rule["name"], _match(rule), f"{rule['target']['type']} {rule['target'].get('name', '')}",
                      rule["target"].get("pool") or "default", when_it_deploys(app, rule) or "on push", serving_now))
     return render('<section aria-labelledby="app-{n}"><h2 id="app-{n}">{n}</h2><p>Repository <code>{repo}</code>'
-                  ' &middot; <a href="{jobs}">its jobs</a></p>{host}{table}</section>',
+                  ' &middot; <a href="{jobs}">its jobs</a> &middot; <a href="{page}">its output, run a command</a>'
+                  '</p>{host}{table}</section>', page=p.url(f"/apps/{app['name']}"),
                   n=app["name"], repo=app["repository"], host=_host_link(app), jobs=p.url("/jobs", app=app["name"]),
                   table=layout.table(("Rule", "Matches", "Target", "Pool", "When", "Serving now"), rows))
 
@@ -80,6 +81,6 @@ def _app(p: web.Page, app: dict) -> Markup:
 @gates.signed_in
 def show(p: web.Page):
     specs = app_store.listing()
-    body = join(_app(p, s) for s in specs) if specs else layout.empty(
+    body = join(section(p, s) for s in specs) if specs else layout.empty(
         "No apps yet", "describe one in a file and apply it with", "tahobuddy apply -f tahobuddy.yaml")
     return layout.page(p, "Apps", body, "/apps")

@@ -1,4 +1,5 @@
-"""What an agent may ask of the API: register, beat, claim, heartbeat, log, finish, release.
+"""What an agent may ask of the API: register, beat, claim, heartbeat, log, finish, release, and ship
+what its apps print.
 
 The agent holds an agent token (to register), then a session token bound to its id, and SQS
 access to its pool's queue; every job change it makes goes through here, as a conditional
@@ -6,13 +7,15 @@ update in `jobs`. Bodies and answers are the typed calls of `contract.wire`.
 """
 from __future__ import annotations
 
+from contract.queues import DEFAULT_POOL
 from contract.states import ENDED_VALUES, Reason
-from contract.wire import ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch, PreviewList, WaitAnswer, WireError
+from contract.wire import (AppOutput, ClaimAnswer, Finish, Handback, JobBeatAnswer, LogBatch, PreviewList, WaitAnswer,
+                           WireError)
 
-from functions.store import app_store, backups, jobs, logs, previews, releases
+from functions.store import app_store, backups, jobs, logs, output, previews, releases
 from functions.clock import now
 from functions.config import settings
-from functions.errors import Conflict, InvalidInput, NotFound
+from functions.errors import Conflict, Forbidden, InvalidInput, NotFound
 from functions.store.jobs import JobState
 from functions.store.models import AgentModel
 
@@ -145,6 +148,21 @@ def append_logs(job_id: str, agent: AgentModel, body: dict) -> dict:
     if job.agent_id != agent.id:
         raise Conflict(f"job {job_id} is not held by agent {agent.id}")
     return {"last_seq": logs.append(job, msg.first_seq, msg.lines)}
+
+
+def append_output(name: str, agent: AgentModel, body: dict) -> dict:
+    """Lines an app's serving container printed, from an agent of a pool its docker rules deploy to: an
+    agent of another pool cannot write (or fake) this app's output. A deleted app's answer is 404 (the
+    agent stops following it), as is a preview the store does not know."""
+    msg = parse(AppOutput, body)
+    app = app_store.get(name)
+    pools = {(r["target"].get("pool") or DEFAULT_POOL) for r in app.get("rules", []) if r["target"]["type"] == "docker"}
+    if agent.pool not in pools:
+        raise Forbidden(f"agent {agent.id} of pool {agent.pool!r} does not run app {name}: its docker rules deploy "
+                        f"to {', '.join(sorted(pools)) or 'no pool'}")
+    if msg.preview < 0 or (msg.preview and previews.find(name, msg.preview) is None):
+        raise NotFound(f"app {name} has no preview #{msg.preview}")
+    return {"last_seq": output.append(name, msg.preview, msg.lines, msg.at)}
 
 
 def kept_previews(agent: AgentModel) -> dict:

@@ -125,6 +125,8 @@ class LogModel(Model):
     line = UnicodeAttribute()
     at = UnicodeAttribute()
     expires_at = NumberAttribute(null=True)                  # DynamoDB TTL, epoch seconds (functions/retention.py)
+    last = NumberAttribute(null=True)                        # an app output's counter row (seq 0) only: the last
+                                                             # seq handed out (functions/store/output.py)
 
 
 class DedupModel(Model):

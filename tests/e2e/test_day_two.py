@@ -1,10 +1,12 @@
 """Day two for a running app, on the real dockerd and Caddy through the API and an agent process:
 limits, named volumes, log rotation and the restart policy of the app's container; a volume's data kept
-across a deploy and a rollback; removed only by `apps --delete NAME --purge`."""
+across a deploy and a rollback; removed only by `apps --delete NAME --purge`; what the app prints, read
+with `tahobuddy logs --app`."""
 import json
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,7 +16,8 @@ import requests
 
 from functions.dispatch import schedules
 from tests.helpers import deliver, push, unique
-from tests.realparts import BASE_IMAGE, AgentProcess, GitRepo, job_log, remove_app_resources, wait_job, wait_log
+from tests.realparts import (BASE_IMAGE, AgentProcess, GitRepo, job_log, remove_app_resources, wait_for, wait_job,
+                             wait_log)
 
 pytestmark = pytest.mark.e2e
 CLI = str(Path(sys.executable).parent / "tahobuddy")
@@ -231,5 +234,89 @@ def test_a_scheduled_command_runs_in_the_serving_image_on_the_sweepers_tick(
         assert run_containers(name) == []
         assert caddy.get(host, "/").text.strip() == "v1"
     finally:
+        assert agent.stop() == 0, agent.output()
+        remove_app_resources(name)
+
+
+def ticking(version: str) -> str:
+    """A web app that also prints a line a second, with its version, the time and a secret from its env."""
+    script = (f"mkdir -p /www && echo {version} > /www/index.html && httpd -p 8080 -h /www && "
+              f"while true; do echo tick {version} $(date +%s) token=$API_TOKEN; sleep 1; done")
+    return f'FROM {BASE_IMAGE}\nCMD ["sh", "-c", "{script}"]\n'
+
+
+def test_logs_app_follows_what_the_serving_container_prints_masked_and_moves_to_a_swaps_new_container(
+        api, agent_token, caddy, tmp_path, docker_images, empty_queue):
+    """`tahobuddy logs --app APP -f` shows lines the app printed after the command started, within 2 s of
+    their printing (the line says when); the secret it prints is masked by the agent; a deploy's new
+    container is followed, and an agent started after the deploy masks the secret too; a deleted app's
+    container is no longer followed."""
+    repo, name, secret = GitRepo(tmp_path / "out"), unique("out"), "s3cr3t-" + unique("tok")
+    put_app(api, name, repo, env={"API_TOKEN": "secret:OUT_API_TOKEN"})
+    agent = AgentProcess(api, agent_token, tmp_path, caddy, extra={"OUT_API_TOKEN": secret})
+    follower = None
+    try:
+        repo.write({"Dockerfile": ticking("v1")})
+        job = deploy(api, repo, "release-1")
+        assert job["state"] == "succeeded", job_log(api, job["id"])
+        env = {**os.environ, "TAHOBUDDY_API_URL": api.url, "TAHOBUDDY_TOKEN": api.token}
+        started = time.time()
+        follower = subprocess.Popen([CLI, "logs", "--app", name, "-f", "--timeout", "120"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env=env)
+        seen = []
+
+        def next_tick(version: str, after: float = 0) -> str:
+            for _ in range(200):  # bounded: a tick a second, and whatever came before
+                line = follower.stdout.readline()
+                assert line, f"logs -f ended: {follower.stderr.read() if follower.poll() is not None else ''}"
+                seen.append(line.strip())
+                words = line.split()
+                if words[:2] == ["tick", version] and int(words[2]) >= int(max(started, after)) + 1:
+                    return line  # printed after the command started (and after `after`)
+            raise AssertionError(f"no tick of {version} printed after the command started; seen {seen[-20:]}")
+
+        line = next_tick("v1")
+        assert "token=***" in line and secret not in line, line
+        assert all(secret not in s for s in seen)
+
+        # how long from Docker's own time stamp of a line to its reading at the API (what -f polls)
+        after = requests.get(f"{api.url}/api/v1/apps/{name}/output", headers=api.headers(), timeout=10).json()["last_seq"]
+        delays = []
+        deadline = time.monotonic() + 30
+        while len(delays) < 5 and time.monotonic() < deadline:
+            page = requests.get(f"{api.url}/api/v1/apps/{name}/output", params={"after": after},
+                                headers=api.headers(), timeout=10).json()
+            got = time.time()
+            for row in page["lines"]:
+                printed = datetime.strptime(row["at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+                delays.append(got - printed.timestamp())
+            after = page["last_seq"]
+            time.sleep(0.05)
+        print(f"\napp output: at the API {min(delays):.2f} s to {max(delays):.2f} s after printing "
+              f"({len(delays)} lines)")
+        assert len(delays) >= 5 and max(delays) < 2.0, delays
+
+        repo.write({"Dockerfile": ticking("v2")})
+        job = deploy(api, repo, "release-2")
+        assert job["state"] == "succeeded", job_log(api, job["id"])
+        assert "token=***" in next_tick("v2")  # the swap's new container, followed by the same command
+
+        # an agent started after the deploy never resolved the secret: it learns it from the container's config
+        assert agent.stop() == 0, agent.output()
+        restarted = time.time()
+        agent = AgentProcess(api, agent_token, tmp_path, caddy, extra={"OUT_API_TOKEN": secret})
+        line = next_tick("v2", after=restarted)
+        assert "token=***" in line and secret not in line, line
+
+        since = cli(api, "logs", "--app", name, "--since", "1m")
+        assert since.returncode == 0 and "tick v1" in since.stdout and "tick v2" in since.stdout, since
+
+        assert requests.delete(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30).status_code == 200
+        wait_for(lambda: f"no longer following {name}" in agent.output(), "the agent to stop following the app",
+                 20, seen=lambda: agent.output()[-1500:])
+    finally:
+        if follower:
+            follower.kill()
+            follower.wait()
         assert agent.stop() == 0, agent.output()
         remove_app_resources(name)

@@ -342,3 +342,55 @@ def test_a_job_awaiting_approval_is_approved_or_rejected_on_its_page(admin, api,
     job = requests.get(f"{api.url}/api/v1/jobs/{second}", headers=api.headers(), timeout=10).json()
     assert (job["state"], job["reason"]) == ("canceled", "canceled: rejected by tests: release freeze"), job
     assert admin.get_by_role("button", name="Approve").count() == 0
+
+
+def _ship_output(api, agent_tokens, name: str, lines: list[str]) -> None:
+    """What an agent of the app's pool sends (agent/output.py): its session POSTs the printed lines."""
+    r = requests.post(f"{api.url}/api/v1/agents/register", timeout=30, json={
+        "agent_id": unique("dash-out"), "pool": "default", "targets": ["docker"]},
+        headers={"Authorization": f"Bearer {agent_tokens('default')}"})
+    assert r.status_code == 201, r.text
+    r = requests.post(f"{api.url}/api/v1/agent/apps/{name}/output", json={"lines": lines}, timeout=30,
+                      headers={"Authorization": f"Bearer {r.json()['session']}"})
+    assert r.status_code == 200, r.text
+
+
+def test_the_app_page_follows_the_app_output_live_as_text(admin, api, agent_tokens):
+    name = unique("dash-out")
+    helpers.put_app(api, helpers.docker_app(name))
+    _ship_output(api, agent_tokens, name, ["listening on :8080", XSS_TAG])
+    admin.goto("/apps")
+    admin.locator(f"section:has(h2:text-is('{name}'))").get_by_role("link", name="its output, run a command").click()
+    admin.wait_for_url(re.compile(f"/apps/{name}$"))
+    panel = admin.locator("#output")
+    expect(panel.locator("li")).to_have_text(["listening on :8080", XSS_TAG])  # shown as text, never run
+    _ship_output(api, agent_tokens, name, ["GET / 200"])   # printed while the page is open
+    expect(panel.locator("li").last).to_have_text("GET / 200", timeout=5000)
+    assert admin.locator("#output-status").inner_text() == "what the serving container prints, live"
+    r = admin.goto(f"/apps/{name}")
+    assert "unsafe-inline" not in r.headers["content-security-policy"]
+    assert admin.locator("script:not([src])").count() == 0
+
+
+def test_the_run_form_queues_a_run_job_as_tahobuddy_run_does(admin, api):
+    name = unique("dash-run")
+    helpers.put_app(api, helpers.docker_app(name))
+    admin.goto(f"/apps/{name}")
+    form = admin.locator("#run-form")
+    form.get_by_label("Command").fill("sh -c 'echo hello from the dashboard'")
+    form.get_by_label("Rule").select_option("release")
+    form.get_by_label("Timeout (s)").fill("30")
+    form.get_by_role("button", name="Run").click()
+    admin.wait_for_url(re.compile(r"/jobs/[0-9a-f]+$"))
+    job_id = admin.url.rsplit("/", 1)[1]
+    job = requests.get(f"{api.url}/api/v1/jobs/{job_id}", headers=api.headers(), timeout=10).json()
+    assert (job["app"], job["rule"], job["trigger"]) == (name, "release", "run"), job
+    assert job["target"]["run_command"] == ["sh", "-c", "echo hello from the dashboard"]
+    assert job["target"]["timeout"] == 30
+    requests.post(f"{api.url}/api/v1/jobs/{job_id}/cancel", json={"reason": "test done"}, headers=api.headers(),
+                  timeout=10).raise_for_status()
+    # without the session's CSRF token, nothing is queued
+    before = len(helpers.jobs_of(api, name))
+    r = admin.request.post(f"/apps/{name}/run", form={"command": "true"}, max_redirects=0)
+    assert r.status == 403 and "CSRF" in r.text()
+    assert len(helpers.jobs_of(api, name)) == before
