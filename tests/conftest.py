@@ -7,6 +7,8 @@ import os
 import signal
 import sys
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -96,6 +98,34 @@ class Api:
 
     def headers(self) -> dict:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+@contextmanager
+def reporting_api(workdir: Path, log_name: str, token: str, env: dict):
+    """A `chalice local` on a free port with `env` over the test environment (TAHOBUDDY_PUBLIC_URL set to
+    it), and make run's outbox tick, faster: what sends commit statuses, deployments and notifications."""
+    from local import stack
+    port = procs.free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "TAHOBUDDY_PUBLIC_URL": url, "TAHOBUDDY_NOTIFY_BACKOFF": "0.2", **env}
+    proc = procs.start([sys.executable, "-m", "local.api", "--host", "127.0.0.1", "--port", str(port),
+                        "--stage", "dev", "--no-autoreload"], str(workdir / log_name), env=env, cwd=str(ROOT))
+    stop = threading.Event()
+
+    def tick():
+        while not stop.wait(0.25):
+            stack._deliver(url, token)
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    try:
+        procs.wait_http(url + "/api/v1/health", proc=proc)
+        ticker.start()
+        yield Api(url, token, os.environ["TAHOBUDDY_WEBHOOK_SECRET"])
+    finally:
+        stop.set()
+        if ticker.is_alive():
+            ticker.join(timeout=65)
+        procs.stop(proc)
 
 
 @pytest.fixture(scope="session")

@@ -4,18 +4,15 @@ outbox's sender as `make run` sends it (local/stack.py's tick, POST /api/v1/outb
 stand-in that checks every request against the forge's published API (tests/forge_standin.py).
 Without a token, that forge gets nothing, and `tahobuddy jobs ID` says why."""
 import json
-import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from local import procs, stack
-from tests.conftest import ROOT, Api
+from tests.conftest import reporting_api
 from tests.forge_standin import ForgeStandIn
 from tests.functional.test_forges import HOSTS, Hook, shell_app
 from tests.realparts import AgentProcess, GitRepo, wait_job
@@ -38,30 +35,10 @@ def stand_ins():
 @pytest.fixture(scope="module")
 def forge_api(moto, admin_token, workdir, stand_ins):
     """The API with each forge's token and API URL, and make run's tick sending its outbox."""
-    port = procs.free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "TAHOBUDDY_PUBLIC_URL": url, "TAHOBUDDY_NOTIFY_BACKOFF": "0.2",
-           **{f"TAHOBUDDY_{f.upper()}_TOKEN": TOKENS[f] for f in FORGES},
-           **{f"TAHOBUDDY_{f.upper()}_API_URL": stand_ins[f].url for f in FORGES}}
-    proc = procs.start([sys.executable, "-m", "local.api", "--host", "127.0.0.1", "--port", str(port),
-                        "--stage", "dev", "--no-autoreload"], str(workdir / "chalice-forges.log"), env=env,
-                       cwd=str(ROOT))
-    stop = threading.Event()
-
-    def tick():  # what `make run` does every DELIVER_EVERY seconds, faster
-        while not stop.wait(0.25):
-            stack._deliver(url, admin_token)
-
-    ticker = threading.Thread(target=tick, daemon=True)
-    try:
-        procs.wait_http(url + "/api/v1/health", proc=proc)
-        ticker.start()
-        yield Api(url, admin_token, os.environ["TAHOBUDDY_WEBHOOK_SECRET"])
-    finally:
-        stop.set()
-        if ticker.is_alive():
-            ticker.join(timeout=65)
-        procs.stop(proc)
+    with reporting_api(workdir, "chalice-forges.log", admin_token, {
+            **{f"TAHOBUDDY_{f.upper()}_TOKEN": TOKENS[f] for f in FORGES},
+            **{f"TAHOBUDDY_{f.upper()}_API_URL": stand_ins[f].url for f in FORGES}}) as api:
+        yield api
 
 
 def tag_push(api, forge: str, tmp_path, commands) -> tuple[str, str, str]:

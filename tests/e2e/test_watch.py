@@ -30,6 +30,19 @@ def app_containers(name: str) -> list:
     return docker.from_env().containers.list(all=True, filters={"label": [f"tahobuddy.app={name}",
                                                                          "tahobuddy.role=app"]})
 
+def watching_release_2(api, repo) -> str:
+    """v1 deployed, then release-2 (v2) pushed: its job's id once its watch has begun."""
+    repo.write({"Dockerfile": web("v1")})
+    assert deploy(api, repo, "release-1")["state"] == "succeeded"
+    repo.write({"Dockerfile": web("v2")})
+    sha = repo.commit_and_tag("release-2", "release-2")
+    doc = push("x", "refs/tags/release-2", sha=sha, created=True)
+    doc["repository"] = {"full_name": "local/site", "clone_url": str(repo.origin)}
+    job_id = deliver(api, "push", doc).json()["jobs"][0]
+    wait_log(api, job_id, "watch: checking the new container")
+    return job_id
+
+
 def forget(api, name: str) -> None:
     """Delete the app through the API: a job of it that an agent killed mid-watch left running comes back
     when its lease lapses, and any agent of the pool that receives it then is refused at once (the app is
@@ -126,14 +139,7 @@ def test_an_agent_stopped_during_the_watch_ends_it_with_the_new_version_alone_ro
     host = put_app(api, name, repo, pool=POOL, watch_seconds=300)
     agent = AgentProcess(api, agent_tokens(POOL), tmp_path, caddy, name=POOL, extra={"TAHOBUDDY_POOL": POOL})
     try:
-        repo.write({"Dockerfile": web("v1")})
-        assert deploy(api, repo, "release-1")["state"] == "succeeded"
-        repo.write({"Dockerfile": web("v2")})
-        sha = repo.commit_and_tag("release-2", "release-2")
-        doc = push("x", "refs/tags/release-2", sha=sha, created=True)
-        doc["repository"] = {"full_name": "local/site", "clone_url": str(repo.origin)}
-        job_id = deliver(api, "push", doc).json()["jobs"][0]
-        wait_log(api, job_id, "watch: checking the new container")
+        job_id = watching_release_2(api, repo)
         assert len([c for c in app_containers(name) if c.status == "running"]) == 2  # v1 kept, unrouted
         assert caddy.get(host).text.strip() == "v2"
         agent.signal(signal.SIGTERM)  # the first signal lets the job (and its watch) go on ...
@@ -159,14 +165,7 @@ def test_an_agent_killed_during_the_watch_leaves_only_the_routed_version_once_it
     agent = AgentProcess(api, agent_tokens(POOL), tmp_path, caddy, name="killed-watch",
                          extra={"TAHOBUDDY_POOL": POOL})
     try:
-        repo.write({"Dockerfile": web("v1")})
-        assert deploy(api, repo, "release-1")["state"] == "succeeded"
-        repo.write({"Dockerfile": web("v2")})
-        sha = repo.commit_and_tag("release-2", "release-2")
-        doc = push("x", "refs/tags/release-2", sha=sha, created=True)
-        doc["repository"] = {"full_name": "local/site", "clone_url": str(repo.origin)}
-        job_id = deliver(api, "push", doc).json()["jobs"][0]
-        wait_log(api, job_id, "watch: checking the new container")
+        job_id = watching_release_2(api, repo)
         agent.signal(signal.SIGKILL)
         agent.proc.wait(timeout=30)
         assert len([c for c in app_containers(name) if c.status == "running"]) == 2  # v1 left, unrouted

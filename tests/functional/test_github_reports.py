@@ -4,18 +4,14 @@ at a stand-in that enforces GitHub's published REST description (tests/github_st
 The API here is a `chalice local` of its own, with GitHub credentials pointing at the stand-in,
 and a tick that sends the outbox every 0.25 s, as `make run` does every 2 s.
 """
-import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
-import requests
 
-from local import procs
-from tests.conftest import ROOT, Api
+from tests.conftest import reporting_api
 from tests.functional.test_api import agent_call, call
 from tests.github_standin import GitHubStandIn
 from tests.helpers import deliver, push_job, put_app, unique
@@ -36,33 +32,10 @@ def standin():
 @pytest.fixture(scope="module")
 def gh_api(moto, admin_token, workdir, standin):
     """The API with GitHub reports on, and the tick that sends its outbox."""
-    port = procs.free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "TAHOBUDDY_GITHUB_TOKEN": TOKEN, "TAHOBUDDY_GITHUB_API_URL": standin.url,
-           "TAHOBUDDY_PUBLIC_URL": url, "TAHOBUDDY_NOTIFY_BACKOFF": "0.2", "TAHOBUDDY_REDELIVER_REPOS": "octo/lost"}
-    proc = procs.start([sys.executable, "-m", "local.api", "--host", "127.0.0.1", "--port", str(port),
-                        "--stage", "dev", "--no-autoreload"], str(workdir / "chalice-github.log"), env=env,
-                       cwd=str(ROOT))
-    stop = threading.Event()
-
-    def tick():
-        while not stop.wait(0.25):
-            try:
-                requests.post(f"{url}/api/v1/outbox/deliver", headers={"Authorization": f"Bearer {admin_token}"},
-                              timeout=30)
-            except requests.RequestException:
-                pass  # the API is starting or stopping
-
-    ticker = threading.Thread(target=tick, daemon=True)
-    try:
-        procs.wait_http(url + "/api/v1/health", proc=proc)
-        ticker.start()
-        yield Api(url, admin_token, os.environ["TAHOBUDDY_WEBHOOK_SECRET"])
-    finally:
-        stop.set()
-        if ticker.is_alive():
-            ticker.join(timeout=35)
-        procs.stop(proc)
+    with reporting_api(workdir, "chalice-github.log", admin_token, {
+            "TAHOBUDDY_GITHUB_TOKEN": TOKEN, "TAHOBUDDY_GITHUB_API_URL": standin.url,
+            "TAHOBUDDY_REDELIVER_REPOS": "octo/lost"}) as api:
+        yield api
 
 
 def statuses(standin, repo: str, sha: str) -> list[tuple[str, str]]:
