@@ -62,15 +62,7 @@ def show(p: web.Page, name: str):
 
 def output_since(p: web.Page, name: str):
     """JSON for the live panel: lines after `after`, as GET /api/v1/apps/{name}/output answers."""
-    if p.session is None:
-        return web.json({"error": "sign in again"}, 401)
-    after = p.query.get("after", "0")
-    if not after.isdigit():
-        return web.json({"error": "after must be a whole number"}, 400)
-    try:
-        return web.json(output.page(name, 0, int(after)))
-    except NotFound as exc:
-        return web.json({"error": str(exc)}, 404)
+    return web.polled(p, lambda after: output.page(name, 0, after))
 
 
 @gates.mutating

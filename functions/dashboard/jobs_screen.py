@@ -123,15 +123,9 @@ def show(p: web.Page, job_id: str):
 
 def log_since(p: web.Page, job_id: str):
     """JSON for the live log: lines after `after`, and the job's state (the script stops when it ends)."""
-    if p.session is None:
-        return web.json({"error": "sign in again"}, 401)
-    after = p.query.get("after", "0")
-    if not after.isdigit():
-        return web.json({"error": "after must be a whole number"}, 400)
-    try:
+    def read(after: int) -> dict:
         job = jobs.get(job_id)
-    except NotFound as exc:
-        return web.json({"error": str(exc)}, 404)
-    lines = logs.read(job.id, int(after), LOG_PAGE)
-    return web.json({"job": job.id, "state": job.state, "reason": job.reason, "lines": lines,
-                     "dropped": logs.dropped(lines, int(after))})
+        lines = logs.read(job.id, after, LOG_PAGE)
+        return {"job": job.id, "state": job.state, "reason": job.reason, "lines": lines,
+                "dropped": logs.dropped(lines, after)}
+    return web.polled(p, read)

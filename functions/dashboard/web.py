@@ -8,7 +8,7 @@ import urllib.parse
 from chalice import Response
 
 from functions.store import tokens
-from functions.errors import TahobuddyError
+from functions.errors import NotFound, TahobuddyError
 from functions.dashboard import session
 from functions.dashboard.markup import Markup
 
@@ -49,6 +49,20 @@ def html(body: Markup, status: int = 200, headers: dict | None = None) -> Respon
 
 def json(doc: dict, status: int = 200) -> Response:
     return Response(body=doc, status_code=status, headers={"Content-Type": "application/json", **HEADERS})
+
+
+def polled(p: Page, read) -> Response:
+    """JSON for a live panel's poll: `read(after)` for the lines after the page's `after` cursor; 401
+    once the session is gone, 400 for a cursor that is not a whole number, 404 for what `read` cannot find."""
+    if p.session is None:
+        return json({"error": "sign in again"}, 401)
+    after = p.query.get("after", "0")
+    if not after.isdigit():
+        return json({"error": "after must be a whole number"}, 400)
+    try:
+        return json(read(int(after)))
+    except NotFound as exc:
+        return json({"error": str(exc)}, 404)
 
 
 def redirect(location: str, headers: dict | None = None) -> Response:
