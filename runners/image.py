@@ -20,6 +20,7 @@ from pathlib import Path
 import docker
 
 from . import cache_mounts
+from . import build_cache
 from . import image_registry as images
 from . import docker_convert as convert
 from . import process
@@ -87,7 +88,7 @@ def _buildkit(spec: JobSpec, ctx: RunContext, log: Log, platform: str = "") -> s
                 argv[2:2] = ["--platform", platform]
         except convert.BuildInputError as exc:
             return JobResult.never_ran(Reason.REFUSED, str(exc))
-        cache = images.inline_cache(spec, ctx, Path(scratch))  # the app's last image in the registry
+        cache = build_cache.inline_cache(spec, ctx, Path(scratch))  # the app's last image in the registry
         argv[-2:-2] = cache.argv
         if cache.source:
             log(f"reusing the layers of {cache.source} (BuildKit inline cache)")
