@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -38,39 +37,9 @@ import requests
 from harness import WORK, Daemons
 from deploy import start_stack
 from realistic import AppState, check_case, tahobuddy_deploy
+from tests.realparts import build_cache_ids as cache_ids, forget_app, prune_build_cache as prune
 
 ROUNDS = 3
-
-
-def cache_ids(client) -> set[str]:
-    return {r["ID"] for r in client.df().get("BuildCache") or []}
-
-
-def prune(ids: set[str]) -> int:
-    """Prune these BuildKit cache records, one id per call (the engine takes one value per filter), in passes
-    while any went (a parent goes once its children have); those still in use stay. How many went."""
-    client, gone = docker.from_env(), 0
-    left = ids & cache_ids(client)
-    for _ in range(4):
-        for record in sorted(left):
-            done = subprocess.run(["/usr/bin/docker", "builder", "prune", "-f", f"--filter=id={record}"],
-                                  capture_output=True, text=True, timeout=120)
-            if done.returncode != 0:
-                raise RuntimeError(f"docker builder prune {record}: {done.stderr.strip()}")
-        now = left & cache_ids(client)
-        gone, went = gone + len(left - now), len(left - now)
-        left = now
-        if not left or not went:
-            break
-    return gone
-
-
-def forget_app(name: str, since: set[str]) -> int:
-    """The engine as a fresh agent's: none of the app's containers, images, networks, volumes; the cache records
-    made since `since` pruned. How many records went."""
-    from tests.realparts import remove_app_resources
-    remove_app_resources(name)
-    return prune(cache_ids(docker.from_env()) - since)
 
 
 def wait_end(api, job_id: str, t0: float, timeout: float = 300) -> tuple[float, dict]:

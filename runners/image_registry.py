@@ -52,9 +52,10 @@ def split(reference: str) -> tuple[str, str]:
     return reference, "latest"
 
 
-def push(client, image_id: str, registry: str, spec: JobSpec, auth_config: dict, log: Log, cancel) -> str:
-    """Push the built image as <registry>/<app>:<short sha>; the pinned reference <registry>/<app>@sha256:..."""
-    repo, tag = repository(registry, spec.app), spec.sha[:12] or "latest"
+def push(client, image_id: str, registry: str, spec: JobSpec, auth_config: dict, log: Log, cancel,
+         tag: str = "") -> str:
+    """Push the built image as <registry>/<app>:<short sha> (or `tag`); the pinned <registry>/<app>@sha256:..."""
+    repo, tag = repository(registry, spec.app), tag or spec.sha[:12] or "latest"
     log(f"pushing {repo}:{tag}")
     digest = ""
     try:
