@@ -6,9 +6,12 @@ agent's, and against a fresh agent without a registry (push -> new version answe
                     cache record of the app
     fresh+registry  a new agent (new workdir, so a new clone) on an engine with none of the app: its
                     containers and images removed and the BuildKit cache records made since the bench began
-                    pruned by id; it builds with `--cache-from` the app's last pushed digest (inline cache)
+                    pruned by id; it builds with `--cache-from` the app's last pushed digest and each stage's
+                    cache image (`cache-deps`, `cache-build`: runners/build_cache.py), all inline cache
     fresh           the same fresh engine, an agent with no registry: everything is built, every package
                     downloaded into an empty cache mount
+    Each row records whether the deps install step was CACHED, and the time the agent spent after the swap
+    building and pushing the stage cache images (the `cache images pushed` phase: not in push -> answering).
     Why not an empty Docker data root: dockerd is shared with other work on this machine, and a second dockerd
     would need its own bridge and iptables chains beside the first. Pruning by id removes only the records this
     bench's builds made (and any another build on the engine made in the same minutes, which then only builds
@@ -27,7 +30,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -37,40 +39,10 @@ import requests
 
 from harness import WORK, Daemons
 from deploy import start_stack
-from realistic import AppState, check_case, tahobuddy_deploy
+from realistic import AppState, check_case, downloads, tahobuddy_deploy
+from tests.realparts import build_cache_ids as cache_ids, forget_app, prune_build_cache as prune
 
 ROUNDS = 3
-
-
-def cache_ids(client) -> set[str]:
-    return {r["ID"] for r in client.df().get("BuildCache") or []}
-
-
-def prune(ids: set[str]) -> int:
-    """Prune these BuildKit cache records, one id per call (the engine takes one value per filter), in passes
-    while any went (a parent goes once its children have); those still in use stay. How many went."""
-    client, gone = docker.from_env(), 0
-    left = ids & cache_ids(client)
-    for _ in range(4):
-        for record in sorted(left):
-            done = subprocess.run(["/usr/bin/docker", "builder", "prune", "-f", f"--filter=id={record}"],
-                                  capture_output=True, text=True, timeout=120)
-            if done.returncode != 0:
-                raise RuntimeError(f"docker builder prune {record}: {done.stderr.strip()}")
-        now = left & cache_ids(client)
-        gone, went = gone + len(left - now), len(left - now)
-        left = now
-        if not left or not went:
-            break
-    return gone
-
-
-def forget_app(name: str, since: set[str]) -> int:
-    """The engine as a fresh agent's: none of the app's containers, images, networks, volumes; the cache records
-    made since `since` pruned. How many records went."""
-    from tests.realparts import remove_app_resources
-    remove_app_resources(name)
-    return prune(cache_ids(docker.from_env()) - since)
 
 
 def wait_end(api, job_id: str, t0: float, timeout: float = 300) -> tuple[float, dict]:
@@ -135,11 +107,15 @@ def main() -> int:
                 elif label == "fresh" and "downloading" not in log:
                     raise RuntimeError("the fresh agent without a registry reused the deps step:\n" + log[-3000:])
                 row.update(pruned=pruned, cache_from="importing cache manifest from" in log,
-                           downloaded="downloading " in log)
+                           downloaded="downloading " in log, deps_cached=downloads(log) is None,
+                           cache_push=row["phases"].get("cache images pushed", 0.0))
                 rows[label].append(row)
                 print(f"  round {round_ + 1} {label}: {row['seconds']:.2f} s (build {row['phases'].get('build', 0):.2f}"
                       f" s{', cache records pruned: ' + str(pruned) if fresh else ''}"
-                      f"{', deps downloaded' if row['downloaded'] else ''})", flush=True)
+                      f", deps step {'CACHED' if row['deps_cached'] else 'run'}"
+                      f"{', deps downloaded' if row['downloaded'] else ''}"
+                      f"{', then stage cache images pushed in %.2f s' % row['cache_push'] if row['cache_push'] else ''})",
+                      flush=True)
 
         print("(b) the serving digest promoted to a second docker target, against a rebuild of that commit",
               flush=True)
@@ -196,9 +172,17 @@ def print_report(rows: dict) -> None:
           f"registry {med['fresh+registry']:.2f} s, fresh without {med['fresh']:.2f} s")
     print(f"      fresh with registry / warm = {med['fresh+registry'] / med['warm']:.2f}x (aim <= 1.3); "
           f"fresh without / warm = {med['fresh'] / med['warm']:.2f}x")
+    builds = {k: statistics.median(x["phases"].get("build", 0) for x in rows[k]) for k in ("warm", "fresh+registry",
+                                                                                          "fresh")}
+    pushes = {k: statistics.median(x["cache_push"] for x in rows[k]) for k in ("warm", "fresh+registry")}
+    cached = sum(x["deps_cached"] for x in rows["fresh+registry"])
+    print(f"      build phase: warm {builds['warm']:.2f} s, fresh with registry {builds['fresh+registry']:.2f} s "
+          f"(deps step CACHED in {cached} of {len(rows['fresh+registry'])} rounds), fresh without "
+          f"{builds['fresh']:.2f} s; after the swap, stage cache images pushed in {pushes['warm']:.2f} s (warm), "
+          f"{pushes['fresh+registry']:.2f} s (fresh with registry)")
     print(f"  (b) request -> job ended: promotion {med['promote']:.2f} s, rebuild of the same commit "
           f"{med['rebuild']:.2f} s; promotion / rebuild = {med['promote'] / med['rebuild']:.2f}x (aim <= 0.3)")
-    print(json.dumps({k: [{kk: vv for kk, vv in x.items() if kk not in ("failures",)} for x in v]
+    print(json.dumps({k: [{kk: vv for kk, vv in x.items() if kk not in ("failures", "cpu")} for x in v]
                       for k, v in rows.items()}))
 
 

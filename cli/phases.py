@@ -15,6 +15,7 @@ STEPS = (
     ("route switched", "healthy", "route_switched"),
     ("old retired", "route_switched", "old_retired"),
     ("watch", "route_switched", "watch_passed"),
+    ("cache images pushed", "cache_started", "cache_pushed"),
     ("watch: detected", "watch_first_failed", "watch_failed"),
     ("watch: swapped back", "watch_failed", "rolled_back"),
 )

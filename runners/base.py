@@ -142,7 +142,8 @@ Log = Callable[[str], None]
 class Phases:
     """Wall-clock moments (epoch seconds) at which a job's steps began or ended: fetch_started, fetched,
     build_started, built, container_started, healthy, route_switched, old_retired; after a watch
-    watch_passed, or watch_first_failed, watch_failed and rolled_back. The agent sends them
+    watch_passed, or watch_first_failed, watch_failed and rolled_back; cache_started and cache_pushed
+    around a build's stage cache images (runners/image.py). The agent sends them
     with the finish call, so a user sees where a deploy's time went (`tahobuddy jobs ID`)."""
 
     def __init__(self):

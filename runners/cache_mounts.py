@@ -27,7 +27,7 @@ def namespace(spec: JobSpec) -> str:
 def namespaced(dockerfile: str, space: str) -> str:
     """`dockerfile` with each `RUN --mount=type=cache` flag. Other flags, other
     mount types and the commands themselves are left as written."""
-    escape = _escape(dockerfile)
+    escape = escape_char(dockerfile)
     out, continuing, in_flags = [], False, False
     for line in dockerfile.split("\n"):
         start = 0
@@ -44,7 +44,7 @@ def namespaced(dockerfile: str, space: str) -> str:
     return "\n".join(out)
 
 
-def _escape(dockerfile: str) -> str:
+def escape_char(dockerfile: str) -> str:
     """The escape character (`# escape=` parser directive at the top), `\\` by default."""
     for line in dockerfile.split("\n"):
         m = _DIRECTIVE.match(line.strip())

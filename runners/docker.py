@@ -20,6 +20,7 @@ from . import docker_convert as convert
 from . import (docker_backups, docker_images, docker_oneoff, docker_output, docker_previews, docker_purge,
                image_retention, proxy)
 from . import docker_watch as watch
+from . import image as image_build
 from .base import JobResult, JobSpec, Log, Reason, RunContext, RunnerError
 from .proxy import RESTART_WAIT, Caddy, ProxyError, route
 from .secretrefs import resolve
@@ -318,9 +319,10 @@ class DockerRunner:
             if has_old:
                 self._retire(client, old_entry, drain, log)
                 ctx.phases.mark("old_retired")
+            superseded = image_build.push_cache_images(client, spec, ctx, log)  # for the next fresh agent
             keep = 1 if spec.preview else int(spec.target.get("keep_images", ctx.settings.keep_images))
             self._prune(client, spec, history, keep, log)
-            image_retention.prune(spec, history.entries(), keep, ctx, log)  # the registry's copies, as the engine's
+            image_retention.prune(spec, history.entries(), keep, ctx, log, superseded)  # the registry's too
         except Exception as exc:
             lost = convert.engine_lost_error(exc)
             if not lost:

@@ -150,16 +150,19 @@ def build_secret_env(ids) -> dict[str, str]:
 
 
 def buildkit_argv(spec: JobSpec, context: str, iidfile: str, docker: str = "/usr/bin/docker",
-                  dockerfile: str = "") -> list[str]:
+                  dockerfile: str = "", stage: str = "", names: list[str] | None = None) -> list[str]:
     """`docker build` for BuildKit (run with DOCKER_BUILDKIT=1): plain progress lines for the job log,
     every tag and label in one go (labels go into the image config: no extra build steps), the image id
     written to `iidfile`, and the layer cache kept (no --no-cache, no --pull: nothing can be pulled).
-    `dockerfile`: the file to build instead of the target's (its cache mounts namespaced, below)."""
+    `dockerfile`: the file to build instead of the target's (its cache mounts namespaced, below).
+    `stage` and `names`: build only that stage, named `names` instead of the app's tags (a cache image)."""
     target = spec.target
     argv = [docker, "build", "--progress=plain", "--iidfile", iidfile, "--file",
             dockerfile or posixpath.join(context, dockerfile_in_context(target.get("dockerfile", "Dockerfile")))]
-    for tag in tags(spec):
-        argv += ["--tag", f"{repository(spec.app)}:{tag}"]
+    if stage:
+        argv += ["--target", stage]
+    for name in names if names is not None else [f"{repository(spec.app)}:{tag}" for tag in tags(spec)]:
+        argv += ["--tag", name]
     for key, value in labels(spec).items():
         argv += ["--label", f"{key}={value}"]
     for key, value in sorted((target.get("build_args") or {}).items()):

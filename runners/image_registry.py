@@ -13,7 +13,6 @@ import re
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from docker.errors import DockerException, ImageNotFound
@@ -53,9 +52,10 @@ def split(reference: str) -> tuple[str, str]:
     return reference, "latest"
 
 
-def push(client, image_id: str, registry: str, spec: JobSpec, auth_config: dict, log: Log, cancel) -> str:
-    """Push the built image as <registry>/<app>:<short sha>; the pinned reference <registry>/<app>@sha256:..."""
-    repo, tag = repository(registry, spec.app), spec.sha[:12] or "latest"
+def push(client, image_id: str, registry: str, spec: JobSpec, auth_config: dict, log: Log, cancel,
+         tag: str = "") -> str:
+    """Push the built image as <registry>/<app>:<short sha> (or `tag`); the pinned <registry>/<app>@sha256:..."""
+    repo, tag = repository(registry, spec.app), tag or spec.sha[:12] or "latest"
     log(f"pushing {repo}:{tag}")
     digest = ""
     try:
@@ -135,35 +135,6 @@ def copy_to(reference: str, destination: str, auths: dict, log: Log, timeout: fl
 def _loopback(reference: str) -> bool:
     host = reference.split("/", 1)[0].rsplit(":", 1)[0]
     return host in ("localhost", "[::1]") or host.startswith("127.")
-
-
-@dataclass(frozen=True)
-class InlineCache:
-    argv: list          # build flags: write the cache into the image, read the last pushed one's
-    env: dict           # DOCKER_CONFIG of a temporary directory holding the registry's auth, when it has one
-    source: str         # the reference the cache comes from ("" none)
-
-
-def inline_cache(spec: JobSpec, ctx, scratch: Path) -> InlineCache:
-    """For a docker target whose agent has a registry: embed BuildKit's inline cache in the image (pushed with
-    it), and --cache-from the app's last pushed digest, so an engine that never built the app reuses the layers
-    another agent built. The CLI reads registry auth only from a config file: it goes in `scratch` (removed with
-    the build's scratch directory), never in the agent's ~/.docker."""
-    if spec.target_type != "docker" or not ctx.settings.registry or spec.preview:
-        return InlineCache([], {}, "")
-    mine = repository(ctx.settings.registry, spec.app) + "@"
-    last = next((e["digest"] for e in reversed(spec.releases) if str(e.get("digest", "")).startswith(mine)), "")
-    argv = ["--build-arg", "BUILDKIT_INLINE_CACHE=1"] + (["--cache-from", last] if last else [])
-    given = auth(ctx.settings, ctx.secrets)
-    if not given:
-        return InlineCache(argv, {}, last)
-    config = scratch / "docker-config"
-    config.mkdir(mode=0o700)
-    entry = base64.b64encode(f"{given['username']}:{given['password']}".encode()).decode()
-    (config / "config.json").write_text(json.dumps({"auths": {ctx.settings.registry.split("/", 1)[0]:
-                                                              {"auth": entry}}}))
-    (config / "config.json").chmod(0o600)
-    return InlineCache(argv, {"DOCKER_CONFIG": str(config)}, last)
 
 
 def pull(client, reference: str, auth_config: dict) -> str:

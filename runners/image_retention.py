@@ -4,6 +4,9 @@ registry (the OCI distribution API's DELETE /v2/<app>/manifests/<digest>), as it
 Kept: the `keep_images` newest images of the app's repository (by when each was made, read from the registry),
 and, whatever their age, every digest the app's rollback history (the releases handed with the claim) or one
 of its open previews serves. A rollback to any release the history lists can therefore always pull its image.
+Build cache images (`cache-<stage>` tags, runners/build_cache.py) are not releases: they are not counted among
+the `keep_images`, and the ones their tags point at are kept. The ones this deploy's build moved those tags
+away from (handed here as `superseded`) are deleted once no tag points at them.
 A registry that is down, or refuses deletes (distribution answers 405 unless storage.delete.enabled), ends the
 pruning with a line in the job log; the deploy stays green. Deleting frees no disk by itself: distribution's
 `garbage-collect` does that (docs/guides/images.md).
@@ -13,6 +16,7 @@ from __future__ import annotations
 import math
 
 from .base import JobSpec, Log
+from .build_cache import is_cache_tag
 from .distribution import Distribution, DistributionError
 from .image_registry import DIGEST, auth
 
@@ -37,9 +41,29 @@ def choose(dated: dict[str, float | None], keep: set[str], newest: int) -> list[
     return [d for d in reversed(order[max(1, newest):]) if d not in keep]
 
 
-def prune(spec: JobSpec, releases, newest: int, ctx, log: Log) -> list[str]:
-    """Delete what `choose` picks from the app's repository in the agent's registry; the digests deleted.
-    Never raises for the registry: what went wrong goes in the job log."""
+def classify(tags: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The repository's tags (tag -> digest) as ({image digest: a tag}, {cache image digest: its cache tag}).
+    A cache tag is no release: it never counts among the keep_images, and a digest a cache tag holds is a cache
+    image, whatever else is tagged on it."""
+    cache = {d: t for t, d in sorted(tags.items()) if d and is_cache_tag(t)}
+    images = {d: t for t, d in sorted(tags.items()) if d and d not in cache}
+    return images, cache
+
+
+def stale_cache(superseded, tagged: set[str], keep: set[str]) -> list[str]:
+    """The cache images to delete: those a cache tag pointed at before this build moved it, which no tag points
+    at now and no release or preview uses (a delete by digest removes every tag on it)."""
+    out = []
+    for digest in superseded:
+        if digest and digest not in tagged and digest not in keep and digest not in out:
+            out.append(digest)
+    return out
+
+
+def prune(spec: JobSpec, releases, newest: int, ctx, log: Log, superseded=()) -> list[str]:
+    """Delete what `choose` picks from the app's repository in the agent's registry, and the `superseded` cache
+    images `stale_cache` picks; the digests deleted. Never raises for the registry: what went wrong goes in the
+    job log."""
     registry = ctx.settings.registry
     if not registry or spec.preview:  # a preview is never pushed: it has nothing of its own there
         return []
@@ -47,22 +71,23 @@ def prune(spec: JobSpec, releases, newest: int, ctx, log: Log) -> list[str]:
     repo, removed = api.name(spec.app), []
     keep = protected(releases, spec.preview_digests)
     try:
-        dated: dict[str, float | None] = {}
-        for tag in api.tags(repo):
-            digest, manifest = api.manifest(repo, tag)
-            if digest and digest not in dated:
-                dated[digest] = api.created(repo, manifest)
+        manifests = {tag: api.manifest(repo, tag) for tag in api.tags(repo)}
+        images, cache = classify({tag: digest for tag, (digest, _) in manifests.items()})
+        dated = {d: api.created(repo, manifests[tag][1]) for d, tag in images.items()}
         doomed = choose(dated, keep, newest)
-        for digest in doomed:
+        stale = stale_cache(superseded, set(dated) | set(cache), keep)
+        for digest in doomed + stale:
             if api.delete(repo, digest):
                 removed.append(digest)
-                log(f"registry: removed {registry}/{spec.app}@{digest}")
+                log(f"registry: removed {'old cache image ' if digest in stale else ''}{registry}/{spec.app}@{digest}")
     except DistributionError as exc:
         log(f"registry: pruning {registry}/{spec.app} stopped: {exc}; the deploy is not affected, "
             f"{len(removed)} old image(s) removed")
         return removed
     held = [d for d in choose(dated, set(), newest) if d in keep]
+    gone = [d for d in removed if d in stale]
     log(f"registry: {registry}/{spec.app} keeps {len(dated) - len(doomed)} image(s): the "
         f"{min(max(1, newest), len(dated))} newest (keep_images) and {len(held)} older one(s) a release or open "
-        f"preview uses; {len(removed)} removed")
+        f"preview uses; {len(removed) - len(gone)} removed"
+        + (f"; build cache: {', '.join(sorted(cache.values()))} kept, {len(gone)} older removed" if cache else ""))
     return removed

@@ -195,6 +195,38 @@ def remove_app_resources(app: str) -> None:
             pass
 
 
+def build_cache_ids(client=None) -> set[str]:
+    """The ids of the BuildKit cache records dockerd holds."""
+    return {r["ID"] for r in (client or docker.from_env()).df().get("BuildCache") or []}
+
+
+def prune_build_cache(ids: set[str]) -> int:
+    """Prune these BuildKit cache records, one id per call (the engine takes one value per filter), in passes
+    while any went (a parent goes once its children have); those still in use stay. How many went. Never the
+    whole cache: dockerd is shared with other work."""
+    client, gone = docker.from_env(), 0
+    left = ids & build_cache_ids(client)
+    for _ in range(4):
+        for record in sorted(left):
+            done = subprocess.run(["/usr/bin/docker", "builder", "prune", "-f", f"--filter=id={record}"],
+                                  capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                raise RuntimeError(f"docker builder prune {record}: {done.stderr.strip()}")
+        now = left & build_cache_ids(client)
+        gone, went = gone + len(left - now), len(left - now)
+        left = now
+        if not left or not went:
+            break
+    return gone
+
+
+def forget_app(name: str, since: set[str]) -> int:
+    """The engine as a fresh agent's: none of the app's containers, images, networks, volumes; the BuildKit cache
+    records made since `since` (build_cache_ids) pruned. How many records went."""
+    remove_app_resources(name)
+    return prune_build_cache(build_cache_ids() - since)
+
+
 class Registry:
     """docker-registry (distribution 2.8, from apt) on loopback, storage in the test's folder; open, or behind
     htpasswd Basic auth for `_` / `password`; deletes refused (405) unless `delete`."""

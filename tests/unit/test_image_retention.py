@@ -47,3 +47,18 @@ def test_a_loopback_registry_is_plain_http_and_its_path_prefixes_the_repository(
     assert (local.base, local.name("blog")) == ("http://127.0.0.1:5000", "blog")
     ghcr = distribution.Distribution("ghcr.io/me", {"username": "me", "password": "p"})
     assert (ghcr.base, ghcr.name("blog"), ghcr.basic) == ("https://ghcr.io", "me/blog", ("me", "p"))
+
+
+def test_cache_tags_are_not_releases_and_the_current_cache_images_are_never_chosen():
+    """Two releases and two stages' cache images, keep_images 1: only the older release goes; the cache images
+    the cache tags point at are neither counted nor chosen."""
+    images, cache = retention.classify({"aaaaaaaaaaaa": D[1], "bbbbbbbbbbbb": D[2], "cache-deps": D[3],
+                                        "cache-build": D[4], "also-on-cache": D[4]})
+    assert cache == {D[3]: "cache-deps", D[4]: "cache-build"}
+    assert set(images) == {D[1], D[2]}
+    assert retention.choose({D[1]: 100.0, D[2]: 200.0}, set(), 1) == [D[1]]
+
+
+def test_a_superseded_cache_image_goes_unless_a_tag_or_a_release_still_holds_it():
+    tagged = {D[3], D[4]}  # what the tags point at now (the new cache images, the releases)
+    assert retention.stale_cache([D[5], D[3], D[6], D[5], ""], tagged, {D[6]}) == [D[5]]
