@@ -40,7 +40,7 @@ def _panel(p: web.Page, name: str) -> Markup:
     lines = output.read(name, 0, None, OUTPUT_PAGE)
     items = join(render('<li data-seq="{seq}" title="{at}">{line}</li>', seq=x["seq"], at=x["at"], line=x["line"])
                  for x in lines)
-    after = max([output.last_seq(name)] + [x["seq"] for x in lines])
+    after = max([0] + [x["seq"] for x in lines])  # the newest written: the panel goes on from there
     return render('<section aria-labelledby="output-h"><h2 id="output-h">App output</h2>'
                   '<p id="output-status" role="status">{status}</p>'
                   '<ol id="output" class="log" data-src="{src}" data-after="{after}">{items}</ol></section>',

@@ -65,9 +65,11 @@ def append(app: str, preview: int, lines: list, at: list | None = None) -> int:
     return last
 
 
-def last_seq(app: str, preview: int = 0) -> int:
-    for row in LogModel.query(key(app, preview), LogModel.seq == 0, limit=1):
-        return int(row.last or 0)
+def newest(app: str, preview: int = 0) -> int:
+    """The seq of the newest line written (0: none). Not the counter: a batch counts its lines before it
+    writes them, and a follower going on from the counter would skip that batch."""
+    for row in LogModel.query(key(app, preview), LogModel.seq > 0, scan_index_forward=False, limit=1):
+        return int(row.seq)
     return 0
 
 
@@ -89,10 +91,12 @@ def read(app: str, preview: int = 0, after: int = 0, since: float | None = None,
 
 
 def page(app: str, preview: int = 0, after: int = 0, since_seconds: int = 0, limit: int = 1000) -> dict:
-    """GET /api/v1/apps/APP/output: the lines, and `last_seq`, where a follower goes on from when none came
-    (read first, so no line written meanwhile is missed); `dropped`: lines after `after` the cap removed."""
+    """GET /api/v1/apps/APP/output: the lines, and `last_seq`, where a follower goes on from: its last line
+    read, never past a line not yet written (with no `after` and no line since `since_seconds`: the newest
+    line written); `dropped`: lines after `after` the cap removed."""
     app_store.get(app)  # a 404 for an app that does not exist, rather than an empty answer
-    head = last_seq(app, preview)
     lines = read(app, preview, after, now() - since_seconds if since_seconds else None, limit)
-    return {"app": app, "preview": preview, "lines": lines, "last_seq": max([head, after] + [x["seq"] for x in lines]),
+    went_on = max([after] + [x["seq"] for x in lines])
+    return {"app": app, "preview": preview, "lines": lines,
+            "last_seq": went_on if went_on or since_seconds == 0 else newest(app, preview),
             "dropped": logs.dropped(lines, after) if after else 0}

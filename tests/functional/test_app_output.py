@@ -103,3 +103,28 @@ def test_an_app_keeps_only_its_last_lines(moto, monkeypatch):
     finally:
         monkeypatch.delenv("TAHOBUDDY_OUTPUT_MAX_LINES")
         settings.cache_clear()
+
+
+def test_a_follower_never_skips_the_lines_of_a_batch_still_being_written(moto, monkeypatch):
+    """A batch counts its lines (the partition's counter) before it writes them: a follower reading in
+    between, or a new one starting then, goes on from the lines it got, so it reads that batch next
+    (bench/app_output.py lost about one line in ten this way)."""
+    from functions.store import app_store
+    name = unique("out-race")
+    app_store.save(docker_app(name), name=name)
+    output.append(name, 0, ["one"])
+    following = output.page(name)["last_seq"]
+    between = {}
+    write = output.LogModel.batch_write
+
+    def reads_first(*args, **kwargs):  # the append has counted its lines and not yet written them
+        between["following"] = output.page(name, 0, following)
+        between["new"] = output.page(name)
+        return write(*args, **kwargs)
+    monkeypatch.setattr(output.LogModel, "batch_write", reads_first)
+    output.append(name, 0, ["two", "three"])
+    monkeypatch.undo()
+    assert between["following"]["lines"] == [] and [x["line"] for x in between["new"]["lines"]] == ["one"]
+    for seen in between.values():
+        later = output.page(name, 0, seen["last_seq"])
+        assert [x["line"] for x in later["lines"]] == ["two", "three"], (seen, later)
