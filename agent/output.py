@@ -25,6 +25,7 @@ import threading
 import time
 
 import docker
+from docker.errors import NotFound
 
 from contract.wire import AppOutput
 from runners import docker_output
@@ -89,11 +90,17 @@ class Output:
                             continue
                         self.streams[found.id], self.owner[found.id] = None, (found.app, found.preview)
                         since = self.last_at.get(found.id)
-                    for value in docker_output.secrets_of(lister, found.id):  # masked even after a restart
-                        self.remember(value)
+                    try:
+                        for value in docker_output.secrets_of(lister, found.id):  # masked even after a restart
+                            self.remember(value)
+                        started = docker_output.started(lister, found.id)
+                    except NotFound:  # gone between the list and its inspect: the others still get followed
+                        with self.lock:
+                            self.streams.pop(found.id, None)
+                            self.owner.pop(found.id, None)
+                        continue
                     # a restarted container goes on after its last line; a new one from its start
-                    since = since + 1e-6 if since is not None else max(docker_output.started(lister, found.id),
-                                                                       self.began)
+                    since = since + 1e-6 if since is not None else max(started, self.began)
                     t = threading.Thread(target=self._follow, args=(found, since), daemon=True,
                                          name=f"output-{found.app}")
                     t.start()
@@ -171,7 +178,7 @@ class Output:
         with self.lock:
             gone = self.dropped.pop((app, preview), 0)
         if gone:
-            rows = [(rows[0][0], f"[tahobuddy: {gone} line(s) dropped while the API could not be reached]"), *rows]
+            rows = [(rows[0][0], f"[tahobuddy: {gone} line(s) dropped: more than the agent holds while the API is unreachable or behind]"), *rows]
         for i in range(0, len(rows), self.BATCH):
             part = rows[i:i + self.BATCH]
             try:
