@@ -221,7 +221,21 @@ TIERS = ("unit", "functional", "e2e")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Every test belongs to exactly one tier, so `pytest -m unit|functional|e2e` runs it somewhere."""
+    """Every test belongs to exactly one tier, so `pytest -m unit|functional|e2e` runs it somewhere.
+    A test of each API operation that schemathesis makes (test_openapi.py) is named after its operation
+    (`...[GET /api/v1/jobs]`), but its node id is the bare function's, one id for all of them: pytest-xdist
+    sends tests to its workers by node id, and so ran one of them instead of each. Each gets its name's id."""
+    for item in items:
+        if item.name.endswith("]") and "[" not in item.nodeid:
+            named = f"{item.nodeid}[{item.name.split('[', 1)[1]}"
+            if hasattr(item, "_id"):  # pytest 9.2 keeps a structured id
+                item._id = type(item._id).parse(named)
+            else:
+                item._nodeid = named
+    ids = [i.nodeid for i in items]
+    if len(set(ids)) != len(ids):
+        raise pytest.UsageError(f"tests share a node id (pytest-xdist would run one of them): "
+                                f"{sorted({i for i in ids if ids.count(i) > 1})[:5]}")
     untiered = [i.nodeid for i in items if sum(1 for t in TIERS if i.get_closest_marker(t)) != 1]
     if untiered:
         raise pytest.UsageError(f"each test needs exactly one of the markers {', '.join(TIERS)}: {untiered[:5]}")

@@ -65,9 +65,19 @@ def _window(path: str, doc) -> dict:
         bad = [d for d in out["days"] if d not in DAYS]
         if not out["days"] or bad:
             raise InvalidInput(f"{path}.days", f"must list days among {', '.join(DAYS)}")
-    elif _moment(out["end"], out) <= _moment(out["start"], out):
-        raise InvalidInput(f"{path}.end", "must be after start")
+    else:
+        start, end = (_checked(f"{path}.{k}", out[k], out) for k in ("start", "end"))
+        if end <= start:
+            raise InvalidInput(f"{path}.end", "must be after start")
     return out
+
+
+def _checked(path: str, text: str, window: dict) -> float:
+    """A moment of the pattern's shape that is no date (month 13, 24:30) is refused, never a 500."""
+    try:
+        return _moment(text, window)
+    except ValueError as exc:
+        raise InvalidInput(path, f"{text!r} is no date; a local date or date-time like 2026-12-24 12:00") from exc
 
 
 def _moment(text: str, window: dict) -> float:

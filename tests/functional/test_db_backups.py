@@ -76,7 +76,8 @@ def test_a_postgres_backup_to_a_directory_is_verified_and_a_dump_cut_short_is_ca
     os.truncate(tmp_path / "backups" / record["name"], record["bytes"] // 2)
     cut = db_backup.verify(docker.from_env(), store, {**record, "bytes": record["bytes"] // 2}, lines.append)
     assert cut["verified"].startswith("failed: ") and "pg_restore" in cut["verified"], cut
-    assert not docker.from_env().containers.list(all=True, filters={"label": "tahobuddy.role=backup-verify"})
+    assert not docker.from_env().containers.list(all=True, filters={"label": [f"tahobuddy.app={app}",
+                                                                            "tahobuddy.role=backup-verify"]})
 
 
 def test_postgres_rows_written_during_the_backup_do_not_fail_its_check(database, tmp_path):

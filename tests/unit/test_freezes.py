@@ -52,6 +52,8 @@ def test_a_daytime_window_ends_the_same_day_and_a_timezone_is_its_own():
     ({"days": ["fri"], "from": "4pm", "to": "08:00"}, "freeze[0].from"),
     ({"start": "2026-12-24", "end": "2026-12-24"}, "freeze[0].end"),
     ({"start": "2026-12-24", "end": "2026-12-25", "timezone": "Mars/Olympus"}, "freeze[0].timezone"),
+    ({"start": "2026-13-24", "end": "2026-12-25"}, "freeze[0].start"),          # the pattern's shape, no such date
+    ({"start": "2026-12-24", "end": "2026-12-25 24:30"}, "freeze[0].end"),       # (was a 500: schemathesis found it)
 ])
 def test_a_window_is_checked_when_the_app_is_saved(window, where):
     with pytest.raises(InvalidInput) as err:
