@@ -67,7 +67,13 @@ def claim(job_id: str, agent: AgentModel) -> dict:
                        lease_seconds=settings().lease_seconds,
                        releases=previews.releases_for(job) if job.preview else releases.history(job.app),
                        serving="" if job.preview else jobs.serving_sha(job),
-                       preview_digests=[] if job.preview else previews.digests(job.app)).to_dict()
+                       preview_digests=previews.digests(job.app) if _prunes_registry(job) else []).to_dict()
+
+
+def _prunes_registry(job) -> bool:
+    """Only a docker deploy of production prunes the app's registry images (runners/image_retention.py): the
+    other claims skip the previews' query."""
+    return not job.preview and (job.target or {}).get("type") == "docker"
 
 
 def wait(job_id: str, agent: AgentModel) -> dict:
