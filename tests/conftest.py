@@ -54,8 +54,10 @@ def workdir():
 @pytest.fixture(scope="session")
 def moto(workdir):
     """A moto server over real HTTP, with Tahobuddy's resources created in it."""
+    # empty_queue purges between tests: the tests' emulator drops AWS's once-a-minute PurgeQueue limit
+    env = {**os.environ, "MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR": "false"}
     proc = procs.start([sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(_PORT)],
-                       str(workdir / "moto.log"))
+                       str(workdir / "moto.log"), env=env)
     try:
         procs.wait_http(os.environ["TAHOBUDDY_AWS_ENDPOINT"] + "/moto-api/", proc=proc)
         from local import provision
@@ -173,19 +175,15 @@ def caddy(workdir):
 
 @pytest.fixture
 def empty_queue(moto):
-    """Drop messages other tests left in every pool's queue (their repositories do not exist), so an
-    agent sees only ours."""
+    """Drop every message other tests left in every pool's queue, visible or in flight (a stopped agent's
+    held message comes back when its visibility ends), so an agent sees only ours. The emulator's
+    PurgeQueue clears both (the `moto` fixture lifts AWS's once-a-minute limit for it)."""
     import boto3
     from functions.dispatch import queue
     from functions.config import boto_kwargs, settings
     sqs = boto3.client("sqs", **boto_kwargs())
     for pool in settings().pools:
-        for _ in range(200):  # bounded; PurgeQueue is allowed once a minute, so receive and delete
-            got = sqs.receive_message(QueueUrl=queue.url(pool), MaxNumberOfMessages=10, WaitTimeSeconds=0)
-            if not got.get("Messages"):
-                break
-            sqs.delete_message_batch(QueueUrl=queue.url(pool), Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got["Messages"])])
+        sqs.purge_queue(QueueUrl=queue.url(pool))
 
 
 @pytest.fixture

@@ -149,9 +149,13 @@ def test_a_flood_of_1000_badly_signed_deliveries_stores_nothing(api):
 
 # ---- the API unreachable while the agent streams logs and finishes ----------------------------------
 def test_api_unreachable_while_the_agent_streams_logs_and_finishes(api, agent_token, repo, tmp_path, empty_queue):
-    marker = tmp_path / "ran-to-the-end"
+    marker, go = tmp_path / "ran-to-the-end", tmp_path / "go"
     sha = repo.commit_and_tag("streams")
-    shell_app(api, repo, [["sh", "-c", "for i in $(seq 1 40); do echo line $i; sleep 0.1; done"],
+    # lines 1-3, then (once the API is cut off) lines 4-40 and the end at once: the job's work after the cut is a
+    # burst well inside its lease, whatever the machine's load; what lasts the 20 s outage is reporting it
+    shell_app(api, repo, [["sh", "-c", f'for i in 1 2 3; do echo line $i; done; '
+                                       f'for _ in $(seq 1 1200); do [ -e "{go}" ] && break; sleep 0.05; done; '
+                                       f'for i in $(seq 4 40); do echo line $i; done'],
                           ["sh", "-c", f'echo last; echo ran >> "{marker}"']])
     proxy = TcpProxy(api.url)
     try:
@@ -159,6 +163,7 @@ def test_api_unreachable_while_the_agent_streams_logs_and_finishes(api, agent_to
         job_id = push_job(api, repo, "main", sha)
         wait_log(api, job_id, "line 3", timeout=60)
         proxy.pause()
+        go.touch()
         # a second agent of the pool polls the API directly through the outage, which outlasts the lease; yet
         # the finished job is not run again: its message stays hidden while the finish is retried
         other = AgentProcess(api, agent_token, tmp_path, targets="shell", name="bystander")
