@@ -83,7 +83,7 @@ def promote(name: str, body: dict) -> list[dict]:
     app = app_store.get(name)
     by_name = {r["name"]: r for r in app["rules"]}
     for field in ("from", "to"):
-        if body.get(field) not in by_name:
+        if not isinstance(body.get(field), str) or body[field] not in by_name:
             raise InvalidInput(field, f"must name a rule of app {name} ({', '.join(sorted(by_name)) or 'none'})")
     if body["from"] == body["to"]:
         raise InvalidInput("to", "must be another rule than from")

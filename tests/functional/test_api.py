@@ -79,6 +79,16 @@ def test_bad_json_body_is_400(api):
     assert r.status_code == 400
 
 
+@pytest.mark.parametrize("body", [{"from": {}, "to": ""}, {"from": ["web"], "to": "web"}, {"from": None}])
+def test_a_promotion_naming_its_rules_with_other_than_names_is_400(api, body):
+    # schemathesis found `{"from": {}}` answered 500 (a dict is no key of the rules)
+    name = unique("promote")
+    assert call(api, "PUT", f"/apps/{name}", json=docker_app(name)).status_code in (200, 201)
+    r = call(api, "POST", f"/apps/{name}/promote", json=body)
+    assert r.status_code == 400 and r.json()["Message"].startswith("from"), r.text
+    call(api, "DELETE", f"/apps/{name}")
+
+
 def test_manual_deploy_and_cancel_of_a_queued_job(api):
     name = unique("manual")
     put_app(api, docker_app(name))
