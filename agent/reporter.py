@@ -104,7 +104,10 @@ class Reporter:
                     between()
                 except Exception:  # keeping the message hidden is a courtesy; the retry is what counts
                     pass
-            time.sleep(delay + random.uniform(0, delay))
+            # through an outage (`budget`), never more than MAX_DELAY between attempts, jitter included: `between()`
+            # keeps the job's message hidden for a lease, so the pause between two calls must stay well inside it
+            pause = delay + random.uniform(0, delay)
+            time.sleep(min(pause, self.MAX_DELAY) if budget else pause)
             delay = min(delay * 2, self.MAX_DELAY if budget else 10)
 
     def claim(self, job_id: str) -> ClaimAnswer:
@@ -209,5 +212,9 @@ class LogStream:
 
     def close(self) -> None:
         self.done.set()
+        try:  # the work is done: hide its message now, not only after the batch being retried waits its turn
+            self._closing()
+        except Exception:  # keeping the message hidden is a courtesy; the retries are what count
+            pass
         self.thread.join(timeout=10)  # a batch it retries through an outage now keeps the message hidden
         self._flush()
