@@ -213,6 +213,7 @@ def test_dockerd_restarting_mid_build_fails_the_job_saying_so_and_the_old_versio
             pushed = time.monotonic()
             v3 = wait_job(api, push_to(api, repo, "main", repo.commit_and_tag("v3")).json()["jobs"][0], timeout=120)
             v3_took = time.monotonic() - pushed
+            assert v3["state"] == "succeeded", (v3, job_log(api, v3["id"])[-1500:])
             wait_for(lambda: answers[-1][1] == "v3", "v3 to serve", timeout=10, seen=lambda: answers[-5:])
             done.set()
             poller.join(timeout=10)
