@@ -31,39 +31,74 @@ from tests.helpers import push_to, unique
 from tests.realparts import BASE_IMAGE, AgentProcess, Caddy, GitRepo, job_log, wait_for, wait_job, wait_log
 
 pytestmark = pytest.mark.functional
+PORT_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
+
+
+def free_subnet(start: int) -> int:
+    """The first N from `start` (mod 250) whose 10.214.N.0/24 no interface here has: a second engine of the
+    other xdist worker's may be up (both pick theirs from their pid)."""
+    held = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True, check=True).stdout
+    return next(n % 250 for n in range(start, start + 250) if f" 10.214.{n % 250}." not in held)
 
 
 class SecondEngine:
     """A Docker Engine beside the shared one, stopped by its pid. Its own bridge (BuildKit runs RUN steps
     on the default bridge, so --bridge=none would fail every build) and its own address pool; no iptables
-    rules (the shared engine's chains stay untouched): published loopback ports go through docker-proxy."""
+    rules (the shared engine's chains stay untouched): published loopback ports go through docker-proxy.
 
-    def __init__(self):
+    Its own host ports too. Every dockerd hands out published ports from the kernel's ephemeral range
+    (read from /proc/sys/net/ipv4/ip_local_port_range at its start), from the bottom up, knowing only its
+    own: a second engine began at 32768 where the shared engine's containers already listened, and gave up
+    after ten ports ("Error starting userland proxy: listen tcp4 127.0.0.1:32778: bind: address already
+    in use": the v1 deploy, or v3's after the restart, failed in two parallel runs). So it runs in a mount
+    namespace of its own (held by a process of the test's, which both of its starts enter) where that file
+    reads a hundred ports of 61000-65499: above the kernel's range, so no client socket holds them, and
+    apart from a second engine of the other xdist worker's."""
+
+    def __init__(self, log: Path):
         self.root = Path(tempfile.mkdtemp(prefix="tbdock-"))  # short: unix socket paths stop at 108 bytes
+        self.log = str(log)  # outside the root, which remove() deletes: a red run shows what dockerd said
         self.sock = self.root / "docker.sock"
         self.host = f"unix://{self.sock}"
-        self.n, self.bridge = os.getpid() % 250, f"tbd{os.getpid() % 100000}"
+        self.n, self.bridge = free_subnet(os.getpid() % 250), f"tbd{os.getpid() % 100000}"
+        self.ports = (61000 + 100 * (self.n % 45), 61000 + 100 * (self.n % 45) + 99)
         self.argv = ["dockerd", "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
                      "--pidfile", str(self.root / "docker.pid"), "-H", self.host, "--bridge", self.bridge,
                      "--iptables=false", "--ip-masq=false",
                      "--default-address-pool", f"base=10.215.{self.n}.0/24,size=28", "--live-restore"]
-        self.proc = None
+        self.proc = self.holder = None
 
     def create(self) -> None:
-        """Its bridge, then dockerd; `remove()` undoes whatever of it was done."""
+        """Its bridge, its mount namespace, then dockerd; `remove()` undoes whatever of it was done."""
         subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True)
         subprocess.run(["ip", "addr", "add", f"10.214.{self.n}.1/24", "dev", self.bridge], check=True)
         subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
+        ports = self.root / "port-range"
+        ports.write_text("%d\t%d\n" % self.ports)
+        self.holder = procs.start(["unshare", "--mount", "sh", "-c", f"mount --bind {ports} {PORT_RANGE} && "
+                                   "echo ready && exec sleep 3600"], self.log)  # stopped by its pid in remove()
+
+        def bound():
+            assert self.holder.poll() is None, procs.tail(self.log)
+            return self.inside(["cat", PORT_RANGE]) == "%d\t%d\n" % self.ports
+        wait_for(bound, "the engine's mount namespace to read its own port range", timeout=10,
+                 seen=lambda: procs.tail(self.log, 3))
         self.start()
+
+    def inside(self, argv: list[str]) -> str:
+        """`argv` run in the engine's mount namespace; its output ("" when it failed)."""
+        out = subprocess.run(["nsenter", "-t", str(self.holder.pid), "-m", "--", *argv], capture_output=True,
+                             text=True, check=False)
+        return out.stdout if out.returncode == 0 else ""
 
     def client(self, timeout: int = 30) -> docker.DockerClient:
         return docker.DockerClient(base_url=self.host, timeout=timeout)
 
     def start(self) -> None:
-        self.proc = procs.start(self.argv, str(self.root / "dockerd.log"))
+        self.proc = procs.start(["nsenter", "-t", str(self.holder.pid), "-m", "--", *self.argv], self.log)
 
         def answers():
-            assert self.proc.poll() is None, procs.tail(str(self.root / "dockerd.log"))
+            assert self.proc.poll() is None, procs.tail(self.log)
             try:
                 return self.client(timeout=2).ping()
             except (docker.errors.DockerException, requests.RequestException):
@@ -122,10 +157,12 @@ class SecondEngine:
                 except ProcessLookupError:
                     pass
             subprocess.run(["ip", "link", "del", self.bridge], check=False, capture_output=True)
-            with open("/proc/self/mounts") as fh:
-                mounts = [line.split()[1] for line in fh if line.split()[1].startswith(str(self.root))]
-            for m in sorted(mounts, key=len, reverse=True):
-                subprocess.run(["umount", "-l", m], check=False)
+            if self.holder is not None:  # mounts left behind are in its namespace: unmounted there, then it goes
+                mounts = [ln.split()[1] for ln in self.inside(["cat", "/proc/self/mounts"]).splitlines()
+                          if ln.split()[1].startswith(str(self.root))]
+                for m in sorted(mounts, key=len, reverse=True):
+                    self.inside(["umount", "-l", m])
+                procs.stop(self.holder)
             shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -148,7 +185,7 @@ def on_second_engine(api, agent_token, tmp_path: Path, health_timeout: int):
     assert r.status_code == 201, r.text
     engine = caddy = agent = None
     try:
-        engine = SecondEngine()
+        engine = SecondEngine(tmp_path / "dockerd.log")
         engine.create()
         engine.load(BASE_IMAGE)
         caddy = Caddy(tmp_path / "caddy")
@@ -156,8 +193,11 @@ def on_second_engine(api, agent_token, tmp_path: Path, health_timeout: int):
                              extra={"DOCKER_HOST": engine.host})  # docker-py and the BuildKit CLI both read it
         repo.write(site("v1"))
         v1 = wait_job(api, push_to(api, repo, "main", repo.commit_and_tag("v1")).json()["jobs"][0])
-        assert v1["state"] == "succeeded", v1
+        assert v1["state"] == "succeeded", (v1, job_log(api, v1["id"])[-1500:], procs.tail(engine.log, 40))
         assert caddy.get(f"{name}.localhost").text.strip() == "v1"
+        [v1_container] = engine.client().containers.list(filters={"label": f"tahobuddy.app={name}"})
+        published = {int(b["HostPort"]) for bs in v1_container.ports.values() for b in bs or []}
+        assert published and all(engine.ports[0] <= p <= engine.ports[1] for p in published), published  # its own
         yield engine, caddy, agent, repo, name, v1
     finally:
         if agent:
@@ -213,7 +253,7 @@ def test_dockerd_restarting_mid_build_fails_the_job_saying_so_and_the_old_versio
             pushed = time.monotonic()
             v3 = wait_job(api, push_to(api, repo, "main", repo.commit_and_tag("v3")).json()["jobs"][0], timeout=120)
             v3_took = time.monotonic() - pushed
-            assert v3["state"] == "succeeded", (v3, job_log(api, v3["id"])[-1500:])
+            assert v3["state"] == "succeeded", (v3, job_log(api, v3["id"])[-1500:], procs.tail(engine.log, 40))
             wait_for(lambda: answers[-1][1] == "v3", "v3 to serve", timeout=10, seen=lambda: answers[-5:])
             done.set()
             poller.join(timeout=10)
