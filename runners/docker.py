@@ -260,7 +260,10 @@ class DockerRunner:
         kwargs["name"] = f"tahobuddy-{spec.app}-{spec.job_id}-{secrets.token_hex(2)}"
         # by name before it exists: cleanup removes it even when dockerd made it but went away before answering
         ctx.scratch["new_container"] = ctx.scratch["new_container_name"] = kwargs["name"]
-        container = client.containers.run(**kwargs)
+        try:
+            container = client.containers.run(**kwargs)
+        except APIError as exc:  # dockerd answered: it would not create or start it; nothing was swapped
+            raise RunnerError(convert.start_refused(exc, live=history.live()), exc) from exc
         ctx.scratch["new_container"] = container.id
         ctx.phases.mark("container_started")
         container.reload()

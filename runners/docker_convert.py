@@ -222,6 +222,18 @@ def engine_lost_error(exc: BaseException) -> str:
     return ""
 
 
+def start_refused(exc: APIError, live: dict | None) -> str:
+    """The reason of a job whose new container Docker would not create or start (more cpus than the host
+    has, a host port another process held...): Docker's words, and what still serves."""
+    words = str(exc.explanation or exc).strip()[:400]
+    hint = (" (another process holds the host port Docker picked: Docker tries ten ports up from the bottom of "
+            "net.ipv4.ip_local_port_range and knows only its own; `ss -ltnp` shows who listens)"
+            if "address already in use" in words or "port is already allocated" in words else "")
+    kept = (f"the route still points at {live['ref']} ({live['sha'][:12]})" if live and live.get("sha")
+            else "the route was not changed")
+    return f"Docker would not start the new container: {words}{hint}; {kept}"
+
+
 def build_kwargs(spec: JobSpec, context: str) -> dict:
     """docker-py's legacy builder, used only where BuildKit is missing (each label becomes a build step)."""
     target = spec.target

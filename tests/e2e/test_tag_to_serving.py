@@ -163,6 +163,41 @@ def test_unhealthy_release_keeps_the_old_one_and_a_restarted_caddy_serves_again(
         proxy.stop()
 
 
+def test_a_container_docker_will_not_start_fails_the_job_in_dockers_words_and_the_old_version_keeps_serving(
+        api, agent_token, caddy, site, tmp_path, empty_queue):
+    """dockerd answers the new container's create or start with an error (here more cpus than the host has;
+    in a CI run, a host port another engine held): a setup_error in Docker's words, naming what still
+    serves, never "docker runner crashed"; the route and the old container stay, nothing is left behind."""
+    import docker
+    repo, name, host = site
+    agent = AgentProcess(api, agent_token, tmp_path, caddy)
+    try:
+        repo.write({"Dockerfile": DOCKERFILE, "www/index.html": "v1\n"})
+        sha1 = repo.commit_and_tag("v1", "release-1")
+        assert deploy(api, repo, "release-1", sha1)["state"] == "succeeded"
+        r = requests.put(f"{api.url}/api/v1/apps/{name}", headers=api.headers(), timeout=30, json={
+            "name": name, "repository": str(repo.origin), "hostname": host, "port": 8080,
+            "rules": [{"name": "release", "match": {"tag": "release-*"},
+                       "target": {"type": "docker", "health_path": "/", "health_timeout": 30, "drain_seconds": 1,
+                                  "watch_seconds": 0, "cpus": 4096}}]})
+        assert r.status_code == 200, r.text
+        repo.write({"www/index.html": "v2\n"})
+        job = deploy(api, repo, "release-2", repo.commit_and_tag("v2", "release-2"))
+        log = job_log(api, job["id"])
+        assert (job["state"], job["reason_code"]) == ("failed", "setup_error"), (job, log[-800:])
+        assert job["reason"].startswith(
+            "setup_error: Docker would not start the new container: Range of CPUs is from 0.01 "), job["reason"]
+        assert job["reason"].endswith("; the route still points at refs/tags/release-1 "
+                                      f"({sha1[:12]})"), job["reason"]
+        assert "runner crashed" not in log, log[-800:]
+        assert caddy.get(host).text.strip() == "v1"
+        left = docker.from_env().containers.list(all=True, filters={"label": f"tahobuddy.app={name}"})
+        assert [c.labels.get("tahobuddy.ref") for c in left] == ["refs/tags/release-1"], \
+            [(c.name, c.labels) for c in left]
+    finally:
+        agent.stop()
+
+
 def test_rollback_is_served_by_another_agent_of_the_pool_or_refused_naming_the_holder(
         api, agent_token, caddy, site, tmp_path, empty_queue):
     """Release history lives in the store: a second agent (its own workdir, the same Docker Engine)

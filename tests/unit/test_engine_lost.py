@@ -105,3 +105,22 @@ def test_the_reason_says_when_it_happened_what_still_serves_and_what_to_do():
     teardown = DockerRunner._engine_lost(JobSpec("j2", "blog", "previews", {"type": "docker", "preview": {
         "number": 7}}, "repo", "refs/pull/7/head", SHA, trigger="teardown"), ctx_after(), "e")
     assert "while preview #7 was torn down" in teardown and "reconciler removes what is left" in teardown
+
+
+def test_a_container_docker_refuses_to_start_is_no_lost_engine_and_its_reason_says_why_and_what_serves():
+    """dockerd answered (a 500 at /containers/ID/start): not engine_lost; Docker's words, a hint for a held host
+    port, and the route as it stands (the v3 job of a parallel test run that met the shared engine's ports)."""
+    response = requests.Response()
+    response.status_code = 500
+    held = docker.errors.APIError("500 Server Error", response, explanation=(
+        "driver failed programming external connectivity on endpoint tahobuddy-site-1-ab12: Error starting userland "
+        "proxy: listen tcp4 127.0.0.1:32778: bind: address already in use"))
+    assert convert.engine_lost_error(held) == ""
+    words = convert.start_refused(held, {"ref": "refs/heads/main", "sha": SHA})
+    assert words.startswith("Docker would not start the new container: driver failed programming external "
+                            "connectivity on endpoint tahobuddy-site-1-ab12: Error starting userland proxy: listen "
+                            "tcp4 127.0.0.1:32778: bind: address already in use (another process holds the host port")
+    assert words.endswith(f"; the route still points at refs/heads/main ({SHA[:12]})")
+    cpus = docker.errors.APIError("400 Client Error", response, explanation="Range of CPUs is from 0.01 to 2.00")
+    assert convert.start_refused(cpus, None) == ("Docker would not start the new container: Range of CPUs is from "
+                                                 "0.01 to 2.00; the route was not changed")
