@@ -104,8 +104,8 @@ class Reporter:
                     between()
                 except Exception:  # keeping the message hidden is a courtesy; the retry is what counts
                     pass
-            # through an outage (`budget`), never more than MAX_DELAY between attempts, jitter included: `between()`
-            # keeps the job's message hidden for a lease, so the pause between two calls must stay well inside it
+            # through an outage (`budget`), never more than MAX_DELAY between attempts, jitter included, so the call
+            # lands soon after the API is back (the worker's keeper hides the job's message on its own clock)
             pause = delay + random.uniform(0, delay)
             time.sleep(min(pause, self.MAX_DELAY) if budget else pause)
             delay = min(delay * 2, self.MAX_DELAY if budget else 10)

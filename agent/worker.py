@@ -29,6 +29,7 @@ from runners.base import NEVER_RAN, Cancel, JobResult, JobSpec, Phases, Reason, 
 from . import output, previews, watch
 from .config import AgentConfig
 from .holder import Holder
+from .keeper import Keeper
 from .reporter import Conflict, Gone, LogStream, Reporter, Unrecoverable
 from .secrets import Secrets
 from .source import FetchError, Refused, Source, Stale
@@ -255,31 +256,44 @@ class Agent:
                                 args=(spec.job_id, receipt, claim.lease_seconds, cancel, ended))
         beat.start()
 
-        def keep_hidden() -> None:  # while the last log lines and the finish are retried: the work is done,
-            self.sqs.change_message_visibility(  # and another agent must not run it again meanwhile
-                QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=claim.lease_seconds)
+        keeper = Keeper(lambda: self.sqs.change_message_visibility(  # the work is done: never run again
+            QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=claim.lease_seconds),
+            claim.lease_seconds, 2 * self.reporter.OUTAGE_BUDGET + claim.lease_seconds,
+            lambda words: self.say(f"job {job_id}: {words}"))
         try:
-            spec, result = self.execute(spec, cancel, int(claim.job.get("log_lines") or 0), phases, keep_hidden)
+            self._run_and_finish(job_id, receipt, spec, claim, cancel, ended, beat, phases, keeper)
+        finally:
+            keeper.stop()
+
+    def _run_and_finish(self, job_id: str, receipt: str, spec: JobSpec, claim, cancel: Cancel,
+                        ended: threading.Event, beat: threading.Thread, phases: Phases, keeper: Keeper) -> None:
+        """The job's work, then its finish; `keeper` hides the message from the work's end (the log stream's
+        close) until the finish is answered: a slow or hanging API must not let another agent run it again."""
+        try:
+            spec, result = self.execute(spec, cancel, int(claim.job.get("log_lines") or 0), phases, keeper.start)
         finally:
             with self.lock:
                 self.busy.pop(job_id, None)
             ended.set()
             beat.join(timeout=5)
         if cancel.reason == AGENT_STOPPING and result.status == Status.CANCELED:
+            keeper.stop()  # handed back: visible again at once, and left so
             self.reporter.release(job_id, AGENT_STOPPING)
             self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=0)
             return
         if cancel.reason == LEASE_LOST:  # a finish would be refused; the message is the new holder's now
+            keeper.stop()
             self.say(f"job {job_id}: stopped its copy ({LEASE_LOST}); nothing reported")
             return
         reason = result.reason.value or ("" if result.status in (Status.SUCCEEDED, Status.SKIPPED) else "failed")
+        keeper.start()  # already running since the log stream closed; a no-op then
         try:
             self.reporter.finish(job_id, Finish(
                 result.status.value, reason_code=result.reason.value,
                 reason=f"{reason}: {result.detail}" if reason else result.detail, exit_code=result.exit_code,
                 detail=result.detail, sha=spec.sha, release=dict(result.release), phases=dict(phases.marks),
                 backup=dict(result.backup)),
-                between=keep_hidden)
+                between=keeper.start)
         except Conflict as exc:  # the lease lapsed and another agent took the job over: its result counts
             self.say(f"job {job_id}: finish refused ({exc}); another agent owns it now")
             return

@@ -35,7 +35,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 class TcpProxy:
     """127.0.0.1:port -> upstream. `pause()` closes the port and cuts open connections (the far side
-    is unreachable); `resume()` listens on the same port again."""
+    is unreachable); `hang()` cuts them too, then accepts and never answers (the far side is up and stuck:
+    a request waits its whole timeout); `resume()` forwards on the same port again."""
 
     def __init__(self, upstream: str):
         host, port = upstream.split("//")[-1].rstrip("/").split(":")
@@ -45,9 +46,21 @@ class TcpProxy:
         self.conns: set[socket.socket] = set()
         self.lock = threading.Lock()
         self.listener: socket.socket | None = None
+        self.hanging = False
         self.resume()
 
     def resume(self) -> None:
+        if self.listener is not None:  # hanging: let go of what it holds first
+            self.pause()
+        self.hanging = False
+        self._listen()
+
+    def hang(self) -> None:
+        self.pause()
+        self.hanging = True
+        self._listen()
+
+    def _listen(self) -> None:
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", self.port))
@@ -85,6 +98,10 @@ class TcpProxy:
             if listener is not self.listener:  # accepted as the pause began: refuse it
                 client.close()
                 return
+            if self.hanging:  # held open, never read, never answered; pause() or resume() closes it
+                with self.lock:
+                    self.conns.add(client)
+                continue
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
             except OSError:
@@ -148,7 +165,11 @@ def test_a_flood_of_1000_badly_signed_deliveries_stores_nothing(api):
 
 
 # ---- the API unreachable while the agent streams logs and finishes ----------------------------------
-def test_api_unreachable_while_the_agent_streams_logs_and_finishes(api, agent_token, repo, tmp_path, empty_queue):
+@pytest.mark.parametrize("outage", ["unreachable", "hanging"])
+def test_api_unreachable_or_hanging_while_the_agent_streams_logs_and_finishes(
+        api, agent_token, repo, tmp_path, empty_queue, outage):
+    """The API away for 20 s once the job's work is under way: refusing connections, or accepting them and never
+    answering (each of the agent's calls then waits its 30 s timeout, three leases of the tests' 10 s)."""
     marker, go = tmp_path / "ran-to-the-end", tmp_path / "go"
     sha = repo.commit_and_tag("streams")
     # lines 1-3, then (once the API is cut off) lines 4-40 and the end at once: the job's work after the cut is a
@@ -162,7 +183,7 @@ def test_api_unreachable_while_the_agent_streams_logs_and_finishes(api, agent_to
         agent = AgentProcess(SimpleNamespace(url=proxy.url), agent_token, tmp_path, targets="shell", name="cutoff")
         job_id = push_job(api, repo, "main", sha)
         wait_log(api, job_id, "line 3", timeout=60)
-        proxy.pause()
+        proxy.pause() if outage == "unreachable" else proxy.hang()
         go.touch()
         # a second agent of the pool polls the API directly through the outage, which outlasts the lease; yet
         # the finished job is not run again: its message stays hidden while the finish is retried
