@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.functional
+# One worker builds the package once for the module: `chalice package` caches the zip it builds in the project's
+# .chalice/deployments/ and reuses one that exists, so a second worker's build read the first's half-written zip
+# (BadZipFile in a two-worker run).
+pytestmark = [pytest.mark.functional, pytest.mark.xdist_group("chalice-package")]
 
 
 @pytest.fixture(scope="module")
