@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -173,17 +174,35 @@ def caddy(workdir):
     proxy.stop()
 
 
-@pytest.fixture
-def empty_queue(moto):
-    """Drop every message other tests left in every pool's queue, visible or in flight (a stopped agent's
-    held message comes back when its visibility ends), so an agent sees only ours. The emulator's
-    PurgeQueue clears both (the `moto` fixture lifts AWS's once-a-minute limit for it)."""
+def _purge_pools() -> None:
     import boto3
     from functions.dispatch import queue
     from functions.config import boto_kwargs, settings
     sqs = boto3.client("sqs", **boto_kwargs())
     for pool in settings().pools:
         sqs.purge_queue(QueueUrl=queue.url(pool))
+
+
+@pytest.fixture
+def empty_queue(moto):
+    """Drop every message other tests left in every pool's queue, visible or in flight (a stopped agent's
+    held message comes back when its visibility ends), so an agent sees only ours. The emulator's
+    PurgeQueue clears both (the `moto` fixture lifts AWS's once-a-minute limit for it)."""
+    _purge_pools()
+
+
+@pytest.fixture
+def queue_alone(moto):
+    """For a test that reads a pool's queue itself, right after a push: the queues emptied once no stopped
+    agent's long poll is open any more. An agent stops at once when idle, mid-poll; the emulator still
+    answers that poll until its wait ends (TAHOBUDDY_POLL_WAIT 1 s in the tests, and up to 1 s more for its
+    wake-up), and a message it takes is in flight for the agent's 10 s hold, gone from a receive here
+    (the sweeper test's receive got nothing so once). The wait is that bound, from the last stop."""
+    from tests.realparts import AgentProcess
+    open_until = AgentProcess.last_stopped + AgentProcess.POLL_WAIT + 1.0
+    while time.monotonic() < open_until:  # bounded: at most 2 s
+        time.sleep(open_until - time.monotonic())
+    _purge_pools()
 
 
 @pytest.fixture

@@ -67,6 +67,8 @@ class AgentProcess:
     """`tahobuddy agent` as a user runs it, stopped by its pid (tests/conftest.py stops any a test left)."""
 
     started: list["AgentProcess"] = []
+    POLL_WAIT = 1          # seconds of each SQS long poll (TAHOBUDDY_POLL_WAIT)
+    last_stopped = 0.0     # time.monotonic() when stop() last saw an agent of this process gone (conftest.queue_alone)
 
     def __init__(self, api, token: str, workdir: Path, caddy: Caddy | None = None, targets: str = "docker,shell",
                  name: str = "agent", extra: dict | None = None):
@@ -75,7 +77,7 @@ class AgentProcess:
         self.log = self.workdir / "agent.log"
         self.offset = self.log.stat().st_size if self.log.is_file() else 0  # a restart appends to the same log
         env = {**os.environ, "TAHOBUDDY_API_URL": api.url, "TAHOBUDDY_AGENT_TOKEN": token,
-               "TAHOBUDDY_WORKDIR": str(self.workdir), "TAHOBUDDY_POLL_WAIT": "1", "TAHOBUDDY_TARGETS": targets,
+               "TAHOBUDDY_WORKDIR": str(self.workdir), "TAHOBUDDY_POLL_WAIT": str(self.POLL_WAIT), "TAHOBUDDY_TARGETS": targets,
                "TAHOBUDDY_AGENT_ID": f"{name}-{os.getpid()}", "PYTHONUNBUFFERED": "1", **(extra or {})}
         if caddy:
             env.update({"TAHOBUDDY_PROXY_ADMIN": caddy.admin, "TAHOBUDDY_PROXY_LISTEN": f"127.0.0.1:{caddy.port}",
@@ -101,6 +103,7 @@ class AgentProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        AgentProcess.last_stopped = time.monotonic()
         return self.proc.returncode
 
 

@@ -139,7 +139,7 @@ def test_redeploy_and_deploy_of_an_accepted_preview_make_preview_jobs_without_se
     assert [(p["number"], p["job_id"]) for p in listed.json()["previews"]] == [(8, deployed["id"])]
 
 
-def test_dlq_replay_of_a_preview_and_of_a_teardown_stays_a_preview(api, pr_example, empty_queue):  # noqa: F811
+def test_dlq_replay_of_a_preview_and_of_a_teardown_stays_a_preview(api, pr_example, queue_alone):  # noqa: F811
     blog = Blog(api, pr_example, pool="spare")
     [opened] = blog.pull_request("opened", 9, OWN_SHA)["jobs"]
     dead_letter("spare")

@@ -60,7 +60,7 @@ def test_two_pools_each_job_runs_only_on_its_pools_agent_and_nothing_is_dead_let
 
 
 def test_a_job_for_a_pool_without_agents_waits_saying_why_and_runs_when_one_starts(
-        api, agent_tokens, repo, tmp_path, empty_queue):
+        api, agent_tokens, repo, tmp_path, queue_alone):
     """Agents of another pool run meanwhile. Before pools, such an agent received the message within
     one poll (1 s here) and put it back, so five receives (the DLQ bound) took a few seconds: waiting
     12 s while the message is never received at all covers well over five of those cycles."""
@@ -83,7 +83,7 @@ def test_a_job_for_a_pool_without_agents_waits_saying_why_and_runs_when_one_star
     assert queue_counts("lonely", dead=True) == (0, 0)
 
 
-def test_a_dead_letter_ends_its_job_as_failed_and_replay_runs_it(api, agent_tokens, repo, tmp_path, empty_queue):
+def test_a_dead_letter_ends_its_job_as_failed_and_replay_runs_it(api, agent_tokens, repo, tmp_path, queue_alone):
     sha = repo.git("rev-parse", "HEAD")
     _, branch = pool_app(api, repo, "gpu")
     job_id = push_job(api, repo, branch, sha, full_name="local/pools")

@@ -12,7 +12,7 @@ from tests.helpers import deliver, docker_app, push, put_app, unique
 pytestmark = pytest.mark.functional
 
 
-def test_job_message_goes_to_its_pool_grouped_per_target_and_deduplicated_by_job(api):
+def test_job_message_goes_to_its_pool_grouped_per_target_and_deduplicated_by_job(api, queue_alone):
     name = unique("queue")
     put_app(api, docker_app(name, rules=[{"name": "dev", "match": {"branch": "development"},
                                           "target": {"type": "docker", "pool": "spare"}}]))
