@@ -82,18 +82,17 @@ def _at_once(event_id: str, event: WebhookEvent, body: bytes, forge: str) -> dic
     matches, reason = ([], event.reason) if event.action in (Action.PING, Action.IGNORED) else _matches(event, forge)
     if not all(gate.direct(rule, event.ref, app) for app, rule in matches):
         return None  # a pull request's code: only the gate's own path (admit) may queue it
-    at, made = now(), []
+    if 3 * len(matches) + 1 > MAX_WRITES:
+        return None
+    row, at, made = events.new_row(event_id, event, body), now(), []  # received before its jobs are made
     for app, rule in matches:
         key = enqueue.dedup_key(app["name"], rule["name"], event.ref, event.sha, event.action == Action.TAG_CREATED)
         made.append((app, rule, key, enqueue.new_job(enqueue.job_fields(
             app, rule, app["repository"], event.ref, event.sha, event_id=event_id,
             event_repository=event.repository))))
-    if 3 * len(made) + 1 > MAX_WRITES:
-        return None
     decision = [{"app": app["name"], "rule": rule["name"], "job_id": job.id, "outcome": "queued"}
                 for app, rule, _, job in made]
-    row = events.decided(events.new_row(event_id, event, body), decision, reason if not made else
-                         f"{len(decision)} rule(s) matched")
+    row = events.decided(row, decision, reason if not made else f"{len(decision)} rule(s) matched")
     try:
         with transaction() as tx:
             tx.save(row, condition=EventModel.id.does_not_exist())
