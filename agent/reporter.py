@@ -68,9 +68,9 @@ class Reporter:
         return self._call(f"{self.base}/{job_id}/{action}", action, message)
 
     def _call(self, url: str, action: str, message: Wire | None = None, retries: int | None = None,
-              budget: float = 0.0, between=None) -> dict:
+              budget: float = 0.0) -> dict:
         """POST `message`, masked, with retries: `retries` attempts, or as many as fit in `budget` seconds
-        when it is set (`between()` runs before each retry: the worker keeps the job's message invisible)."""
+        when it is set."""
         body = message.masked(self.mask).to_dict() if message is not None else {}
         delay, retries = 0.5, retries or self.retries
         deadline = time.monotonic() + budget
@@ -99,11 +99,6 @@ class Reporter:
                 error = RuntimeError(f"{r.status_code} {r.text[:200]}")
                 if last:
                     raise error
-            if between:
-                try:
-                    between()
-                except Exception:  # keeping the message hidden is a courtesy; the retry is what counts
-                    pass
             # through an outage (`budget`), never more than MAX_DELAY between attempts, jitter included, so the call
             # lands soon after the API is back (the worker's keeper hides the job's message on its own clock)
             pause = delay + random.uniform(0, delay)
@@ -119,13 +114,11 @@ class Reporter:
     def heartbeat(self, job_id: str) -> JobBeatAnswer:
         return JobBeatAnswer.from_dict(self._post(job_id, "heartbeat"))
 
-    def logs(self, job_id: str, first_seq: int, lines: list[str], between=None) -> None:
-        self._call(f"{self.base}/{job_id}/logs", "logs", LogBatch(first_seq, lines),
-                   budget=self.OUTAGE_BUDGET, between=between)
+    def logs(self, job_id: str, first_seq: int, lines: list[str]) -> None:
+        self._call(f"{self.base}/{job_id}/logs", "logs", LogBatch(first_seq, lines), budget=self.OUTAGE_BUDGET)
 
-    def finish(self, job_id: str, finish: Finish, between=None) -> dict:
-        return self._call(f"{self.base}/{job_id}/finish", "finish", finish, budget=self.OUTAGE_BUDGET,
-                          between=between)
+    def finish(self, job_id: str, finish: Finish) -> dict:
+        return self._call(f"{self.base}/{job_id}/finish", "finish", finish, budget=self.OUTAGE_BUDGET)
 
     def previews(self) -> PreviewList:
         """The previews the store keeps (the reconciler's question); a refused session is unrecoverable."""
@@ -155,9 +148,9 @@ class LogStream:
     BATCH = 200
 
     def __init__(self, reporter: Reporter, job_id: str, mask=lambda s: s, echo: Log | None = None,
-                 after: int = 0, between=None):
+                 after: int = 0, on_done=None):
         self.reporter, self.job_id, self.mask, self.echo = reporter, job_id, mask, echo
-        self.between = between  # keeps the job's message hidden, once the work is done
+        self.on_done = on_done  # the work is done: the worker's keeper hides the job's message from then on
         self.pending: list[str] = []
         self.next_seq = after + 1  # a retried job's log goes on after the earlier attempt's lines
         self.lock = threading.Lock()
@@ -179,12 +172,6 @@ class LogStream:
         with self.sending:
             self._send_pending()
 
-    def _closing(self) -> None:
-        """Between retries of a batch: once the job's work is done (closed), keep its message hidden. A batch
-        sent while the job still runs does not: an outage then may cost the lease, as it should."""
-        if self.done.is_set() and self.between:
-            self.between()
-
     def _send_pending(self) -> None:
         while True:
             with self.lock:
@@ -193,7 +180,7 @@ class LogStream:
             if not batch or self.refused:
                 return
             try:
-                self.reporter.logs(self.job_id, first, batch, self._closing)
+                self.reporter.logs(self.job_id, first, batch)
             except Conflict:
                 with self.lock:
                     self.refused = True
@@ -212,9 +199,7 @@ class LogStream:
 
     def close(self) -> None:
         self.done.set()
-        try:  # the work is done: hide its message now, not only after the batch being retried waits its turn
-            self._closing()
-        except Exception:  # keeping the message hidden is a courtesy; the retries are what count
-            pass
-        self.thread.join(timeout=10)  # a batch it retries through an outage now keeps the message hidden
+        if self.on_done:  # hidden now, before a batch retried through an outage waits its turn; a batch sent
+            self.on_done()  # while the work still runs keeps nothing hidden: an outage then may cost the lease
+        self.thread.join(timeout=10)
         self._flush()

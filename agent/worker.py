@@ -286,14 +286,13 @@ class Agent:
             self.say(f"job {job_id}: stopped its copy ({LEASE_LOST}); nothing reported")
             return
         reason = result.reason.value or ("" if result.status in (Status.SUCCEEDED, Status.SKIPPED) else "failed")
-        keeper.start()  # already running since the log stream closed; a no-op then
+        keeper.start()  # running since the log stream closed (a no-op then); kept until the finish is answered
         try:
             self.reporter.finish(job_id, Finish(
                 result.status.value, reason_code=result.reason.value,
                 reason=f"{reason}: {result.detail}" if reason else result.detail, exit_code=result.exit_code,
                 detail=result.detail, sha=spec.sha, release=dict(result.release), phases=dict(phases.marks),
-                backup=dict(result.backup)),
-                between=keeper.start)
+                backup=dict(result.backup)))
         except Conflict as exc:  # the lease lapsed and another agent took the job over: its result counts
             self.say(f"job {job_id}: finish refused ({exc}); another agent owns it now")
             return
@@ -320,10 +319,10 @@ class Agent:
                 self.say(f"job {job_id}: heartbeat failed: {exc}")
 
     def execute(self, spec: JobSpec, cancel: Cancel, log_after: int = 0,
-                phases: Phases | None = None, keep_hidden=None) -> tuple[JobSpec, JobResult]:
-        """Fetch, then the runner's lifecycle. Never raises for a failed build. `keep_hidden` runs between
-        retries of the last log batch, once the work is done (an outage must not hand it to another agent)."""
-        log = LogStream(self.reporter, spec.job_id, mask=self.secrets.mask, after=log_after, between=keep_hidden)
+                phases: Phases | None = None, work_done=None) -> tuple[JobSpec, JobResult]:
+        """Fetch, then the runner's lifecycle. Never raises for a failed build. `work_done` runs when the log
+        closes, the work over (the worker's keeper then hides the message: an outage must not rerun it)."""
+        log = LogStream(self.reporter, spec.job_id, mask=self.secrets.mask, after=log_after, on_done=work_done)
         try:
             runner = registry.find(spec.target_type)
         except KeyError as exc:  # no agent of this version can run it: end it, never leave it queued
